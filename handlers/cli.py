@@ -1,0 +1,139 @@
+"""The `helpdesk` command: one click group, every generated file under `--instance`.
+
+Commands translate arguments and domain errors; the work lives in kb/, bot/, records/.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from handlers.instance import Instance
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCES = (PROJECT_ROOT / "kb" / "articles", PROJECT_ROOT / "release_notes")
+
+
+@click.group()
+@click.option(
+    "--instance",
+    "instance_path",
+    default="instance",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="生成ファイル（索引・データベース・設定）を置くフォルダ",
+)
+@click.pass_context
+def cli(ctx, instance_path):
+    """MAMIS ヘルプデスク: ナレッジベース検索、Webチャット、問い合わせ対応。"""
+    ctx.obj = Instance.at(instance_path)
+
+
+def _echo_build_report(report) -> None:
+    click.echo(f"索引: 追加・更新 {report.indexed} 件、変更なし {report.unchanged} 件、削除 {report.removed} 件")
+    for path, reason in report.broken:
+        click.echo(f"スキップ: {path}: {reason}", err=True)
+
+
+@cli.command("index")
+@click.option(
+    "--source",
+    "extra",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='追加のFAQコーパス（JSON Lines: {"id","title","body"} または {"id","question","answer"}）。複数指定可',
+)
+@click.pass_obj
+def index_command(instance: Instance, extra):
+    """kb/articles と release_notes から検索索引を作成・更新します（変更のないファイルは処理しません）。
+
+    壊れたファイルがあれば理由を表示して残りを索引し、終了コード 1 で知らせます。
+    """
+    from kb.indexer import build_index
+
+    report = build_index(DEFAULT_SOURCES, instance.kb_index, extra=extra)
+    _echo_build_report(report)
+    if report.broken:
+        sys.exit(1)
+
+
+def _open_searcher(db_path: Path):
+    from kb.search import Searcher
+
+    if not db_path.exists():
+        raise click.ClickException("検索索引がありません。先に `helpdesk index` を実行してください。")
+    return Searcher(db_path)
+
+
+@cli.command("search")
+@click.argument("query")
+@click.option("--k", default=5, show_default=True, type=click.IntRange(1, 100), help="表示する件数")
+@click.option("--json", "as_json", is_flag=True, help="JSON で出力します")
+@click.pass_obj
+def search_command(instance: Instance, query, k, as_json):
+    """質問文で記事を検索します。"""
+    searcher = _open_searcher(instance.kb_index)
+    results = searcher.search(query, k=k)
+    if as_json:
+        payload = {"query": query, "results": [r.as_dict() for r in results]}
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    if not results:
+        click.echo("該当する記事が見つかりませんでした。言い換えて検索するか、MAMIS運営事務局（0120-110-030）へお問い合わせください。")
+        return
+    for i, r in enumerate(results, 1):
+        click.echo(f"{i}. {r.title} [{r.slug}] 確信度 {r.confidence:.2f}（{r.updated} 更新）")
+        click.echo("   " + r.passage.replace("\n", "\n   ")[:300])
+
+
+@cli.command("eval")
+@click.option(
+    "--questions",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='評価用の質問（JSON Lines: {"query", "relevant": [id,...], "grades"?}）',
+)
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="このコーパスだけで一時索引を作って評価します（省略時はナレッジベース）",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON で出力します")
+@click.pass_obj
+def eval_command(instance: Instance, questions, corpus, as_json):
+    """検索品質を評価します（hit@1, hit@3, MRR@10, Recall@10, nDCG@10, 回答率, 棄却率）。"""
+    from kb.evaluate import BadQuestionFile, evaluate, load_questions
+    from kb.indexer import build_index
+
+    try:
+        qs = load_questions(questions)
+    except BadQuestionFile as e:
+        raise click.ClickException(f"評価ファイルを読めません: {e}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if corpus:
+            db = Path(tmp) / "corpus.sqlite"
+            report = build_index([], db, extra=[corpus])
+        else:
+            db = instance.kb_index
+            report = build_index(DEFAULT_SOURCES, db)
+        for path, reason in report.broken:
+            click.echo(f"スキップ: {path}: {reason}", err=True)
+        searcher = _open_searcher(db)
+        try:
+            result = evaluate(searcher, qs)
+        finally:
+            searcher.close()
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'指標':<12}値")
+    for key in ("n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "abstained"):
+        value = result[key]
+        click.echo(f"{key:<12}{'-' if value is None else value}")
+    if result["misses"]:
+        click.echo(f"\n外れ {len(result['misses'])} 件:")
+        for m in result["misses"][:20]:
+            click.echo(f"  {m['query']} → 期待 {m['expected']} / 結果 {m['got']}（確信度 {m['confidence']}）")

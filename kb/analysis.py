@@ -1,0 +1,146 @@
+"""Japanese text analysis shared by the indexer and the search.
+
+Both sides of a match must be folded the same way, so this is the one place that
+decides what a "term" is:
+
+1. NFKC (ﾏｽﾀ → マスタ, Ａｐｉ → Api), case folding, hyphen-like marks after katakana
+   read as the long-vowel mark (ニュ-ス → ニュース);
+2. the domain synonym table (`synonyms.txt`) rewrites variants to one canonical spelling;
+3. SudachiPy (core dictionary) segments the text; each content word contributes its
+   *normalized form* (差戻し → 差し戻し, マスタ → マスター) folded to katakana with long-vowel
+   marks removed, plus its shorter (mode A) parts, so a compound like 医療機関マスタ also
+   matches マスタ alone;
+4. the reading (katakana) of the whole text is kept as character bigrams, so a question
+   typed in kana (にちいニュース) meets the kanji article (日医ニュース), and two-character
+   fragments the segmenter does not know (差戻) still match.
+
+SudachiPy was chosen over fugashi+unidic-lite and Janome after measuring all three on
+our questions (see README): only its normalized forms fold 差戻し/差し戻し and
+ﾏｽﾀ/マスタ/マスター, and it is fast enough (tens of microseconds per question).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import jaconv
+from sudachipy import Dictionary, SplitMode
+
+#: Bump when analysis changes: the indexer then rebuilds every document.
+ANALYZER_VERSION = "4"
+
+SYNONYMS_PATH = Path(__file__).with_name("synonyms.txt")
+
+# Parts of speech that carry no topic: particles, auxiliaries, symbols, blanks.
+SKIP_POS = {"助詞", "助動詞", "補助記号", "空白", "記号"}
+# Very common verbs/nouns whose normalized forms would match nearly every document.
+STOP_LEMMAS = {
+    "為る", "有る", "居る", "成る", "出来る", "言う", "思う", "いう", "ある", "いる", "する", "なる",
+    "事", "物", "所", "其れ", "此れ", "何", "様", "的", "達", "等", "さん", "ください", "下さる", "頂く",
+    "いただく", "致す", "御", "お", "ご",
+}
+HYPHEN_AFTER_KATAKANA = re.compile(r"(?<=[ァ-ヴー])[-‐‑‒–—―−ｰ~〜～]")
+LONG_VOWEL = "ー"
+NON_WORD = re.compile(r"[\s\W_]+")
+MAX_INPUT_CHARS = 2000
+
+
+def nfkc(text: str) -> str:
+    """Width and compatibility folding, case folding, and katakana long-vowel hyphens."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return HYPHEN_AFTER_KATAKANA.sub(LONG_VOWEL, text)
+
+
+def fold_kana(text: str) -> str:
+    """Hiragana → katakana and long-vowel marks dropped, so ますたー = マスタ = マスター."""
+    return jaconv.hira2kata(text).replace(LONG_VOWEL, "")
+
+
+def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, str]:
+    """Map every variant (after nfkc) to its canonical spelling."""
+    table: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words = [nfkc(w) for w in line.split("#", 1)[0].split()]
+        if len(words) >= 2:
+            for variant in words[1:]:
+                table[variant] = words[0]
+    return table
+
+
+@dataclass(frozen=True)
+class Analysis:
+    terms: tuple[str, ...]  # folded normalized forms of content words, in order, with repeats
+    reading: str  # folded katakana reading of the whole text
+    surface: str  # folded text with punctuation and spaces removed (for fuzzy matching)
+
+    def unique_terms(self) -> list[str]:
+        return list(dict.fromkeys(self.terms))
+
+
+def bigrams(text: str) -> list[str]:
+    """Overlapping character pairs; a single character is its own gram."""
+    if len(text) < 2:
+        return [text] if text else []
+    return [text[i:i + 2] for i in range(len(text) - 1)]
+
+
+class Analyzer:
+    """Segmenter plus folding rules; build one and reuse it (loading the dictionary takes a moment)."""
+
+    def __init__(self, synonyms: dict[str, str] | None = None):
+        self.synonyms = load_synonyms() if synonyms is None else synonyms
+        # Longest variant first, so 郡市区等 wins over 郡市区 and canonical forms stay put.
+        keys = sorted(set(self.synonyms) | set(self.synonyms.values()), key=len, reverse=True)
+        self._synonym_re = re.compile("|".join(map(re.escape, keys))) if keys else None
+        self._tokenizer = Dictionary(dict="core").create(SplitMode.C)
+
+    def canonical(self, text: str) -> str:
+        """NFKC plus the synonym table."""
+        text = nfkc(text)
+        if self._synonym_re is None:
+            return text
+        return self._synonym_re.sub(lambda m: self.synonyms.get(m.group(0), m.group(0)), text)
+
+    def analyze(self, text: str, limit: int | None = MAX_INPUT_CHARS) -> Analysis:
+        if limit is not None:
+            text = text[:limit]
+        text = self.canonical(text)
+        terms: list[str] = []
+        reading: list[str] = []
+        for m in self._tokenizer.tokenize(text):
+            pos = m.part_of_speech()[0]
+            surface = m.surface()
+            if pos not in ("補助記号", "空白", "記号"):
+                reading.append(surface if surface.isascii() else m.reading_form())
+            if pos in SKIP_POS or m.normalized_form() in STOP_LEMMAS or not surface.strip():
+                continue
+            term = fold_kana(m.normalized_form())
+            if not term or NON_WORD.fullmatch(term):
+                continue
+            terms.append(term)
+            parts = m.split(SplitMode.A)
+            if len(parts) > 1:
+                for p in parts:
+                    sub = fold_kana(p.normalized_form())
+                    if sub and sub != term and p.part_of_speech()[0] not in SKIP_POS and not NON_WORD.fullmatch(sub):
+                        terms.append(sub)
+        return Analysis(
+            terms=tuple(terms),
+            reading=fold_kana(NON_WORD.sub("", "".join(reading))),
+            surface=fold_kana(NON_WORD.sub("", text)),
+        )
+
+    @cached_property
+    def version(self) -> str:
+        """Analyzer code version plus the synonym table, so editing synonyms triggers a rebuild."""
+        table = "\n".join(f"{k}={v}" for k, v in sorted(self.synonyms.items()))
+        return f"{ANALYZER_VERSION}:{hash_text(table)}"
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

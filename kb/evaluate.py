@@ -1,0 +1,89 @@
+"""Retrieval metrics for an evaluation set of `{"query", "relevant": [ids], "grades"?: {id: g}}` lines.
+
+Kept apart from the search so the same numbers are computed for our knowledge base and
+for an outside FAQ corpus. A query with an empty `relevant` list is out of domain: it
+counts towards `abstained` (the search should stay below the confidence threshold),
+never towards the ranking metrics.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.search import CONFIDENCE_THRESHOLD, Searcher
+
+
+@dataclass(frozen=True)
+class Question:
+    query: str
+    relevant: tuple[str, ...]
+    grades: dict
+
+    def gain(self, slug: str) -> float:
+        if slug not in self.relevant:
+            return 0.0
+        return float(self.grades.get(slug, 1)) if self.grades else 1.0
+
+
+class BadQuestionFile(Exception):
+    def __init__(self, path, lineno, reason):
+        super().__init__(f"{path}:{lineno}: {reason}")
+
+
+def load_questions(path) -> list[Question]:
+    questions = []
+    with open(path, encoding="utf-8-sig") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                query, relevant = row["query"], row.get("relevant", [])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise BadQuestionFile(path, lineno, "{\"query\", \"relevant\"} の JSON 行ではありません")
+            questions.append(Question(str(query), tuple(map(str, relevant)), dict(row.get("grades") or {})))
+    return questions
+
+
+def ndcg_at(q: Question, ranked: list[str], k: int = 10) -> float:
+    dcg = sum(q.gain(s) / math.log2(i + 2) for i, s in enumerate(ranked[:k]))
+    ideal = sorted((q.gain(s) for s in q.relevant), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def evaluate(searcher: Searcher, questions: list[Question], k: int = 10) -> dict:
+    """Run every question and return the metrics dict (keys are a contract: see README)."""
+    judged = [q for q in questions if q.relevant]
+    unjudged = [q for q in questions if not q.relevant]
+    sums = dict.fromkeys(("hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered"), 0.0)
+    abstained = 0
+    misses = []
+    for q in questions:
+        results = searcher.search(q.query, k=k)
+        ranked = [r.slug for r in results]
+        top_conf = results[0].confidence if results else 0.0
+        if not q.relevant:
+            if top_conf < CONFIDENCE_THRESHOLD:
+                abstained += 1
+            else:
+                misses.append({"query": q.query, "expected": [], "got": ranked[:3], "confidence": round(top_conf, 3)})
+            continue
+        rel = set(q.relevant)
+        first = next((i for i, s in enumerate(ranked) if s in rel), None)
+        sums["hit@1"] += first == 0
+        sums["hit@3"] += first is not None and first < 3
+        sums["mrr@10"] += 1.0 / (first + 1) if first is not None and first < 10 else 0.0
+        sums["recall@10"] += len(rel & set(ranked[:10])) / len(rel)
+        sums["ndcg@10"] += ndcg_at(q, ranked, 10)
+        sums["answered"] += top_conf >= CONFIDENCE_THRESHOLD
+        if first != 0:
+            misses.append({"query": q.query, "expected": list(q.relevant), "got": ranked[:3], "confidence": round(top_conf, 3)})
+    n = len(judged) or 1
+    report = {"n": len(questions)}
+    report.update({key: round(value / n, 4) for key, value in sums.items()})
+    report["abstained"] = round(abstained / len(unjudged), 4) if unjudged else None
+    report["misses"] = misses
+    return report

@@ -1,0 +1,276 @@
+"""Build the knowledge-base index: a disposable SQLite file with an FTS5 table.
+
+The index can always be thrown away: `build_index` recreates it from the Markdown
+articles (and any JSON-lines corpora) and, when it already exists, re-processes only
+files whose size, modification time and content hash changed. Deleted files leave the
+index. A broken file is reported and skipped; the rest is indexed.
+
+Text is segmented by `kb.analysis` before FTS5 sees it, so the FTS5 tokenizer is plain
+`unicode61` splitting on the spaces we put between terms.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from kb.analysis import Analyzer, bigrams
+from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    file TEXT NOT NULL,
+    title TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    questions TEXT NOT NULL,
+    updated TEXT,
+    event_date TEXT,
+    source TEXT,
+    body TEXT NOT NULL,
+    terms TEXT NOT NULL,
+    match_texts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_file ON documents(file);
+CREATE TABLE IF NOT EXISTS sections (
+    doc_id INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    heading TEXT,
+    body TEXT NOT NULL,
+    terms TEXT NOT NULL,
+    PRIMARY KEY (doc_id, ord)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    title, questions, body, grams, tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, 'row');
+"""
+
+
+@dataclass
+class BuildReport:
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    broken: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+
+def source_files(sources) -> list[Path]:
+    """Every indexable file under the given folders or files, in a stable order."""
+    found: list[Path] = []
+    for src in sources:
+        src = Path(src)
+        if src.is_dir():
+            found.extend(sorted(p for p in src.glob("*.md") if p.is_file()))
+        elif src.exists():
+            found.append(src)
+        else:
+            raise FileNotFoundError(src)
+    return found
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def _reset_if_analyzer_changed(conn: sqlite3.Connection, version: str) -> None:
+    """A different analyzer makes every stored term stale, so start from empty."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'analyzer'").fetchone()
+    if row and row[0] == version:
+        return
+    conn.execute("BEGIN")
+    for table in ("files", "documents", "sections", "fts"):
+        conn.execute(f"DELETE FROM {table}")
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('analyzer', :version)", {"version": version}
+    )
+    conn.execute("COMMIT")
+
+
+def _delete_file(conn: sqlite3.Connection, path: str) -> int:
+    ids = [r[0] for r in conn.execute("SELECT id FROM documents WHERE file = :file", {"file": path})]
+    for doc_id in ids:
+        conn.execute("DELETE FROM fts WHERE rowid = :id", {"id": doc_id})
+        conn.execute("DELETE FROM sections WHERE doc_id = :id", {"id": doc_id})
+    conn.execute("DELETE FROM documents WHERE file = :file", {"file": path})
+    conn.execute("DELETE FROM files WHERE path = :file", {"file": path})
+    return len(ids)
+
+
+INSERT_DOCUMENT = """
+INSERT INTO documents (slug, file, title, kind, audience, tags, questions, updated, event_date,
+                       source, body, terms, match_texts)
+VALUES (:slug, :file, :title, :kind, :audience, :tags, :questions, :updated, :event_date,
+        :source, :body, :terms, :match_texts)
+"""
+
+
+def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document, file: str) -> None:
+    """Write one document: its row, its sections and its FTS entry (terms joined by spaces)."""
+    title = analyzer.analyze(doc.title)
+    questions = [analyzer.analyze(q) for q in doc.questions]
+    tags = [analyzer.analyze(t) for t in doc.tags]
+    sections = [(s, analyzer.analyze(f"{s.heading or ''}\n{s.body}", limit=None)) for s in doc.sections]
+    all_terms = set(title.terms)
+    for a in questions + tags:
+        all_terms.update(a.terms)
+    for _, a in sections:
+        all_terms.update(a.terms)
+    # Readings and character pairs of the short fields only: enough for kana questions and
+    # fragments, without multiplying the size of long bodies.
+    grams = []
+    for a in [title, *questions, *tags]:
+        grams.extend(bigrams(a.reading))
+        grams.extend(g for g in bigrams(a.surface) if g not in grams)
+    cur = conn.execute(
+        INSERT_DOCUMENT,
+        {
+            "slug": doc.slug,
+            "file": file,
+            "title": doc.title,
+            "kind": doc.kind,
+            "audience": doc.audience,
+            "tags": json.dumps(doc.tags, ensure_ascii=False),
+            "questions": json.dumps(doc.questions, ensure_ascii=False),
+            "updated": doc.updated,
+            "event_date": doc.event_date,
+            "source": doc.source,
+            "body": doc.body,
+            "terms": " ".join(sorted(all_terms)),
+            "match_texts": json.dumps(
+                [[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False
+            ),
+        },
+    )
+    doc_id = cur.lastrowid
+    conn.executemany(
+        "INSERT INTO sections (doc_id, ord, heading, body, terms) VALUES (:doc_id, :ord, :heading, :body, :terms)",
+        [
+            {"doc_id": doc_id, "ord": i, "heading": s.heading, "body": s.body, "terms": " ".join(sorted(set(a.terms)))}
+            for i, (s, a) in enumerate(sections)
+        ],
+    )
+    conn.execute(
+        "INSERT INTO fts (rowid, title, questions, body, grams) VALUES (:id, :title, :questions, :body, :grams)",
+        {
+            "id": doc_id,
+            "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
+            "questions": " ".join(t for a in questions for t in a.terms),
+            "body": " ".join(t for _, a in sections for t in a.terms),
+            "grams": " ".join(grams),
+        },
+    )
+
+
+def _load(path: Path, raw: bytes) -> tuple[list[Document], list[BrokenArticle]]:
+    if path.suffix == ".jsonl":
+        docs, broken = [], []
+        for item in iter_corpus(path):
+            (broken if isinstance(item, BrokenArticle) else docs).append(item)
+        return docs, broken
+    try:
+        return [parse_article(path, raw)], []
+    except BrokenArticle as e:
+        return [], [e]
+
+
+def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, progress: bool | None = None) -> BuildReport:
+    """Bring the index at `db_path` up to date with `sources` (folders of .md) and `extra` (.jsonl files).
+
+    Returns what was indexed, left unchanged, removed and skipped as broken. A broken file is
+    removed from the index too, so the index never answers from a version that no longer exists.
+    """
+    analyzer = analyzer or Analyzer()
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    files = source_files(list(sources) + list(extra))
+    report = BuildReport()
+    conn = _connect(db_path)
+    try:
+        _reset_if_analyzer_changed(conn, analyzer.version)
+        known = {
+            r[0]: (r[1], r[2], r[3]) for r in conn.execute("SELECT path, mtime_ns, size, sha256 FROM files")
+        }
+        seen = set()
+        todo = []
+        for path in files:
+            key = str(path)
+            seen.add(key)
+            st = path.stat()
+            old = known.get(key)
+            if old and old[0] == st.st_mtime_ns and old[1] == st.st_size:
+                report.unchanged += 1
+            else:
+                todo.append((path, st))
+        show = sys.stderr.isatty() if progress is None else progress
+        conn.execute("BEGIN")
+        for key in sorted(set(known) - seen):
+            report.removed += _delete_file(conn, key)
+        slugs = {r[0]: r[1] for r in conn.execute("SELECT slug, file FROM documents")}
+        for path, st in tqdm(todo, desc="索引作成", unit="件", disable=not show):
+            key = str(path)
+            raw = path.read_bytes()
+            digest = _sha256(raw)
+            old = known.get(key)
+            if old and old[2] == digest:
+                # Touched but not changed: remember the new mtime, skip the work.
+                conn.execute(
+                    "UPDATE files SET mtime_ns = :m, size = :s WHERE path = :p",
+                    {"m": st.st_mtime_ns, "s": st.st_size, "p": key},
+                )
+                report.unchanged += 1
+                continue
+            _delete_file(conn, key)
+            slugs = {s: f for s, f in slugs.items() if f != key}
+            docs, broken = _load(path, raw)
+            report.broken.extend((e.path, e.reason) for e in broken)
+            for doc in docs:
+                if doc.slug in slugs:
+                    report.broken.append((key, f"スラッグ「{doc.slug}」が {slugs[doc.slug]} と重複しています"))
+                    continue
+                _index_document(conn, analyzer, doc, key)
+                slugs[doc.slug] = key
+                report.indexed += 1
+            if not broken:  # a file with errors is read again next time, and reported again
+                conn.execute(
+                    "INSERT INTO files (path, mtime_ns, size, sha256) VALUES (:p, :m, :s, :h)",
+                    {"p": key, "m": st.st_mtime_ns, "s": st.st_size, "h": digest},
+                )
+        conn.execute("COMMIT")
+        if report.indexed or report.removed:
+            conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+    return report
