@@ -1,0 +1,674 @@
+/*
+ * MAMIS ヘルプデスク chat frame: the chat UI inside the widget's iframe.
+ *
+ * It talks to the JSON API on its own origin (or body[data-api-base]) and to
+ * the embedding page only through postMessage, checked both ways. User and
+ * knowledge-base text is only ever inserted with textContent; line breaks are
+ * shown by CSS (white-space: pre-wrap), so no text is ever parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  var NS = "mamis-helpdesk";
+  var MAX_CHARS = 2000;          // same limit as the API
+  var COUNTER_FROM = 1800;       // show the remaining count from here on
+  var SUGGEST_DELAY_MS = 250;
+  var SUGGEST_MIN_CHARS = 2;
+  var SUGGEST_MAX = 3;
+  var REQUEST_TIMEOUT_MS = 20000;
+  var ESCALATE_TEXT = "担当者と話したい";
+  var STORE_CONVERSATION = NS + ":conversation";
+  var STORE_PENDING = NS + ":pending";
+
+  var params = new URLSearchParams(location.search);
+  var apiBase = (document.body.getAttribute("data-api-base") || "").replace(/\/+$/, "");
+  var $ = function (id) { return document.getElementById(id); };
+  var ui = {
+    title: $("chat-title"), log: $("log"), typing: $("typing"), form: $("composer"),
+    input: $("input"), send: $("send"), suggestions: $("suggestions"), counter: $("counter"),
+    error: $("form-error"), newConversation: $("new-conversation"), escalate: $("escalate"),
+    close: $("close")
+  };
+
+  /* ---------- small helpers ---------- */
+
+  function h(tag, props, children) {
+    var el = document.createElement(tag);
+    for (var k in props || {}) {
+      if (k === "text") el.textContent = props[k];
+      else if (k === "className") el.className = props[k];
+      else if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), props[k]);
+      else if (props[k] !== null && props[k] !== undefined && props[k] !== false) el.setAttribute(k, props[k]);
+    }
+    (children || []).forEach(function (c) { if (c) el.appendChild(c); });
+    return el;
+  }
+
+  /* Characters as the server counts them (code points, not UTF-16 units). */
+  function charCount(text) { return Array.from(text).length; }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+
+  var store = {
+    get: function (key) {
+      try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
+    },
+    set: function (key, value) {
+      try {
+        if (value === null || value === undefined) localStorage.removeItem(key);
+        else localStorage.setItem(key, JSON.stringify(value));
+      } catch (e) { /* storage blocked or full: keep going in memory */ }
+    }
+  };
+
+  function formatDate(value) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})/.exec(value || "");
+    return m ? m[1] + "年" + Number(m[2]) + "月" + Number(m[3]) + "日" : (value || "");
+  }
+
+  /* Only http(s) links, resolved against the API's origin (article pages live there). */
+  function safeUrl(url) {
+    try {
+      var u = new URL(url, apiBase || location.origin);
+      return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+    } catch (e) { return null; }
+  }
+
+  /* ---------- the embedding page ---------- */
+
+  var parentOrigin = (function () {
+    if (window.parent === window) return null;
+    var claimed = params.get("origin") || "";
+    try { if (new URL(claimed).origin !== claimed) return null; } catch (e) { return null; }
+    var ancestors = location.ancestorOrigins;
+    if (ancestors && ancestors.length && ancestors[0] !== claimed) return null;
+    return claimed;
+  })();
+  var embedded = parentOrigin !== null;
+  var isOpen = !embedded;
+  var unread = 0;
+
+  function tellHost(type, extra) {
+    if (!embedded) return;
+    var message = { source: NS, type: type };
+    for (var k in extra || {}) message[k] = extra[k];
+    window.parent.postMessage(message, parentOrigin);
+  }
+
+  window.addEventListener("message", function (event) {
+    if (!embedded || event.source !== window.parent || event.origin !== parentOrigin) return;
+    var msg = event.data;
+    if (!msg || typeof msg !== "object" || msg.source !== NS) return;
+    if (msg.type === "open") {
+      isOpen = true;
+      setUnread(0);
+      scrollToEnd();
+      if (msg.focus) ui.input.focus();
+    } else if (msg.type === "close") {
+      isOpen = false;
+      hideSuggestions();
+    }
+  });
+
+  function setUnread(n) {
+    if (n === unread) return;
+    unread = n;
+    tellHost("unread", { count: n });
+  }
+
+  /* ---------- API ---------- */
+
+  function ApiError(status, code, message) {
+    this.status = status;
+    this.code = code;
+    this.message = message;
+  }
+
+  function defaultMessage(status) {
+    if (status === 429) return "混み合っています。少し時間をおいて再送信してください。";
+    if (status >= 500) return "サーバーでエラーが発生しました。時間をおいて再送信してください。";
+    return "送信できませんでした。内容を確認してもう一度お試しください。";
+  }
+
+  function api(method, path, body, token) {
+    var headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (token) headers.Authorization = "Bearer " + token;
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS);
+    return fetch(apiBase + path, {
+      method: method, headers: headers, credentials: "omit", signal: controller.signal,
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (res) {
+      return res.json().catch(function () { return null; }).then(function (data) {
+        if (res.ok) return data;
+        var err = (data && data.error) || {};
+        throw new ApiError(res.status, err.code || "http_" + res.status, err.message || defaultMessage(res.status));
+      });
+    }, function () {
+      throw new ApiError(0, "network", "サーバーに接続できませんでした。通信状態を確認して再送信してください。");
+    }).finally(function () { clearTimeout(timer); });
+  }
+
+  /* ---------- conversation state ---------- */
+
+  var conversation = store.get(STORE_CONVERSATION); // {id, token} or null
+  var creating = null;
+  var pending = store.get(STORE_PENDING) || [];     // [{key, text}] not yet answered
+  var queue = [];
+  var inFlight = false;
+  var generation = 0; // bumped by 「新しい質問」 so late answers to the old conversation are dropped
+
+  /* Only key and text are kept, so a reload can show the message again as 未送信. */
+  function savePending() {
+    store.set(STORE_PENDING, pending.length ? pending.map(function (p) {
+      return { key: p.key, text: p.text };
+    }) : null);
+  }
+
+  function forgetConversation() {
+    conversation = null;
+    store.set(STORE_CONVERSATION, null);
+  }
+
+  function ensureConversation() {
+    if (conversation) return Promise.resolve(conversation);
+    if (!creating) {
+      creating = api("POST", "/api/conversations", {}).then(function (data) {
+        conversation = { id: data.id, token: data.token };
+        store.set(STORE_CONVERSATION, conversation);
+        return conversation;
+      }).finally(function () { creating = null; });
+    }
+    return creating;
+  }
+
+  function postMessage(entry, retried) {
+    return ensureConversation().then(function (conv) {
+      var path = "/api/conversations/" + encodeURIComponent(conv.id) + "/messages";
+      return api("POST", path, { text: entry.text, idempotency_key: entry.key }, conv.token);
+    }).catch(function (err) {
+      // The server no longer knows this conversation (or our token): start a new one once.
+      if (!retried && err instanceof ApiError && [401, 403, 404].indexOf(err.status) >= 0) {
+        forgetConversation();
+        return postMessage(entry, true);
+      }
+      throw err;
+    });
+  }
+
+  /* ---------- rendering ---------- */
+
+  function scrollToEnd() { ui.log.scrollTop = ui.log.scrollHeight; }
+
+  function append(node) {
+    ui.log.appendChild(node);
+    scrollToEnd();
+    return node;
+  }
+
+  function speaker(label) { return h("span", { className: "visually-hidden", text: label + "：" }); }
+
+  function renderWelcome() {
+    append(h("div", { className: "msg msg-bot msg-welcome" }, [
+      speaker("ヘルプデスク"),
+      h("div", {
+        className: "msg-text",
+        text: "MAMIS（医師会会員情報システム）についてのご質問をどうぞ。\n" +
+          "例：「送付区分設定とは何ですか」「医療機関マスタはいつ更新されますか」"
+      })
+    ]));
+  }
+
+  function userBubble(text) {
+    return h("div", { className: "msg msg-user" }, [
+      speaker("あなた"),
+      h("div", { className: "msg-text", text: text })
+    ]);
+  }
+
+  function renderUser(text) { return append(userBubble(text)); }
+
+  /* A message the server has not (yet) answered: 送信中 or 未送信 with 再送信. */
+  function renderPending(entry) {
+    var bubble = userBubble(entry.text);
+    bubble.setAttribute("data-key", entry.key);
+    bubble.appendChild(h("div", { className: "msg-status" }));
+    entry.el = bubble;
+    append(bubble);
+    setEntryState(entry, entry.state || "unsent", entry.error);
+  }
+
+  function setEntryState(entry, state, errorMessage) {
+    entry.state = state;
+    var bubble = entry.el;
+    if (!bubble) return;
+    var status = bubble.querySelector(".msg-status");
+    bubble.classList.toggle("is-unsent", state === "unsent");
+    bubble.classList.toggle("is-sending", state === "sending");
+    status.textContent = "";
+    if (state === "sending") {
+      status.appendChild(h("span", { className: "status-label", text: "送信中…" }));
+    } else if (state === "unsent") {
+      status.appendChild(h("span", { className: "status-label unsent-label", text: "未送信" }));
+      if (errorMessage) status.appendChild(h("span", { className: "status-reason", text: errorMessage }));
+      status.appendChild(h("button", {
+        type: "button", className: "retry-button", text: "再送信",
+        onclick: function (event) {
+          event.currentTarget.disabled = true;
+          resend(entry);
+        }
+      }));
+    } else {
+      status.remove();
+      bubble.removeAttribute("data-key");
+      bubble.classList.remove("is-unsent", "is-sending");
+    }
+  }
+
+  function renderSources(sources) {
+    var items = (sources || []).map(function (s) {
+      var href = safeUrl(s.url || ("/kb/" + encodeURIComponent(s.slug || "")));
+      if (!href) return null;
+      return h("li", null, [
+        h("a", { href: href, target: "_blank", rel: "noopener" }, [
+          h("span", { text: s.title || s.slug || "記事" }),
+          h("span", { className: "visually-hidden", text: "（新しいタブで開きます）" })
+        ]),
+        s.updated ? h("span", { className: "updated", text: "更新日 " + formatDate(s.updated) }) : null
+      ]);
+    }).filter(Boolean);
+    if (!items.length) return null;
+    return h("div", { className: "sources" }, [
+      h("p", { className: "sources-title", text: "参照した記事" }),
+      h("ul", null, items)
+    ]);
+  }
+
+  function renderChoices(buttons) {
+    var list = (buttons || []).filter(function (b) { return b && (b.payload || b.label); });
+    if (!list.length) return null;
+    return h("div", { className: "choices", role: "group", "aria-label": "選択肢" }, list.map(function (b) {
+      return h("button", {
+        type: "button", className: "choice-button", text: b.label || b.payload,
+        onclick: function () { submitText(String(b.payload || b.label)); }
+      });
+    }));
+  }
+
+  function renderActions(actions) {
+    var wantsDesk = (actions || []).some(function (a) {
+      return a && /desk|escalat|operator|handoff|human|staff|contact/i.test(String(a.type || ""));
+    });
+    if (!wantsDesk) return null;
+    return h("div", { className: "choices" }, [
+      h("button", {
+        type: "button", className: "choice-button", text: "担当者に問い合わせる",
+        onclick: function () { submitText(ESCALATE_TEXT); }
+      })
+    ]);
+  }
+
+  function renderFeedback(messageId, given) {
+    var group = h("div", { className: "feedback", role: "group", "aria-label": "この回答は役に立ちましたか" });
+    var thanks = h("span", { className: "feedback-thanks" });
+    var buttons = [[true, "役に立った"], [false, "役に立たなかった"]].map(function (pair) {
+      return h("button", {
+        type: "button", className: "feedback-button", text: pair[1], "aria-pressed": "false",
+        onclick: function (event) { choose(pair[0], event.currentTarget); }
+      });
+    });
+    function lock(helpful) {
+      buttons.forEach(function (b, i) {
+        b.setAttribute("aria-disabled", "true");
+        b.disabled = true;
+        b.setAttribute("aria-pressed", String((i === 0) === helpful));
+      });
+      thanks.textContent = "ご意見ありがとうございます。";
+    }
+    function choose(helpful, button) {
+      if (button.getAttribute("aria-disabled") === "true") return;
+      buttons.forEach(function (b) { b.disabled = true; b.setAttribute("aria-disabled", "true"); });
+      thanks.textContent = "送信中…";
+      api("POST", "/api/messages/" + encodeURIComponent(messageId) + "/feedback", { helpful: helpful },
+        conversation && conversation.token
+      ).then(function () {
+        lock(helpful);
+        thanks.setAttribute("tabindex", "-1");
+        thanks.focus(); // the pressed button is now disabled; keep focus nearby
+      }, function (err) {
+        buttons.forEach(function (b) { b.disabled = false; b.removeAttribute("aria-disabled"); });
+        thanks.textContent = err.message;
+      });
+    }
+    buttons.forEach(function (b) { group.appendChild(b); });
+    group.appendChild(thanks);
+    if (given === true || given === false) lock(given);
+    return group;
+  }
+
+  function renderBot(reply, fromHistory) {
+    var node = h("div", { className: "msg msg-bot" }, [
+      speaker("ヘルプデスク"),
+      h("div", { className: "msg-text", text: reply.text || "" }),
+      renderSources(reply.sources),
+      renderChoices(reply.buttons),
+      renderActions(reply.actions),
+      reply.id !== undefined && reply.id !== null ? renderFeedback(reply.id, reply.feedback) : null
+    ]);
+    append(node);
+    if (!fromHistory && !isOpen) setUnread(unread + 1);
+    return node;
+  }
+
+  function setTyping(on) {
+    ui.typing.hidden = !on;
+    ui.log.setAttribute("aria-busy", on ? "true" : "false");
+    if (on) scrollToEnd();
+  }
+
+  /* ---------- sending ---------- */
+
+  function showError(text) { ui.error.textContent = text || ""; }
+
+  function submitText(raw) {
+    var text = String(raw || "").replace(/^\s+|\s+$/g, "");
+    if (!text) return false;
+    var n = charCount(text);
+    if (n > MAX_CHARS) {
+      showError("質問は" + MAX_CHARS + "文字以内で入力してください（現在 " + n + " 文字）。");
+      return false;
+    }
+    showError("");
+    var entry = { key: newKey(), text: text, state: "sending" };
+    pending.push(entry);
+    savePending();
+    renderPending(entry);
+    enqueue(entry);
+    return true;
+  }
+
+  function resend(entry) {
+    if (entry.state === "sending") return; // a double click on 再送信
+    setEntryState(entry, "sending");
+    enqueue(entry);
+  }
+
+  function enqueue(entry) {
+    queue.push(entry);
+    pump();
+  }
+
+  function pump() {
+    if (inFlight) return;
+    var entry = queue.shift();
+    if (!entry) { setTyping(false); return; }
+    inFlight = true;
+    setTyping(true);
+    var gen = generation;
+    postMessage(entry).then(function (data) {
+      if (gen !== generation) return;
+      pending = pending.filter(function (p) { return p.key !== entry.key; });
+      savePending();
+      setEntryState(entry, "sent");
+      if (data && data.reply) renderBot(data.reply, false);
+    }, function (err) {
+      if (gen !== generation) return;
+      setEntryState(entry, "unsent", err && err.message);
+    }).finally(function () {
+      inFlight = false;
+      pump();
+    });
+  }
+
+  /* ---------- history ---------- */
+
+  function isUser(m) {
+    var who = String(m.role || m.sender || m.author || m.from || "").toLowerCase();
+    return who === "user" || who === "member" || who === "staff" || who === "human" || who === "visitor";
+  }
+
+  function loadHistory() {
+    ui.log.setAttribute("aria-busy", "true");
+    renderWelcome();
+    var done = function () {
+      pending.forEach(function (entry) { entry.state = "unsent"; renderPending(entry); });
+      ui.log.setAttribute("aria-busy", "false");
+      scrollToEnd();
+    };
+    if (!conversation) { done(); return; }
+    var conv = conversation;
+    api("GET", "/api/conversations/" + encodeURIComponent(conv.id) + "/messages", undefined, conv.token)
+      .then(function (data) {
+        var messages = Array.isArray(data) ? data : (data && data.messages) || [];
+        var seen = {};
+        messages.forEach(function (m) {
+          if (m.idempotency_key) seen[m.idempotency_key] = true;
+          if (isUser(m)) renderUser(m.text || "");
+          else renderBot(m, true);
+        });
+        // Sent before a reload but stored by the server: not pending after all.
+        pending = pending.filter(function (p) { return !seen[p.key]; });
+        savePending();
+        done();
+      }, function (err) {
+        if ([401, 403, 404].indexOf(err.status) >= 0) forgetConversation();
+        else append(h("p", { className: "log-note", text: "これまでの会話を読み込めませんでした。" + err.message }));
+        done();
+      });
+  }
+
+  function startNewConversation() {
+    generation += 1;
+    queue = [];
+    inFlight = false;
+    pending = [];
+    savePending();
+    forgetConversation();
+    setTyping(false);
+    ui.log.textContent = "";
+    renderWelcome();
+    ui.input.value = "";
+    updateCounter();
+    hideSuggestions();
+    showError("");
+    ui.input.focus();
+  }
+
+  /* ---------- input: IME-safe Enter, counter ---------- */
+
+  var composing = false;
+  var compositionJustEnded = false;
+
+  ui.input.addEventListener("compositionstart", function () {
+    composing = true;
+    cancelSuggest();
+  });
+  ui.input.addEventListener("compositionend", function () {
+    composing = false;
+    // Safari fires keydown(Enter) right after compositionend for the Enter that
+    // committed the conversion; ignore keys until this task has finished.
+    compositionJustEnded = true;
+    setTimeout(function () { compositionJustEnded = false; }, 0);
+    scheduleSuggest();
+  });
+
+  function isImeKey(event) {
+    return event.isComposing || event.keyCode === 229 || composing || compositionJustEnded;
+  }
+
+  ui.input.addEventListener("keydown", function (event) {
+    if (isImeKey(event)) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (!suggestionsShown()) return;
+      event.preventDefault();
+      moveActive(event.key === "ArrowDown" ? 1 : -1);
+    } else if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      if (suggestionsShown() && activeIndex >= 0) chooseSuggestion(activeIndex);
+      else submitFromInput();
+    } else if (event.key === "Escape" && suggestionsShown()) {
+      event.preventDefault();
+      event.stopPropagation();
+      hideSuggestions();
+    }
+  });
+
+  ui.input.addEventListener("input", function () {
+    updateCounter();
+    if (ui.error.textContent && charCount(ui.input.value) <= MAX_CHARS) showError("");
+    if (!composing) scheduleSuggest();
+  });
+
+  function updateCounter() {
+    var n = charCount(ui.input.value);
+    var left = MAX_CHARS - n;
+    ui.counter.classList.toggle("is-over", left < 0);
+    if (n < COUNTER_FROM) ui.counter.textContent = "";
+    else if (left >= 0) ui.counter.textContent = "残り " + left + " 文字";
+    else ui.counter.textContent = -left + " 文字オーバーしています（" + MAX_CHARS + " 文字まで）";
+  }
+
+  function submitFromInput() {
+    var value = ui.input.value;
+    if (!value.trim()) { ui.input.focus(); return; }
+    if (submitText(value)) {
+      ui.input.value = "";
+      updateCounter();
+      hideSuggestions();
+    }
+    ui.input.focus();
+  }
+
+  ui.form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitFromInput();
+  });
+
+  /* ---------- suggest as you type ---------- */
+
+  var suggestTimer = null;
+  var suggestSeq = 0;
+  var suggestions = [];
+  var activeIndex = -1;
+
+  function suggestionsShown() { return !ui.suggestions.hidden && suggestions.length > 0; }
+
+  function cancelSuggest() {
+    clearTimeout(suggestTimer);
+    suggestSeq += 1; // drop answers still on their way
+  }
+
+  function scheduleSuggest() {
+    cancelSuggest();
+    var q = ui.input.value.trim();
+    if (charCount(q) < SUGGEST_MIN_CHARS || charCount(q) > 200) { hideSuggestions(); return; }
+    var seq = suggestSeq;
+    suggestTimer = setTimeout(function () {
+      api("GET", "/api/suggest?q=" + encodeURIComponent(q)).then(function (data) {
+        if (seq !== suggestSeq || composing) return;
+        showSuggestions(((data && data.suggestions) || []).slice(0, SUGGEST_MAX));
+      }, function () {
+        if (seq === suggestSeq) hideSuggestions(); // suggestions are a nicety; stay quiet
+      });
+    }, SUGGEST_DELAY_MS);
+  }
+
+  function showSuggestions(list) {
+    suggestions = list.filter(function (s) { return s && (s.question || s.title); });
+    activeIndex = -1;
+    ui.input.removeAttribute("aria-activedescendant");
+    ui.suggestions.textContent = "";
+    if (!suggestions.length) { hideSuggestions(); return; }
+    suggestions.forEach(function (s, i) {
+      ui.suggestions.appendChild(h("li", {
+        id: "suggestion-" + i, role: "option", "aria-selected": "false", className: "suggestion",
+        onmousedown: function (event) { event.preventDefault(); }, // keep focus in the textarea
+        onclick: function () { chooseSuggestion(i); }
+      }, [
+        h("span", { className: "suggestion-question", text: s.question || s.title }),
+        s.title && s.question ? h("span", { className: "suggestion-title", text: s.title }) : null
+      ]));
+    });
+    ui.suggestions.hidden = false;
+  }
+
+  function hideSuggestions() {
+    suggestions = [];
+    activeIndex = -1;
+    ui.suggestions.hidden = true;
+    ui.suggestions.textContent = "";
+    ui.input.removeAttribute("aria-activedescendant");
+  }
+
+  function moveActive(step) {
+    var n = suggestions.length;
+    activeIndex = activeIndex < 0 ? (step > 0 ? 0 : n - 1) : (activeIndex + step + n) % n;
+    Array.prototype.forEach.call(ui.suggestions.children, function (li, i) {
+      li.setAttribute("aria-selected", String(i === activeIndex));
+    });
+    ui.input.setAttribute("aria-activedescendant", "suggestion-" + activeIndex);
+  }
+
+  function chooseSuggestion(i) {
+    var s = suggestions[i];
+    if (!s) return;
+    cancelSuggest();
+    hideSuggestions();
+    if (submitText(s.question || s.title)) {
+      ui.input.value = "";
+      updateCounter();
+    }
+    ui.input.focus();
+  }
+
+  /* ---------- header, escape ---------- */
+
+  ui.newConversation.addEventListener("click", startNewConversation);
+  ui.escalate.addEventListener("click", function () { submitText(ESCALATE_TEXT); });
+
+  if (embedded) {
+    ui.close.hidden = false;
+    ui.close.addEventListener("click", function () { tellHost("close"); });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && !event.defaultPrevented && !isImeKey(event)) tellHost("close");
+    });
+  }
+
+  (function applyOptions() {
+    var title = (params.get("title") || "").trim().slice(0, 60);
+    if (title) {
+      ui.title.textContent = title;
+      document.title = title + " チャット";
+    }
+    var accent = (params.get("accent") || "").trim();
+    if (accent && CSS.supports("color", accent)) {
+      var root = document.documentElement;
+      root.style.setProperty("--accent", accent);
+      var probe = h("span", { hidden: "hidden" });
+      probe.style.color = accent;
+      document.body.appendChild(probe);
+      var rgb = (getComputedStyle(probe).color.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+      probe.remove();
+      if (rgb.length === 3) root.style.setProperty("--accent-text", contrastText(rgb));
+    }
+  })();
+
+  function contrastText(rgb) {
+    var lum = rgb.map(function (v) {
+      var c = v / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    var l = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
+    return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? "#ffffff" : "#111111";
+  }
+
+  loadHistory();
+  updateCounter();
+  tellHost("ready");
+})();
