@@ -1,0 +1,23 @@
+"""The conversation core, shared by every channel (web chat, Telegram, the desk console).
+
+It imports neither Flask nor telegram: an adapter turns its request into `Core.reply(...)` and the
+returned `Turn`/`Reply` back into its own format.
+"""
+from .core import Core, JST, system_clock
+from .errors import (
+    ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, MessageNotFound,
+    MessageTooLong, NotAReply,
+)
+from .model import (
+    ARTICLE_PAYLOAD, HANDOFF_PAYLOAD, Asker, Button, Conversation, Message, NewConversation, Reply,
+    Source, Turn,
+)
+from .store import Store
+
+__all__ = [
+    "Core", "JST", "system_clock", "Store",
+    "Asker", "Button", "Conversation", "Message", "NewConversation", "Reply", "Source", "Turn",
+    "ARTICLE_PAYLOAD", "HANDOFF_PAYLOAD",
+    "HelpdeskError", "ConversationNotFound", "EmptyMessage", "IdempotencyConflict", "MessageNotFound",
+    "MessageTooLong", "NotAReply",
+]

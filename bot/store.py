@@ -1,0 +1,338 @@
+"""The help desk's own SQLite database: conversations, messages, feedback, unanswered questions.
+
+One file, opened in WAL mode so that readers never wait for the writer. Each thread gets its own
+connection (sqlite3 connections must not be shared across threads, nor carried over a fork), and the
+schema is brought up to date by numbered migrations kept below, each applied in one transaction
+together with the row that records it.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound, NotAReply
+from .model import Conversation, Message, NewConversation, Reply
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "0001_initial",
+        [
+            """
+            CREATE TABLE conversations (
+                id TEXT PRIMARY KEY,
+                token_hash TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                asker_role TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE messages (
+                id INTEGER PRIMARY KEY,
+                conversation_id TEXT NOT NULL REFERENCES conversations(id),
+                role TEXT NOT NULL CHECK (role IN ('user', 'bot')),
+                text TEXT NOT NULL,
+                reply TEXT,
+                in_reply_to INTEGER REFERENCES messages(id),
+                idempotency_key TEXT,
+                created_at TEXT NOT NULL,
+                UNIQUE (conversation_id, idempotency_key)
+            )
+            """,
+            "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
+            """
+            CREATE TABLE feedback (
+                message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+                helpful INTEGER NOT NULL CHECK (helpful IN (0, 1)),
+                created_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE unanswered (
+                id INTEGER PRIMARY KEY,
+                conversation_id TEXT NOT NULL REFERENCES conversations(id),
+                message_id INTEGER NOT NULL REFERENCES messages(id),
+                text TEXT NOT NULL,
+                confidence REAL,
+                channel TEXT NOT NULL,
+                asker_role TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )
+            """,
+        ],
+    ),
+]
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 is enough here: tokens are 256 random bits, so there is nothing to brute-force."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    """Reads and writes the help desk database at `path`; safe to share between threads."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.migrate()
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly what we wrote.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is safe against corruption in WAL mode; a power cut may lose the last commit only.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened, in any thread (call before forking or at exit)."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self, conn: sqlite3.Connection | None = None):
+        """BEGIN IMMEDIATE takes the write lock up front, so a check-then-insert cannot race."""
+        conn = conn or self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- migrations --------------------------------------------------------------------------------
+
+    CREATE_MIGRATIONS_SQL = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    APPLIED_SQL = "SELECT 1 FROM migrations WHERE name = :name"
+    RECORD_SQL = "INSERT INTO migrations (name, applied_at) VALUES (:name, datetime('now'))"
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded; return their names.
+
+        Uses its own short-lived connection so that no connection is left open in a process that is
+        about to fork its workers. Several workers may start at once: the check runs inside the write
+        lock, so each migration is applied exactly once.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._open()
+        applied = []
+        try:
+            conn.execute(self.CREATE_MIGRATIONS_SQL)
+            for name, statements in MIGRATIONS:
+                with self.transaction(conn):
+                    if conn.execute(self.APPLIED_SQL, {"name": name}).fetchone():
+                        continue
+                    for sql in statements:
+                        conn.execute(sql)
+                    conn.execute(self.RECORD_SQL, {"name": name})
+                    applied.append(name)
+        finally:
+            conn.close()
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM migrations ORDER BY name")]
+
+    # -- conversations -----------------------------------------------------------------------------
+
+    INSERT_CONVERSATION_SQL = """
+        INSERT INTO conversations (id, token_hash, channel, asker_role, created_at)
+        VALUES (:id, :token_hash, :channel, :asker_role, :created_at)
+    """
+
+    def create_conversation(self, channel: str, asker_role: str, created_at: str) -> NewConversation:
+        """Open a conversation; the id is public, the token is the holder's proof and is never stored."""
+        cid, token = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+        with self.transaction() as conn:
+            conn.execute(
+                self.INSERT_CONVERSATION_SQL,
+                {"id": cid, "token_hash": hash_token(token), "channel": channel,
+                 "asker_role": asker_role, "created_at": created_at},
+            )
+        return NewConversation(Conversation(cid, channel, created_at), token)
+
+    CONVERSATION_SQL = "SELECT id, token_hash, channel, created_at FROM conversations WHERE id = :id"
+
+    def conversation(self, conversation_id: str, token: str | None = None) -> Conversation:
+        """Return the conversation, checking `token` unless it is None (trusted internal callers).
+
+        A wrong token raises the same error as an unknown id, so a caller learns nothing.
+        """
+        row = self.conn.execute(self.CONVERSATION_SQL, {"id": conversation_id}).fetchone()
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        if token is not None and not hmac.compare_digest(row["token_hash"], hash_token(token)):
+            raise ConversationNotFound(conversation_id)
+        return Conversation(row["id"], row["channel"], row["created_at"])
+
+    # -- messages ----------------------------------------------------------------------------------
+
+    MESSAGE_COLUMNS = """
+        m.id, m.conversation_id, m.role, m.text, m.reply, m.in_reply_to, m.idempotency_key,
+        m.created_at, f.helpful
+    """
+    MESSAGES_SQL = f"""
+        SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN feedback f ON f.message_id = m.id
+        WHERE m.conversation_id = :conversation_id ORDER BY m.id
+    """
+    MESSAGE_SQL = f"""
+        SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN feedback f ON f.message_id = m.id
+        WHERE m.id = :id
+    """
+    BY_KEY_SQL = """
+        SELECT id FROM messages
+        WHERE conversation_id = :conversation_id AND idempotency_key = :key AND role = 'user'
+    """
+    ANSWER_OF_SQL = "SELECT id FROM messages WHERE in_reply_to = :id AND role = 'bot'"
+    INSERT_MESSAGE_SQL = """
+        INSERT INTO messages (conversation_id, role, text, reply, in_reply_to, idempotency_key, created_at)
+        VALUES (:conversation_id, :role, :text, :reply, :in_reply_to, :idempotency_key, :created_at)
+    """
+    INSERT_UNANSWERED_SQL = """
+        INSERT INTO unanswered (conversation_id, message_id, text, confidence, channel, asker_role, created_at)
+        VALUES (:conversation_id, :message_id, :text, :confidence, :channel, :asker_role, :created_at)
+    """
+
+    @staticmethod
+    def _message(row) -> Message:
+        return Message(
+            id=row["id"],
+            conversation_id=row["conversation_id"],
+            role=row["role"],
+            text=row["text"],
+            created_at=row["created_at"],
+            idempotency_key=row["idempotency_key"],
+            in_reply_to=row["in_reply_to"],
+            reply=Reply.from_dict(json.loads(row["reply"])) if row["reply"] else None,
+            feedback=None if row["helpful"] is None else bool(row["helpful"]),
+        )
+
+    def messages(self, conversation_id: str) -> list[Message]:
+        rows = self.conn.execute(self.MESSAGES_SQL, {"conversation_id": conversation_id})
+        return [self._message(r) for r in rows]
+
+    def message(self, message_id: int) -> Message:
+        row = self.conn.execute(self.MESSAGE_SQL, {"id": message_id}).fetchone()
+        if row is None:
+            raise MessageNotFound(message_id)
+        return self._message(row)
+
+    def answered(self, conversation_id: str, key: str | None, text: str):
+        """The stored (question, answer) for an idempotency key, or None if the key is new.
+
+        Raises IdempotencyConflict when the key was used for a different text.
+        """
+        if key is None:
+            return None
+        row = self.conn.execute(self.BY_KEY_SQL, {"conversation_id": conversation_id, "key": key}).fetchone()
+        if row is None:
+            return None
+        question = self.message(row["id"])
+        if question.text != text:
+            raise IdempotencyConflict(key)
+        answer_id = self.conn.execute(self.ANSWER_OF_SQL, {"id": question.id}).fetchone()["id"]
+        return question, self.message(answer_id)
+
+    def save_turn(self, conversation_id: str, text: str, reply: Reply, created_at: str, *,
+                  idempotency_key: str | None = None, unanswered: dict | None = None):
+        """Store a question and its answer atomically; return (question, answer, replayed).
+
+        The reply was computed outside the lock, so if another request stored the same idempotency
+        key in the meantime, theirs wins and ours is dropped: one stored message, one answer.
+        """
+        with self.transaction() as conn:
+            done = self.answered(conversation_id, idempotency_key, text)
+            if done:
+                return (*done, True)
+            qid = conn.execute(self.INSERT_MESSAGE_SQL, {
+                "conversation_id": conversation_id, "role": "user", "text": text, "reply": None,
+                "in_reply_to": None, "idempotency_key": idempotency_key, "created_at": created_at,
+            }).lastrowid
+            aid = conn.execute(self.INSERT_MESSAGE_SQL, {
+                "conversation_id": conversation_id, "role": "bot", "text": reply.text,
+                "reply": json.dumps(reply.to_dict(), ensure_ascii=False), "in_reply_to": qid,
+                "idempotency_key": None, "created_at": created_at,
+            }).lastrowid
+            if unanswered is not None:
+                conn.execute(self.INSERT_UNANSWERED_SQL, {
+                    "conversation_id": conversation_id, "message_id": qid, "text": text,
+                    "created_at": created_at, **unanswered,
+                })
+            return self.message(qid), self.message(aid), False
+
+    LAST_BOT_SQL = """
+        SELECT reply FROM messages
+        WHERE conversation_id = :conversation_id AND role = 'bot' ORDER BY id DESC LIMIT :limit
+    """
+    LAST_QUESTION_SQL = """
+        SELECT q.text FROM messages q JOIN messages a ON a.in_reply_to = q.id
+        WHERE q.conversation_id = :conversation_id AND json_extract(a.reply, '$.kind') = 'choices'
+        ORDER BY q.id DESC LIMIT 1
+    """
+
+    def recent_replies(self, conversation_id: str, limit: int = 3) -> list[Reply]:
+        """The last few bot replies, newest first: the core's short-term memory of the conversation."""
+        rows = self.conn.execute(self.LAST_BOT_SQL, {"conversation_id": conversation_id, "limit": limit})
+        return [Reply.from_dict(json.loads(r["reply"])) for r in rows]
+
+    def last_choice_question(self, conversation_id: str) -> str | None:
+        """The question that last led to 「もしかして」, to pick the right passage when a choice is taken."""
+        row = self.conn.execute(self.LAST_QUESTION_SQL, {"conversation_id": conversation_id}).fetchone()
+        return row["text"] if row else None
+
+    # -- feedback and the unanswered log ----------------------------------------------------------------
+
+    UPSERT_FEEDBACK_SQL = """
+        INSERT INTO feedback (message_id, helpful, created_at) VALUES (:message_id, :helpful, :created_at)
+        ON CONFLICT (message_id) DO UPDATE SET helpful = excluded.helpful, created_at = excluded.created_at
+    """
+
+    def set_feedback(self, message_id: int, helpful: bool, created_at: str, token: str | None = None) -> Message:
+        """Record 役に立った/役に立たなかった; the last click counts, so a user can change their mind."""
+        message = self.message(message_id)
+        try:
+            self.conversation(message.conversation_id, token)
+        except ConversationNotFound:
+            raise MessageNotFound(message_id) from None
+        if message.role != "bot":
+            raise NotAReply(message_id)
+        with self.transaction() as conn:
+            conn.execute(self.UPSERT_FEEDBACK_SQL,
+                         {"message_id": message_id, "helpful": int(helpful), "created_at": created_at})
+        return self.message(message_id)
+
+    UNANSWERED_SQL = """
+        SELECT id, conversation_id, message_id, text, confidence, channel, asker_role, created_at
+        FROM unanswered ORDER BY id DESC LIMIT :limit
+    """
+
+    def unanswered(self, limit: int = 100) -> list[dict]:
+        """Newest first: what people asked that the knowledge base could not answer."""
+        return [dict(r) for r in self.conn.execute(self.UNANSWERED_SQL, {"limit": limit})]
