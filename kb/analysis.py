@@ -56,7 +56,7 @@ def nfkc(text: str) -> str:
 
 def fold_kana(text: str) -> str:
     """Hiragana → katakana and long-vowel marks dropped, so ますたー = マスタ = マスター."""
-    return jaconv.hira2kata(text).replace(LONG_VOWEL, "")
+    return jaconv.hira2kata(text).replace(LONG_VOWEL, "").casefold()
 
 
 def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, str]:

@@ -23,15 +23,18 @@ from tqdm import tqdm
 from kb.analysis import Analyzer, bigrams
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
 
+#: Bump when the tables below change: an older index is then rebuilt from scratch.
+SCHEMA_VERSION = "3"
+
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS files (
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE files (
     path TEXT PRIMARY KEY,
     mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL,
     sha256 TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS documents (
+CREATE TABLE documents (
     id INTEGER PRIMARY KEY,
     slug TEXT NOT NULL UNIQUE,
     file TEXT NOT NULL,
@@ -45,21 +48,22 @@ CREATE TABLE IF NOT EXISTS documents (
     source TEXT,
     body TEXT NOT NULL,
     terms TEXT NOT NULL,
+    head_terms TEXT NOT NULL,
     match_texts TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS documents_file ON documents(file);
-CREATE TABLE IF NOT EXISTS sections (
+CREATE INDEX documents_file ON documents(file);
+CREATE TABLE sections (
+    id INTEGER PRIMARY KEY,
     doc_id INTEGER NOT NULL,
     ord INTEGER NOT NULL,
     heading TEXT,
     body TEXT NOT NULL,
-    terms TEXT NOT NULL,
-    PRIMARY KEY (doc_id, ord)
+    UNIQUE (doc_id, ord)
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+CREATE VIRTUAL TABLE fts USING fts5(
     title, questions, body, grams, tokenize = 'unicode61 remove_diacritics 0'
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, 'row');
+CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');
 """
 
 
@@ -93,32 +97,35 @@ def _sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _connect(db_path: Path) -> sqlite3.Connection:
+def _connect(db_path: Path, version: str) -> sqlite3.Connection:
+    """Open the index, starting it afresh when it was built by another analyzer or schema.
+
+    The index is disposable, so a version change simply drops everything: every stored
+    term would be stale anyway.
+    """
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.executescript(SCHEMA)
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+    row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() if has_meta else None
+    if row is None or row[0] != version:
+        conn.execute("BEGIN")
+        for table in ("fts_vocab", "fts", "sections", "documents", "files", "meta"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('version', :version)", {"version": version})
+        conn.execute("COMMIT")
     return conn
-
-
-def _reset_if_analyzer_changed(conn: sqlite3.Connection, version: str) -> None:
-    """A different analyzer makes every stored term stale, so start from empty."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'analyzer'").fetchone()
-    if row and row[0] == version:
-        return
-    conn.execute("BEGIN")
-    for table in ("files", "documents", "sections", "fts"):
-        conn.execute(f"DELETE FROM {table}")
-    conn.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('analyzer', :version)", {"version": version}
-    )
-    conn.execute("COMMIT")
 
 
 def _delete_file(conn: sqlite3.Connection, path: str) -> int:
     ids = [r[0] for r in conn.execute("SELECT id FROM documents WHERE file = :file", {"file": path})]
     for doc_id in ids:
-        conn.execute("DELETE FROM fts WHERE rowid = :id", {"id": doc_id})
+        conn.execute(
+            "DELETE FROM fts WHERE rowid IN (SELECT id FROM sections WHERE doc_id = :id)", {"id": doc_id}
+        )
         conn.execute("DELETE FROM sections WHERE doc_id = :id", {"id": doc_id})
     conn.execute("DELETE FROM documents WHERE file = :file", {"file": path})
     conn.execute("DELETE FROM files WHERE path = :file", {"file": path})
@@ -127,9 +134,9 @@ def _delete_file(conn: sqlite3.Connection, path: str) -> int:
 
 INSERT_DOCUMENT = """
 INSERT INTO documents (slug, file, title, kind, audience, tags, questions, updated, event_date,
-                       source, body, terms, match_texts)
+                       source, body, terms, head_terms, match_texts)
 VALUES (:slug, :file, :title, :kind, :audience, :tags, :questions, :updated, :event_date,
-        :source, :body, :terms, :match_texts)
+        :source, :body, :terms, :head_terms, :match_texts)
 """
 
 
@@ -139,9 +146,10 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
     questions = [analyzer.analyze(q) for q in doc.questions]
     tags = [analyzer.analyze(t) for t in doc.tags]
     sections = [(s, analyzer.analyze(f"{s.heading or ''}\n{s.body}", limit=None)) for s in doc.sections]
-    all_terms = set(title.terms)
+    head_terms = set(title.terms)
     for a in questions + tags:
-        all_terms.update(a.terms)
+        head_terms.update(a.terms)
+    all_terms = set(head_terms)
     for _, a in sections:
         all_terms.update(a.terms)
     # Readings and character pairs of the short fields only: enough for kana questions and
@@ -165,29 +173,29 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
             "source": doc.source,
             "body": doc.body,
             "terms": " ".join(sorted(all_terms)),
+            "head_terms": " ".join(sorted(head_terms)),
             "match_texts": json.dumps(
                 [[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False
             ),
         },
     )
     doc_id = cur.lastrowid
-    conn.executemany(
-        "INSERT INTO sections (doc_id, ord, heading, body, terms) VALUES (:doc_id, :ord, :heading, :body, :terms)",
-        [
-            {"doc_id": doc_id, "ord": i, "heading": s.heading, "body": s.body, "terms": " ".join(sorted(set(a.terms)))}
-            for i, (s, a) in enumerate(sections)
-        ],
-    )
-    conn.execute(
-        "INSERT INTO fts (rowid, title, questions, body, grams) VALUES (:id, :title, :questions, :body, :grams)",
-        {
-            "id": doc_id,
-            "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
-            "questions": " ".join(t for a in questions for t in a.terms),
-            "body": " ".join(t for _, a in sections for t in a.terms),
-            "grams": " ".join(grams),
-        },
-    )
+    # One FTS row per section, each carrying the article's title and questions: an article
+    # scores by its best section, so a digest that mentions every topic once (a release
+    # note) does not outrank the article written about the one topic asked.
+    head_title = " ".join(title.terms + tuple(t for a in tags for t in a.terms))
+    head_questions = " ".join(t for a in questions for t in a.terms)
+    head_grams = " ".join(grams)
+    for i, (section, a) in enumerate(sections):
+        cur = conn.execute(
+            "INSERT INTO sections (doc_id, ord, heading, body) VALUES (:doc_id, :ord, :heading, :body)",
+            {"doc_id": doc_id, "ord": i, "heading": section.heading, "body": section.body},
+        )
+        conn.execute(
+            "INSERT INTO fts (rowid, title, questions, body, grams) VALUES (:id, :title, :questions, :body, :grams)",
+            {"id": cur.lastrowid, "title": head_title, "questions": head_questions,
+             "body": " ".join(a.terms), "grams": head_grams},
+        )
 
 
 def _load(path: Path, raw: bytes) -> tuple[list[Document], list[BrokenArticle]]:
@@ -213,9 +221,8 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
     db_path.parent.mkdir(parents=True, exist_ok=True)
     files = source_files(list(sources) + list(extra))
     report = BuildReport()
-    conn = _connect(db_path)
+    conn = _connect(db_path, f"{SCHEMA_VERSION}/{analyzer.version}")
     try:
-        _reset_if_analyzer_changed(conn, analyzer.version)
         known = {
             r[0]: (r[1], r[2], r[3]) for r in conn.execute("SELECT path, mtime_ns, size, sha256 FROM files")
         }
