@@ -95,7 +95,7 @@ class Analyzer:
         # Longest variant first, so 郡市区等 wins over 郡市区 and canonical forms stay put.
         keys = sorted(set(self.synonyms) | set(self.synonyms.values()), key=len, reverse=True)
         self._synonym_re = re.compile("|".join(map(re.escape, keys))) if keys else None
-        self._tokenizer = Dictionary(dict="core").create(SplitMode.C)
+        self._tokenizer = Dictionary(dict="core").tokenizer(mode=SplitMode.C)
 
     def canonical(self, text: str) -> str:
         """NFKC plus the synonym table."""

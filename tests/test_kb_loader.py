@@ -1,0 +1,90 @@
+"""The loader accepts good articles and names the path and reason of every broken one."""
+from pathlib import Path
+
+import pytest
+
+from kb.loader import BrokenArticle, iter_corpus, parse_article, split_sections
+
+GOOD = """---
+title: 送付区分の設定
+kind: guide
+audience: all
+tags: [送付区分]
+questions:
+  - 送付先を変えたい
+updated: 2026-01-15
+source: テスト
+---
+
+概要の段落。
+
+## 送付先
+
+勤務先・自宅・その他から選べます。
+
+## 送付物
+
+日医ニュースなど。
+"""
+
+
+def parse(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return parse_article(path, path.read_bytes())
+
+
+def test_good_article(tmp_path):
+    doc = parse(tmp_path, "delivery.md", GOOD)
+    assert (doc.slug, doc.title, doc.kind, doc.audience) == ("delivery", "送付区分の設定", "guide", "all")
+    assert doc.tags == ("送付区分",)
+    assert doc.questions == ("送付先を変えたい",)
+    assert doc.updated == "2026-01-15" and doc.event_date is None
+    assert [s.heading for s in doc.sections] == [None, "送付先", "送付物"]
+    assert doc.sections[1].body == "勤務先・自宅・その他から選べます。"
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.md", "", "ファイルが空です"),
+        ("latin1.md", "---\ntitle: caf\xe9\n---\nbody".encode("latin-1"), "UTF-8 ではありません"),
+        ("nofront.md", "# 見出し\n本文", "フロントマターがありません"),
+        ("badyaml.md", "---\ntitle: [unclosed\n---\n本文", "YAML が読めません"),
+        ("notitle.md", "---\nkind: faq\n---\n本文", "title（タイトル）がありません"),
+        ("badkind.md", "---\ntitle: t\nkind: blog\n---\n本文", "kind は"),
+        ("baddate.md", "---\ntitle: t\nupdated: 昨日\n---\n本文", "updated は YYYY-MM-DD"),
+        ("nobody.md", "---\ntitle: t\n---\n", "本文がありません"),
+        ("Bad Name.md", GOOD, "スラッグ"),
+        ("listq.md", "---\ntitle: t\nquestions: {a: 1}\n---\n本文", "questions は文字列のリスト"),
+    ],
+)
+def test_broken_article_names_reason(tmp_path, name, content, reason):
+    with pytest.raises(BrokenArticle) as e:
+        parse(tmp_path, name, content)
+    assert reason in e.value.reason
+    assert e.value.path == str(tmp_path / name)
+
+
+def test_sections_without_headings_is_one_section():
+    assert [(s.heading, s.body) for s in split_sections("ただの本文")] == [(None, "ただの本文")]
+
+
+def test_corpus_lines(tmp_path):
+    path = tmp_path / "faq.jsonl"
+    path.write_text(
+        '{"id": "1", "question": "ごみの出し方", "answer": "月曜です"}\n'
+        "\n"
+        '{"id": 2, "title": "税金", "body": "窓口へ"}\n'
+        "not json\n"
+        '{"question": "idなし"}\n',
+        encoding="utf-8",
+    )
+    items = list(iter_corpus(path))
+    docs = [i for i in items if not isinstance(i, BrokenArticle)]
+    broken = [i for i in items if isinstance(i, BrokenArticle)]
+    assert [(d.slug, d.title, d.body) for d in docs] == [("1", "ごみの出し方", "月曜です"), ("2", "税金", "窓口へ")]
+    assert [(b.path, b.reason) for b in broken] == [
+        (f"{path}:4", "JSON として読めません（Expecting value）"),
+        (f"{path}:5", "id がありません"),
+    ]

@@ -1,0 +1,103 @@
+"""Search quality on the shipped knowledge base, and safety for any input."""
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kb.evaluate import evaluate, load_questions
+from kb.indexer import build_index
+from kb.search import CONFIDENCE_THRESHOLD, Searcher
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SET = ROOT.parent / "shared" / "eval" / "mamis_dev.jsonl"
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    db = tmp_path_factory.mktemp("kb") / "kb.sqlite"
+    build_index([ROOT / "kb" / "articles", ROOT / "release_notes"], db)
+    s = Searcher(db)
+    yield s
+    s.close()
+
+
+def top(searcher, query):
+    results = searcher.search(query, k=3)
+    return results[0].slug if results else None
+
+
+@pytest.mark.parametrize(
+    "query, slug",
+    [
+        # kana spellings of kanji words
+        ("にちいニュースのおくりさき", "delivery-settings"),
+        ("ますたのこうしん", "institution-master-updates"),
+        # width and symbol variants
+        ("ﾏｽﾀの更新はいつ", "institution-master-updates"),
+        ("ＡＰＩで会員データを取りたい", "member-csv-api"),
+        ("日医ニュ-スを自宅に", "delivery-settings"),
+        # two-character words
+        ("差戻", "family-doctor-report-approval"),
+        # synonyms
+        ("送り先を変えたい", "delivery-settings"),
+        ("クリニックがマスターにない", {"institution-master-updates", "manual-institution-entry"}),
+        # a wrong kanji
+        ("医療機関マスタの構新はいつ", "institution-master-updates"),
+        ("運営事務局の電話", "contact-desk"),
+    ],
+)
+def test_ways_people_type(searcher, query, slug):
+    assert top(searcher, query) in ({slug} if isinstance(slug, str) else slug)
+
+
+def test_result_fields(searcher):
+    r = searcher.search("協議会はいつですか", k=1)[0]
+    assert r.slug == "liaison-council-2026"
+    assert r.as_dict().keys() == {"slug", "title", "kind", "updated", "event_date", "passage", "score", "confidence"}
+    assert r.event_date == "2026-03-16" and r.kind == "notice" and r.updated == "2026-01-15"
+    assert r.confidence >= CONFIDENCE_THRESHOLD
+    # The passage is one section, not the whole article.
+    assert r.passage and r.passage in searcher.article(r.slug).body
+    assert len(r.passage) < len(searcher.article(r.slug).body)
+
+
+@pytest.mark.parametrize("query", ["今日の天気は", "近くのコンビニはどこ", "英語で話せますか", "株価の予想", "zzzz"])
+def test_out_of_domain_gets_low_confidence(searcher, query):
+    results = searcher.search(query)
+    assert not results or results[0].confidence < CONFIDENCE_THRESHOLD
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"', "AND", "NEAR(", "*", ":", "title:マスタ", "a OR b NOT c", "'; DROP TABLE documents; --", "😀🏥",
+     "\x00\x01\x1f", "   \t\n ", "医" * 10_000, "NEAR(\"a\" \"b\") OR *", "^マスタ", "(((", "マスタ*"],
+)
+def test_hostile_input_never_raises(searcher, query):
+    results = searcher.search(query)
+    assert isinstance(results, list)
+    assert searcher.article("member-count") is not None  # still intact
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=300))
+def test_any_text_is_safe(searcher, text):
+    for r in searcher.search(text):
+        assert 0.0 <= r.confidence <= 1.0
+
+
+def test_suggest(searcher):
+    suggestions = searcher.suggest("マスタの更新")
+    assert 1 <= len(suggestions) <= 3
+    assert suggestions[0].slug == "institution-master-updates"
+    assert suggestions[0].question in searcher.article("institution-master-updates").questions
+    assert searcher.suggest("あ") == []
+
+
+@pytest.mark.skipif(not DEV_SET.exists(), reason="../shared/eval/mamis_dev.jsonl is not present")
+def test_dev_set_reaches_its_bar(searcher):
+    report = evaluate(searcher, load_questions(DEV_SET))
+    assert report["hit@1"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
+    assert report["hit@3"] == 1.0
+    assert report["abstained"] >= 0.9
