@@ -1,0 +1,145 @@
+"""The OpenAPI 3 description of the JSON API, served at /api/openapi.json.
+
+Hand-written, next to the API it describes; tests check that every route of the API blueprint
+appears here, so the two cannot drift apart silently.
+"""
+from __future__ import annotations
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def openapi_spec(max_chars: int = 2000) -> dict:
+    bearer = [{"conversationToken": []}]
+    conversation_id = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "MAMIS ヘルプデスク API",
+            "version": "1",
+            "description": (
+                "MAMIS（医師会会員情報システム）ヘルプデスクのチャット API。会話を作成すると id と token が返り、"
+                "その会話の読み書きには `Authorization: Bearer <token>` が必要です（token がない・違う場合は 404）。"
+                "エラーは常に `{\"error\": {\"code\", \"message\"}}` の形で返ります。"
+            ),
+        },
+        "paths": {
+            "/api/health": {"get": {"summary": "稼働確認", "responses": {"200": {"description": "稼働中"}}}},
+            "/api/openapi.json": {"get": {"summary": "この API 仕様", "responses": {"200": {"description": "OpenAPI 3 文書"}}}},
+            "/api/conversations": {
+                "post": {
+                    "summary": "会話を開始する",
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": {
+                        "201": {"description": "作成した会話。token はこの応答でしか返りません",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewConversation"}}}},
+                        "400": _error("本文が JSON オブジェクトではない (invalid_json)"),
+                        "429": _error("送信が多すぎる (rate_limited)"),
+                    },
+                }
+            },
+            "/api/conversations/{conversation_id}/messages": {
+                "parameters": [conversation_id],
+                "post": {
+                    "summary": "質問を送り、回答を受け取る",
+                    "description": (
+                        "同じ idempotency_key（本文または Idempotency-Key ヘッダー）で再送すると、保存も回答も1回だけで、"
+                        "最初の結果が 200 で返ります。"
+                    ),
+                    "security": bearer,
+                    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                    "schema": {"type": "string", "maxLength": 128}}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["text"],
+                        "properties": {
+                            "text": {"type": "string", "minLength": 1, "maxLength": max_chars},
+                            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128},
+                        },
+                    }}}},
+                    "responses": {
+                        "201": {"description": "保存した質問と回答", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Exchange"}}}},
+                        "200": {"description": "同じ送信キーで既に回答済み: 最初の結果", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Exchange"}}}},
+                        "400": _error("JSON として読めない (invalid_json)"),
+                        "404": _error("会話がない、または token が違う (conversation_not_found)"),
+                        "409": _error("送信キーが別の質問に使われている (idempotency_conflict)"),
+                        "422": _error("空 (empty_message)、長すぎる (message_too_long)、型が違う (invalid_field)"),
+                        "429": _error("送信が多すぎる (rate_limited)"),
+                        "503": _error("索引が未作成 (index_missing)"),
+                    },
+                },
+                "get": {
+                    "summary": "会話の履歴（古い順）",
+                    "security": bearer,
+                    "responses": {
+                        "200": {"description": "メッセージの配列", "content": {"application/json": {"schema": {
+                            "type": "array", "items": {"oneOf": [
+                                {"$ref": "#/components/schemas/UserMessage"}, {"$ref": "#/components/schemas/BotMessage"}]}}}}},
+                        "404": _error("会話がない、または token が違う (conversation_not_found)"),
+                    },
+                },
+            },
+            "/api/messages/{message_id}/feedback": {
+                "post": {
+                    "summary": "回答の評価（役に立った / 役に立たなかった）。最後の評価が有効",
+                    "security": bearer,
+                    "parameters": [{"name": "message_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["helpful"], "properties": {"helpful": {"type": "boolean"}}}}}},
+                    "responses": {
+                        "200": {"description": "記録した評価", "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {"id": {"type": "integer"}, "feedback": {"type": "boolean"}}}}}},
+                        "404": _error("メッセージがない、または token が違う (message_not_found)"),
+                        "422": _error("helpful が真偽値でない (invalid_field)、回答でないメッセージ (not_a_reply)"),
+                    },
+                }
+            },
+            "/api/suggest": {
+                "get": {
+                    "summary": "入力中の文に合う記事の質問例（最大3件）",
+                    "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": max_chars}}],
+                    "responses": {
+                        "200": {"description": "候補", "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {"suggestions": {"type": "array", "maxItems": 3,
+                                                                             "items": {"$ref": "#/components/schemas/Suggestion"}}}}}}},
+                        "422": _error("長すぎる (query_too_long)"),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"conversationToken": {"type": "http", "scheme": "bearer",
+                                                      "description": "会話作成時に返る token"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string", "description": "日本語の説明と次にすること"}}}}},
+                "NewConversation": {"type": "object", "required": ["id", "token", "created_at"], "properties": {
+                    "id": {"type": "string"}, "token": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}}},
+                "Source": {"type": "object", "properties": {
+                    "slug": {"type": "string"}, "title": {"type": "string"}, "url": {"type": "string"},
+                    "updated": {"type": "string", "format": "date"}}},
+                "Button": {"type": "object", "properties": {
+                    "label": {"type": "string"},
+                    "payload": {"type": "string", "description": "押されたら次の質問の text としてそのまま送る"}}},
+                "UserMessage": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "role": {"type": "string", "enum": ["user"]}, "text": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"}, "idempotency_key": {"type": "string", "nullable": True}}},
+                "BotMessage": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "role": {"type": "string", "enum": ["bot"]}, "text": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["answer", "choices", "unknown", "greeting", "thanks", "help", "handoff"]},
+                    "sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
+                    "buttons": {"type": "array", "items": {"$ref": "#/components/schemas/Button"}},
+                    "actions": {"type": "array", "items": {"type": "object", "properties": {
+                        "type": {"type": "string", "enum": ["offer_escalation", "handoff"]}}}},
+                    "confidence": {"type": "number", "nullable": True, "minimum": 0, "maximum": 1},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "in_reply_to": {"type": "integer"}, "feedback": {"type": "boolean", "nullable": True}}},
+                "Exchange": {"type": "object", "required": ["message", "reply"], "properties": {
+                    "message": {"$ref": "#/components/schemas/UserMessage"},
+                    "reply": {"$ref": "#/components/schemas/BotMessage"}}},
+                "Suggestion": {"type": "object", "properties": {
+                    "slug": {"type": "string"}, "title": {"type": "string"}, "question": {"type": "string"}}},
+            },
+        },
+    }

@@ -1,0 +1,47 @@
+"""Every setting of the web app, declared once: (name, default, help).
+
+`create_app` starts from these defaults, then reads the instance's config.json, then the caller's
+mapping. The docs and the serve command read the same list, so a setting cannot exist in one place only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("INSTANCE_PATH", "instance",
+            "生成ファイル（索引・データベース・設定）を置くフォルダ。config.json もここから読みます"),
+    Setting("SECRET_KEY", None,
+            "署名用の秘密鍵。未指定なら初回に生成してインスタンスフォルダの secret_key に保存します"),
+    Setting("ALLOWED_ORIGINS", [],
+            "ウィジェットを埋め込めるサイトのオリジン（例: https://www.example-med.or.jp）。"
+            "/widget/frame の Content-Security-Policy frame-ancestors に入ります"),
+    Setting("MAX_MESSAGE_CHARS", 2000, "1件の質問の最大文字数"),
+    Setting("MAX_CONTENT_LENGTH", 64 * 1024, "API が受け付けるリクエスト本文の最大バイト数"),
+    Setting("RATELIMIT_ENABLED", True, "レート制限を有効にするか"),
+    Setting("RATELIMIT_STORAGE_URI", "memory://",
+            "レート制限のカウンタの保存先（flask-limiter の storage URI）。memory:// はワーカーごとに数えます"),
+    Setting("MESSAGE_RATE_LIMIT", "30 per minute;300 per hour",
+            "1つの会話・1つのIPアドレスあたりの質問送信の上限"),
+    Setting("CONVERSATION_RATE_LIMIT", "30 per minute;500 per day", "1つのIPアドレスあたりの会話開始の上限"),
+    Setting("SUGGEST_RATE_LIMIT", "120 per minute", "1つのIPアドレスあたりの入力候補取得の上限"),
+    Setting("FEEDBACK_RATE_LIMIT", "60 per minute", "1つのIPアドレスあたりの評価送信の上限"),
+    Setting("WIDGET_MAX_AGE", 300, "/widget.js をブラウザ・CDN がキャッシュしてよい秒数"),
+    Setting("NOW", None,
+            "現在時刻を固定する ISO 8601 日時（例: 2026-11-25T10:00:00+09:00）。テスト・デモ用。未指定なら実時刻"),
+)
+
+DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+def defaults() -> dict:
+    """A fresh copy, so that one app changing a list default cannot leak into the next."""
+    return {s.name: (list(s.default) if isinstance(s.default, list) else s.default) for s in SETTINGS}

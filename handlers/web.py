@@ -1,0 +1,225 @@
+"""The Flask app factory: settings, per-app services, blueprints, and the error edge.
+
+Nothing is built at import time. `create_app(config)` reads the declared defaults, then the instance's
+config.json, then `config` (which wins), and everything the views need hangs off the app it returns,
+so two apps in one process (two tests) never share a database, a limiter or a clock.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_limiter import Limiter
+from werkzeug.exceptions import HTTPException
+
+from bot import Core, HelpdeskError, Store, system_clock
+from handlers.instance import Instance
+from handlers.settings import defaults
+
+log = logging.getLogger(__name__)
+
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+class IndexMissing(HelpdeskError):
+    """The knowledge-base index has not been built; `helpdesk index` makes it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        super().__init__(f"no knowledge-base index at {path}")
+
+
+class BadSetting(ValueError):
+    pass
+
+
+class Services:
+    """What the views use: one Store for the app, and a Searcher and Core per thread.
+
+    Searchers hold an SQLite connection and a Sudachi tokenizer, neither of which may be shared
+    between threads; they are opened on a thread's first request, never in the process that forks
+    the server's workers.
+    """
+
+    def __init__(self, instance: Instance, config):
+        self.instance = instance
+        self.config = config
+        self.store = Store(instance.helpdesk_db)
+        self.clock = fixed_clock(config["NOW"]) if config.get("NOW") else system_clock
+        self._local = threading.local()
+        self._opened: list = []
+        self._lock = threading.Lock()
+
+    def searcher(self):
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is None:
+            from kb.search import Searcher
+
+            if not self.instance.kb_index.exists():
+                raise IndexMissing(self.instance.kb_index)
+            searcher = self._local.searcher = Searcher(self.instance.kb_index)
+            with self._lock:
+                self._opened.append(searcher)
+        return searcher
+
+    def core(self) -> Core:
+        core = getattr(self._local, "core", None)
+        if core is None:
+            core = self._local.core = Core(self.searcher(), self.store, self.clock,
+                                           max_chars=int(self.config["MAX_MESSAGE_CHARS"]))
+        return core
+
+    def close(self) -> None:
+        with self._lock:
+            for searcher in self._opened:
+                searcher.close()
+            self._opened.clear()
+        self._local = threading.local()
+        self.store.close()
+
+
+def fixed_clock(iso: str):
+    now = datetime.fromisoformat(iso)
+    if now.tzinfo is None:
+        raise BadSetting(f"NOW must include a UTC offset, got {iso!r}")
+    return lambda: now
+
+
+def read_config_file(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise BadSetting(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise BadSetting(f"{path} must hold a JSON object")
+    return data
+
+
+def secret_key(instance: Instance) -> str:
+    """Read the instance's secret key, creating it once.
+
+    Written to a temporary file and hard-linked into place, so that workers starting together all end
+    up with the same key and none reads a half-written file.
+    """
+    path = instance.path / "secret_key"
+    if not path.exists():
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{threading.get_ident()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+def allowed_origins(value) -> list[str]:
+    """Accept a list or a space/comma separated string; refuse anything that is not a bare origin,
+    since each one is written into a response header."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value or [])
+    for origin in items:
+        if not isinstance(origin, str) or not ORIGIN.fullmatch(origin):
+            raise BadSetting(f"ALLOWED_ORIGINS: {origin!r} is not an origin like https://example.jp")
+    return items
+
+
+def create_app(config=None) -> Flask:
+    config = dict(config or {})
+    settings = defaults()
+    instance = Instance.at(config.get("INSTANCE_PATH", settings["INSTANCE_PATH"]))
+    settings.update(read_config_file(instance.config_file))
+    settings.update(config)
+    settings["INSTANCE_PATH"] = str(instance.path)
+    settings["SECRET_KEY"] = settings["SECRET_KEY"] or secret_key(instance)
+    settings["ALLOWED_ORIGINS"] = allowed_origins(settings["ALLOWED_ORIGINS"])
+
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["helpdesk"] = Services(instance, app.config)
+
+    limiter = Limiter(
+        key_func=lambda: request.remote_addr or "-",
+        app=app,
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        enabled=bool(app.config["RATELIMIT_ENABLED"]),
+        headers_enabled=True,
+        default_limits=[],
+    )
+
+    from handlers import api, embed, pages
+
+    app.register_blueprint(api.create_blueprint(limiter))
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(embed.bp)
+    register_error_handlers(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app
+
+
+def services(app) -> Services:
+    return app.extensions["helpdesk"]
+
+
+def register_error_handlers(app: Flask) -> None:
+    """One place turns every failure into Japanese: JSON of one shape under /api, a page elsewhere."""
+    from handlers.api import ApiError, api_error_response, error_for_exception
+
+    def wants_json() -> bool:
+        return request.path == "/api" or request.path.startswith("/api/")
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        if wants_json():
+            return api_error_response(error_for_exception(e))
+        return error_page(e.code or 500)
+
+    @app.errorhandler(ApiError)
+    @app.errorhandler(HelpdeskError)
+    def domain_error(e: Exception):
+        err = error_for_exception(e)
+        if wants_json():
+            return api_error_response(err)
+        return error_page(err.status)
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return api_error_response(error_for_exception(e))
+        return error_page(500)
+
+
+PAGE_ERRORS = {
+    404: ("ページが見つかりません", "お探しのページは見つかりませんでした。URLをご確認いただくか、記事を検索してください。"),
+    405: ("この操作はできません", "このページではその操作を受け付けていません。"),
+    429: ("アクセスが集中しています", "短い時間に多くのアクセスがありました。少し時間をおいてから、もう一度お試しください。"),
+    503: ("準備中です", "ナレッジベースの準備ができていません。しばらくしてからもう一度お試しください。"),
+    500: ("エラーが発生しました", "サーバーでエラーが発生しました。時間をおいてもう一度お試しください。"),
+}
+
+
+def error_page(status: int):
+    from handlers.pages import page_response
+
+    title, text = PAGE_ERRORS.get(status, PAGE_ERRORS[500 if status >= 500 else 404])
+    return page_response(render_template("error.html", title=title, text=text, status=status), status)
