@@ -301,17 +301,24 @@
     }));
   }
 
+  /* Actions from the core: a button that sends its payload (offer_escalation), or the desk's phone (handoff). */
   function renderActions(actions) {
-    var wantsDesk = (actions || []).some(function (a) {
-      return a && /desk|escalat|operator|handoff|human|staff|contact/i.test(String(a.type || ""));
-    });
-    if (!wantsDesk) return null;
-    return h("div", { className: "choices" }, [
-      h("button", {
-        type: "button", className: "choice-button", text: "担当者に問い合わせる",
-        onclick: function () { submitText(ESCALATE_TEXT); }
-      })
-    ]);
+    var nodes = (actions || []).map(function (a) {
+      if (!a || typeof a !== "object") return null;
+      if (a.payload && a.label) {
+        return h("button", {
+          type: "button", className: "choice-button", text: String(a.label),
+          onclick: function () { submitText(String(a.payload)); }
+        });
+      }
+      var digits = String(a.phone || "").replace(/[^0-9]/g, "");
+      if (a.type === "handoff" && digits) {
+        return h("a", { className: "phone-link", href: "tel:" + digits,
+          text: "電話する：" + (a.desk ? a.desk + " " : "") + a.phone });
+      }
+      return null;
+    }).filter(Boolean);
+    return nodes.length ? h("div", { className: "choices" }, nodes) : null;
   }
 
   function renderFeedback(messageId, given) {
@@ -352,7 +359,19 @@
     return group;
   }
 
-  function renderBot(reply, fromHistory) {
+  /* A stored bot message may carry its reply nested under `reply`; a fresh reply is flat. */
+  function replyOf(m) {
+    if (!m.reply || typeof m.reply !== "object") return m;
+    var r = {};
+    for (var k in m.reply) r[k] = m.reply[k];
+    r.id = m.id;
+    if (m.feedback !== undefined) r.feedback = m.feedback;
+    if (!r.text) r.text = m.text;
+    return r;
+  }
+
+  function renderBot(message, fromHistory) {
+    var reply = replyOf(message);
     var node = h("div", { className: "msg msg-bot" }, [
       speaker("ヘルプデスク"),
       h("div", { className: "msg-text", text: reply.text || "" }),
@@ -537,6 +556,7 @@
   function submitFromInput() {
     var value = ui.input.value;
     if (!value.trim()) { ui.input.focus(); return; }
+    cancelSuggest();
     if (submitText(value)) {
       ui.input.value = "";
       updateCounter();

@@ -30,7 +30,7 @@
   // mounted under a path prefix works too.
   var BASE = FRAME_ORIGIN + scriptUrl.pathname.replace(/\/widget\.js$/, "");
   var OPEN_KEY = NS + ":open";
-  var READY_GRACE_MS = 3000;
+  var READY_GRACE_MS = 1500; // after the iframe's load event, before showing the fallback
 
   var data = script.dataset;
   var options = {
@@ -253,6 +253,8 @@
       switch (msg.type) {
         case "ready":
           frameReady = true;
+          var fallback = panel.querySelector(".fallback");
+          if (fallback) { fallback.remove(); iframe.hidden = false; }
           tellFrame(isOpen ? "open" : "close", { focus: isOpen && pendingFocus });
           break;
         case "close":
