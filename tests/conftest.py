@@ -1,0 +1,166 @@
+"""Shared fixtures: a real index built from the repo's articles, a real app over a temp instance, and a
+real server process on a free port.
+
+`live_server` (the base URL of `helpdesk serve` running under gunicorn) and `live_server_factory`
+(start one with your own settings) are used by the API tests and the widget's browser tests alike.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = (ROOT / "kb" / "articles", ROOT / "release_notes")
+#: "Today" for every test: the letter's events (2026-01-27, 2026-03-16) are in the past.
+NOW = "2026-11-25T10:00:00+09:00"
+#: Limits high enough that no functional test is throttled; rate limiting has its own test.
+UNTHROTTLED = {
+    "MESSAGE_RATE_LIMIT": "10000 per minute",
+    "CONVERSATION_RATE_LIMIT": "10000 per minute",
+    "SUGGEST_RATE_LIMIT": "10000 per minute",
+    "FEEDBACK_RATE_LIMIT": "10000 per minute",
+}
+
+
+def build_instance(path: Path, config: dict | None = None, sources=SOURCES):
+    """A fresh instance folder with a real index and a config.json; returns the Instance."""
+    from handlers.instance import Instance
+    from kb.indexer import build_index
+
+    instance = Instance.at(path)
+    report = build_index(list(sources), instance.kb_index)
+    assert not report.broken, report.broken
+    instance.config_file.write_text(json.dumps({"NOW": NOW, **UNTHROTTLED, **(config or {})}), encoding="utf-8")
+    return instance
+
+
+@pytest.fixture(scope="session")
+def kb_index(tmp_path_factory) -> Path:
+    """The repo's knowledge base, indexed once per test session (read-only for the tests)."""
+    from kb.indexer import build_index
+
+    path = tmp_path_factory.mktemp("kb") / "kb.sqlite"
+    report = build_index(list(SOURCES), path)
+    assert report.indexed > 0 and not report.broken
+    return path
+
+
+@pytest.fixture
+def searcher(kb_index):
+    from kb.search import Searcher
+
+    s = Searcher(kb_index)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def instance(tmp_path):
+    return build_instance(tmp_path / "instance")
+
+
+@pytest.fixture
+def app(instance):
+    from handlers.web import create_app
+
+    app = create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True})
+    yield app
+    app.extensions["helpdesk"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# -- a real server ----------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`helpdesk serve` in a subprocess on a free port; output goes to a file printed if it dies."""
+
+    def __init__(self, instance_path: Path, *, server: str = "gunicorn", workers: int = 2, threads: int = 4):
+        self.instance_path = Path(instance_path)
+        self.args = ["--server", server, "--workers", str(workers), "--threads", str(threads)]
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.log = None
+
+    @property
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace") if self.log else ""
+
+    def start(self, timeout: float = 30.0) -> "ServerProcess":
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-serve-", suffix=".log", delete=False)
+        cmd = [sys.executable, "-m", "handlers.serve_main", "--instance", str(self.instance_path),
+               "serve", "--host", "127.0.0.1", "--port", str(port), *self.args]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output}")
+            try:
+                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {timeout}s:\n{self.output}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+            if self.proc and self.proc.returncode not in (0, -signal.SIGTERM):
+                print(f"server output:\n{self.output}")
+            os.unlink(self.log.name)
+            self.log = None
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def live_server_factory(tmp_path_factory):
+    """start(config=None, **server_options) -> base URL; every server started is stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def start(config: dict | None = None, **options) -> str:
+        instance = build_instance(tmp_path_factory.mktemp("live"), config)
+        server = ServerProcess(instance.path, **options).start()
+        started.append(server)
+        return server.url
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_server_factory) -> str:
+    """Base URL (no trailing slash) of a real `helpdesk serve` (gunicorn, 2 workers) over a temp instance."""
+    return live_server_factory()
