@@ -1,0 +1,392 @@
+"""The web chat widget, driven in Debian's Chromium against a real help desk server.
+
+Each test opens a fresh browser context (own localStorage), so conversations never leak between
+tests; one Chromium serves the whole module. Waiting is done by Playwright's auto-waiting expect(),
+never by sleeping.
+"""
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.browser import (
+    StaticHost,
+    format_violations,
+    host_page,
+    launch_chromium,
+    new_page,
+    run_axe,
+    serious_violations,
+)
+
+pytestmark = pytest.mark.browser
+
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
+
+QUESTION = "送付区分設定とは何ですか"
+QUESTION_SLUG = "delivery-settings"
+LAUNCHER = "mamis-helpdesk-widget .launcher"
+PANEL = "mamis-helpdesk-widget .panel"
+IFRAME = "mamis-helpdesk-widget iframe"
+MESSAGES_POST = re.compile(r"/api/conversations/[^/]+/messages$")
+
+
+# -- fixtures -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser):
+    page = new_page(browser)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def allowed_host():
+    """The association portal that ALLOWED_ORIGINS lets embed the widget; started before the server."""
+    with StaticHost() as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def server(live_server_factory, allowed_host):
+    url = live_server_factory({"ALLOWED_ORIGINS": [allowed_host.url]})
+    allowed_host.html = host_page(url + "/widget.js", attrs='data-title="○○県医師会 MAMISヘルプ"')
+    return url
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+def open_widget(page, url):
+    """Load a host page, click the launcher, and return the chat frame once its input has focus."""
+    page.goto(url)
+    page.locator(LAUNCHER).click()
+    frame = page.frame_locator(IFRAME)
+    expect(frame.locator("#input")).to_be_focused()
+    return frame
+
+
+def chat_frame(page):
+    """The chat iframe as a Frame (for evaluate), not a FrameLocator."""
+    return next(f for f in page.frames if "/widget/frame" in f.url)
+
+
+def stored_conversation(page):
+    return chat_frame(page).evaluate("JSON.parse(localStorage.getItem('mamis-helpdesk:conversation'))")
+
+
+def history(server, conversation):
+    r = httpx.get(f"{server}/api/conversations/{conversation['id']}/messages",
+                  headers={"Authorization": f"Bearer {conversation['token']}"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def count_posts(page):
+    """A list that grows by one for every message POST the page (or its frames) makes."""
+    posts = []
+    page.on("request", lambda r: posts.append(r) if r.method == "POST" and MESSAGES_POST.search(r.url) else None)
+    return posts
+
+
+def ask(frame, text):
+    """Type a question (as a paste would, no IME), send it with Enter, and wait for its answer."""
+    bots = frame.locator(".msg-bot:not(.msg-welcome)")
+    before = bots.count()
+    frame.locator("#input").fill(text)
+    frame.locator("#input").press("Enter")
+    expect(bots).to_have_count(before + 1)
+    return bots.nth(before)
+
+
+# -- the main story: IME, answer, sources, feedback, history -----------------------------------------
+
+def test_ime_composition_never_sends_and_the_answer_shows_its_source(page, server):
+    posts = count_posts(page)
+    frame = open_widget(page, server + "/")
+    cdp = page.context.new_cdp_session(page)
+
+    # Kana being converted: the IME's own Enter arrives as keydown 229 with isComposing.
+    cdp.send("Input.imeSetComposition", {"text": "そうふくぶん", "selectionStart": 6, "selectionEnd": 6})
+    expect(frame.locator("#input")).to_have_value("そうふくぶん")
+    cdp.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", "key": "Process", "code": "Enter",
+                                        "windowsVirtualKeyCode": 229, "nativeVirtualKeyCode": 229})
+    cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Enter", "code": "Enter",
+                                        "windowsVirtualKeyCode": 13, "nativeVirtualKeyCode": 13})
+    cdp.send("Input.insertText", {"text": QUESTION})  # the IME commits the conversion
+    expect(frame.locator("#input")).to_have_value(QUESTION)
+
+    # Safari's order: compositionend, then a plain keydown Enter in the same task. Not a send either.
+    chat_frame(page).evaluate("""() => {
+        const input = document.getElementById('input');
+        input.dispatchEvent(new CompositionEvent('compositionstart', {data: ''}));
+        input.dispatchEvent(new CompositionEvent('compositionend', {data: 'か'}));
+        input.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', keyCode: 13, bubbles: true, cancelable: true}));
+    }""")
+    expect(frame.locator(".msg-user")).to_have_count(0)
+
+    frame.locator("#input").press("Enter")
+    answer = frame.locator(".msg-bot:not(.msg-welcome)").last
+    expect(answer).to_be_visible()
+    expect(frame.locator(".msg-user")).to_have_count(1)
+    expect(frame.locator(".msg-user .msg-text")).to_have_text(QUESTION)
+    assert [p.post_data_json["text"] for p in posts] == [QUESTION]
+    expect(frame.locator("#input")).to_have_value("")
+
+    link = answer.locator(".sources a").first
+    expect(link).to_have_attribute("href", f"{server}/kb/{QUESTION_SLUG}")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(answer.locator(".sources .updated").first).to_have_text(re.compile(r"^更新日 \d{4}年\d{1,2}月\d{1,2}日$"))
+    expect(frame.locator("#log")).to_have_attribute("aria-live", "polite")
+
+
+def test_feedback_is_stored_and_history_survives_a_reload(page, server):
+    frame = open_widget(page, server + "/")
+    answer = ask(frame, QUESTION)
+    answer.get_by_role("button", name="役に立った", exact=True).click()
+    expect(answer.get_by_role("button", name="役に立った", exact=True)).to_be_disabled()
+    expect(answer.get_by_role("button", name="役に立たなかった")).to_be_disabled()
+    expect(answer.locator(".feedback-thanks")).to_have_text("ご意見ありがとうございます。")
+
+    conversation = stored_conversation(page)
+    messages = history(server, conversation)
+    assert [(m["role"], m["text"] if m["role"] == "user" else m.get("feedback")) for m in messages] == [
+        ("user", QUESTION), ("bot", True)]
+
+    page.reload()
+    expect(page.locator(PANEL)).to_be_visible()  # it was open: it opens again, without taking focus
+    frame = page.frame_locator(IFRAME)
+    expect(frame.locator(".msg-user .msg-text")).to_have_text([QUESTION])
+    restored = frame.locator(".msg-bot:not(.msg-welcome)")
+    expect(restored).to_have_count(1)
+    expect(restored.locator(".sources a").first).to_have_attribute("href", f"{server}/kb/{QUESTION_SLUG}")
+    expect(restored.get_by_role("button", name="役に立った", exact=True)).to_have_attribute("aria-pressed", "true")
+    assert stored_conversation(page) == conversation
+
+
+def only_posts(handler):
+    """A route handler for message POSTs; the history GET on the same URL goes through."""
+    def route(route):
+        if route.request.method == "POST":
+            handler(route)
+        else:
+            route.continue_()
+    return route
+
+
+def test_unsent_message_is_kept_across_reload_and_resent_once(page, server):
+    frame = open_widget(page, server + "/")
+    ask(frame, "こんにちは")  # opens the conversation while the server is reachable
+
+    page.route(MESSAGES_POST, only_posts(lambda route: route.abort("connectionrefused")))
+    frame.locator("#input").fill(QUESTION)
+    frame.locator("#input").press("Enter")
+    unsent = frame.locator(".msg-user.is-unsent")
+    expect(unsent).to_have_count(1)
+    expect(unsent.locator(".unsent-label")).to_have_text("未送信")
+    expect(unsent.locator(".msg-text")).to_have_text(QUESTION)
+    expect(frame.locator("#typing")).to_be_hidden()
+
+    page.reload()  # still unreachable: the message comes back from localStorage
+    frame = page.frame_locator(IFRAME)
+    unsent = frame.locator(".msg-user.is-unsent")
+    expect(unsent.locator(".msg-text")).to_have_text(QUESTION)
+    expect(frame.locator(".msg-user")).to_have_count(2)
+
+    # Now the server stores it but the answer is lost on the way back, as when a connection drops.
+    def lose_answer(route):
+        route.fetch()
+        route.abort("connectionreset")
+
+    page.unroute(MESSAGES_POST)
+    page.route(MESSAGES_POST, only_posts(lose_answer))
+    unsent.get_by_role("button", name="再送信").click()
+    expect(unsent.get_by_role("button", name="再送信")).to_be_enabled()
+    expect(unsent.locator(".unsent-label")).to_have_text("未送信")
+
+    page.unroute(MESSAGES_POST)
+    posts = count_posts(page)
+    unsent.get_by_role("button", name="再送信").dblclick()
+    expect(frame.locator(".msg-user.is-unsent")).to_have_count(0)
+    expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(2)
+    assert len(posts) == 1
+
+    # Sent three times with one idempotency key: stored and answered once.
+    messages = history(server, stored_conversation(page))
+    assert [(m["role"], m["text"]) for m in messages if m["role"] == "user"] == [
+        ("user", "こんにちは"), ("user", QUESTION)]
+    assert len(messages) == 4
+    assert chat_frame(page).evaluate("localStorage.getItem('mamis-helpdesk:pending')") is None
+
+
+def test_double_click_on_send_sends_once(page, server):
+    posts = count_posts(page)
+    frame = open_widget(page, server + "/")
+    frame.locator("#input").fill(QUESTION)
+    frame.locator("#send").dblclick()
+    expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(1)
+    expect(frame.locator(".msg-user")).to_have_count(1)
+    assert len(posts) == 1
+
+
+# -- keyboard ---------------------------------------------------------------------------------------
+
+def test_shift_enter_makes_a_newline_and_escape_returns_focus(page, server):
+    frame = open_widget(page, server + "/")
+    frame.locator("#input").press_sequentially("一行目")
+    frame.locator("#input").press("Shift+Enter")
+    frame.locator("#input").press_sequentially("二行目")
+    expect(frame.locator("#input")).to_have_value("一行目\n二行目")
+    expect(frame.locator(".msg-user")).to_have_count(0)
+    frame.locator("#input").press("Enter")
+    expect(frame.locator(".msg-user .msg-text")).to_have_text("一行目\n二行目")
+    assert frame.locator(".msg-user .msg-text").evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
+
+    frame.locator("#input").press("Escape")
+    expect(page.locator(PANEL)).to_be_hidden()
+    expect(page.locator(LAUNCHER)).to_be_focused()
+    expect(page.locator(LAUNCHER)).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("Enter")
+    expect(frame.locator("#input")).to_be_focused()
+
+
+def test_new_question_starts_a_fresh_conversation(page, server):
+    frame = open_widget(page, server + "/")
+    ask(frame, QUESTION)
+    first = stored_conversation(page)
+    frame.get_by_role("button", name="新しい質問").click()
+    expect(frame.locator(".msg-user")).to_have_count(0)
+    expect(frame.locator("#input")).to_be_focused()
+    assert stored_conversation(page) is None
+    ask(frame, "医療機関マスタはいつ更新されますか")
+    assert stored_conversation(page)["id"] != first["id"]
+
+
+def test_over_long_input_shows_the_count_and_is_refused(page, server):
+    posts = count_posts(page)
+    frame = open_widget(page, server + "/")
+    frame.locator("#input").fill("あ" * 1990)
+    expect(frame.locator("#counter")).to_have_text("残り 10 文字")
+    frame.locator("#input").fill("𠮷" * 2001)  # counted in characters, not UTF-16 units
+    expect(frame.locator("#counter")).to_have_text("1 文字オーバーしています（2000 文字まで）")
+    frame.locator("#input").press("Enter")
+    expect(frame.locator("#form-error")).to_have_text("質問は2000文字以内で入力してください（現在 2001 文字）。")
+    expect(frame.locator(".msg-user")).to_have_count(0)
+    assert posts == []
+
+
+# -- suggestions -------------------------------------------------------------------------------------
+
+def test_suggestions_appear_while_typing_and_answer_when_chosen(page, server):
+    suggests = []
+    page.on("request", lambda r: suggests.append(r.url) if "/api/suggest" in r.url else None)
+    frame = open_widget(page, server + "/")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.imeSetComposition", {"text": "いりょうきかんますた", "selectionStart": 10, "selectionEnd": 10})
+    cdp.send("Input.insertText", {"text": "医療機関マスタ"})
+
+    listbox = frame.get_by_role("listbox")
+    options = listbox.get_by_role("option")
+    expect(options.first).to_be_visible()
+    assert 1 <= options.count() <= 3
+    # Nothing was looked up for the half-converted kana.
+    assert suggests and all("%E3%81%84%E3%82%8A" not in u for u in suggests)
+
+    frame.locator("#input").press("ArrowDown")
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    active = options.first.get_attribute("id")
+    expect(frame.locator("#input")).to_have_attribute("aria-activedescendant", active)
+    chosen = options.first.locator(".suggestion-question").inner_text()
+    frame.locator("#input").press("Enter")
+    expect(frame.locator(".msg-user .msg-text")).to_have_text([chosen])
+    expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(1)
+    expect(listbox).to_be_hidden()
+
+    frame.locator("#input").press_sequentially("送付先")
+    expect(options.first).to_be_visible()
+    clicked = options.first.locator(".suggestion-question").inner_text()
+    options.first.click()
+    expect(frame.locator(".msg-user .msg-text")).to_have_text([chosen, clicked])
+    expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(2)
+    expect(frame.locator(".msg-bot:not(.msg-welcome)").last.locator(".sources a")).not_to_have_count(0)
+
+
+# -- layout --------------------------------------------------------------------------------------------
+
+def test_fits_a_360px_phone_screen(browser, server):
+    page = new_page(browser, width=360, height=640)
+    try:
+        frame = open_widget(page, server + "/")
+        ask(frame, QUESTION + "。" + "https://example.jp/" + "a" * 200)
+        box = page.locator(PANEL).bounding_box()
+        assert box == {"x": 0, "y": 0, "width": 360, "height": 640}
+        for f in (page.main_frame, chat_frame(page)):
+            assert f.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f.url
+        assert chat_frame(page).evaluate(
+            "(() => { const l = document.getElementById('log'); return l.scrollWidth <= l.clientWidth; })()")
+        for selector in ("#input", "#send", "#close"):
+            expect(frame.locator(selector)).to_be_in_viewport()
+        frame.locator("#close").click()
+        expect(page.locator(PANEL)).to_be_hidden()
+        expect(page.locator(LAUNCHER)).to_be_focused()
+    finally:
+        page.context.close()
+
+
+# -- security ------------------------------------------------------------------------------------------
+
+def test_markup_in_a_message_is_shown_as_text(page, server):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    frame = open_widget(page, server + "/")
+    ask(frame, "<img src=x onerror=alert(1)>")
+    expect(frame.locator(".msg-user .msg-text")).to_have_text("<img src=x onerror=alert(1)>")
+    expect(frame.locator("#log img")).to_have_count(0)
+    assert dialogs == []
+
+
+def test_embedding_from_an_allowed_origin_works(page, server, allowed_host):
+    frame = open_widget(page, allowed_host.url + "/")
+    expect(frame.locator("#chat-title")).to_have_text("○○県医師会 MAMISヘルプ")
+    answer = ask(frame, QUESTION)
+    expect(answer.locator(".sources a").first).to_have_attribute("href", f"{server}/kb/{QUESTION_SLUG}")
+    # The host page's own CSS (which hides every button and iframe) cannot reach the widget.
+    expect(page.locator(LAUNCHER)).to_be_visible()
+    frame.locator("#input").press("Escape")
+    expect(page.locator(LAUNCHER)).to_be_focused()
+
+
+def test_embedding_from_an_origin_not_allowed_is_refused(page, server):
+    with StaticHost(host_page(server + "/widget.js")) as stranger:
+        page.goto(stranger.url + "/")
+        page.locator(LAUNCHER).click()
+        expect(page.locator(PANEL).get_by_role("alert")).to_contain_text("チャットを表示できませんでした")
+        expect(page.frame_locator(IFRAME).locator("#input")).to_have_count(0)
+    csp = httpx.get(server + "/widget/frame").headers["Content-Security-Policy"]
+    assert "frame-ancestors" in csp and stranger.url not in csp
+
+
+# -- accessibility ---------------------------------------------------------------------------------------
+
+def test_widget_frame_has_no_serious_accessibility_violations(page, server):
+    frame = open_widget(page, server + "/")
+    ask(frame, QUESTION)
+    frame.locator("#input").press_sequentially("送付先")
+    expect(frame.get_by_role("option").first).to_be_visible()
+    violations = serious_violations(run_axe(chat_frame(page)))
+    assert not violations, format_violations(violations)
+    violations = serious_violations(run_axe(page.main_frame))
+    assert not violations, format_violations(violations)
+
+
+def test_article_page_has_no_serious_accessibility_violations(page, server):
+    page.goto(f"{server}/kb/{QUESTION_SLUG}")
+    violations = serious_violations(run_axe(page.main_frame))
+    assert not violations, format_violations(violations)
