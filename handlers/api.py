@@ -162,7 +162,7 @@ def health():
 
 
 def openapi():
-    return jsonify(openapi_spec(current_app.config["MAX_MESSAGE_CHARS"]))
+    return jsonify(openapi_spec(current_app.config["MAX_MESSAGE_CHARS"], current_app.config["SUGGEST_MAX_CHARS"]))
 
 
 def create_conversation():
@@ -205,7 +205,7 @@ def post_feedback(message_id: int):
 
 def suggest():
     q = request.args.get("q", "")
-    limit = current_app.config["MAX_MESSAGE_CHARS"]
+    limit = current_app.config["SUGGEST_MAX_CHARS"]
     if len(q) > limit:
         raise ApiError("query_too_long", limit=limit)
     found = current_app.extensions["helpdesk"].searcher().suggest(q, k=3)

@@ -10,7 +10,7 @@ def _error(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def openapi_spec(max_chars: int = 2000) -> dict:
+def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
     bearer = [{"conversationToken": []}]
     conversation_id = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
@@ -97,7 +97,7 @@ def openapi_spec(max_chars: int = 2000) -> dict:
             "/api/suggest": {
                 "get": {
                     "summary": "入力中の文に合う記事の質問例（最大3件）",
-                    "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": max_chars}}],
+                    "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": suggest_chars}}],
                     "responses": {
                         "200": {"description": "候補", "content": {"application/json": {"schema": {
                             "type": "object", "properties": {"suggestions": {"type": "array", "maxItems": 3,

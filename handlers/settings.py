@@ -25,6 +25,8 @@ SETTINGS: tuple[Setting, ...] = (
             "ウィジェットを埋め込めるサイトのオリジン（例: https://www.example-med.or.jp）。"
             "/widget/frame の Content-Security-Policy frame-ancestors に入ります"),
     Setting("MAX_MESSAGE_CHARS", 2000, "1件の質問の最大文字数"),
+    Setting("SUGGEST_MAX_CHARS", 200,
+            "入力候補（/api/suggest の q）の最大文字数。候補には文頭で足り、長い URL はサーバーが受け付けません"),
     Setting("MAX_CONTENT_LENGTH", 64 * 1024, "API が受け付けるリクエスト本文の最大バイト数"),
     Setting("RATELIMIT_ENABLED", True, "レート制限を有効にするか"),
     Setting("RATELIMIT_STORAGE_URI", "memory://",

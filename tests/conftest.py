@@ -144,6 +144,22 @@ class ServerProcess:
         self.proc = None
 
 
+@pytest.fixture
+def server_process(tmp_path):
+    """make(**options) -> a ServerProcess (not yet started) over one fresh instance shared by every
+    server made in the test, for tests that stop and restart servers; all are stopped at the end."""
+    instance = build_instance(tmp_path / "served")
+    made: list[ServerProcess] = []
+
+    def make(**options) -> ServerProcess:
+        made.append(ServerProcess(instance.path, **options))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def live_server_factory(tmp_path_factory):
     """start(config=None, **server_options) -> base URL; every server started is stopped at the end."""
