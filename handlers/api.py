@@ -7,6 +7,7 @@ written only with their token (`Authorization: Bearer <token>`); without it the 
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -218,8 +219,17 @@ def create_blueprint(limiter: Limiter) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api")
 
     def limited(setting: str, key_func=None):
-        return limiter.limit(lambda: current_app.config[setting], key_func=key_func,
-                             error_message=ERRORS["rate_limited"][1])
+        def decorate(view):
+            # flask-limiter marks the function it decorates with its limiter; a fresh wrapper per app
+            # keeps one app's limiter off the module-level view that the next app also registers.
+            @functools.wraps(view, updated=())
+            def fresh(*args, **kwargs):
+                return view(*args, **kwargs)
+
+            return limiter.limit(lambda: current_app.config[setting], key_func=key_func,
+                                 error_message=ERRORS["rate_limited"][1])(fresh)
+
+        return decorate
 
     def per_conversation() -> str:
         return f"{request.view_args.get('conversation_id')}|{request.remote_addr}"

@@ -159,6 +159,8 @@ def create_app(config=None) -> Flask:
         headers_enabled=True,
         default_limits=[],
     )
+    # A disabled limiter is not registered on the app; keep it alive for the views it decorates.
+    app.extensions["helpdesk_limiter"] = limiter
 
     from handlers import api, embed, pages
 
