@@ -1,0 +1,228 @@
+"""Schema of the local copy of MAMIS member data, as numbered migrations.
+
+Each migration is a list of plain statements applied in one transaction together
+with the row in `migrations` that records it, so a crash never leaves a half-applied
+schema. Migrations only add: live data is never dropped. The same runner is used by
+the access log (records/access.py), which has its own list.
+"""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+from .associations import PREFECTURES
+
+Migration = tuple[str, Sequence[str]]
+
+_0001_INITIAL = [
+    """CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    # Prefectures and counties in one table: a county points at its prefecture, a
+    # prefecture at itself, so "counties under prefecture P" is one indexed query.
+    """CREATE TABLE associations (
+        code            TEXT PRIMARY KEY,
+        level           TEXT NOT NULL CHECK (level IN ('prefecture', 'county')),
+        name            TEXT NOT NULL,
+        prefecture_code TEXT NOT NULL REFERENCES associations(code)
+    )""",
+    "CREATE INDEX associations_by_prefecture ON associations(prefecture_code, level)",
+    # name/kana are display forms; *_key are folded for matching (records/names.py);
+    # row_hash lets a re-import skip rows that did not change (idempotent, fast).
+    """CREATE TABLE members (
+        member_number  TEXT PRIMARY KEY CHECK (length(member_number) = 7),
+        name           TEXT NOT NULL,
+        kana           TEXT NOT NULL,
+        name_key       TEXT NOT NULL,
+        kana_key       TEXT NOT NULL,
+        county_code    TEXT NOT NULL REFERENCES associations(code),
+        status         TEXT NOT NULL CHECK (status IN ('active', 'pending', 'withdrawn')),
+        workplace_code TEXT,
+        workplace_name TEXT,
+        joined_on      TEXT,
+        withdrawn_on   TEXT,
+        updated_on     TEXT,
+        row_hash       TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX members_by_county_kana ON members(county_code, kana_key)",
+    "CREATE INDEX members_by_county_name ON members(county_code, name_key)",
+    # Who works where: lets a doctor see their own institution's master entry and report.
+    "CREATE INDEX members_by_workplace ON members(workplace_code, workplace_name)",
+    # Candidate prefilter for fuzzy name search: bigrams of name and kana keys, with
+    # the county so that a staff member's scope narrows the index seek itself.
+    """CREATE TABLE member_grams (
+        gram          TEXT NOT NULL,
+        county_code   TEXT NOT NULL,
+        member_number TEXT NOT NULL,
+        PRIMARY KEY (gram, county_code, member_number)
+    ) WITHOUT ROWID""",
+    # 送付区分: no row means the member has not set it yet (未設定).
+    """CREATE TABLE delivery_settings (
+        member_number TEXT NOT NULL,
+        publication   TEXT NOT NULL
+                      CHECK (publication IN ('jma_news', 'journal_regular', 'journal_special')),
+        send          INTEGER NOT NULL CHECK (send IN (0, 1)),
+        destination   TEXT CHECK (destination IN ('workplace', 'home', 'other')),
+        PRIMARY KEY (member_number, publication)
+    ) WITHOUT ROWID""",
+]
+
+_0002_APPLICATIONS = [
+    # 入会届 (admission) and 異動届 (transfer). `stage` is where it sits now;
+    # `state` says whether it is moving, returned (差戻し) or done.
+    """CREATE TABLE applications (
+        id                 INTEGER PRIMARY KEY,
+        application_number TEXT NOT NULL UNIQUE,
+        member_number      TEXT NOT NULL,
+        kind               TEXT NOT NULL CHECK (kind IN ('admission', 'transfer')),
+        county_code        TEXT NOT NULL REFERENCES associations(code),
+        from_county_code   TEXT REFERENCES associations(code),
+        submitted_on       TEXT NOT NULL,
+        stage              TEXT NOT NULL CHECK (stage IN ('county', 'prefecture', 'jma', 'done')),
+        state              TEXT NOT NULL
+                           CHECK (state IN ('in_review', 'returned', 'completed', 'withdrawn'))
+    )""",
+    "CREATE INDEX applications_by_member ON applications(member_number, submitted_on)",
+    """CREATE TABLE application_events (
+        application_id INTEGER NOT NULL REFERENCES applications(id),
+        seq            INTEGER NOT NULL,
+        happened_on    TEXT NOT NULL,
+        stage          TEXT NOT NULL CHECK (stage IN ('applicant', 'county', 'prefecture', 'jma')),
+        action         TEXT NOT NULL CHECK (action IN
+                       ('submitted', 'approved', 'returned', 'resubmitted', 'completed', 'withdrawn')),
+        reason         TEXT,
+        PRIMARY KEY (application_id, seq)
+    ) WITHOUT ROWID""",
+]
+
+_0003_INSTITUTIONS = [
+    # institution_code is the 10-digit 医療機関コード; a clinic typed in by hand
+    # (source 'manual') has none until the regional bureau registers it.
+    """CREATE TABLE institutions (
+        id               INTEGER PRIMARY KEY,
+        institution_code TEXT UNIQUE,
+        name             TEXT NOT NULL,
+        kana             TEXT NOT NULL,
+        name_key         TEXT NOT NULL,
+        kana_key         TEXT NOT NULL,
+        postal_code      TEXT,
+        address          TEXT NOT NULL,
+        prefecture_code  TEXT NOT NULL REFERENCES associations(code),
+        county_code      TEXT NOT NULL REFERENCES associations(code),
+        source           TEXT NOT NULL CHECK (source IN ('vendor', 'manual')),
+        master_status    TEXT NOT NULL
+                         CHECK (master_status IN ('in_master', 'waiting_bureau', 'unmatched')),
+        filed_on         TEXT,
+        registered_on    TEXT
+    )""",
+    "CREATE INDEX institutions_by_county ON institutions(county_code)",
+    "CREATE INDEX institutions_by_name ON institutions(name_key)",
+    """CREATE TABLE institution_grams (
+        gram           TEXT NOT NULL,
+        institution_id INTEGER NOT NULL,
+        PRIMARY KEY (gram, institution_id)
+    ) WITHOUT ROWID""",
+    # かかりつけ医機能報告: one per institution and fiscal year; approved by the
+    # county, then the prefecture, either of which may return it with a reason.
+    """CREATE TABLE fd_reports (
+        id             INTEGER PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        fiscal_year    INTEGER NOT NULL,
+        submitted_on   TEXT NOT NULL,
+        stage          TEXT NOT NULL CHECK (stage IN ('county', 'prefecture', 'done')),
+        state          TEXT NOT NULL CHECK (state IN ('in_review', 'returned', 'approved')),
+        UNIQUE (institution_id, fiscal_year)
+    )""",
+    """CREATE TABLE fd_report_events (
+        report_id   INTEGER NOT NULL REFERENCES fd_reports(id),
+        seq         INTEGER NOT NULL,
+        happened_on TEXT NOT NULL,
+        stage       TEXT NOT NULL CHECK (stage IN ('institution', 'county', 'prefecture')),
+        action      TEXT NOT NULL CHECK (action IN ('submitted', 'approved', 'returned', 'resubmitted')),
+        reason      TEXT,
+        PRIMARY KEY (report_id, seq)
+    ) WITHOUT ROWID""",
+]
+
+
+def _prefecture_rows() -> list[str]:
+    """The 47 prefectural associations are fixed facts, so the schema carries them."""
+    values = ", ".join(f"('{code}', 'prefecture', '{name}', '{code}')"
+                       for code, name, _pop, _cities in PREFECTURES)
+    return [f"INSERT INTO associations (code, level, name, prefecture_code) VALUES {values}"]
+
+
+MIGRATIONS: list[Migration] = [
+    ("0001_initial", _0001_INITIAL + _prefecture_rows()),
+    ("0002_applications", _0002_APPLICATIONS),
+    ("0003_institutions_and_reports", _0003_INSTITUTIONS),
+]
+
+_CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS migrations (
+    name       TEXT PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)"""
+_APPLIED = "SELECT name FROM migrations"
+_RECORD = "INSERT INTO migrations (name, applied_at) VALUES (:name, :applied_at)"
+
+
+def apply_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
+    """Apply pending migrations, each in one transaction with its `migrations` row.
+
+    The applied set is re-read inside the write lock, so two processes starting at
+    once cannot apply the same migration twice. Returns the names applied now.
+    """
+    conn.execute(_CREATE_MIGRATIONS)
+    applied_now = []
+    for name, statements in migrations:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = {row[0] for row in conn.execute(_APPLIED)}
+            if name in done:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(_RECORD, {"name": name,
+                                   "applied_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied_now.append(name)
+    return applied_now
+
+
+def connect_writer(path: Path | str, *, busy_timeout_ms: int = 10_000) -> sqlite3.Connection:
+    """Open the records database for its one writer (sync or demo), migrated and in WAL.
+
+    WAL lets the help desk keep reading the previous copy while an import runs, and a
+    killed import leaves only uncommitted WAL frames, which readers ignore.
+    Transactions are explicit (isolation_level=None) so each job decides its own.
+    """
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    apply_migrations(conn, MIGRATIONS)
+    return conn
+
+
+_META_GET = "SELECT value FROM meta WHERE key = :key"
+_META_SET = ("INSERT INTO meta (key, value) VALUES (:key, :value) "
+             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+
+DEMO_KEY = "demo"
+DEMO_LABEL = "デモデータ（架空）"
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute(_META_GET, {"key": key}).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(_META_SET, {"key": key, "value": value})
