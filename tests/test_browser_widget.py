@@ -257,6 +257,44 @@ def test_shift_enter_makes_a_newline_and_escape_returns_focus(page, server):
     expect(frame.locator("#input")).to_be_focused()
 
 
+def test_reply_buttons_and_the_desk_button_send_their_text(page, server):
+    frame = open_widget(page, server + "/")
+    unknown = ask(frame, "ラーメンのおすすめ")  # nothing in the knowledge base: the desk is offered
+    unknown.get_by_role("button", name="担当者に問い合わせる").click()
+    expect(frame.locator(".msg-user .msg-text")).to_have_text(["ラーメンのおすすめ", "担当者と話したい"])
+    handoff = frame.locator(".msg-bot:not(.msg-welcome)").nth(1)
+    expect(handoff.get_by_role("link", name=re.compile("電話する"))).to_have_attribute("href", "tel:0120110030")
+
+    frame.locator(".composer-actions").get_by_role("button", name="担当者に問い合わせる").click()
+    expect(frame.locator(".msg-user .msg-text")).to_have_text(["ラーメンのおすすめ", "担当者と話したい", "担当者と話したい"])
+    expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(3)
+
+
+def test_typing_indicator_while_waiting_and_unread_badge_when_closed(page, server):
+    held = []
+    page.route(MESSAGES_POST, only_posts(held.append))  # keep the request waiting until released
+    frame = open_widget(page, server + "/")
+    frame.locator("#input").fill(QUESTION)
+    with page.expect_request(lambda r: r.method == "POST" and MESSAGES_POST.search(r.url)):
+        frame.locator("#input").press("Enter")
+    expect(frame.locator("#typing")).to_be_visible()
+    expect(frame.locator("#typing")).to_have_text("回答を準備しています…")
+    expect(frame.locator(".msg-user.is-sending")).to_have_count(1)
+
+    frame.locator("#input").press("Escape")  # close the panel while the answer is on its way
+    launcher = page.locator(LAUNCHER)
+    expect(launcher).to_be_focused()
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("mamis-helpdesk-widget .badge")).to_have_text("1")
+    expect(launcher).to_have_attribute("aria-label", "MAMIS ヘルプデスクを開く（未読 1 件）")
+
+    launcher.click()
+    expect(page.locator("mamis-helpdesk-widget .badge")).to_be_hidden()
+    expect(frame.locator("#typing")).to_be_hidden()
+    expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(1)
+
+
 def test_new_question_starts_a_fresh_conversation(page, server):
     frame = open_widget(page, server + "/")
     ask(frame, QUESTION)
