@@ -137,3 +137,13 @@ def eval_command(instance: Instance, questions, corpus, as_json):
         click.echo(f"\n外れ {len(result['misses'])} 件:")
         for m in result["misses"][:20]:
             click.echo(f"  {m['query']} → 期待 {m['expected']} / 結果 {m['got']}（確信度 {m['confidence']}）")
+
+
+def _register_commands() -> None:
+    """Attach the commands that live beside the code they drive."""
+    from handlers.serve import serve
+
+    cli.add_command(serve)
+
+
+_register_commands()
