@@ -58,7 +58,7 @@ def allowed_host():
 @pytest.fixture(scope="module")
 def server(live_server_factory, allowed_host):
     url = live_server_factory({"ALLOWED_ORIGINS": [allowed_host.url]})
-    allowed_host.html = host_page(url + "/widget.js", attrs='data-title="○○県医師会 MAMISヘルプ"')
+    allowed_host.html = host_page(url + "/widget.js", attrs='data-title="○○県医師会 MAMISヘルプ" data-position="left"')
     return url
 
 
@@ -397,6 +397,8 @@ def test_embedding_from_an_allowed_origin_works(page, server, allowed_host):
     expect(answer.locator(".sources a").first).to_have_attribute("href", f"{server}/kb/{QUESTION_SLUG}")
     # The host page's own CSS (which hides every button and iframe) cannot reach the widget.
     expect(page.locator(LAUNCHER)).to_be_visible()
+    assert page.locator(LAUNCHER).bounding_box()["x"] < 100  # data-position="left"
+    assert page.locator(PANEL).bounding_box()["x"] < 100
     frame.locator("#input").press("Escape")
     expect(page.locator(LAUNCHER)).to_be_focused()
 
@@ -428,3 +430,13 @@ def test_article_page_has_no_serious_accessibility_violations(page, server):
     page.goto(f"{server}/kb/{QUESTION_SLUG}")
     violations = serious_violations(run_axe(page.main_frame))
     assert not violations, format_violations(violations)
+
+
+def test_widget_scripts_never_parse_html():
+    """User and knowledge-base text goes in with textContent only; no HTML-parsing sink is used at all."""
+    from tests.browser import ROOT
+
+    for name in ("widget.js", "frame.js"):
+        source = (ROOT / "handlers" / "static" / name).read_text(encoding="utf-8")
+        found = re.findall(r"\.(?:innerHTML|outerHTML|insertAdjacentHTML)\b|document\.write|\beval\(", source)
+        assert found == [], name

@@ -179,11 +179,15 @@
   function ensureConversation() {
     if (conversation) return Promise.resolve(conversation);
     if (!creating) {
-      creating = api("POST", "/api/conversations", {}).then(function (data) {
-        conversation = { id: data.id, token: data.token };
-        store.set(STORE_CONVERSATION, conversation);
-        return conversation;
-      }).finally(function () { creating = null; });
+      var gen = generation;
+      var request = creating = api("POST", "/api/conversations", {}).then(function (data) {
+        var created = { id: data.id, token: data.token };
+        if (gen === generation) { // not if 「新しい質問」 was pressed meanwhile
+          conversation = created;
+          store.set(STORE_CONVERSATION, created);
+        }
+        return created;
+      }).finally(function () { if (creating === request) creating = null; });
     }
     return creating;
   }
@@ -206,8 +210,8 @@
 
   function scrollToEnd() { ui.log.scrollTop = ui.log.scrollHeight; }
 
-  function append(node) {
-    ui.log.appendChild(node);
+  function append(node, into) {
+    (into || ui.log).appendChild(node);
     scrollToEnd();
     return node;
   }
@@ -232,15 +236,15 @@
     ]);
   }
 
-  function renderUser(text) { return append(userBubble(text)); }
+  function renderUser(text, into) { return append(userBubble(text), into); }
 
   /* A message the server has not (yet) answered: 送信中 or 未送信 with 再送信. */
-  function renderPending(entry) {
+  function renderPending(entry, into) {
     var bubble = userBubble(entry.text);
     bubble.setAttribute("data-key", entry.key);
     bubble.appendChild(h("div", { className: "msg-status" }));
     entry.el = bubble;
-    append(bubble);
+    append(bubble, into);
     setEntryState(entry, entry.state || "unsent", entry.error);
   }
 
@@ -370,7 +374,8 @@
     return r;
   }
 
-  function renderBot(message, fromHistory) {
+  /* `into` is the history slot when replaying stored messages; new replies go to the end of the log. */
+  function renderBot(message, into) {
     var reply = replyOf(message);
     var node = h("div", { className: "msg msg-bot" }, [
       speaker("ヘルプデスク"),
@@ -380,8 +385,8 @@
       renderActions(reply.actions),
       reply.id !== undefined && reply.id !== null ? renderFeedback(reply.id, reply.feedback) : null
     ]);
-    append(node);
-    if (!fromHistory && !isOpen) setUnread(unread + 1);
+    append(node, into);
+    if (!into && !isOpen) setUnread(unread + 1);
     return node;
   }
 
@@ -435,7 +440,7 @@
       pending = pending.filter(function (p) { return p.key !== entry.key; });
       savePending();
       setEntryState(entry, "sent");
-      if (data && data.reply) renderBot(data.reply, false);
+      if (data && data.reply) renderBot(data.reply);
     }, function (err) {
       if (gen !== generation) return;
       setEntryState(entry, "unsent", err && err.message);
@@ -452,15 +457,23 @@
     return who === "user" || who === "member" || who === "staff" || who === "human" || who === "visitor";
   }
 
+  /* Show the stored conversation, then what was typed but never answered. Anything sent meanwhile
+     goes below: history fills a slot placed right after the welcome message. */
   function loadHistory() {
-    ui.log.setAttribute("aria-busy", "true");
     renderWelcome();
+    var slot = append(h("div", { className: "history" }));
+    var unsent = pending.slice();
     var done = function () {
-      pending.forEach(function (entry) { entry.state = "unsent"; renderPending(entry); });
+      unsent.forEach(function (entry) {
+        if (pending.indexOf(entry) < 0) return;
+        entry.state = "unsent";
+        renderPending(entry, slot);
+      });
       ui.log.setAttribute("aria-busy", "false");
       scrollToEnd();
     };
     if (!conversation) { done(); return; }
+    ui.log.setAttribute("aria-busy", "true");
     var conv = conversation;
     api("GET", "/api/conversations/" + encodeURIComponent(conv.id) + "/messages", undefined, conv.token)
       .then(function (data) {
@@ -468,22 +481,23 @@
         var seen = {};
         messages.forEach(function (m) {
           if (m.idempotency_key) seen[m.idempotency_key] = true;
-          if (isUser(m)) renderUser(m.text || "");
-          else renderBot(m, true);
+          if (isUser(m)) renderUser(m.text || "", slot);
+          else renderBot(m, slot);
         });
-        // Sent before a reload but stored by the server: not pending after all.
+        // Stored by the server before the reload, though its answer never arrived: not unsent after all.
         pending = pending.filter(function (p) { return !seen[p.key]; });
         savePending();
         done();
       }, function (err) {
         if ([401, 403, 404].indexOf(err.status) >= 0) forgetConversation();
-        else append(h("p", { className: "log-note", text: "これまでの会話を読み込めませんでした。" + err.message }));
+        else append(h("p", { className: "log-note", text: "これまでの会話を読み込めませんでした。" + err.message }), slot);
         done();
       });
   }
 
   function startNewConversation() {
     generation += 1;
+    creating = null;
     queue = [];
     inFlight = false;
     pending = [];

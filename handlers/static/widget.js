@@ -100,8 +100,22 @@
     "@media (prefers-reduced-motion: no-preference) { .launcher { transition: filter 0.15s; } }"
   ].join("\n");
 
-  var ICON_CHAT = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path fill="currentColor" d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z"/></svg>';
-  var ICON_CLOSE = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z"/></svg>';
+  var ICON_CHAT = "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z";
+  var ICON_CLOSE = "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z";
+
+  /* Built with DOM calls rather than innerHTML, so a host page enforcing Trusted Types still works. */
+  function svgIcon(d) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", d);
+    svg.appendChild(path);
+    return svg;
+  }
 
   function sessionGet(key) {
     try { return sessionStorage.getItem(key); } catch (e) { return null; }
@@ -171,7 +185,7 @@
     var pendingFocus = false; // focus the input once the frame is ready
 
     function renderLauncher() {
-      icon.innerHTML = isOpen ? ICON_CLOSE : ICON_CHAT; // static markup from this file, never user text
+      icon.replaceChildren(svgIcon(isOpen ? ICON_CLOSE : ICON_CHAT));
       text.textContent = isOpen ? "閉じる" : options.label;
       launcher.setAttribute("aria-expanded", String(isOpen));
       var name = isOpen ? options.title + "を閉じる" : options.title + "を開く";
