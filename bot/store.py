@@ -13,6 +13,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,6 +84,7 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.migrate()
 
     # -- connections -------------------------------------------------------------------------------
@@ -117,15 +119,42 @@ class Store:
 
     @contextmanager
     def transaction(self, conn: sqlite3.Connection | None = None):
-        """BEGIN IMMEDIATE takes the write lock up front, so a check-then-insert cannot race."""
+        """BEGIN IMMEDIATE takes the write lock up front, so a check-then-insert cannot race.
+
+        Threads of one process queue on a lock; other processes (gunicorn workers) are waited for by
+        `_begin`, never by SQLite's own busy handler.
+        """
         conn = conn or self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        with self._write_lock:
+            self._begin(conn)
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection, wait: float = 10.0) -> None:
+        """BEGIN IMMEDIATE, retrying every fraction of a millisecond while another process writes.
+
+        SQLite's busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, so under load a writer waits
+        up to ~200 ms for a lock that is held for well under one; polling finely keeps the tail short.
+        """
+        conn.execute("PRAGMA busy_timeout = 0")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            delay, deadline = 0.0002, time.monotonic() + wait
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.002)
+        finally:
+            conn.execute("PRAGMA busy_timeout = 10000")
 
     # -- migrations --------------------------------------------------------------------------------
 
@@ -285,7 +314,10 @@ class Store:
                     "conversation_id": conversation_id, "message_id": qid, "text": text,
                     "created_at": created_at, **unanswered,
                 })
-            return self.message(qid), self.message(aid), False
+        # Built from what was just written rather than read back, to keep the write lock short.
+        question = Message(qid, conversation_id, "user", text, created_at, idempotency_key)
+        answer = Message(aid, conversation_id, "bot", reply.text, created_at, in_reply_to=qid, reply=reply)
+        return question, answer, False
 
     LAST_BOT_SQL = """
         SELECT reply FROM messages

@@ -29,8 +29,9 @@ SETTINGS: tuple[Setting, ...] = (
             "入力候補（/api/suggest の q）の最大文字数。候補には文頭で足り、長い URL はサーバーが受け付けません"),
     Setting("MAX_CONTENT_LENGTH", 64 * 1024, "API が受け付けるリクエスト本文の最大バイト数"),
     Setting("RATELIMIT_ENABLED", True, "レート制限を有効にするか"),
-    Setting("RATELIMIT_STORAGE_URI", "memory://",
-            "レート制限のカウンタの保存先（flask-limiter の storage URI）。memory:// はワーカーごとに数えます"),
+    Setting("RATELIMIT_STORAGE_URI", "helpdesk-memory://",
+            "レート制限のカウンタの保存先（flask-limiter の storage URI）。helpdesk-memory:// はワーカープロセスごとに"
+            "メモリ上で数えます（handlers/ratelimit.py）"),
     Setting("MESSAGE_RATE_LIMIT", "30 per minute;300 per hour",
             "1つの会話・1つのIPアドレスあたりの質問送信の上限"),
     Setting("CONVERSATION_RATE_LIMIT", "30 per minute;500 per day", "1つのIPアドレスあたりの会話開始の上限"),

@@ -20,6 +20,7 @@ from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
 
 from bot import Core, HelpdeskError, Store, system_clock
+from handlers import ratelimit  # noqa: F401  (registers the helpdesk-memory:// limiter storage)
 from handlers.instance import Instance
 from handlers.settings import defaults
 
@@ -40,12 +41,47 @@ class BadSetting(ValueError):
     pass
 
 
-class Services:
-    """What the views use: one Store for the app, and a Searcher and Core per thread.
+class SharedSearcher:
+    """One Searcher for all threads of a process, used by one thread at a time.
 
-    Searchers hold an SQLite connection and a Sudachi tokenizer, neither of which may be shared
-    between threads; they are opened on a thread's first request, never in the process that forks
-    the server's workers.
+    A Searcher holds an SQLite connection and a Sudachi tokenizer (its dictionary is ~75 MB), neither of
+    which may be used by two threads at once. One per thread would multiply that memory by the thread
+    count for no gain: ranking is Python under the GIL, so threads of one process cannot search in
+    parallel anyway (processes can: that is what gunicorn's workers are for).
+    """
+
+    def __init__(self, path: Path):
+        from kb.search import Searcher
+
+        self._searcher = Searcher(path)
+        self._lock = threading.Lock()
+
+    def search(self, query: str, k: int = 5):
+        with self._lock:
+            return self._searcher.search(query, k)
+
+    def suggest(self, text: str, k: int = 3):
+        with self._lock:
+            return self._searcher.suggest(text, k)
+
+    def article(self, slug: str):
+        with self._lock:
+            return self._searcher.article(slug)
+
+    def articles(self):
+        with self._lock:
+            return self._searcher.articles()
+
+    def close(self) -> None:
+        with self._lock:
+            self._searcher.close()
+
+
+class Services:
+    """What the views use: the Store, the searcher and the Core of this app.
+
+    The searcher is opened on first use, never in the process that forks the server's workers, since
+    an SQLite connection must not cross a fork.
     """
 
     def __init__(self, instance: Instance, config):
@@ -53,35 +89,33 @@ class Services:
         self.config = config
         self.store = Store(instance.helpdesk_db)
         self.clock = fixed_clock(config["NOW"]) if config.get("NOW") else system_clock
-        self._local = threading.local()
-        self._opened: list = []
+        self._searcher: SharedSearcher | None = None
+        self._core: Core | None = None
         self._lock = threading.Lock()
 
-    def searcher(self):
-        searcher = getattr(self._local, "searcher", None)
-        if searcher is None:
-            from kb.search import Searcher
-
-            if not self.instance.kb_index.exists():
-                raise IndexMissing(self.instance.kb_index)
-            searcher = self._local.searcher = Searcher(self.instance.kb_index)
+    def searcher(self) -> SharedSearcher:
+        if self._searcher is None:
             with self._lock:
-                self._opened.append(searcher)
-        return searcher
+                if self._searcher is None:
+                    if not self.instance.kb_index.exists():
+                        raise IndexMissing(self.instance.kb_index)
+                    self._searcher = SharedSearcher(self.instance.kb_index)
+        return self._searcher
 
     def core(self) -> Core:
-        core = getattr(self._local, "core", None)
-        if core is None:
-            core = self._local.core = Core(self.searcher(), self.store, self.clock,
-                                           max_chars=int(self.config["MAX_MESSAGE_CHARS"]))
-        return core
+        if self._core is None:
+            searcher = self.searcher()
+            with self._lock:
+                if self._core is None:
+                    self._core = Core(searcher, self.store, self.clock,
+                                      max_chars=int(self.config["MAX_MESSAGE_CHARS"]))
+        return self._core
 
     def close(self) -> None:
         with self._lock:
-            for searcher in self._opened:
-                searcher.close()
-            self._opened.clear()
-        self._local = threading.local()
+            if self._searcher is not None:
+                self._searcher.close()
+            self._searcher = self._core = None
         self.store.close()
 
 
