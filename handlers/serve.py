@@ -32,6 +32,16 @@ def check_instance(instance: Instance) -> None:
     app.extensions["helpdesk"].close()
 
 
+def warm_app(instance: Instance):
+    """The app of one serving process, with its searcher already open (in the worker, after the fork),
+    so the first questions are not slow and memory does not step up under load."""
+    from handlers.web import create_app
+
+    app = create_app(app_config(instance))
+    app.extensions["helpdesk"].core()
+    return app
+
+
 def url_for_host(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
@@ -64,9 +74,7 @@ def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads
                 self.cfg.set(key, value)
 
         def load(self):
-            from handlers.web import create_app
-
-            return create_app(app_config(instance))
+            return warm_app(instance)
 
     HelpdeskGunicorn().run()
 
@@ -74,10 +82,7 @@ def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads
 def run_waitress(instance: Instance, host: str, port: int, threads: int) -> None:
     from waitress import create_server
 
-    from handlers.web import create_app
-
-    server = create_server(create_app(app_config(instance)), host=host, port=port, threads=threads,
-                           ident="mamis-helpdesk")
+    server = create_server(warm_app(instance), host=host, port=port, threads=threads, ident="mamis-helpdesk")
     click.echo(f"MAMIS ヘルプデスクを起動しました: {url_for_host(host, server.effective_port)} "
                f"（waitress、スレッド {threads}。終了は Ctrl+C）")
     try:
