@@ -1,0 +1,690 @@
+"""Read-only lookups of members, procedures, delivery settings, institutions and reports.
+
+The help desk never writes member data: this layer opens the records database
+with a `mode=ro` URI and `PRAGMA query_only`, so even a bug cannot change it.
+
+Every lookup follows the same shape, which is what keeps refusals uninformative:
+1. run the same queries whatever the asker and whether or not the record exists;
+2. build the record's `Scope` and ask `access.may_see` (the only access check);
+3. write the access log (masked identifiers), allowed or refused;
+4. return the record, or raise the kind's NotFound (AccessDenied when the asker may
+   see nothing at all); the edges render all of them with one sentence.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from rapidfuzz import fuzz, process
+
+from . import names
+from .access import (Asker, Scope, mask_identifier, mask_member_number, may_look_up, may_see,
+                     search_area, AccessLog)
+from .errors import (AccessDenied, ApplicationNotFound, DatabaseMissing, InstitutionNotFound,
+                     InvalidQuery, MemberNotFound, RecordUnavailable, ReportNotFound)
+from .leadtime import UpdateWindow, estimate_window
+from .schema import DEMO_KEY
+from .sync import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS, STATUS_JA
+
+# ---------------------------------------------------------------- labels (Japanese, for screens)
+
+KIND_JA = {"admission": "入会届", "transfer": "異動届"}
+LEVEL_JA = {"applicant": "申請者", "institution": "医療機関", "county": "郡市区等医師会",
+            "prefecture": "都道府県医師会", "jma": "日本医師会"}
+ACTION_JA = {"submitted": "提出", "approved": "承認", "returned": "差戻し", "resubmitted": "再提出",
+             "completed": "手続き完了", "withdrawn": "取下げ"}
+MASTER_STATUS_JA = {
+    "in_master": "医療機関マスタに掲載済み",
+    "waiting_bureau": "厚生局の登録待ち（手入力の医療機関）",
+    "unmatched": "自動更新の対象外（同一医療機関とみなされない変更）",
+}
+SOURCE_JA = {"vendor": "販売元からの納品", "manual": "手入力"}
+REPORT_STATE_JA = {"in_review": "確認中", "returned": "差戻し", "approved": "承認済み"}
+
+# Fuzzy search: how many candidates the SQL prefilter may hand to rapidfuzz, and
+# the lowest score shown (one wrong kanji in a 3-character name scores 67).
+GRAM_CANDIDATES = 300
+PREFIX_CANDIDATES = 200
+MIN_SCORE = 60.0
+
+
+@dataclass(frozen=True)
+class Association:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Member:
+    member_number: str
+    name: str
+    kana: str
+    status: str
+    county: Association
+    prefecture: Association
+    workplace_code: str | None
+    workplace_name: str | None
+    joined_on: str | None
+    withdrawn_on: str | None
+    updated_on: str | None
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_JA[self.status]
+
+
+@dataclass(frozen=True)
+class MemberMatch:
+    member: Member
+    score: float
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    happened_on: str
+    level: str
+    action: str
+    reason: str | None
+
+    @property
+    def label(self) -> str:
+        text = f"{self.happened_on} {LEVEL_JA[self.level]} {ACTION_JA[self.action]}"
+        return f"{text}（理由: {self.reason}）" if self.reason else text
+
+
+def _where(stage: str, state: str) -> str:
+    if state == "completed":
+        return "手続き完了"
+    if state == "approved":
+        return "承認済み"
+    if state == "withdrawn":
+        return "取下げ"
+    if state == "returned":
+        return f"{LEVEL_JA[stage]}から差戻し中"
+    return f"{LEVEL_JA[stage]}で確認中"
+
+
+def _last_return(history: tuple[StageEvent, ...]) -> str | None:
+    for event in reversed(history):
+        if event.action == "returned":
+            return event.reason
+    return None
+
+
+@dataclass(frozen=True)
+class Application:
+    application_number: str
+    member_number: str
+    kind: str
+    county: Association
+    from_county: Association | None
+    submitted_on: str
+    stage: str
+    state: str
+    history: tuple[StageEvent, ...]
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_JA[self.kind]
+
+    @property
+    def status_label(self) -> str:
+        """Where it stands, e.g. 「都道府県医師会で確認中」「郡市区等医師会から差戻し中」."""
+        return _where(self.stage, self.state)
+
+    @property
+    def return_reason(self) -> str | None:
+        """Reason of the current return (差戻し), if it is returned now."""
+        return _last_return(self.history) if self.state == "returned" else None
+
+
+@dataclass(frozen=True)
+class DeliverySetting:
+    publication: str
+    send: bool | None
+    destination: str | None
+
+    @property
+    def label(self) -> str:
+        title = PUBLICATION_JA[self.publication]
+        if self.send is None:
+            return f"{title}: 未設定"
+        if not self.send:
+            return f"{title}: 送付しない"
+        return f"{title}: 送付する（送付先: {DESTINATION_JA[self.destination]}）"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    member_number: str
+    name: str
+    items: tuple[DeliverySetting, ...]
+
+
+@dataclass(frozen=True)
+class Institution:
+    id: int
+    institution_code: str | None
+    name: str
+    kana: str
+    postal_code: str | None
+    address: str
+    prefecture: Association
+    county: Association
+    source: str
+    master_status: str
+    filed_on: str | None
+    registered_on: str | None
+    window: UpdateWindow | None
+    overdue: bool
+
+    @property
+    def status_label(self) -> str:
+        return MASTER_STATUS_JA[self.master_status]
+
+    @property
+    def advice(self) -> str:
+        """One Japanese sentence on what to expect or do next."""
+        if self.master_status == "in_master":
+            return f"医療機関マスタに掲載されています（反映日: {self.registered_on or '不明'}）。"
+        if self.master_status == "unmatched":
+            return ("同一の医療機関とみなされない変更のため、自動では更新されません。"
+                    "MAMIS運営事務局（0120-110-030）にお問い合わせください。")
+        if self.window is None:
+            return "厚生局への届出日が分からないため見込みを出せません。MAMIS運営事務局にお問い合わせください。"
+        w = self.window
+        text = (f"厚生局の登録待ちです。届出日 {w.filed_on} から見ると、"
+                f"{w.earliest_night}〜{w.latest_night} の週末夜間のマスタ更新で反映される見込みです（目安）。")
+        if self.overdue:
+            text += "見込みの時期を過ぎているため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
+        return text
+
+
+@dataclass(frozen=True)
+class FamilyDoctorReport:
+    institution_code: str | None
+    institution_name: str
+    county: Association
+    fiscal_year: int
+    submitted_on: str
+    stage: str
+    state: str
+    history: tuple[StageEvent, ...]
+
+    @property
+    def status_label(self) -> str:
+        return _where(self.stage, self.state)
+
+    @property
+    def return_reason(self) -> str | None:
+        return _last_return(self.history) if self.state == "returned" else None
+
+    @property
+    def fiscal_year_label(self) -> str:
+        return f"{self.fiscal_year}年度（令和{self.fiscal_year - 2018}年度）"
+
+
+# ---------------------------------------------------------------- connection
+
+def open_readonly(path: Path | str) -> sqlite3.Connection:
+    """Open the records database so that no statement can write to it.
+
+    `mode=ro` makes SQLite open the file read-only; `query_only` additionally
+    refuses any write statement on this connection. Two locks, one door.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DatabaseMissing(p)
+    conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = 1")
+    conn.execute("PRAGMA busy_timeout = 2000")
+    return conn
+
+
+_MEMBER_NUMBER = re.compile(r"^[0-9]{7}$")
+_INSTITUTION_CODE = re.compile(r"^[0-9]{10}$")
+_APPLICATION_NUMBER = re.compile(r"^A[0-9]{4}-[0-9]{6}$")
+
+
+def _key(value: str, pattern: re.Pattern, field: str) -> str:
+    text = unicodedata.normalize("NFKC", value or "").strip()
+    if not pattern.match(text):
+        raise InvalidQuery(field, value)
+    return text
+
+
+# ---------------------------------------------------------------- SQL
+
+_MEMBER_COLUMNS = """
+    m.member_number, m.name, m.kana, m.status, m.county_code, c.name, c.prefecture_code, p.name,
+    m.workplace_code, m.workplace_name, m.joined_on, m.withdrawn_on, m.updated_on
+"""
+_MEMBER_FROM = """
+    FROM members AS m
+    JOIN associations AS c ON c.code = m.county_code
+    JOIN associations AS p ON p.code = c.prefecture_code
+"""
+_MEMBER_BY_NUMBER = f"SELECT {_MEMBER_COLUMNS} {_MEMBER_FROM} WHERE m.member_number = :member_number"
+_MEMBERS_BY_NUMBERS = f"""
+SELECT {_MEMBER_COLUMNS} {_MEMBER_FROM}
+WHERE m.member_number IN (SELECT value FROM json_each(:numbers))
+"""
+
+_APPLICATION_COLUMNS = """
+    a.id, a.application_number, a.member_number, a.kind, a.county_code, c.name, c.prefecture_code,
+    a.from_county_code, f.name, f.prefecture_code, a.submitted_on, a.stage, a.state
+"""
+_APPLICATION_FROM = """
+    FROM applications AS a
+    JOIN associations AS c ON c.code = a.county_code
+    LEFT JOIN associations AS f ON f.code = a.from_county_code
+"""
+_APPLICATIONS_OF_MEMBER = f"""
+SELECT {_APPLICATION_COLUMNS} {_APPLICATION_FROM}
+WHERE a.member_number = :member_number
+ORDER BY a.submitted_on DESC, a.id DESC
+"""
+_APPLICATION_BY_NUMBER = f"""
+SELECT {_APPLICATION_COLUMNS} {_APPLICATION_FROM}
+WHERE a.application_number = :application_number
+"""
+_APPLICATION_EVENTS = """
+SELECT happened_on, stage, action, reason FROM application_events
+WHERE application_id = :id ORDER BY seq
+"""
+
+_DELIVERY = """
+SELECT publication, send, destination FROM delivery_settings WHERE member_number = :member_number
+"""
+
+_INSTITUTION_COLUMNS = """
+    i.id, i.institution_code, i.name, i.kana, i.postal_code, i.address, i.prefecture_code, p.name,
+    i.county_code, c.name, i.source, i.master_status, i.filed_on, i.registered_on
+"""
+_INSTITUTION_FROM = """
+    FROM institutions AS i
+    JOIN associations AS p ON p.code = i.prefecture_code
+    JOIN associations AS c ON c.code = i.county_code
+"""
+_INSTITUTION_BY_CODE = f"SELECT {_INSTITUTION_COLUMNS} {_INSTITUTION_FROM} WHERE i.institution_code = :code"
+_INSTITUTIONS_BY_IDS = f"""
+SELECT {_INSTITUTION_COLUMNS} {_INSTITUTION_FROM}
+WHERE i.id IN (SELECT value FROM json_each(:ids))
+"""
+# Members working at an institution: they may see its entry and its report.
+_WORKERS = """
+SELECT member_number FROM members
+WHERE (:code IS NOT NULL AND workplace_code = :code)
+   OR (:code IS NULL AND workplace_code IS NULL AND workplace_name = :name)
+"""
+_WORKPLACE_OF = "SELECT workplace_code, workplace_name FROM members WHERE member_number = :member_number"
+
+_REPORTS_OF_INSTITUTION = """
+SELECT r.id, r.fiscal_year, r.submitted_on, r.stage, r.state
+FROM fd_reports AS r JOIN institutions AS i ON i.id = r.institution_id
+WHERE i.institution_code = :code AND (:fiscal_year IS NULL OR r.fiscal_year = :fiscal_year)
+ORDER BY r.fiscal_year DESC
+LIMIT 1
+"""
+_REPORT_EVENTS = """
+SELECT happened_on, stage, action, reason FROM fd_report_events WHERE report_id = :id ORDER BY seq
+"""
+
+_COUNTIES_OF_PREFECTURE = """
+SELECT code FROM associations WHERE prefecture_code = :prefecture_code AND level = 'county'
+"""
+_META = "SELECT value FROM meta WHERE key = :key"
+
+
+def member_candidates_sql(by_kana: bool, with_grams: bool) -> str:
+    """The candidate query of a member name search (assembled here, run elsewhere).
+
+    Candidates are members in the asker's counties whose key starts with the query
+    (family-name-only questions) plus those sharing the most bigrams with it
+    (wrong kanji, typos). Both use indexes that begin with the county, so a
+    county's staff never touch another county's rows.
+    """
+    key = "kana_key" if by_kana else "name_key"
+    prefix = f"""
+    SELECT member_number FROM members
+    WHERE county_code IN (SELECT value FROM json_each(:counties))
+      AND {key} >= :prefix AND {key} < :prefix_end
+    LIMIT {PREFIX_CANDIDATES}"""
+    if not with_grams:
+        return prefix
+    grams = f"""
+    SELECT member_number FROM (
+        SELECT member_number, count(*) AS hits FROM member_grams
+        WHERE gram IN (SELECT value FROM json_each(:grams))
+          AND county_code IN (SELECT value FROM json_each(:counties))
+        GROUP BY member_number
+        ORDER BY hits DESC
+        LIMIT {GRAM_CANDIDATES})"""
+    return f"SELECT * FROM ({prefix}) UNION SELECT * FROM ({grams})"
+
+
+def institution_candidates_sql(with_grams: bool) -> str:
+    """The candidate query of an institution name search, nearest prefecture first."""
+    prefix = f"""
+    SELECT id FROM institutions
+    WHERE name_key >= :prefix AND name_key < :prefix_end
+    LIMIT {PREFIX_CANDIDATES}"""
+    if not with_grams:
+        return prefix
+    grams = f"""
+    SELECT id FROM (
+        SELECT g.institution_id AS id, count(*) AS hits,
+               max(i.prefecture_code = :prefecture_code) AS near
+        FROM institution_grams AS g JOIN institutions AS i ON i.id = g.institution_id
+        WHERE g.gram IN (SELECT value FROM json_each(:grams))
+        GROUP BY g.institution_id
+        ORDER BY hits DESC, near DESC
+        LIMIT {GRAM_CANDIDATES})"""
+    return f"SELECT * FROM ({prefix}) UNION SELECT * FROM ({grams})"
+
+
+# ---------------------------------------------------------------- row → value
+
+def _member(row) -> Member:
+    (number, name, kana, status, county, county_name, pref, pref_name,
+     wcode, wname, joined, withdrawn, updated) = row
+    return Member(number, name, kana, status, Association(county, county_name),
+                  Association(pref, pref_name), wcode, wname, joined, withdrawn, updated)
+
+
+def _member_scope(row) -> Scope:
+    if row is None:
+        return Scope()
+    return Scope(areas=frozenset({(row[4], row[6])}), people=frozenset({row[0]}))
+
+
+def _application_areas(row) -> set[tuple[str, str]]:
+    areas = {(row[4], row[6])}
+    if row[7]:
+        areas.add((row[7], row[9]))
+    return areas
+
+
+def _events(rows) -> tuple[StageEvent, ...]:
+    return tuple(StageEvent(d, stage, action, reason) for d, stage, action, reason in rows)
+
+
+class Records:
+    """The lookup service: built from the two paths, used by the chat core.
+
+    Connections are opened lazily, one per thread, and reopened when the records
+    file is replaced (demo-data --force). `today` is injectable for the lead-time
+    estimate. Call `close()` when done (tests, CLI).
+    """
+
+    def __init__(self, records_db: Path | str, audit_db: Path | str, *,
+                 today: Callable[[], date] = date.today,
+                 trace: Callable[[str], None] | None = None):
+        self.records_db = Path(records_db)
+        self.log = AccessLog(Path(audit_db))
+        self._today = today
+        self._trace = trace
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- plumbing
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's read-only connection to the records database."""
+        try:
+            ident = os.stat(self.records_db).st_ino
+        except FileNotFoundError:
+            raise DatabaseMissing(self.records_db) from None
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.ident != ident:
+            conn = open_readonly(self.records_db)
+            if self._trace:
+                conn.set_trace_callback(self._trace)
+            self._local.conn, self._local.ident = conn, ident
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+        self.log.close()
+
+    def __enter__(self) -> "Records":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def dataset_label(self) -> str | None:
+        """「デモデータ（架空）」 when the database is demo data, for every screen to show."""
+        row = self.connection().execute(_META, {"key": DEMO_KEY}).fetchone()
+        return row[0] if row else None
+
+    def _decide(self, asker: Asker, scope: Scope, action: str, record: str | None,
+                not_found: type[RecordUnavailable]) -> None:
+        """The common tail of every lookup: check, log, refuse alike."""
+        allowed = may_see(asker, scope)
+        self.log.write(asker, action, record, allowed)
+        if not allowed:
+            raise AccessDenied() if not may_look_up(asker) else not_found()
+
+    # -- members
+
+    def member(self, asker: Asker, member_number: str) -> Member:
+        """A member by number (会員番号)."""
+        number = _key(member_number, _MEMBER_NUMBER, "member_number")
+        row = self.connection().execute(_MEMBER_BY_NUMBER, {"member_number": number}).fetchone()
+        self._decide(asker, _member_scope(row), "member", mask_member_number(number), MemberNotFound)
+        return _member(row)
+
+    def find_members(self, asker: Asker, query: str, limit: int = 5) -> list[MemberMatch]:
+        """Members the asker may see whose name or kana is near `query`, best first.
+
+        Tolerates hiragana for katakana, half-width kana, missing or extra spaces,
+        old character forms, honorifics (先生, 様) and one or two wrong characters.
+        Several results with score 100 mean the name is ambiguous: offer choices.
+        """
+        text = names.strip_honorifics(query or "")
+        folded = names.fold(text)
+        if not folded:
+            raise InvalidQuery("query", query)
+        conn = self.connection()
+        area = search_area(asker)
+        by_kana = names.is_katakana(folded)
+        if area.member_number is not None:
+            numbers = [area.member_number]
+        elif area.nowhere:
+            numbers = []
+        else:
+            counties = ([area.county_code] if area.county_code else
+                        [r[0] for r in conn.execute(_COUNTIES_OF_PREFECTURE,
+                                                    {"prefecture_code": area.prefecture_code})])
+            grams = sorted(names.bigrams(folded))
+            sql = member_candidates_sql(by_kana, bool(grams))
+            numbers = [r[0] for r in conn.execute(sql, {
+                "counties": json.dumps(counties), "grams": json.dumps(grams, ensure_ascii=False),
+                "prefix": folded, "prefix_end": folded + "\U0010ffff"})]
+        rows = {r[0]: r for r in conn.execute(_MEMBERS_BY_NUMBERS, {"numbers": json.dumps(numbers)})}
+        if not may_look_up(asker):
+            self.log.write(asker, "member_search", None, False)
+            raise AccessDenied()
+        out = [MemberMatch(_member(rows[n]), score)
+               for n, score in _rank_members(folded, by_kana, rows.values(), limit)
+               if may_see(asker, _member_scope(rows[n]))]
+        if not out:
+            self.log.write(asker, "member_search", None, True)
+        for m in out:
+            self.log.write(asker, "member_search", mask_member_number(m.member.member_number), True)
+        return out
+
+    # -- procedures
+
+    def applications(self, asker: Asker, member_number: str) -> list[Application]:
+        """A member's admission and transfer applications (入会届・異動届), newest first."""
+        number = _key(member_number, _MEMBER_NUMBER, "member_number")
+        conn = self.connection()
+        member = conn.execute(_MEMBER_BY_NUMBER, {"member_number": number}).fetchone()
+        apps = conn.execute(_APPLICATIONS_OF_MEMBER, {"member_number": number}).fetchall()
+        scope = _member_scope(member)
+        if apps:
+            areas = set(scope.areas)
+            for row in apps:
+                areas |= _application_areas(row)
+            scope = Scope(areas=frozenset(areas), people=frozenset({number}))
+        self._decide(asker, scope, "applications", mask_member_number(number), MemberNotFound)
+        return [self._application(conn, row) for row in apps]
+
+    def application(self, asker: Asker, application_number: str) -> Application:
+        """One application by its number (e.g. A2026-000001), with its stage history."""
+        key = _key(application_number, _APPLICATION_NUMBER, "application_number")
+        conn = self.connection()
+        row = conn.execute(_APPLICATION_BY_NUMBER, {"application_number": key}).fetchone()
+        scope = (Scope(areas=frozenset(_application_areas(row)), people=frozenset({row[2]}))
+                 if row else Scope())
+        self._decide(asker, scope, "application", mask_identifier(key, 3), ApplicationNotFound)
+        return self._application(conn, row)
+
+    def _application(self, conn, row) -> Application:
+        (app_id, number, member, kind, county, county_name, _pref, from_county, from_name,
+         _from_pref, submitted, stage, state) = row
+        history = _events(conn.execute(_APPLICATION_EVENTS, {"id": app_id}))
+        return Application(number, member, kind, Association(county, county_name),
+                           Association(from_county, from_name) if from_county else None,
+                           submitted, stage, state, history)
+
+    # -- delivery settings
+
+    def delivery_settings(self, asker: Asker, member_number: str) -> DeliverySettings:
+        """送付区分 of a member for the three publications; missing ones are 未設定."""
+        number = _key(member_number, _MEMBER_NUMBER, "member_number")
+        conn = self.connection()
+        member = conn.execute(_MEMBER_BY_NUMBER, {"member_number": number}).fetchone()
+        settings = {pub: (send, dest) for pub, send, dest in conn.execute(_DELIVERY, {"member_number": number})}
+        self._decide(asker, _member_scope(member), "delivery_settings", mask_member_number(number),
+                     MemberNotFound)
+        items = []
+        for pub in PUBLICATIONS:
+            send, dest = settings.get(pub, (None, None))
+            items.append(DeliverySetting(pub, None if send is None else bool(send), dest))
+        return DeliverySettings(number, member[1], tuple(items))
+
+    # -- institutions
+
+    def _institution_scope(self, conn, row, code: str | None = None) -> Scope:
+        """Scope of an institution: its county, the members working there, and all staff.
+
+        The workers query runs even when nothing was found (with the code that was
+        asked for), so a refusal costs the same whether the institution exists.
+        """
+        params = {"code": row[1], "name": row[2]} if row else {"code": code, "name": ""}
+        workers = [r[0] for r in conn.execute(_WORKERS, params)]
+        if row is None:
+            return Scope()
+        return Scope(areas=frozenset({(row[8], row[6])}), people=frozenset(workers), staff_wide=True)
+
+    def _institution(self, row) -> Institution:
+        (inst_id, code, name, kana, postal, address, pref, pref_name, county, county_name,
+         source, status, filed, registered) = row
+        window = None
+        if status == "waiting_bureau" and filed:
+            window = estimate_window(date.fromisoformat(filed))
+        overdue = bool(window and window.overdue(self._today()))
+        return Institution(inst_id, code, name, kana, postal, address, Association(pref, pref_name),
+                           Association(county, county_name), source, status, filed, registered,
+                           window, overdue)
+
+    def institution(self, asker: Asker, institution_code: str) -> Institution:
+        """An institution of the master by its 10-digit code, with its master status."""
+        code = _key(institution_code, _INSTITUTION_CODE, "institution_code")
+        conn = self.connection()
+        row = conn.execute(_INSTITUTION_BY_CODE, {"code": code}).fetchone()
+        self._decide(asker, self._institution_scope(conn, row, code), "institution", mask_identifier(code, 2),
+                     InstitutionNotFound)
+        return self._institution(row)
+
+    def find_institutions(self, asker: Asker, query: str, limit: int = 5) -> list[tuple[Institution, float]]:
+        """Institutions whose name is near `query` (「〇〇クリニックはマスタに載っていますか」).
+
+        Includes hand-entered clinics still waiting for the bureau, with their
+        estimated window. Staff see the whole master; a doctor only their workplace.
+        """
+        folded = names.fold(query or "")
+        if not folded:
+            raise InvalidQuery("query", query)
+        conn = self.connection()
+        who = asker.effective()
+        core = names.institution_core(folded)
+        grams = sorted(names.bigrams(core) if len(core) > 1 else {core})
+        prefecture = ""
+        if who is not None and who.role == "staff":
+            prefecture = who.association_code[:2]
+        elif who is not None and who.role == "member":
+            prefecture = who.member_number[:2]
+        ids = [r[0] for r in conn.execute(institution_candidates_sql(bool(grams)), {
+            "grams": json.dumps(grams, ensure_ascii=False), "prefix": folded,
+            "prefix_end": folded + "\U0010ffff", "prefecture_code": prefecture})]
+        rows = {r[0]: r for r in conn.execute(_INSTITUTIONS_BY_IDS, {"ids": json.dumps(ids)})}
+        if not may_look_up(asker):
+            self.log.write(asker, "institution_search", None, False)
+            raise AccessDenied()
+        key_of = {i: (r[3] if names.is_katakana(folded) else r[2]) for i, r in rows.items()}
+        scored = process.extract(folded, {i: names.fold(k) for i, k in key_of.items()},
+                                 scorer=fuzz.WRatio, score_cutoff=MIN_SCORE, limit=None)
+        scored.sort(key=lambda s: (-s[1], rows[s[2]][6] != prefecture, rows[s[2]][2]))
+        out = []
+        for _key_text, score, inst_id in scored:
+            if len(out) >= limit:
+                break
+            row = rows[inst_id]
+            if may_see(asker, self._institution_scope(conn, row)):
+                out.append((self._institution(row), round(score, 1)))
+                self.log.write(asker, "institution_search", mask_identifier(row[1] or f"id{inst_id}", 2), True)
+        if not out:
+            self.log.write(asker, "institution_search", None, True)
+        return out
+
+    # -- family-doctor function reports
+
+    def family_doctor_report(self, asker: Asker, institution_code: str,
+                             fiscal_year: int | None = None) -> FamilyDoctorReport:
+        """かかりつけ医機能報告 of an institution (latest year unless given), with history."""
+        code = _key(institution_code, _INSTITUTION_CODE, "institution_code")
+        conn = self.connection()
+        inst = conn.execute(_INSTITUTION_BY_CODE, {"code": code}).fetchone()
+        report = conn.execute(_REPORTS_OF_INSTITUTION, {"code": code, "fiscal_year": fiscal_year}).fetchone()
+        scope = self._institution_scope(conn, inst, code)
+        scope = Scope(areas=scope.areas, people=scope.people) if report else Scope()
+        self._decide(asker, scope, "family_doctor_report", mask_identifier(code, 2), ReportNotFound)
+        report_id, year, submitted, stage, state = report
+        history = _events(conn.execute(_REPORT_EVENTS, {"id": report_id}))
+        return FamilyDoctorReport(inst[1], inst[2], Association(inst[8], inst[9]), year, submitted,
+                                  stage, state, history)
+
+
+def _rank_members(folded: str, by_kana: bool, rows, limit: int) -> list[tuple[str, float]]:
+    """Score candidates against the query with rapidfuzz: full key and family part, best wins."""
+    idx = 2 if by_kana else 1
+    full = {r[0]: names.fold(r[idx]) for r in rows}
+    family = {r[0]: names.family_part(r[idx]) for r in rows}
+    best: dict[str, float] = {}
+    for choices in (full, family):
+        for _text, score, number in process.extract(folded, choices, scorer=fuzz.ratio,
+                                                    score_cutoff=MIN_SCORE, limit=None):
+            if score > best.get(number, 0.0):
+                best[number] = score
+    kana_of = {r[0]: r[2] for r in rows}
+    ranked = sorted(best.items(), key=lambda item: (-item[1], kana_of[item[0]], item[0]))
+    return [(n, round(s, 1)) for n, s in ranked[:limit]]
