@@ -110,3 +110,14 @@ def test_serve_refuses_a_bad_config_file(instance):
     result = CliRunner().invoke(cli, ["--instance", str(instance.path), "serve"])
     assert result.exit_code == 1
     assert "設定に誤りがあります" in result.output
+
+
+def test_every_setting_is_documented():
+    from pathlib import Path
+
+    from handlers.settings import SETTINGS
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        assert setting.help, setting.name
+        assert f"`{setting.name}`" in docs, setting.name
