@@ -25,6 +25,9 @@ DESK = f"{DESK_NAME}（フリーダイヤル {DESK_PHONE}）"
 # Offered whenever the knowledge base falls short; a channel draws it as a button that sends `payload`.
 ESCALATION = {"type": "offer_escalation", "label": "担当者に問い合わせる", "payload": HANDOFF_PAYLOAD,
               "desk": DESK_NAME, "phone": DESK_PHONE}
+# The desk's number as a link a channel may draw (tel: on phones).
+PHONE_ACTION = {"type": "phone", "label": f"{DESK_NAME}に電話する", "desk": DESK_NAME, "phone": DESK_PHONE,
+                "tel": "tel:" + DESK_PHONE.replace("-", "")}
 
 GREETING_TEXT = (
     "MAMISヘルプデスクです。MAMIS（医師会会員情報システム）についてのご質問に、ナレッジベースの記事から"
@@ -247,4 +250,5 @@ class Core:
 
     def handoff(self, asker: Asker) -> Reply:
         text = HANDOFF_TEXT + (HANDOFF_MEMBER_NOTE if asker.role == "member" else "")
-        return Reply(text, "handoff", actions=({"type": "handoff", "desk": DESK_NAME, "phone": DESK_PHONE},))
+        # A "phone" action, not another offer: the person asked has already been told where to call.
+        return Reply(text, "handoff", actions=(PHONE_ACTION,))

@@ -20,6 +20,10 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Test modules share helpers as `tests.<module>` (e.g. tests.browser); make that importable however
+# pytest is started (the console script does not put the working directory on sys.path).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 SOURCES = (ROOT / "kb" / "articles", ROOT / "release_notes")
 #: "Today" for every test: the letter's events (2026-01-27, 2026-03-16) are in the past.
 NOW = "2026-11-25T10:00:00+09:00"

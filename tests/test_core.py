@@ -6,11 +6,11 @@ from datetime import datetime
 
 import pytest
 
-from bot.text import plain
 from bot import (
     ARTICLE_PAYLOAD, HANDOFF_PAYLOAD, JST, Asker, Button, ConversationNotFound, Core, EmptyMessage,
     IdempotencyConflict, MessageTooLong, Reply, Store,
 )
+from bot.text import plain
 
 TODAY = datetime(2026, 11, 25, 10, 0, tzinfo=JST)
 DESK_ACTION = {"type": "offer_escalation", "label": "担当者に問い合わせる", "payload": HANDOFF_PAYLOAD,
@@ -77,7 +77,8 @@ def test_request_for_a_person_offers_the_desk(core, conversation, text):
     reply = ask(core, conversation, text)
     assert reply.kind == "handoff"
     assert reply.text == "担当者へのご相談は、MAMIS運営事務局（フリーダイヤル 0120-110-030）で承ります。お電話でお問い合わせください。"
-    assert reply.actions == ({"type": "handoff", "desk": "MAMIS運営事務局", "phone": "0120-110-030"},)
+    assert reply.actions == ({"type": "phone", "label": "MAMIS運営事務局に電話する", "desk": "MAMIS運営事務局",
+                              "phone": "0120-110-030", "tel": "tel:0120110030"},)
 
 
 def test_a_member_is_also_pointed_to_their_association(core, conversation):
