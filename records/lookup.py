@@ -344,31 +344,31 @@ SELECT code FROM associations WHERE prefecture_code = :prefecture_code AND level
 _META = "SELECT value FROM meta WHERE key = :key"
 
 
-def member_candidates_sql(by_kana: bool, with_grams: bool) -> str:
-    """The candidate query of a member name search (assembled here, run elsewhere).
+def member_prefix_sql(by_kana: bool) -> str:
+    """Candidates whose name (or kana) key starts with the query, in the asker's counties.
 
-    Candidates are members in the asker's counties whose key starts with the query
-    (family-name-only questions) plus those sharing the most bigrams with it
-    (wrong kanji, typos). Both use indexes that begin with the county, so a
-    county's staff never touch another county's rows.
+    Catches exact names typed any which way (folding makes them equal) and
+    family-name-only questions. The index begins with the county, so a county's
+    staff never touch another county's rows.
     """
     key = "kana_key" if by_kana else "name_key"
-    prefix = f"""
-    SELECT member_number FROM members
+    return f"""
+    SELECT member_number, {key} FROM members
     WHERE county_code IN (SELECT value FROM json_each(:counties))
       AND {key} >= :prefix AND {key} < :prefix_end
     LIMIT {PREFIX_CANDIDATES}"""
-    if not with_grams:
-        return prefix
-    grams = f"""
-    SELECT member_number FROM (
-        SELECT member_number, count(*) AS hits FROM member_grams
-        WHERE gram IN (SELECT value FROM json_each(:grams))
-          AND county_code IN (SELECT value FROM json_each(:counties))
-        GROUP BY member_number
-        ORDER BY hits DESC
-        LIMIT {GRAM_CANDIDATES})"""
-    return f"SELECT * FROM ({prefix}) UNION SELECT * FROM ({grams})"
+
+
+# Candidates sharing the most bigrams with the query (wrong kanji, typos), in the
+# asker's counties; only run when the prefix query found no exact match.
+_MEMBER_GRAM_CANDIDATES = f"""
+SELECT member_number, count(*) AS hits FROM member_grams
+WHERE gram IN (SELECT value FROM json_each(:grams))
+  AND county_code IN (SELECT value FROM json_each(:counties))
+GROUP BY member_number
+ORDER BY hits DESC
+LIMIT {GRAM_CANDIDATES}
+"""
 
 
 def institution_candidates_sql(with_grams: bool) -> str:
@@ -512,11 +512,13 @@ class Records:
             counties = ([area.county_code] if area.county_code else
                         [r[0] for r in conn.execute(_COUNTIES_OF_PREFECTURE,
                                                     {"prefecture_code": area.prefecture_code})])
-            grams = sorted(names.bigrams(folded))
-            sql = member_candidates_sql(by_kana, bool(grams))
-            numbers = [r[0] for r in conn.execute(sql, {
-                "counties": json.dumps(counties), "grams": json.dumps(grams, ensure_ascii=False),
-                "prefix": folded, "prefix_end": folded + "\U0010ffff"})]
+            params = {"counties": json.dumps(counties), "prefix": folded, "prefix_end": folded + "\U0010ffff",
+                      "grams": json.dumps(sorted(names.bigrams(folded)), ensure_ascii=False)}
+            prefixed = conn.execute(member_prefix_sql(by_kana), params).fetchall()
+            numbers = [n for n, _key in prefixed]
+            if len(folded) > 1 and not any(key == folded for _n, key in prefixed):
+                seen = set(numbers)
+                numbers += [n for n, _hits in conn.execute(_MEMBER_GRAM_CANDIDATES, params) if n not in seen]
         rows = {r[0]: r for r in conn.execute(_MEMBERS_BY_NUMBERS, {"numbers": json.dumps(numbers)})}
         if not may_look_up(asker):
             self.log.write(asker, "member_search", None, False)
@@ -524,10 +526,9 @@ class Records:
         out = [MemberMatch(_member(rows[n]), score)
                for n, score in _rank_members(folded, by_kana, rows.values(), limit)
                if may_see(asker, _member_scope(rows[n]))]
-        if not out:
-            self.log.write(asker, "member_search", None, True)
-        for m in out:
-            self.log.write(asker, "member_search", mask_member_number(m.member.member_number), True)
+        # One log row per search (one commit), naming every member shown, masked.
+        self.log.write(asker, "member_search",
+                       ",".join(mask_member_number(m.member.member_number) for m in out) or None, True)
         return out
 
     # -- procedures
@@ -644,16 +645,15 @@ class Records:
         scored = process.extract(folded, {i: names.fold(k) for i, k in key_of.items()},
                                  scorer=fuzz.WRatio, score_cutoff=MIN_SCORE, limit=None)
         scored.sort(key=lambda s: (-s[1], rows[s[2]][6] != prefecture, rows[s[2]][2]))
-        out = []
+        out, shown = [], []
         for _key_text, score, inst_id in scored:
             if len(out) >= limit:
                 break
             row = rows[inst_id]
             if may_see(asker, self._institution_scope(conn, row)):
                 out.append((self._institution(row), round(score, 1)))
-                self.log.write(asker, "institution_search", mask_identifier(row[1] or f"id{inst_id}", 2), True)
-        if not out:
-            self.log.write(asker, "institution_search", None, True)
+                shown.append(mask_identifier(row[1], 2) if row[1] else f"手入力#{inst_id}")
+        self.log.write(asker, "institution_search", ",".join(shown) or None, True)
         return out
 
     # -- family-doctor function reports

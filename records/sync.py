@@ -16,9 +16,11 @@ import csv
 import gc
 import hashlib
 import io
+import itertools
 import json
 import re
 import sqlite3
+import sys
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -265,15 +267,27 @@ def _parse_row(rec: dict[str, str]) -> MemberRow:
         if send is None and dest is not None:
             raise _Reject(f"{label}の送付先がありますが、送付する・しないが空欄です。")
         delivery.append((send, dest))
+    # Codes, association and workplace names and dates repeat across thousands of
+    # rows; interning them keeps a national-scale file's rows in far less memory.
     return MemberRow(
-        member_number=number, name=name, kana=kana, prefecture_code=pref, county_code=county,
-        county_name=county_name, status=status, workplace_code=workplace_code,
-        workplace_name=workplace_name,
-        joined_on=_date(rec.get("joined_on", ""), "入会日"),
-        withdrawn_on=_date(rec.get("withdrawn_on", ""), "退会日"),
-        updated_on=_date(rec.get("updated_on", ""), "更新日"),
-        delivery=tuple(delivery),
+        member_number=number, name=name, kana=kana, prefecture_code=_intern(pref),
+        county_code=_intern(county), county_name=_intern(county_name), status=status,
+        workplace_code=_intern(workplace_code), workplace_name=_intern(workplace_name),
+        joined_on=_intern(_date(rec.get("joined_on", ""), "入会日")),
+        withdrawn_on=_intern(_date(rec.get("withdrawn_on", ""), "退会日")),
+        updated_on=_intern(_date(rec.get("updated_on", ""), "更新日")),
+        delivery=_DELIVERIES[tuple(delivery)],
     )
+
+
+# Every possible delivery triple, built once: rows share these tuples instead of
+# each holding its own (a constant table, never modified).
+_PAIRS = [(send, dest) for send in (None, 0, 1) for dest in (None, "workplace", "home", "other")]
+_DELIVERIES = {t: t for t in itertools.product(_PAIRS, repeat=3)}
+
+
+def _intern(value: str | None) -> str | None:
+    return sys.intern(value) if value else value
 
 
 @dataclass(frozen=True, slots=True)
