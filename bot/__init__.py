@@ -5,7 +5,7 @@ returned `Turn`/`Reply` back into its own format.
 """
 from .core import Core, JST, system_clock
 from .errors import (
-    ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, MessageNotFound,
+    ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, IndexMissing, MessageNotFound,
     MessageTooLong, NotAReply,
 )
 from .model import (
@@ -18,6 +18,6 @@ __all__ = [
     "Core", "JST", "system_clock", "Store",
     "Asker", "Button", "Conversation", "Message", "NewConversation", "Reply", "Source", "Turn",
     "ARTICLE_PAYLOAD", "HANDOFF_PAYLOAD",
-    "HelpdeskError", "ConversationNotFound", "EmptyMessage", "IdempotencyConflict", "MessageNotFound",
+    "HelpdeskError", "ConversationNotFound", "EmptyMessage", "IdempotencyConflict", "IndexMissing", "MessageNotFound",
     "MessageTooLong", "NotAReply",
 ]

@@ -5,6 +5,14 @@ class HelpdeskError(Exception):
     """Base class so that an adapter can catch everything the core means to raise."""
 
 
+class IndexMissing(HelpdeskError):
+    """The knowledge-base index has not been built yet; `helpdesk index` builds it."""
+
+    def __init__(self, path):
+        self.path = path
+        super().__init__(f"no knowledge-base index at {path}")
+
+
 class EmptyMessage(HelpdeskError):
     def __init__(self):
         super().__init__("message is empty")

@@ -17,7 +17,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from bot import (
-    Asker, ConversationNotFound, EmptyMessage, IdempotencyConflict, Message, MessageNotFound,
+    Asker, ConversationNotFound, EmptyMessage, IdempotencyConflict, IndexMissing, Message, MessageNotFound,
     MessageTooLong, NotAReply,
 )
 from handlers.openapi import openapi_spec
@@ -61,8 +61,6 @@ HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 4
 
 def error_for_exception(e: Exception) -> ApiError:
     """Map any exception to the ApiError the client sees; unknown ones become internal_error."""
-    from handlers.web import IndexMissing
-
     if isinstance(e, ApiError):
         return e
     if isinstance(e, EmptyMessage):

@@ -7,7 +7,6 @@ so two apps in one process (two tests) never share a database, a limiter or a cl
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import secrets
@@ -19,22 +18,15 @@ from flask import Flask, render_template, request
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
 
-from bot import Core, HelpdeskError, Store, system_clock
+from bot import Core, HelpdeskError, IndexMissing, Store, system_clock
+from handlers import api, embed, pages
 from handlers import ratelimit  # noqa: F401  (registers the helpdesk-memory:// limiter storage)
+from handlers.api import ApiError, api_error_response, error_for_exception
 from handlers.instance import Instance
+from handlers.pages import page_response
 from handlers.settings import defaults
 
-log = logging.getLogger(__name__)
-
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
-
-
-class IndexMissing(HelpdeskError):
-    """The knowledge-base index has not been built; `helpdesk index` makes it."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        super().__init__(f"no knowledge-base index at {path}")
 
 
 class BadSetting(ValueError):
@@ -196,8 +188,6 @@ def create_app(config=None) -> Flask:
     # A disabled limiter is not registered on the app; keep it alive for the views it decorates.
     app.extensions["helpdesk_limiter"] = limiter
 
-    from handlers import api, embed, pages
-
     app.register_blueprint(api.create_blueprint(limiter))
     app.register_blueprint(pages.bp)
     app.register_blueprint(embed.bp)
@@ -212,13 +202,8 @@ def create_app(config=None) -> Flask:
     return app
 
 
-def services(app) -> Services:
-    return app.extensions["helpdesk"]
-
-
 def register_error_handlers(app: Flask) -> None:
     """One place turns every failure into Japanese: JSON of one shape under /api, a page elsewhere."""
-    from handlers.api import ApiError, api_error_response, error_for_exception
 
     def wants_json() -> bool:
         return request.path == "/api" or request.path.startswith("/api/")
@@ -255,7 +240,5 @@ PAGE_ERRORS = {
 
 
 def error_page(status: int):
-    from handlers.pages import page_response
-
     title, text = PAGE_ERRORS.get(status, PAGE_ERRORS[500 if status >= 500 else 404])
     return page_response(render_template("error.html", title=title, text=text, status=status), status)
