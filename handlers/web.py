@@ -210,6 +210,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
+        if e.code == 413:
+            drain_body()
         if wants_json():
             return api_error_response(error_for_exception(e))
         return error_page(e.code or 500)
@@ -228,6 +230,21 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             return api_error_response(error_for_exception(e))
         return error_page(500)
+
+
+def drain_body(limit: int = 1 << 20) -> None:
+    """Read and drop an oversized body (up to `limit` bytes) before answering 413.
+
+    Otherwise the server closes the connection while the client is still sending, and the client sees
+    a reset instead of our Japanese error.
+    """
+    stream = request.environ.get("wsgi.input")
+    remaining = min(request.content_length or 0, limit)
+    while stream is not None and remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        remaining -= len(chunk)
 
 
 PAGE_ERRORS = {
