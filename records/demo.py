@@ -22,14 +22,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from faker import Faker
-from faker.providers.address.ja_JP import Provider as AddressProvider
 from faker.providers.person.ja_JP import Provider as PersonProvider
 
 from . import names
 from .associations import PREFECTURES, county_associations
 from .errors import DatabaseExists
 from .schema import DEMO_KEY, DEMO_LABEL, connect_writer, get_meta, set_meta
-from .sync import PUBLICATIONS, MemberRow, gc_paused, write_members
+from .sync import MemberRow, gc_paused, write_members
+from .vocab import PUBLICATIONS
 
 DEFAULT_SEED = 15  # MAMIS LETTER No. 15
 AS_OF = date(2026, 11, 30)  # no generated date is later than this

@@ -32,7 +32,7 @@ from .errors import (AccessDenied, ApplicationNotFound, DatabaseMissing, Institu
                      InvalidQuery, MemberNotFound, RecordUnavailable, ReportNotFound)
 from .leadtime import UpdateWindow, estimate_window
 from .schema import DEMO_KEY
-from .sync import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS, STATUS_JA
+from .vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS, STATUS_JA
 
 # ---------------------------------------------------------------- labels (Japanese, for screens)
 

@@ -33,17 +33,10 @@ from tqdm import tqdm
 from . import names
 from .errors import CsvFormatError, SyncBusy
 from .schema import connect_writer, set_meta
+from .vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS, STATUS_JA
 
 Mode = Literal["full", "diff"]
 
-PUBLICATIONS = ("jma_news", "journal_regular", "journal_special")
-PUBLICATION_JA = {
-    "jma_news": "日医ニュース",
-    "journal_regular": "日本医師会雑誌通常号",
-    "journal_special": "日本医師会雑誌特別号",
-}
-DESTINATION_JA = {"workplace": "勤務先", "home": "自宅", "other": "その他"}
-STATUS_JA = {"active": "在籍", "pending": "入会手続中", "withdrawn": "退会"}
 OPERATIONS = ("added", "changed", "deleted")
 
 # Files with at least this many data rows show a progress bar (when on a TTY).
