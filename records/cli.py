@@ -51,9 +51,9 @@ def demo_data(instance, members: int, seed: int, force: bool) -> None:
 
 
 @click.command("sync-members")
-@click.option("--full", "full_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--full", "full_file", type=click.Path(dir_okay=False, path_type=Path),
               help="全件CSV（MAMIS APIの随時取得）。ファイルにない会員は削除されます。")
-@click.option("--diff", "diff_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--diff", "diff_file", type=click.Path(dir_okay=False, path_type=Path),
               help="差分CSV（日次・月次の差分取得）。operation 列（added/changed/deleted）が必要です。")
 @click.option("--json", "as_json", is_flag=True, help="結果をJSONで出力します。")
 @click.pass_obj
@@ -67,6 +67,8 @@ def sync_members(instance, full_file: Path | None, diff_file: Path | None, as_js
     if (full_file is None) == (diff_file is None):
         raise click.UsageError("--full FILE.csv と --diff FILE.csv のどちらか一方を指定してください。")
     mode, path = ("full", full_file) if full_file else ("diff", diff_file)
+    if not path.is_file():
+        raise click.ClickException(f"ファイルが見つかりません: {path}")
     try:
         summary = import_members(_records_db(instance), path, mode,
                                  progress_file=sys.stderr if sys.stderr.isatty() else None)

@@ -172,12 +172,17 @@ _RECORD = "INSERT INTO migrations (name, applied_at) VALUES (:name, :applied_at)
 def apply_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
     """Apply pending migrations, each in one transaction with its `migrations` row.
 
-    The applied set is re-read inside the write lock, so two processes starting at
-    once cannot apply the same migration twice. Returns the names applied now.
+    Nothing is locked when everything is applied (the common case, and a busy
+    database must not block a plain open). Otherwise the applied set is re-read
+    inside the write lock, so two processes starting at once cannot apply the same
+    migration twice. Returns the names applied now.
     """
     conn.execute(_CREATE_MIGRATIONS)
+    done = {row[0] for row in conn.execute(_APPLIED)}
     applied_now = []
     for name, statements in migrations:
+        if name in done:
+            continue
         conn.execute("BEGIN IMMEDIATE")
         try:
             done = {row[0] for row in conn.execute(_APPLIED)}

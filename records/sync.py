@@ -536,18 +536,20 @@ def plan_changes(mode: Mode, parsed: ParsedFile, old: dict[str, tuple],
 
 def import_members(db_path: Path | str, csv_path: Path | str, mode: Mode, *,
                    progress_file: TextIO | None = None,
-                   on_phase: Callable[[str], None] | None = None) -> SyncSummary:
+                   on_phase: Callable[[str], None] | None = None,
+                   busy_timeout_ms: int = 10_000) -> SyncSummary:
     """Import a member CSV into the records database, all or nothing.
 
     `on_phase` is called with "parsed", "written" (inside the open transaction,
     just before COMMIT) and "committed"; tests use it to kill the process at the
     worst moment. Raises CsvFormatError when the file as a whole is unusable and
-    SyncBusy when another import holds the lock; rejected rows do not raise.
+    SyncBusy when another import still holds the lock after `busy_timeout_ms`;
+    rejected rows do not raise.
     """
     if mode not in ("full", "diff"):
         raise ValueError(mode)
     with gc_paused():
-        return _import(db_path, csv_path, mode, progress_file, on_phase)
+        return _import(db_path, csv_path, mode, progress_file, on_phase, busy_timeout_ms)
 
 
 @contextmanager
@@ -567,7 +569,7 @@ def gc_paused():
             gc.enable()
 
 
-def _import(db_path, csv_path, mode: Mode, progress_file, on_phase) -> SyncSummary:
+def _import(db_path, csv_path, mode: Mode, progress_file, on_phase, busy_timeout_ms) -> SyncSummary:
     data = Path(csv_path).read_bytes()
     parsed = parse_members_csv(data, mode, progress_file=progress_file)
     summary = SyncSummary(mode=mode, rejected=list(parsed.rejected), encoding=parsed.encoding)
@@ -576,7 +578,10 @@ def _import(db_path, csv_path, mode: Mode, progress_file, on_phase) -> SyncSumma
     if on_phase:
         on_phase("parsed")
 
-    conn = connect_writer(db_path)
+    try:
+        conn = connect_writer(db_path, busy_timeout_ms=busy_timeout_ms)
+    except sqlite3.OperationalError as exc:
+        raise SyncBusy(str(exc)) from exc
     try:
         conn.execute("PRAGMA cache_size = -65536")
         try:

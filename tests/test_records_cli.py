@@ -78,5 +78,7 @@ def test_sync_members_errors_are_japanese_and_non_zero(tmp_path):
     assert bad.exit_code == 1
     assert bad.output.startswith("Error: 必須の列がありません: 会員番号、氏名、")
     assert not instance.records_db.exists()  # nothing was created for an unusable file
+    missing = runner.invoke(sync_members, ["--diff", str(tmp_path / "nope.csv")], obj=instance)
+    assert missing.exit_code == 1 and f"ファイルが見つかりません: {tmp_path / 'nope.csv'}" in missing.output
     nowhere = runner.invoke(sync_members, ["--full", str(tmp_path / "a.csv")], obj=None)
     assert nowhere.exit_code == 1 and "インスタンスフォルダが指定されていません" in nowhere.output

@@ -321,3 +321,19 @@ def test_progress_bar_only_for_large_files(tmp_path, db):
     import_members(db, tmp_path / "large.csv", "diff", progress_file=out)
     assert "検証" in out.getvalue() and "6000/6000" in out.getvalue()
     import_members(db, tmp_path / "large.csv", "diff", progress_file=None)  # no TTY: no bar, no error
+
+
+def test_a_second_import_waits_then_reports_busy(tmp_path, db):
+    from records.errors import SyncBusy, message_ja
+
+    write_members_csv(tmp_path / "full.csv", _rows(db))
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        with pytest.raises(SyncBusy) as info:
+            import_members(db, tmp_path / "full.csv", "full", busy_timeout_ms=100)
+        assert message_ja(info.value) == "別の取り込み処理が実行中です。終了してから再度実行してください。"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert import_members(db, tmp_path / "full.csv", "full").unchanged == 300
