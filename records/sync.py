@@ -169,6 +169,9 @@ def decode_csv(data: bytes) -> tuple[str, str]:
     of Japanese text, so trying it first is a reliable detector; CP932 rather than
     plain Shift_JIS because Windows exports use its extensions (髙, ①, …).
     """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's 「Unicode テキスト」 export: say so instead of failing on the header.
+        raise CsvFormatError("UTF-16 のファイルには対応していません。CSV（UTF-8 または Shift_JIS）で保存し直してください。")
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig"

@@ -210,6 +210,8 @@ def test_full_import_keeps_members_whose_row_was_rejected(tmp_path, db):
     ((",".join(csv_header()) + "\r\n").encode(), "full",
      "取り込める行が1行もありません。全件取り込みでは全会員が削除されてしまうため中止しました。"),
     (b"\xef\xbb\xbf\xff\xfe", "full", "UTF-8（BOM付き）として読めません（0バイト目付近）。"),
+    ("会員番号\t氏名\r\n".encode("utf-16"), "full",
+     "UTF-16 のファイルには対応していません。CSV（UTF-8 または Shift_JIS）で保存し直してください。"),
     (b"\x81\x20\x85\x40", "full", "文字コードを判定できません。UTF-8 または Shift_JIS で保存してください（0バイト目付近）。"),
 ])
 def test_unusable_files_change_nothing(tmp_path, db, content, mode, message):
