@@ -30,7 +30,7 @@ import jaconv
 from sudachipy import Dictionary, SplitMode
 
 #: Bump when analysis changes: the indexer then rebuilds every document.
-ANALYZER_VERSION = "4"
+ANALYZER_VERSION = "5"
 
 SYNONYMS_PATH = Path(__file__).with_name("synonyms.txt")
 
@@ -107,7 +107,8 @@ class Analyzer:
     def analyze(self, text: str, limit: int | None = MAX_INPUT_CHARS) -> Analysis:
         if limit is not None:
             text = text[:limit]
-        text = self.canonical(text)
+        # Lone surrogates (possible in JSON input) cannot be encoded for the segmenter.
+        text = self.canonical(text.encode("utf-8", "ignore").decode("utf-8"))
         terms: list[str] = []
         reading: list[str] = []
         for m in self._tokenizer.tokenize(text):

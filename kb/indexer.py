@@ -24,7 +24,7 @@ from kb.analysis import Analyzer, bigrams
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -64,6 +64,7 @@ CREATE VIRTUAL TABLE fts USING fts5(
     title, questions, body, grams, tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');
+CREATE TABLE term_df (term TEXT PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -110,7 +111,7 @@ def _connect(db_path: Path, version: str) -> sqlite3.Connection:
     row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() if has_meta else None
     if row is None or row[0] != version:
         conn.execute("BEGIN")
-        for table in ("fts_vocab", "fts", "sections", "documents", "files", "meta"):
+        for table in ("term_df", "fts_vocab", "fts", "sections", "documents", "files", "meta"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SCHEMA.split(";"):
             if statement.strip():
@@ -271,6 +272,11 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
                     "INSERT INTO files (path, mtime_ns, size, sha256) VALUES (:p, :m, :s, :h)",
                     {"p": key, "m": st.st_mtime_ns, "s": st.st_size, "h": digest},
                 )
+        if report.indexed or report.removed:
+            # Row counts per term, kept as a table: fts5vocab walks a term's whole posting
+            # list on every lookup, which costs milliseconds per common term at query time.
+            conn.execute("DELETE FROM term_df")
+            conn.execute("INSERT INTO term_df (term, doc) SELECT term, doc FROM fts_vocab")
         conn.execute("COMMIT")
         if report.indexed or report.removed:
             conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")

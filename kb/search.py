@@ -121,7 +121,7 @@ FROM documents WHERE id IN (SELECT value FROM json_each(:ids))
 """
 
 DOC_FREQ_SQL = """
-SELECT term, doc FROM fts_vocab WHERE term IN (SELECT value FROM json_each(:terms))
+SELECT term, doc FROM term_df WHERE term IN (SELECT value FROM json_each(:terms))
 """
 
 SECTION_SQL = "SELECT heading, body FROM sections WHERE id = :id"
@@ -137,7 +137,7 @@ class Searcher:
         self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.analyzer = analyzer or Analyzer()
-        # Document frequencies come from fts5vocab, which counts FTS rows: sections.
+        # Document frequencies count FTS rows, that is sections.
         self.total_rows = self.conn.execute("SELECT count(*) FROM sections").fetchone()[0]
 
     def close(self) -> None:
@@ -213,6 +213,19 @@ class Searcher:
     def _document(self, doc_id: int) -> sqlite3.Row:
         return self.conn.execute("SELECT * FROM documents WHERE id = :id", {"id": doc_id}).fetchone()
 
+    def _useful(self, df: dict[str, int]) -> list[str]:
+        """The terms worth matching: those in fewer than half of the rows.
+
+        FTS5's BM25 gives a term in half the rows or more an idf of (almost) zero, so
+        leaving it out of MATCH changes no score; it only spares scoring every row that
+        contains nothing but such words. If every term is that common, the rarest one stays.
+        """
+        keep = [t for t, d in df.items() if 0 < d and 2 * d < self.total_rows]
+        if not keep and df:
+            rarest = min((d, t) for t, d in df.items() if d > 0) if any(df.values()) else None
+            keep = [rarest[1]] if rarest else []
+        return keep
+
     def _candidates(self, terms: list[str], grams: list[str]) -> dict[int, tuple[float, int]]:
         """Document id → (BM25 of its best section, that section's id)."""
         match = match_expression(terms, grams)
@@ -244,7 +257,7 @@ class Searcher:
         unknown = sum(1 for d in df.values() if d == 0)
         fallback = len(terms) <= SHORT_QUESTION_TERMS or unknown >= UNKNOWN_SHARE_FOR_FALLBACK * len(terms)
         grams = list(dict.fromkeys(bigrams(analysis.reading)))[:MAX_QUERY_GRAMS] if fallback else []
-        candidates = self._candidates(terms, grams)
+        candidates = self._candidates(self._useful(df), self._useful(self._doc_freq(grams)) if grams else [])
         if not candidates:
             return []
         idf = self._idf(df)
@@ -260,11 +273,12 @@ class Searcher:
             head_coverage = sum(idf[t] for t in terms if t in head_terms) / total_idf
             texts = json.loads(row["match_texts"])
             similarity = max(self._similarity(analysis, t) for t in texts) / 100.0
-            gram_cover = self._gram_coverage(query_grams, texts)
             relative, section_id = candidates[row["id"]]
             relative /= top_bm25
             score = RANK_MIX[0] * relative + RANK_MIX[1] * head_coverage + RANK_MIX[2] * similarity
-            signal = max(coverage, 0.9 * gram_cover if not terms or coverage < 0.5 else 0.0)
+            signal = coverage
+            if not terms or coverage < 0.5:
+                signal = max(coverage, 0.9 * self._gram_coverage(query_grams, texts))
             confidence = _calibrate(signal, similarity)
             ranked.append({**dict(row), "score": score, "confidence": confidence, "section_id": section_id})
         ranked.sort(key=lambda c: (-c["score"], c["slug"]))
