@@ -146,6 +146,10 @@ class Client(threading.Thread):
         return response.status, payload
 
     def new_conversation(self):
+        # A new conversation comes on a new connection, as from a new browser tab; otherwise whichever
+        # worker accepted the first burst of connections would keep every client for the whole run.
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         status, payload = self.call("POST", "/api/conversations", {})
         if status != 201:
             self.errors += 1
