@@ -121,3 +121,19 @@ def test_every_setting_is_documented():
     for setting in SETTINGS:
         assert setting.help, setting.name
         assert f"`{setting.name}`" in docs, setting.name
+
+
+def test_rate_limit_counters_start_no_thread_per_request(instance):
+    import threading
+
+    from handlers.ratelimit import SweepingMemoryStorage
+
+    app = create_app({"INSTANCE_PATH": str(instance.path), "CONVERSATION_RATE_LIMIT": "1000 per minute"})
+    assert isinstance(app.extensions["helpdesk_limiter"].storage, SweepingMemoryStorage)
+    client = app.test_client()
+    client.post("/api/conversations")
+    before = {t.ident for t in threading.enumerate()}
+    for _ in range(20):
+        assert client.post("/api/conversations").status_code == 201
+    assert {t.ident for t in threading.enumerate()} - before == set()
+    app.extensions["helpdesk"].close()
