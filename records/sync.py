@@ -189,6 +189,8 @@ def decode_csv(data: bytes) -> tuple[str, str]:
 
 
 def _clean(value: str) -> str:
+    if value.isascii():  # codes, numbers, dates: nothing for NFKC to do, and it is the bulk
+        return value.strip()
     return unicodedata.normalize("NFKC", value).strip()
 
 
@@ -414,24 +416,30 @@ _INSERT_DELIVERY = """
 INSERT INTO delivery_settings (member_number, publication, send, destination)
 VALUES (:member_number, :publication, :send, :destination)
 """
-_STAGE_GRAMS = """
-CREATE TEMP TABLE IF NOT EXISTS new_grams (gram TEXT, county_code TEXT, member_number TEXT)
+# Search grams are derived in SQL from the stored keys (name_key, kana_key): every
+# character bigram of each key, for the members listed in :numbers. Deriving them
+# from what is stored means removal always matches what was added, and SQLite
+# builds 1.5 million grams of a national file far faster than Python could bind them.
+_GRAM_POSITIONS = "CREATE TEMP TABLE IF NOT EXISTS gram_positions (i INTEGER PRIMARY KEY)"
+_FILL_GRAM_POSITIONS = """
+INSERT OR IGNORE INTO temp.gram_positions (i)
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT i FROM n
 """
-_STAGE_GRAM = """
-INSERT INTO temp.new_grams (gram, county_code, member_number)
-VALUES (:gram, :county_code, :member_number)
+_GRAMS_OF = """
+SELECT substr(k.key, p.i, 2) AS gram, k.county_code, k.member_number
+FROM (SELECT name_key AS key, county_code, member_number FROM members
+      WHERE member_number IN (SELECT value FROM json_each(:numbers))
+      UNION ALL
+      SELECT kana_key, county_code, member_number FROM members
+      WHERE member_number IN (SELECT value FROM json_each(:numbers))) AS k
+JOIN temp.gram_positions AS p ON p.i < length(k.key)
 """
-# SQLite sorts the staged grams in C and appends them to the b-tree in key order,
-# which is much faster than inserting 1.5 million keys in random order.
-_MOVE_GRAMS = """
+_ADD_GRAMS = f"""
 INSERT OR IGNORE INTO member_grams (gram, county_code, member_number)
-SELECT gram, county_code, member_number FROM temp.new_grams
-ORDER BY gram, county_code, member_number
+SELECT * FROM ({_GRAMS_OF}) ORDER BY 1, 2, 3
 """
-_CLEAR_GRAMS = "DELETE FROM temp.new_grams"
-_DELETE_GRAM = """
-DELETE FROM member_grams
-WHERE gram = :gram AND county_code = :county_code AND member_number = :member_number
+_REMOVE_GRAMS = f"""
+DELETE FROM member_grams WHERE (gram, county_code, member_number) IN ({_GRAMS_OF})
 """
 
 
@@ -446,11 +454,6 @@ def _member_params(row: MemberRow) -> dict:
     }
 
 
-def _gram_params(number: str, name: str, kana: str, county: str) -> list[dict]:
-    return [{"gram": g, "county_code": county, "member_number": number}
-            for g in names.member_grams(name, kana)]
-
-
 def _upsert_counties(conn: sqlite3.Connection, rows: Iterable[MemberRow]) -> None:
     counties = {}
     for row in rows:
@@ -463,19 +466,24 @@ def write_members(conn: sqlite3.Connection, upserts: Sequence[MemberRow],
                   deletes: Sequence[str], old: dict[str, tuple]) -> None:
     """Write member rows, their delivery settings and search grams; delete others.
 
-    `old` maps member numbers already present to (row_hash, name, kana, county)
-    so that their previous grams can be removed exactly. Runs inside the caller's
-    transaction. The demo generator uses this too, so both produce identical rows.
+    `old` maps member numbers already present to (row_hash, name, kana, county),
+    which tells whose grams must be rebuilt. Runs inside the caller's transaction.
+    The demo generator uses this too, so both produce identical rows.
     """
     upserts = sorted(upserts, key=lambda r: r.member_number)  # b-tree appends, not scatter
     _upsert_counties(conn, upserts)
-    stale = [n for n in deletes if n in old] + [r.member_number for r in upserts if r.member_number in old]
+    replaced = [r.member_number for r in upserts if r.member_number in old]
+    stale = [n for n in deletes if n in old] + replaced
+    # Grams only change with the name, kana or county; most changes (status,
+    # delivery, workplace) leave them alone, and every gram touched is a random
+    # page of a large b-tree.
+    regram = [r for r in upserts if old.get(r.member_number, (None,) * 4)[1:] != (r.name, r.kana, r.county_code)]
+    conn.execute(_GRAM_POSITIONS)
+    conn.execute(_FILL_GRAM_POSITIONS)
+    regram_old = [n for n in deletes if n in old] + [r.member_number for r in regram if r.member_number in old]
+    if regram_old:
+        conn.execute(_REMOVE_GRAMS, {"numbers": json.dumps(regram_old)})
     if stale:
-        old_grams = []
-        for n in stale:
-            _hash, name, kana, county = old[n]
-            old_grams.extend(_gram_params(n, name, kana, county))
-        conn.executemany(_DELETE_GRAM, old_grams)
         conn.executemany(_DELETE_DELIVERY, [{"member_number": n} for n in stale])
     conn.executemany(_DELETE_MEMBER, [{"member_number": n} for n in deletes if n in old])
     conn.executemany(_UPSERT_MEMBER, (_member_params(r) for r in upserts))
@@ -483,13 +491,8 @@ def write_members(conn: sqlite3.Connection, upserts: Sequence[MemberRow],
         {"member_number": r.member_number, "publication": pub, "send": send, "destination": dest}
         for r in upserts for pub, (send, dest) in zip(PUBLICATIONS, r.delivery) if send is not None
     ))
-    conn.execute(_STAGE_GRAMS)
-    conn.executemany(_STAGE_GRAM, (
-        {"gram": g, "county_code": r.county_code, "member_number": r.member_number}
-        for r in upserts for g in names.member_grams(r.name, r.kana)
-    ))
-    conn.execute(_MOVE_GRAMS)
-    conn.execute(_CLEAR_GRAMS)
+    if regram:
+        conn.execute(_ADD_GRAMS, {"numbers": json.dumps([r.member_number for r in regram])})
 
 
 def _existing(conn: sqlite3.Connection, mode: Mode, numbers: list[str]) -> dict[str, tuple]:

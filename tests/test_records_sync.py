@@ -116,7 +116,23 @@ def test_diff_applies_added_changed_deleted_and_is_idempotent(tmp_path, db):
     assert {"テス", "カエ", "試験", "変太"} <= grams
     assert conn.execute("SELECT count(*) FROM member_grams WHERE member_number = ?",
                         (deleted[0],)).fetchone()[0] == 0
+    # the member who moved is now found under the new county only
+    assert {c for (c,) in conn.execute("SELECT DISTINCT county_code FROM member_grams WHERE member_number = ?",
+                                       (upserts[1].member_number,))} == {"13002"}
     conn.close()
+
+
+def test_a_delivery_only_change_keeps_the_member_searchable(tmp_path, db):
+    from records.access import Asker
+    from records.lookup import Records
+
+    row = _rows(db)[5]
+    changed = dataclasses.replace(row, delivery=((0, None), (0, None), (0, None)), updated_on="2026-12-01")
+    write_members_csv(tmp_path / "diff.csv", [changed], operations=["changed"])
+    assert import_members(db, tmp_path / "diff.csv", "diff").changed == 1
+    with Records(db, tmp_path / "audit.sqlite") as records:
+        found = records.find_members(Asker.county_staff(row.county_code), row.name, limit=50)
+        assert row.member_number in [m.member.member_number for m in found]
 
 
 def test_diff_counts_by_effect_for_unknown_members(tmp_path, db):
