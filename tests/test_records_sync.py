@@ -355,3 +355,14 @@ def test_a_second_import_waits_then_reports_busy(tmp_path, db):
         holder.execute("ROLLBACK")
         holder.close()
     assert import_members(db, tmp_path / "full.csv", "full").unchanged == 300
+
+
+def test_stored_grams_are_the_bigrams_the_search_uses(db):
+    from records import names
+
+    conn = sqlite3.connect(db)
+    for row in _rows(db)[:50]:
+        stored = {g for (g,) in conn.execute("SELECT gram FROM member_grams WHERE member_number = ?",
+                                             (row.member_number,))}
+        assert stored == names.member_grams(row.name, row.kana)
+    conn.close()
