@@ -17,7 +17,7 @@ from .model import (
     Asker, Button, Conversation, Message, NewConversation, Reply, Source, Turn,
 )
 from .store import Store
-from .text import japanese_date, plain, trim
+from .text import event_state, japanese_date, plain, trim
 
 JST = timezone(timedelta(hours=9), "JST")  # Japan has no daylight saving: a fixed offset is exact
 
@@ -239,14 +239,15 @@ class Core:
 
     def event_status(self, event_date: str | None) -> str | None:
         """Say plainly whether the event in an answer is past, today or still ahead."""
-        if not event_date:
+        state = event_state(event_date, self.today())
+        if state is None:
             return None
-        day, today = date.fromisoformat(event_date), self.today()
-        if day < today:
-            return f"この催しは{japanese_date(day)}に開催済みです。"
-        if day == today:
-            return f"この催しは本日（{japanese_date(day)}）開催です。"
-        return f"この催しは{japanese_date(day)}に開催予定です。"
+        day = japanese_date(event_date)
+        if state == "past":
+            return f"この催しは{day}に開催済みです。"
+        if state == "today":
+            return f"この催しは本日（{day}）開催です。"
+        return f"この催しは{day}に開催予定です。"
 
     def handoff(self, asker: Asker) -> Reply:
         text = HANDOFF_TEXT + (HANDOFF_MEMBER_NOTE if asker.role == "member" else "")

@@ -41,6 +41,17 @@ def trim(text: str, limit: int = 400) -> tuple[str, bool]:
     return head[: cut + 1].rstrip(), True
 
 
+EVENT_LABELS = {"past": "開催済み", "today": "本日開催", "upcoming": "開催予定"}
+
+
+def event_state(event_date: str | None, today: date) -> str | None:
+    """'past', 'today' or 'upcoming' for an event date ('YYYY-MM-DD'), None when there is no event."""
+    if not event_date:
+        return None
+    day = date.fromisoformat(event_date)
+    return "past" if day < today else "today" if day == today else "upcoming"
+
+
 def japanese_date(iso: str | date) -> str:
     """'2026-01-15' → '2026年1月15日' (no zero padding, as Japanese prose writes it)."""
     d = iso if isinstance(iso, date) else date.fromisoformat(iso)

@@ -7,14 +7,13 @@ neither an article file nor a query can put script on the page; relative links b
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import markdown as md
 import nh3
 from flask import Blueprint, abort, current_app, make_response, render_template, request
 from markupsafe import Markup
 
-from bot.text import japanese_date, plain, trim
+from bot.text import EVENT_LABELS, event_state, japanese_date, plain, trim
 
 bp = Blueprint("pages", __name__)
 
@@ -62,26 +61,19 @@ def _services():
     return current_app.extensions["helpdesk"]
 
 
-def event_status(event_date: str | None) -> str | None:
-    if not event_date:
-        return None
-    day, today = date.fromisoformat(event_date), _services().core().today()
-    if day < today:
-        return "開催済み"
-    return "本日開催" if day == today else "開催予定"
-
-
 @bp.get("/kb/<slug>")
 def article(slug: str):
-    found = _services().searcher().article(slug)
+    core = _services().core()
+    found = core.searcher.article(slug)
     if found is None:
         abort(404)
+    state = event_state(found.event_date, core.today())
     html = render_template(
         "article.html", article=found, body=render_markdown(found.body),
         kind=KINDS.get(found.kind, found.kind), audience=AUDIENCES.get(found.audience, found.audience),
         updated=japanese_date(found.updated) if found.updated else None,
         event=japanese_date(found.event_date) if found.event_date else None,
-        event_status=event_status(found.event_date),
+        event_status=EVENT_LABELS.get(state), event_note=core.event_status(found.event_date),
     )
     return page_response(html)
 
