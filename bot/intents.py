@@ -70,20 +70,29 @@ def is_handoff(folded: str) -> bool:
 
 
 _ANAPHORA = re.compile(r"^(それ|その|これ|この|あれ|あの|そちら|そこ|そっち|こちら|そういえば|じゃあ|では|ちなみに|あと|また)")
+# What a follow-up asks for: a time, a place, a number, a way … of the topic already on the table.
 _ASKS_FOR = re.compile(
-    r"(いつ|何時|なんじ|何日|なんにち|日時|日程|時間|じかん|期間|期限|締切|しめきり|どこ|場所|ばしょ|会場|"
-    r"電話|でんわ|番号|連絡先|問い合わせ先|問合せ先|窓口|めーる|mail|だれ|誰|対象|費用|料金|いくら|"
+    r"(?:いつ|何時|なんじ|何日|なんにち|日時|日程|時間|じかん|期間|期限|締切|締め切り|しめきり|開催|どこ|場所|ばしょ|"
+    r"会場|電話|でんわ|番号|連絡先|問い合わせ先|問合せ先|窓口|めーる|mail|だれ|誰|対象|費用|料金|いくら|"
     r"方法|やり方|やりかた|手順|どうやって|どうすれば|理由|なぜ|なんで|詳しく|くわしく|もっと|申込|申し込み|url)"
+)
+# Words that carry no subject of their own: particles and question endings.
+_FUNCTION_WORDS = re.compile(
+    r"(は|が|の|を|に|で|も|と|って|とは|ですか|です|でしょうか|でしょう|ますか|ます|か|ね|よ|"
+    r"おしえて|教えて|ください|下さい|知りたい|しりたい|ありますか|あります|なんですか|なん|何|なに)*"
 )
 
 
 def is_follow_up(folded: str) -> bool:
-    """Looks like a short question that leans on what was just said (「それはいつですか」「場所は？」).
+    """A short question that leans on what was just said (「それはいつですか」「電話番号は？」「場所は？」).
 
-    Deliberately only short texts: a full question names its own subject and is searched as is.
+    Only when it has no subject of its own: 「連絡協議会はいつですか」 is short too, but names its
+    topic and is searched as it is.
     """
     if not folded or len(folded) > 20:
         return False
     if _ANAPHORA.match(folded):
         return True
-    return len(folded) <= 12 and _ASKS_FOR.search(folded) is not None
+    if len(folded) > 12 or not _ASKS_FOR.search(folded):
+        return False
+    return all(_FUNCTION_WORDS.fullmatch(rest) for rest in _ASKS_FOR.split(folded))

@@ -10,6 +10,7 @@ from bot import (
     ARTICLE_PAYLOAD, HANDOFF_PAYLOAD, JST, Asker, Button, ConversationNotFound, Core, EmptyMessage,
     IdempotencyConflict, MessageTooLong, Reply, Store,
 )
+from bot import intents
 from bot.text import plain
 
 TODAY = datetime(2026, 11, 25, 10, 0, tzinfo=JST)
@@ -159,6 +160,22 @@ def test_follow_up_on_an_event_keeps_the_event_and_says_it_is_past(core, convers
 def test_a_full_new_question_changes_the_topic(core, conversation):
     ask(core, conversation, "日医ニュースを自宅に送ってほしい")
     assert ask(core, conversation, "医療機関マスタはいつ更新されますか").sources[0].slug == "institution-master-updates"
+
+
+def test_a_short_question_that_names_its_subject_is_not_a_follow_up(core, conversation):
+    ask(core, conversation, "医療機関マスタはいつ更新されますか")
+    reply = ask(core, conversation, "連絡協議会はいつですか")
+    assert reply.sources[0].slug == "liaison-council-2026"
+
+
+@pytest.mark.parametrize("text, follow_up", [
+    ("それはいつですか", True), ("電話番号は？", True), ("場所は？", True), ("会場はどこですか", True),
+    ("開催日時は？", True), ("申込方法は？", True), ("その費用は", True), ("もっと詳しく", True),
+    ("連絡協議会はいつですか", False), ("ますたはいつ", False), ("会員数は？", False),
+    ("医療機関マスタはいつ更新されますか", False),
+])
+def test_what_counts_as_a_follow_up(text, follow_up):
+    assert intents.is_follow_up(intents.fold(text)) is follow_up
 
 
 # -- choices, unknown, the desk ----------------------------------------------------------------------
