@@ -62,7 +62,9 @@ def sync_members(instance, full_file: Path | None, diff_file: Path | None, as_js
 
     取り込みは全体で1つのトランザクションです。途中で失敗・中断しても以前のデータは
     そのまま残ります。不正な行は行番号と理由を表示し、その他の行は取り込みます。
+
     文字コードは UTF-8（BOM有無とも）と Shift_JIS（CP932）を自動判定します。
+    列の定義は docs/records.md を参照してください。
     """
     if (full_file is None) == (diff_file is None):
         raise click.UsageError("--full FILE.csv と --diff FILE.csv のどちらか一方を指定してください。")
