@@ -25,8 +25,8 @@ DESK = f"{DESK_NAME}（フリーダイヤル {DESK_PHONE}）"
 # Offered whenever the knowledge base falls short; a channel draws it as a button that sends `payload`.
 ESCALATION = {"type": "offer_escalation", "label": "担当者に問い合わせる", "payload": HANDOFF_PAYLOAD,
               "desk": DESK_NAME, "phone": DESK_PHONE}
-# The desk's number as a link a channel may draw (tel: on phones).
-PHONE_ACTION = {"type": "phone", "label": f"{DESK_NAME}に電話する", "desk": DESK_NAME, "phone": DESK_PHONE,
+# The desk's number, which a channel draws as a link (tel: on phones) rather than as another offer.
+PHONE_ACTION = {"type": "handoff", "label": f"{DESK_NAME}に電話する", "desk": DESK_NAME, "phone": DESK_PHONE,
                 "tel": "tel:" + DESK_PHONE.replace("-", "")}
 
 GREETING_TEXT = (
@@ -251,5 +251,4 @@ class Core:
 
     def handoff(self, asker: Asker) -> Reply:
         text = HANDOFF_TEXT + (HANDOFF_MEMBER_NOTE if asker.role == "member" else "")
-        # A "phone" action, not another offer: the person asked has already been told where to call.
         return Reply(text, "handoff", actions=(PHONE_ACTION,))

@@ -131,7 +131,7 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
                     "buttons": {"type": "array", "items": {"$ref": "#/components/schemas/Button"}},
                     "actions": {"type": "array", "items": {"type": "object", "properties": {
-                        "type": {"type": "string", "enum": ["offer_escalation", "phone"]}}}},
+                        "type": {"type": "string", "enum": ["offer_escalation", "handoff"]}}}},
                     "confidence": {"type": "number", "nullable": True, "minimum": 0, "maximum": 1},
                     "created_at": {"type": "string", "format": "date-time"},
                     "in_reply_to": {"type": "integer"}, "feedback": {"type": "boolean", "nullable": True}}},

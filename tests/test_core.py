@@ -78,7 +78,7 @@ def test_request_for_a_person_offers_the_desk(core, conversation, text):
     reply = ask(core, conversation, text)
     assert reply.kind == "handoff"
     assert reply.text == "担当者へのご相談は、MAMIS運営事務局（フリーダイヤル 0120-110-030）で承ります。お電話でお問い合わせください。"
-    assert reply.actions == ({"type": "phone", "label": "MAMIS運営事務局に電話する", "desk": "MAMIS運営事務局",
+    assert reply.actions == ({"type": "handoff", "label": "MAMIS運営事務局に電話する", "desk": "MAMIS運営事務局",
                               "phone": "0120-110-030", "tel": "tel:0120110030"},)
 
 
