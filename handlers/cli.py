@@ -142,8 +142,10 @@ def eval_command(instance: Instance, questions, corpus, as_json):
 def _register_commands() -> None:
     """Attach the commands that live beside the code they drive."""
     from handlers.serve import serve
+    from records.cli import demo_data, sync_members
 
-    cli.add_command(serve)
+    for command in (serve, demo_data, sync_members):
+        cli.add_command(command)
 
 
 _register_commands()

@@ -24,7 +24,7 @@ from kb.analysis import Analyzer, bigrams
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -58,6 +58,7 @@ CREATE TABLE sections (
     ord INTEGER NOT NULL,
     heading TEXT,
     body TEXT NOT NULL,
+    terms TEXT NOT NULL,
     UNIQUE (doc_id, ord)
 );
 CREATE VIRTUAL TABLE fts USING fts5(
@@ -124,9 +125,7 @@ def _connect(db_path: Path, version: str) -> sqlite3.Connection:
 def _delete_file(conn: sqlite3.Connection, path: str) -> int:
     ids = [r[0] for r in conn.execute("SELECT id FROM documents WHERE file = :file", {"file": path})]
     for doc_id in ids:
-        conn.execute(
-            "DELETE FROM fts WHERE rowid IN (SELECT id FROM sections WHERE doc_id = :id)", {"id": doc_id}
-        )
+        conn.execute("DELETE FROM fts WHERE rowid = :id", {"id": doc_id})
         conn.execute("DELETE FROM sections WHERE doc_id = :id", {"id": doc_id})
     conn.execute("DELETE FROM documents WHERE file = :file", {"file": path})
     conn.execute("DELETE FROM files WHERE path = :file", {"file": path})
@@ -181,22 +180,26 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
         },
     )
     doc_id = cur.lastrowid
-    # One FTS row per section, each carrying the article's title and questions: an article
-    # scores by its best section, so a digest that mentions every topic once (a release
-    # note) does not outrank the article written about the one topic asked.
-    head_title = " ".join(title.terms + tuple(t for a in tags for t in a.terms))
-    head_questions = " ".join(t for a in questions for t in a.terms)
-    head_grams = " ".join(grams)
-    for i, (section, a) in enumerate(sections):
-        cur = conn.execute(
-            "INSERT INTO sections (doc_id, ord, heading, body) VALUES (:doc_id, :ord, :heading, :body)",
-            {"doc_id": doc_id, "ord": i, "heading": section.heading, "body": section.body},
-        )
-        conn.execute(
-            "INSERT INTO fts (rowid, title, questions, body, grams) VALUES (:id, :title, :questions, :body, :grams)",
-            {"id": cur.lastrowid, "title": head_title, "questions": head_questions,
-             "body": " ".join(a.terms), "grams": head_grams},
-        )
+    conn.executemany(
+        "INSERT INTO sections (doc_id, ord, heading, body, terms) VALUES (:doc_id, :ord, :heading, :body, :terms)",
+        [
+            {"doc_id": doc_id, "ord": i, "heading": section.heading, "body": section.body,
+             "terms": " ".join(sorted(set(a.terms)))}
+            for i, (section, a) in enumerate(sections)
+        ],
+    )
+    # One FTS row per article: BM25 has to score every matching row, so rows are kept
+    # few; which section answers is decided by the re-rank from `sections.terms`.
+    conn.execute(
+        "INSERT INTO fts (rowid, title, questions, body, grams) VALUES (:id, :title, :questions, :body, :grams)",
+        {
+            "id": doc_id,
+            "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
+            "questions": " ".join(t for a in questions for t in a.terms),
+            "body": " ".join(t for _, a in sections for t in a.terms),
+            "grams": " ".join(grams),
+        },
+    )
 
 
 def _load(path: Path, raw: bytes) -> tuple[list[Document], list[BrokenArticle]]:

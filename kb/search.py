@@ -33,6 +33,9 @@ CONFIDENCE_THRESHOLD = 0.5
 CANDIDATES = 40
 MAX_QUERY_TERMS = 48
 MAX_QUERY_GRAMS = 48
+# The rarest this many terms (and as many bigrams) go into MATCH: they decide BM25, while
+# every further, commoner term mostly adds rows to score. The re-rank still sees them all.
+MATCH_TERMS = 10
 # bm25() column weights: title, questions, body, grams. Measured on both evaluation sets:
 # title and example questions count double; the reading bigrams only help as a fallback
 # (long questions drown in their noise), see `match_expression`.
@@ -106,13 +109,13 @@ def match_expression(terms: list[str], grams: list[str]) -> str:
 
 
 CANDIDATES_SQL = """
-WITH hits AS (
-    SELECT rowid AS section_id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams) AS rank
-    FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :section_limit
-)
-SELECT sections.doc_id AS id, min(hits.rank) AS rank, sections.id AS section_id
-FROM hits JOIN sections ON sections.id = hits.section_id
-GROUP BY sections.doc_id ORDER BY rank LIMIT :limit
+SELECT rowid AS id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams) AS rank
+FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :limit
+"""
+
+SECTIONS_SQL = """
+SELECT id, doc_id, terms FROM sections
+WHERE doc_id IN (SELECT value FROM json_each(:ids)) ORDER BY doc_id, ord
 """
 
 DOCUMENTS_SQL = """
@@ -137,8 +140,8 @@ class Searcher:
         self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.analyzer = analyzer or Analyzer()
-        # Document frequencies count FTS rows, that is sections.
-        self.total_rows = self.conn.execute("SELECT count(*) FROM sections").fetchone()[0]
+        # Document frequencies count FTS rows: one per article.
+        self.total_rows = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
 
     def close(self) -> None:
         self.conn.close()
@@ -220,24 +223,31 @@ class Searcher:
         leaving it out of MATCH changes no score; it only spares scoring every row that
         contains nothing but such words. If every term is that common, the rarest one stays.
         """
-        keep = [t for t, d in df.items() if 0 < d and 2 * d < self.total_rows]
-        if not keep and df:
-            rarest = min((d, t) for t, d in df.items() if d > 0) if any(df.values()) else None
-            keep = [rarest[1]] if rarest else []
+        known = sorted((d, t) for t, d in df.items() if d > 0)
+        keep = [t for d, t in known if 2 * d < self.total_rows][:MATCH_TERMS]
+        if not keep and known:
+            keep = [known[0][1]]
         return keep
 
-    def _candidates(self, terms: list[str], grams: list[str]) -> dict[int, tuple[float, int]]:
-        """Document id → (BM25 of its best section, that section's id)."""
+    def _candidates(self, terms: list[str], grams: list[str]) -> dict[int, float]:
+        """Document id → BM25 (higher is better)."""
         match = match_expression(terms, grams)
         if not match:
             return {}
         params = dict(zip(("w_title", "w_questions", "w_body", "w_grams"), FIELD_WEIGHTS))
-        params.update(match=match, limit=CANDIDATES, section_limit=CANDIDATES * 8)
+        params.update(match=match, limit=CANDIDATES)
         try:
             rows = self.conn.execute(CANDIDATES_SQL, params).fetchall()
         except sqlite3.Error:
             return {}
-        return {r["id"]: (-r["rank"], r["section_id"]) for r in rows}
+        return {r["id"]: -r["rank"] for r in rows}
+
+    def _sections(self, doc_ids) -> dict[int, list[tuple[int, set[str]]]]:
+        """Per document, its sections' ids and term sets, in order."""
+        found: dict[int, list[tuple[int, set[str]]]] = {}
+        for row in self.conn.execute(SECTIONS_SQL, {"ids": json.dumps(list(doc_ids))}):
+            found.setdefault(row["doc_id"], []).append((row["id"], set(row["terms"].split())))
+        return found
 
     def _doc_freq(self, terms: list[str]) -> dict[str, int]:
         rows = self.conn.execute(DOC_FREQ_SQL, {"terms": json.dumps(terms)})
@@ -263,7 +273,8 @@ class Searcher:
         idf = self._idf(df)
         total_idf = sum(idf.values()) or 1.0
         query_grams = set(bigrams(analysis.reading))
-        top_bm25 = max(c[0] for c in candidates.values()) or 1.0
+        top_bm25 = max(candidates.values()) or 1.0
+        sections = self._sections(candidates)
         rows = self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}).fetchall()
         ranked = []
         for row in rows:
@@ -271,10 +282,14 @@ class Searcher:
             head_terms = set(row["head_terms"].split())
             coverage = sum(idf[t] for t in terms if t in doc_terms) / total_idf
             head_coverage = sum(idf[t] for t in terms if t in head_terms) / total_idf
+            # The answer is the section sharing the most (rarity-weighted) question terms;
+            # the first on a tie, so a question matching nothing specific gets the summary.
+            section_id = max(
+                sections[row["id"]], key=lambda s: sum(idf[t] for t in terms if t in s[1])
+            )[0]
             texts = json.loads(row["match_texts"])
             similarity = max(self._similarity(analysis, t) for t in texts) / 100.0
-            relative, section_id = candidates[row["id"]]
-            relative /= top_bm25
+            relative = candidates[row["id"]] / top_bm25
             score = RANK_MIX[0] * relative + RANK_MIX[1] * head_coverage + RANK_MIX[2] * similarity
             signal = coverage
             if not terms or coverage < 0.5:

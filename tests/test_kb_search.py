@@ -44,7 +44,9 @@ def top(searcher, query):
         ("送り先を変えたい", "delivery-settings"),
         ("クリニックがマスターにない", {"institution-master-updates", "manual-institution-entry"}),
         # a wrong kanji
-        ("医療機関マスタの構新はいつ", "institution-master-updates"),
+        ("医療機関マスタの更親時期", "institution-master-updates"),
+        ("協議会の日定", "liaison-council-2026"),
+        ("API連係を希望", "member-csv-api"),
         ("運営事務局の電話", "contact-desk"),
     ],
 )
