@@ -82,7 +82,7 @@ def article(slug: str):
 def search():
     q = request.args.get("q", "").strip()
     limit = current_app.config["MAX_MESSAGE_CHARS"]
-    searcher = _services().searcher()
+    core = _services().core()
     error, results, articles = None, [], []
     if len(q) > limit:
         error = f"検索語が長すぎます。{limit}文字以内で入力してください。"
@@ -91,15 +91,14 @@ def search():
             {"slug": r.slug, "title": r.title, "kind": KINDS.get(r.kind, r.kind),
              "updated": japanese_date(r.updated) if r.updated else None,
              "excerpt": trim(plain(r.passage), 140)[0]}
-            for r in searcher.search(q, k=10)
-            if r.confidence >= _services().core().choices_at  # the chat's own cut-off for noise
+            for r in core.searcher.search(q, k=10)
+            if r.confidence >= core.choices_at  # the chat's own cut-off for noise
         ]
     else:
         articles = [
             {"slug": a.slug, "title": a.title, "kind": KINDS.get(a.kind, a.kind),
              "updated": japanese_date(a.updated) if a.updated else None}
-            for a in searcher.articles()
+            for a in core.searcher.articles()
         ]
-    html = render_template("kb_search.html", q=q, results=results, articles=articles, error=error,
-                           max_chars=limit)
+    html = render_template("kb_search.html", q=q, results=results, articles=articles, error=error)
     return page_response(html)
