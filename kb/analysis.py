@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import jaconv
@@ -57,6 +57,16 @@ def nfkc(text: str) -> str:
 def fold_kana(text: str) -> str:
     """Hiragana → katakana and long-vowel marks dropped, so ますたー = マスタ = マスター."""
     return jaconv.hira2kata(text).replace(LONG_VOWEL, "").casefold()
+
+
+@cache
+def sudachi_dictionary() -> Dictionary:
+    """The core dictionary, loaded once per process.
+
+    It is read-only and takes about 75 MB, so every Analyzer (one per searcher, per thread)
+    shares it and only holds a tokenizer of its own.
+    """
+    return Dictionary(dict="core")
 
 
 def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, str]:
@@ -95,7 +105,7 @@ class Analyzer:
         # Longest variant first, so 郡市区等 wins over 郡市区 and canonical forms stay put.
         keys = sorted(set(self.synonyms) | set(self.synonyms.values()), key=len, reverse=True)
         self._synonym_re = re.compile("|".join(map(re.escape, keys))) if keys else None
-        self._tokenizer = Dictionary(dict="core").tokenizer(mode=SplitMode.C)
+        self._tokenizer = sudachi_dictionary().tokenizer(mode=SplitMode.C)
 
     def canonical(self, text: str) -> str:
         """NFKC plus the synonym table."""
