@@ -30,12 +30,12 @@ from kb.analysis import Analysis, Analyzer, bigrams
 
 #: At or above this the core answers; below it offers choices or the operations desk.
 CONFIDENCE_THRESHOLD = 0.5
-CANDIDATES = 40
+CANDIDATES = 30
 MAX_QUERY_TERMS = 48
 MAX_QUERY_GRAMS = 48
 # The rarest this many terms (and as many bigrams) go into MATCH: they decide BM25, while
 # every further, commoner term mostly adds rows to score. The re-rank still sees them all.
-MATCH_TERMS = 10
+MATCH_TERMS = 8
 # bm25() column weights: title, questions, body, grams. Measured on both evaluation sets:
 # title and example questions count double; the reading bigrams only help as a fallback
 # (long questions drown in their noise), see `match_expression`.
@@ -113,13 +113,15 @@ SELECT rowid AS id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams) AS rank
 FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :limit
 """
 
+TERMS_SQL = "SELECT id, terms FROM documents WHERE id IN (SELECT value FROM json_each(:ids))"
+
 SECTIONS_SQL = """
 SELECT id, doc_id, terms FROM sections
 WHERE doc_id IN (SELECT value FROM json_each(:ids)) ORDER BY doc_id, ord
 """
 
 DOCUMENTS_SQL = """
-SELECT id, slug, title, kind, audience, updated, event_date, terms, head_terms, match_texts
+SELECT id, slug, title, kind, audience, updated, event_date, head_terms, match_texts
 FROM documents WHERE id IN (SELECT value FROM json_each(:ids))
 """
 
@@ -153,9 +155,8 @@ class Searcher:
         if not isinstance(query, str) or not query.strip() or k <= 0:
             return []
         analysis = self.analyzer.analyze(query)
-        ranked = self._rank(analysis)
         results = []
-        for cand in ranked[:k]:
+        for cand in self._rank(analysis, k):
             heading, passage = self.conn.execute(SECTION_SQL, {"id": cand["section_id"]}).fetchone()
             results.append(
                 SearchResult(
@@ -179,7 +180,7 @@ class Searcher:
             return []
         analysis = self.analyzer.analyze(text)
         suggestions = []
-        for cand in self._rank(analysis)[:k]:
+        for cand in self._rank(analysis, k):
             if cand["confidence"] < CONFIDENCE_THRESHOLD / 2:
                 break
             questions = json.loads(self._document(cand["id"])["questions"]) or [cand["title"]]
@@ -242,6 +243,10 @@ class Searcher:
             return {}
         return {r["id"]: -r["rank"] for r in rows}
 
+    def _terms(self, doc_ids) -> dict[int, set[str]]:
+        rows = self.conn.execute(TERMS_SQL, {"ids": json.dumps(list(doc_ids))})
+        return {r["id"]: set(r["terms"].split()) for r in rows}
+
     def _sections(self, doc_ids) -> dict[int, list[tuple[int, set[str]]]]:
         """Per document, its sections' ids and term sets, in order."""
         found: dict[int, list[tuple[int, set[str]]]] = {}
@@ -259,7 +264,12 @@ class Searcher:
         n = max(self.total_rows, 1)
         return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
 
-    def _rank(self, analysis: Analysis) -> list[dict]:
+    def _rank(self, analysis: Analysis, k: int) -> list[dict]:
+        """The best `k` candidates, re-ranked, each with its confidence and answering section.
+
+        Everything that needs an article's full term list (coverage, section choice) is done
+        for those `k` only: it is the costliest part and nobody looks further down.
+        """
         terms = analysis.unique_terms()[:MAX_QUERY_TERMS]
         df = self._doc_freq(terms)
         # Reading bigrams rescue short questions, kana spellings and typos (a word the index
@@ -272,31 +282,32 @@ class Searcher:
             return []
         idf = self._idf(df)
         total_idf = sum(idf.values()) or 1.0
-        query_grams = set(bigrams(analysis.reading))
         top_bm25 = max(candidates.values()) or 1.0
-        sections = self._sections(candidates)
-        rows = self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}).fetchall()
         ranked = []
-        for row in rows:
-            doc_terms = set(row["terms"].split())
+        for row in self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}):
             head_terms = set(row["head_terms"].split())
-            coverage = sum(idf[t] for t in terms if t in doc_terms) / total_idf
             head_coverage = sum(idf[t] for t in terms if t in head_terms) / total_idf
-            # The answer is the section sharing the most (rarity-weighted) question terms;
-            # the first on a tie, so a question matching nothing specific gets the summary.
-            section_id = max(
-                sections[row["id"]], key=lambda s: sum(idf[t] for t in terms if t in s[1])
-            )[0]
             texts = json.loads(row["match_texts"])
             similarity = max(self._similarity(analysis, t) for t in texts) / 100.0
             relative = candidates[row["id"]] / top_bm25
             score = RANK_MIX[0] * relative + RANK_MIX[1] * head_coverage + RANK_MIX[2] * similarity
+            ranked.append({**dict(row), "score": score, "similarity": similarity, "texts": texts})
+        ranked.sort(key=lambda c: (-c["score"], c["slug"]))
+        ranked = ranked[:k]
+        query_grams = set(bigrams(analysis.reading))
+        doc_terms = self._terms([c["id"] for c in ranked])
+        sections = self._sections([c["id"] for c in ranked])
+        for cand in ranked:
+            coverage = sum(idf[t] for t in terms if t in doc_terms[cand["id"]]) / total_idf
             signal = coverage
             if not terms or coverage < 0.5:
-                signal = max(coverage, 0.9 * self._gram_coverage(query_grams, texts))
-            confidence = _calibrate(signal, similarity)
-            ranked.append({**dict(row), "score": score, "confidence": confidence, "section_id": section_id})
-        ranked.sort(key=lambda c: (-c["score"], c["slug"]))
+                signal = max(coverage, 0.9 * self._gram_coverage(query_grams, cand["texts"]))
+            cand["confidence"] = _calibrate(signal, cand["similarity"])
+            # The answer is the section sharing the most (rarity-weighted) question terms;
+            # the first on a tie, so a question matching nothing specific gets the summary.
+            cand["section_id"] = max(
+                sections[cand["id"]], key=lambda s: sum(idf[t] for t in terms if t in s[1])
+            )[0]
         return ranked
 
     @staticmethod
