@@ -36,6 +36,10 @@ MAX_QUERY_GRAMS = 48
 # The rarest this many terms (and as many bigrams) go into MATCH: they decide BM25, while
 # every further, commoner term mostly adds rows to score. The re-rank still sees them all.
 MATCH_TERMS = 8
+# In a large index, a term in at least this share of the articles and more than
+# COMMON_ROWS of them stays out of MATCH as well (see `_useful`).
+COMMON_SHARE = 0.3
+COMMON_ROWS = 1000
 # bm25() column weights: title, questions, body, grams. Measured on both evaluation sets:
 # title and example questions count double; the reading bigrams only help as a fallback
 # (long questions drown in their noise), see `match_expression`.
@@ -218,14 +222,22 @@ class Searcher:
         return self.conn.execute("SELECT * FROM documents WHERE id = :id", {"id": doc_id}).fetchone()
 
     def _useful(self, df: dict[str, int]) -> list[str]:
-        """The terms worth matching: those in fewer than half of the rows.
+        """The terms worth matching: the rarest MATCH_TERMS of those not too common.
 
-        FTS5's BM25 gives a term in half the rows or more an idf of (almost) zero, so
-        leaving it out of MATCH changes no score; it only spares scoring every row that
-        contains nothing but such words. If every term is that common, the rarest one stays.
+        FTS5's BM25 gives a term in half the rows or more an idf of (almost) zero, so leaving
+        it out of MATCH changes no score; it only spares scoring every row that contains
+        nothing but such words. In a large index the same holds nearly for a term in a third
+        of the rows (idf ≈ 0.8 against ≈ 9 for a rare word) while it would cost thousands of
+        rows to score; a small index keeps them, since there every candidate counts. If every
+        term is that common, the rarest one stays.
         """
+        n = self.total_rows
+
+        def common(d: int) -> bool:
+            return 2 * d >= n or (d >= COMMON_SHARE * n and d > COMMON_ROWS)
+
         known = sorted((d, t) for t, d in df.items() if d > 0)
-        keep = [t for d, t in known if 2 * d < self.total_rows][:MATCH_TERMS]
+        keep = [t for d, t in known if not common(d)][:MATCH_TERMS]
         if not keep and known:
             keep = [known[0][1]]
         return keep
