@@ -1,4 +1,6 @@
-"""The help desk's own SQLite database: conversations, messages, feedback, unanswered questions.
+"""The help desk's own SQLite database: conversations, messages, feedback, unanswered questions, staff
+accounts and member links (their queries live beside the code that runs them: bot/accounts.py,
+bot/linking.py).
 
 One file, opened in WAL mode so that readers never wait for the writer. Each thread gets its own
 connection (sqlite3 connections must not be shared across threads, nor carried over a fork), and the
@@ -66,6 +68,65 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 created_at TEXT NOT NULL
             )
             """,
+        ],
+    ),
+    (
+        "0002_staff_accounts",
+        [
+            # Secretariat staff who sign in to the web chat. login_id is compared case-insensitively;
+            # password_hash is an argon2id PHC string (parameters included, so old hashes still verify).
+            """
+            CREATE TABLE staff (
+                id INTEGER PRIMARY KEY,
+                login_id TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                display_name TEXT NOT NULL,
+                level TEXT NOT NULL CHECK (level IN ('county', 'prefecture')),
+                association_code TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1)),
+                created_at TEXT NOT NULL,
+                last_sign_in_at TEXT
+            )
+            """,
+            # The account that opened a conversation (NULL: anonymous); nobody else may use it, so a
+            # staff member's lookups never reach whoever holds the conversation token after sign-out.
+            "ALTER TABLE conversations ADD COLUMN owner TEXT",
+        ],
+    ),
+    (
+        "0003_link_codes",
+        [
+            # One-time codes with which a doctor links a messaging account to their member number.
+            """
+            CREATE TABLE link_codes (
+                id INTEGER PRIMARY KEY,
+                code_hash TEXT NOT NULL UNIQUE,
+                member_number TEXT NOT NULL CHECK (length(member_number) = 7),
+                issued_by TEXT NOT NULL,
+                issued_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                used_at TEXT,
+                used_channel TEXT
+            )
+            """,
+            """
+            CREATE TABLE member_links (
+                channel TEXT NOT NULL,
+                external_user_id TEXT NOT NULL,
+                member_number TEXT NOT NULL CHECK (length(member_number) = 7),
+                link_code_id INTEGER NOT NULL REFERENCES link_codes(id),
+                linked_at TEXT NOT NULL,
+                PRIMARY KEY (channel, external_user_id)
+            )
+            """,
+        ],
+    ),
+    (
+        "0004_redacted_transcripts",
+        [
+            # Each message as it may leave the asker's own view (the desk, logs): identifiers and
+            # names masked. Messages stored before this migration are masked when read.
+            "ALTER TABLE messages ADD COLUMN redacted TEXT",
         ],
     ),
 ]
@@ -192,22 +253,23 @@ class Store:
     # -- conversations -----------------------------------------------------------------------------
 
     INSERT_CONVERSATION_SQL = """
-        INSERT INTO conversations (id, token_hash, channel, asker_role, created_at)
-        VALUES (:id, :token_hash, :channel, :asker_role, :created_at)
+        INSERT INTO conversations (id, token_hash, channel, asker_role, created_at, owner)
+        VALUES (:id, :token_hash, :channel, :asker_role, :created_at, :owner)
     """
 
-    def create_conversation(self, channel: str, asker_role: str, created_at: str) -> NewConversation:
+    def create_conversation(self, channel: str, asker_role: str, created_at: str,
+                            owner: str | None = None) -> NewConversation:
         """Open a conversation; the id is public, the token is the holder's proof and is never stored."""
         cid, token = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
         with self.transaction() as conn:
             conn.execute(
                 self.INSERT_CONVERSATION_SQL,
                 {"id": cid, "token_hash": hash_token(token), "channel": channel,
-                 "asker_role": asker_role, "created_at": created_at},
+                 "asker_role": asker_role, "created_at": created_at, "owner": owner},
             )
-        return NewConversation(Conversation(cid, channel, created_at), token)
+        return NewConversation(Conversation(cid, channel, created_at, owner), token)
 
-    CONVERSATION_SQL = "SELECT id, token_hash, channel, created_at FROM conversations WHERE id = :id"
+    CONVERSATION_SQL = "SELECT id, token_hash, channel, created_at, owner FROM conversations WHERE id = :id"
 
     def conversation(self, conversation_id: str, token: str | None = None) -> Conversation:
         """Return the conversation, checking `token` unless it is None (trusted internal callers).
@@ -219,13 +281,13 @@ class Store:
             raise ConversationNotFound(conversation_id)
         if token is not None and not hmac.compare_digest(row["token_hash"], hash_token(token)):
             raise ConversationNotFound(conversation_id)
-        return Conversation(row["id"], row["channel"], row["created_at"])
+        return Conversation(row["id"], row["channel"], row["created_at"], row["owner"])
 
     # -- messages ----------------------------------------------------------------------------------
 
     MESSAGE_COLUMNS = """
         m.id, m.conversation_id, m.role, m.text, m.reply, m.in_reply_to, m.idempotency_key,
-        m.created_at, f.helpful
+        m.created_at, f.helpful, m.redacted
     """
     MESSAGES_SQL = f"""
         SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN feedback f ON f.message_id = m.id
@@ -241,8 +303,8 @@ class Store:
     """
     ANSWER_OF_SQL = "SELECT id FROM messages WHERE in_reply_to = :id AND role = 'bot'"
     INSERT_MESSAGE_SQL = """
-        INSERT INTO messages (conversation_id, role, text, reply, in_reply_to, idempotency_key, created_at)
-        VALUES (:conversation_id, :role, :text, :reply, :in_reply_to, :idempotency_key, :created_at)
+        INSERT INTO messages (conversation_id, role, text, reply, in_reply_to, idempotency_key, created_at, redacted)
+        VALUES (:conversation_id, :role, :text, :reply, :in_reply_to, :idempotency_key, :created_at, :redacted)
     """
     INSERT_UNANSWERED_SQL = """
         INSERT INTO unanswered (conversation_id, message_id, text, confidence, channel, asker_role, created_at)
@@ -290,12 +352,16 @@ class Store:
         return question, self.message(answer_id)
 
     def save_turn(self, conversation_id: str, text: str, reply: Reply, created_at: str, *,
-                  idempotency_key: str | None = None, unanswered: dict | None = None):
+                  idempotency_key: str | None = None, unanswered: dict | None = None,
+                  redacted_question: str | None = None, redacted_answer: str | None = None):
         """Store a question and its answer atomically; return (question, answer, replayed).
 
         The reply was computed outside the lock, so if another request stored the same idempotency
         key in the meantime, theirs wins and ours is dropped: one stored message, one answer.
+        The answer is stored without its concealed secrets (`Reply.stored`), and the unanswered log
+        gets the redacted question when one is given, since that log is read beyond the asker.
         """
+        kept = reply.stored()
         with self.transaction() as conn:
             done = self.answered(conversation_id, idempotency_key, text)
             if done:
@@ -303,21 +369,28 @@ class Store:
             qid = conn.execute(self.INSERT_MESSAGE_SQL, {
                 "conversation_id": conversation_id, "role": "user", "text": text, "reply": None,
                 "in_reply_to": None, "idempotency_key": idempotency_key, "created_at": created_at,
+                "redacted": redacted_question,
             }).lastrowid
             aid = conn.execute(self.INSERT_MESSAGE_SQL, {
-                "conversation_id": conversation_id, "role": "bot", "text": reply.text,
-                "reply": json.dumps(reply.to_dict(), ensure_ascii=False), "in_reply_to": qid,
-                "idempotency_key": None, "created_at": created_at,
+                "conversation_id": conversation_id, "role": "bot", "text": kept.full_text,
+                "reply": json.dumps(kept.to_dict(), ensure_ascii=False), "in_reply_to": qid,
+                "idempotency_key": None, "created_at": created_at, "redacted": redacted_answer,
             }).lastrowid
             if unanswered is not None:
                 conn.execute(self.INSERT_UNANSWERED_SQL, {
-                    "conversation_id": conversation_id, "message_id": qid, "text": text,
+                    "conversation_id": conversation_id, "message_id": qid,
+                    "text": text if redacted_question is None else redacted_question,
                     "created_at": created_at, **unanswered,
                 })
         # Built from what was just written rather than read back, to keep the write lock short.
         question = Message(qid, conversation_id, "user", text, created_at, idempotency_key)
-        answer = Message(aid, conversation_id, "bot", reply.text, created_at, in_reply_to=qid, reply=reply)
+        answer = Message(aid, conversation_id, "bot", reply.full_text, created_at, in_reply_to=qid, reply=reply)
         return question, answer, False
+
+    def redacted_messages(self, conversation_id: str) -> list[tuple[Message, str | None]]:
+        """Every message with its redacted text (None for messages stored before redaction existed)."""
+        rows = self.conn.execute(self.MESSAGES_SQL, {"conversation_id": conversation_id})
+        return [(self._message(r), r["redacted"]) for r in rows]
 
     LAST_BOT_SQL = """
         SELECT reply FROM messages

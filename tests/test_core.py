@@ -299,7 +299,8 @@ def test_history_and_feedback_survive_reopening_the_database(tmp_path, searcher)
 
     reopened = Store(path)
     assert reopened.migrate() == []  # nothing applied twice
-    assert reopened.applied_migrations() == ["0001_initial"]
+    assert reopened.applied_migrations() == ["0001_initial", "0002_staff_accounts", "0003_link_codes",
+                                             "0004_redacted_transcripts"]
     messages = Core(searcher, reopened, lambda: TODAY).history(new.conversation.id, new.token)
     assert [(m.role, m.text[:5], m.feedback) for m in messages] == [
         ("user", "会員数は？", None), ("bot", turn.answer.text[:5], True)]

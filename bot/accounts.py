@@ -1,0 +1,225 @@
+"""Staff accounts of the web chat: who may sign in, and as which association.
+
+Accounts live in the help desk database (table `staff`, migration 0002). Passwords are hashed with
+argon2id through argon2-cffi's `PasswordHasher`; the hash string carries its own parameters, so a
+hash made under older parameters still verifies and is replaced on the next successful sign-in.
+
+A failed sign-in never says whether the login id exists: an unknown id is verified against a dummy
+hash, so it costs the same time as a wrong password, and both raise the same `SignInFailed`.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from .errors import HelpdeskError
+from .store import Store
+
+LEVEL_JA = {"county": "郡市区等医師会", "prefecture": "都道府県医師会"}
+LOGIN_ID = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
+MIN_PASSWORD = 10
+# No 0/O, 1/l/I: demo passwords are read off a terminal and typed in by hand.
+PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class AccountError(HelpdeskError):
+    """Base of the account errors; each carries the Japanese the CLI shows."""
+
+    message_ja = "アカウントを処理できませんでした。"
+
+
+class SignInFailed(AccountError):
+    """Wrong password or unknown login id: deliberately one error, one message."""
+
+    message_ja = "ログインIDまたはパスワードが正しくありません。"
+
+
+class InvalidAccount(AccountError):
+    def __init__(self, message_ja: str):
+        super().__init__(message_ja)
+        self.message_ja = message_ja
+
+
+class AccountExists(AccountError):
+    def __init__(self, login_id: str):
+        super().__init__(login_id)
+        self.message_ja = f"ログインID「{login_id}」は既に登録されています。"
+
+
+@dataclass(frozen=True)
+class StaffAccount:
+    id: int
+    login_id: str
+    display_name: str
+    level: str
+    association_code: str
+    association_name: str
+    demo: bool
+    created_at: str
+    last_sign_in_at: str | None
+    password_hash: str
+
+    @property
+    def level_label(self) -> str:
+        return LEVEL_JA[self.level]
+
+    def __repr__(self) -> str:  # keep the hash out of logs and tracebacks
+        return f"StaffAccount({self.login_id!r}, {self.level}:{self.association_code})"
+
+
+def normalize_login_id(login_id: str) -> str:
+    """NFKC and lower case, so 「ＤＥＭＯ-county」 and "demo-county" are one account."""
+    return unicodedata.normalize("NFKC", login_id or "").strip().lower()
+
+
+def generate_password(length: int = 14) -> str:
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+
+
+def association_name(level: str, code: str, records_db: Path | None = None) -> str | None:
+    """The name of a prefectural or county association, or None if there is no such association.
+
+    The 47 prefectures and the demo's counties are reference data in records/associations.py; a
+    county imported from the member CSV is looked up in the records database when one is given.
+    """
+    from records.associations import PREFECTURES, county_associations
+
+    if level == "prefecture":
+        return next((f"{name}医師会" for c, name, _p, _cities in PREFECTURES if c == code), None)
+    if level != "county":
+        return None
+    found = next((name for c, name, _p in county_associations() if c == code), None)
+    if found or records_db is None or not Path(records_db).exists():
+        return found
+    from records.lookup import open_readonly
+
+    conn = open_readonly(records_db)
+    try:
+        row = conn.execute(ASSOCIATION_SQL, {"code": code}).fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
+ASSOCIATION_SQL = "SELECT name FROM associations WHERE code = :code AND level = 'county'"
+
+
+class StaffAccounts:
+    """Adds, lists and authenticates staff accounts in the help desk database of `store`."""
+
+    def __init__(self, store: Store, hasher: PasswordHasher | None = None, *, records_db: Path | None = None):
+        self.store = store
+        self.hasher = hasher or PasswordHasher()
+        self.records_db = records_db
+        self._dummy_hash: str | None = None
+
+    COLUMNS = "id, login_id, display_name, level, association_code, demo, created_at, last_sign_in_at, password_hash"
+    BY_LOGIN_SQL = f"SELECT {COLUMNS} FROM staff WHERE login_id = :login_id"
+    ALL_SQL = f"SELECT {COLUMNS} FROM staff ORDER BY login_id"
+    INSERT_SQL = """
+        INSERT INTO staff (login_id, display_name, level, association_code, password_hash, demo, created_at)
+        VALUES (:login_id, :display_name, :level, :association_code, :password_hash, :demo, :created_at)
+    """
+    SET_PASSWORD_SQL = "UPDATE staff SET password_hash = :password_hash WHERE id = :id"
+    SIGNED_IN_SQL = "UPDATE staff SET last_sign_in_at = :at, password_hash = :password_hash WHERE id = :id"
+    UPSERT_DEMO_SQL = """
+        INSERT INTO staff (login_id, display_name, level, association_code, password_hash, demo, created_at)
+        VALUES (:login_id, :display_name, :level, :association_code, :password_hash, 1, :created_at)
+        ON CONFLICT (login_id) DO UPDATE SET
+            display_name = excluded.display_name, level = excluded.level,
+            association_code = excluded.association_code, password_hash = excluded.password_hash
+        WHERE staff.demo = 1
+    """
+
+    def _account(self, row) -> StaffAccount:
+        name = association_name(row["level"], row["association_code"], self.records_db)
+        return StaffAccount(row["id"], row["login_id"], row["display_name"], row["level"],
+                            row["association_code"], name or row["association_code"], bool(row["demo"]),
+                            row["created_at"], row["last_sign_in_at"], row["password_hash"])
+
+    def get(self, login_id: str) -> StaffAccount | None:
+        row = self.store.conn.execute(self.BY_LOGIN_SQL, {"login_id": normalize_login_id(login_id)}).fetchone()
+        return self._account(row) if row else None
+
+    def all(self) -> list[StaffAccount]:
+        return [self._account(r) for r in self.store.conn.execute(self.ALL_SQL)]
+
+    def validate(self, login_id: str, display_name: str, level: str, association_code: str,
+                 password: str) -> dict:
+        """Check every field and return the row to insert; raises InvalidAccount in Japanese."""
+        login = normalize_login_id(login_id)
+        if not LOGIN_ID.fullmatch(login):
+            raise InvalidAccount("ログインIDは英小文字・数字・記号（. _ @ -）の3〜64文字で、英数字で始めてください。")
+        name = " ".join((display_name or "").split())
+        if not name or len(name) > 60:
+            raise InvalidAccount("表示名を60文字以内で入力してください。")
+        if level not in LEVEL_JA:
+            raise InvalidAccount("所属の区分は county（郡市区等医師会）か prefecture（都道府県医師会）です。")
+        if association_name(level, association_code, self.records_db) is None:
+            raise InvalidAccount(f"{LEVEL_JA[level]}のコード「{association_code}」が見つかりません。"
+                                 "都道府県医師会は2桁（例: 13）、郡市区等医師会は5桁（例: 13001）です。")
+        if len(password or "") < MIN_PASSWORD:
+            raise InvalidAccount(f"パスワードは{MIN_PASSWORD}文字以上にしてください。")
+        return {"login_id": login, "display_name": name, "level": level, "association_code": association_code,
+                "password_hash": self.hasher.hash(password)}
+
+    def add(self, login_id: str, display_name: str, level: str, association_code: str, password: str,
+            now: str) -> StaffAccount:
+        row = self.validate(login_id, display_name, level, association_code, password)
+        if self.get(row["login_id"]):
+            raise AccountExists(row["login_id"])
+        with self.store.transaction() as conn:
+            conn.execute(self.INSERT_SQL, {**row, "demo": 0, "created_at": now})
+        return self.get(row["login_id"])
+
+    def put_demo(self, login_id: str, display_name: str, level: str, association_code: str, password: str,
+                 now: str) -> StaffAccount:
+        """Create a demo account, or reset its password; a real account of that id is left alone."""
+        row = self.validate(login_id, display_name, level, association_code, password)
+        with self.store.transaction() as conn:
+            changed = conn.execute(self.UPSERT_DEMO_SQL, {**row, "created_at": now}).rowcount
+        if not changed:
+            raise AccountExists(row["login_id"])
+        return self.get(row["login_id"])
+
+    def authenticate(self, login_id: str, password: str, now: str) -> StaffAccount:
+        """The account for these credentials, or SignInFailed; rehashes when the parameters changed."""
+        account = self.get(login_id) if LOGIN_ID.fullmatch(normalize_login_id(login_id)) else None
+        if account is None:
+            self._burn(password)
+            raise SignInFailed()
+        try:
+            self.hasher.verify(account.password_hash, password or "")
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise SignInFailed() from None
+        new_hash = account.password_hash
+        if self.hasher.check_needs_rehash(account.password_hash):
+            new_hash = self.hasher.hash(password)
+        with self.store.transaction() as conn:
+            conn.execute(self.SIGNED_IN_SQL, {"at": now, "password_hash": new_hash, "id": account.id})
+        return self.get(account.login_id)
+
+    def _burn(self, password: str) -> None:
+        """Spend the time a real verification costs, so an unknown id is not faster to reject."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        try:
+            self.hasher.verify(self._dummy_hash, password or "")
+        except VerificationError:
+            pass
+
+
+def session_fingerprint(account: StaffAccount) -> str:
+    """A short digest of the password hash, kept in the session cookie.
+
+    When the password changes (or is rehashed at sign-in) the fingerprint changes, so sessions signed
+    in under the old password end: a cookie session cannot be revoked any other way.
+    """
+    return hashlib.sha256(account.password_hash.encode()).hexdigest()[:16]
