@@ -3,15 +3,23 @@
 `Core.reply` validates the text, replays a message already answered under the same idempotency key,
 otherwise decides a reply and stores question and answer together. `Core.decide` is the decision alone:
 intents first (greeting, thanks, help, a request for a person, a chosen 「もしかして」 button), then a
-follow-up read against the last topic, then the knowledge-base search judged by its confidence.
+request for a member record (bot/lookups.py, when the core was given the records), then a follow-up
+read against the last topic, then the knowledge-base search judged by its confidence.
+
+A conversation belongs to the account that opened it (`Asker.account`; None for anonymous): every
+call that reads or writes it with an asker checks that, and answers a stranger exactly as it answers
+an unknown id, so a staff member's lookups stay theirs after sign-out.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 from . import intents
-from .errors import EmptyMessage, MessageTooLong
+from .errors import ConversationNotFound, EmptyMessage, MessageNotFound, MessageTooLong
+from .linking import LinkCodes, MemberLink
+from .lookups import Lookups, quick_buttons, redact
 from .model import (
     ARTICLE_PAYLOAD, DESK_NAME, DESK_PHONE, HANDOFF_PAYLOAD,
     Asker, Button, Conversation, Message, NewConversation, Reply, Source, Turn,
@@ -52,6 +60,16 @@ UNKNOWN_TEXT = (
     f"別の言葉で言い換えていただくか、{DESK}へお問い合わせください。"
 )
 NO_ARTICLE_TEXT = "お探しの記事が見つかりませんでした。ご質問を文章で入力してください。"
+STAFF_NOTE = (
+    "\n{name}としてログインしています。会員番号（7桁）や先生のお名前、医療機関名で、入会手続きの状況・送付先・"
+    "医療機関マスタへの掲載・かかりつけ医機能報告を照会できます（例：「会員番号1234567の入会手続きはどこまで"
+    "進んでいますか」「〇〇クリニックはマスタに載っていますか」「△△先生の日医ニュースの送付先は」）。"
+)
+STAFF_HELP = (
+    "\n・職員としてログイン中は、会員番号・申請番号・医療機関コード・先生のお名前（「〇〇先生」）・医療機関名で"
+    "記録を照会できます。下のボタンからも始められます。\n"
+    "・会員の先生がメッセージアプリのアカウントを連携するための連携コード（15分間・1回限り）を発行できます。"
+)
 CUT_NOTE = "（続きはリンク先の記事をご覧ください）"
 
 
@@ -68,7 +86,7 @@ class Core:
 
     def __init__(self, searcher, store: Store, clock: Callable[[], datetime] = system_clock, *,
                  max_chars: int = 2000, answer_at: float | None = None, choices_at: float | None = None,
-                 passage_chars: int = 400):
+                 passage_chars: int = 400, records=None, link_code_minutes: int = 15):
         if answer_at is None:
             from kb.search import CONFIDENCE_THRESHOLD
             answer_at = CONFIDENCE_THRESHOLD
@@ -77,6 +95,10 @@ class Core:
         choices_at = answer_at / 2 if choices_at is None else choices_at
         self.max_chars, self.answer_at, self.choices_at = max_chars, answer_at, choices_at
         self.passage_chars = passage_chars
+        self.links = LinkCodes(store, timedelta(minutes=link_code_minutes))
+        # `records` (a records.lookup.Records) turns on record lookups; without it the core answers
+        # from the knowledge base only, as before.
+        self.lookups = Lookups(records, self.links, self.clock) if records is not None else None
 
     # -- conversations -----------------------------------------------------------------------------
 
@@ -87,17 +109,58 @@ class Core:
         return self.clock().astimezone(JST).date()
 
     def open_conversation(self, channel: str, asker: Asker) -> NewConversation:
-        return self.store.create_conversation(channel, asker.role, self.now())
+        return self.store.create_conversation(channel, asker.role, self.now(), owner=asker.account)
 
-    def conversation(self, conversation_id: str, token: str | None = None) -> Conversation:
-        return self.store.conversation(conversation_id, token)
+    def conversation(self, conversation_id: str, token: str | None = None, asker: Asker | None = None) -> Conversation:
+        """The conversation, if `token` opens it (None: trusted caller) and it belongs to `asker`'s
+        account (None: not checked); otherwise ConversationNotFound, the same as for an unknown id."""
+        conversation = self.store.conversation(conversation_id, token)
+        if asker is not None and conversation.owner != asker.account:
+            raise ConversationNotFound(conversation_id)
+        return conversation
 
-    def history(self, conversation_id: str, token: str | None = None) -> list[Message]:
-        self.store.conversation(conversation_id, token)
+    def history(self, conversation_id: str, token: str | None = None, asker: Asker | None = None) -> list[Message]:
+        self.conversation(conversation_id, token, asker)
         return self.store.messages(conversation_id)
 
-    def feedback(self, message_id: int, helpful: bool, token: str | None = None) -> Message:
+    def feedback(self, message_id: int, helpful: bool, token: str | None = None,
+                 asker: Asker | None = None) -> Message:
+        if asker is not None:
+            try:
+                self.conversation(self.store.message(message_id).conversation_id, None, asker)
+            except ConversationNotFound:
+                raise MessageNotFound(message_id) from None
         return self.store.set_feedback(message_id, helpful, self.now(), token)
+
+    def transcript(self, conversation_id: str) -> list[Message]:
+        """The conversation as it may leave the asker's own view (for the desk): every message's
+        redacted text, member numbers, codes and names masked, and no reply values."""
+        return [replace(m, text=red if red is not None else redact(m.text), reply=None)
+                for m, red in self.store.redacted_messages(conversation_id)]
+
+    # -- linking a messaging account to a member ---------------------------------------------------
+
+    def issue_link_code(self, asker: Asker, member_number: str):
+        """A one-time link code for a member within the staff member's scope (see bot/lookups.py)."""
+        if self.lookups is None:
+            from records.errors import DatabaseMissing
+            raise DatabaseMissing("records")
+        return self.lookups.issue_link_code(asker, member_number)
+
+    def consume_link_code(self, code: str, channel: str, external_user_id: str,
+                          now: datetime | None = None) -> MemberLink:
+        """Link a messaging account to the member number of a valid code, spending the code.
+
+        Raises bot.linking.LinkCodeInvalid (unknown, expired or used: one message for all three).
+        """
+        return self.links.consume(code, channel, external_user_id, now or self.clock())
+
+    def linked_asker(self, channel: str, external_user_id: str) -> Asker:
+        """Who a messaging account asks as: the linked member, or anonymous when it is not linked."""
+        link = self.links.linked_member(channel, external_user_id)
+        if link is None:
+            return Asker()
+        return Asker(role="member", member_number=link.member_number, account=f"{channel}:{external_user_id}")
 
     # -- the one entry point ---------------------------------------------------------------------------
 
@@ -105,7 +168,7 @@ class Core:
               idempotency_key: str | None = None) -> Turn:
         """Answer one message and store both sides; a repeated idempotency key replays the first answer."""
         text = self.validate(text)
-        self.store.conversation(conversation_id)
+        self.conversation(conversation_id, None, asker)
         done = self.store.answered(conversation_id, idempotency_key, text)
         if done:
             return Turn(*done, replayed=True)
@@ -118,9 +181,11 @@ class Core:
         unanswered = None
         if reply.kind == "unknown":
             unanswered = {"confidence": reply.confidence, "channel": channel, "asker_role": asker.role}
+        # The redacted forms are what the desk and the unanswered log see (never the asker's own view).
         question, answer, replayed = self.store.save_turn(
             conversation_id, text, reply, self.now(),
             idempotency_key=idempotency_key, unanswered=unanswered,
+            redacted_question=redact(text), redacted_answer=reply.redacted or redact(reply.full_text),
         )
         return Turn(question, answer, replayed)
 
@@ -146,22 +211,42 @@ class Core:
             for button, slug in zip(history[0].buttons, history[0].choices):
                 if text == button.payload:
                     return self.chosen_article(slug, choice_question)
+        if self.lookups is not None and history:
+            chosen = self.lookups.choose(text, history[0], asker)
+            if chosen is not None:
+                return chosen
         folded = intents.fold(text)
         if intents.is_handoff(folded):
             return self.handoff(asker)
         if intents.is_greeting(folded):
-            return Reply(self.greeting_word(folded) + GREETING_TEXT, "greeting",
-                         buttons=(Button("使い方", "使い方"),))
+            return self.with_quick_actions(
+                Reply(self.greeting_word(folded) + GREETING_TEXT, "greeting", buttons=(Button("使い方", "使い方"),)),
+                asker, STAFF_NOTE)
         if intents.is_thanks(folded):
             return Reply(THANKS_TEXT, "thanks")
         if intents.is_help(folded):
-            return Reply(HELP_TEXT, "help")
+            return self.with_quick_actions(Reply(HELP_TEXT, "help"), asker, STAFF_HELP)
+        if self.lookups is not None:
+            request = self.lookups.wants(text, asker, history)
+            if request is not None:
+                return self.lookups.answer(request, asker)
         topic = next((r for r in history if r.topic), None)
         if topic is not None and intents.is_follow_up(folded):
             reply = self.follow_up(text, topic)
             if reply is not None:
                 return reply
         return self.by_confidence(self.searcher.search(text, k=5))
+
+    def quick_actions(self, asker: Asker) -> tuple[Button, ...]:
+        """The lookup buttons for signed-in staff (none for anyone else, or without records)."""
+        return quick_buttons() if self.lookups is not None and asker.role == "staff" else ()
+
+    def with_quick_actions(self, reply: Reply, asker: Asker, note: str) -> Reply:
+        buttons = self.quick_actions(asker)
+        if not buttons:
+            return reply
+        text = reply.text + note.format(name=asker.display_name or "職員")
+        return replace(reply, text=text, buttons=reply.buttons + buttons)
 
     @staticmethod
     def greeting_word(folded: str) -> str:
