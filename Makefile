@@ -22,7 +22,8 @@ node_modules/.installed: package.json package-lock.json
 
 run: setup
 	$(HD) --instance $(INSTANCE) index
-	$(HD) --instance $(INSTANCE) demo-data
+	test -f $(INSTANCE)/records.sqlite || $(HD) --instance $(INSTANCE) demo-data
+	$(HD) --instance $(INSTANCE) demo-accounts
 	$(HD) --instance $(INSTANCE) serve --host $(HOST) --port $(PORT)
 
 test: setup

@@ -3,24 +3,31 @@
 Every error leaves as `{"error": {"code": "...", "message": "<Japanese>"}}`; the codes and their
 Japanese live in `ERRORS` below, the one place a reader needs to check. Conversations are read and
 written only with their token (`Authorization: Bearer <token>`); without it the answer is the same
-404 as for an unknown id, so nobody can probe which ids exist.
+404 as for an unknown id, so nobody can probe which ids exist. Who asks comes from the session
+(handlers/session.py) on every request, never from the body: a conversation opened while signed in
+belongs to that staff account and answers 404 to anyone else, the same token notwithstanding.
 """
 from __future__ import annotations
 
-import functools
 import json
 import re
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from bot import (
-    Asker, ConversationNotFound, EmptyMessage, IdempotencyConflict, IndexMissing, Message, MessageNotFound,
+    ConversationNotFound, EmptyMessage, IdempotencyConflict, IndexMissing, Message, MessageNotFound,
     MessageTooLong, NotAReply,
 )
+from bot.accounts import SignInFailed
+from bot.lookups import StaffOnly, WithdrawnMember
+from handlers import ratelimit
 from handlers.openapi import openapi_spec
+from handlers.session import current_asker
+from records.errors import UNAVAILABLE_JA, DatabaseMissing, InvalidQuery, RecordUnavailable, message_ja
 
 ERRORS: dict[str, tuple[int, str]] = {
     "invalid_json": (400, "リクエストの本文を JSON として読めませんでした。JSON オブジェクトで送信してください。"),
@@ -36,6 +43,16 @@ ERRORS: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "この URL ではその操作（HTTP メソッド）を受け付けていません。API 仕様を確認してください。"),
     "payload_too_large": (413, "送信されたデータが大きすぎます。質問を短くして送信してください。"),
     "rate_limited": (429, "短い時間に送信が集中しています。しばらく待ってからもう一度送信してください。"),
+    "sign_in_failed": (401, SignInFailed.message_ja),
+    "sign_in_required": (401, "この操作には職員ログインが必要です。ログインしてからもう一度お試しください。"),
+    "sign_in_rate_limited": (429, "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"),
+    "csrf_failed": (400, "セッションの確認に失敗しました。ページを再読み込みしてから、もう一度お試しください。"),
+    "staff_only": (403, "この操作は医師会事務局の職員のみ行えます。"),
+    "withdrawn_member": (422, "退会した会員には連携コードを発行できません。"),
+    "record_unavailable": (404, UNAVAILABLE_JA),
+    "invalid_query": (422, "{message}"),
+    "records_missing": (503, "会員データがまだ読み込まれていません。管理者の方は `helpdesk demo-data` または "
+                             "`helpdesk sync-members --full` を実行してください。"),
     "index_missing": (503, "ナレッジベースの準備ができていません。しばらくしてからもう一度お試しください。"
                            "（管理者の方は `helpdesk index` を実行してください）"),
     "bad_request": (400, "リクエストの形式が正しくありません。API 仕様を確認してください。"),
@@ -79,6 +96,20 @@ def error_for_exception(e: Exception) -> ApiError:
         return ApiError("index_missing")
     if isinstance(e, RateLimitExceeded):
         return ApiError("rate_limited")
+    if isinstance(e, CSRFError):
+        return ApiError("csrf_failed")
+    if isinstance(e, SignInFailed):
+        return ApiError("sign_in_failed")
+    if isinstance(e, StaffOnly):
+        return ApiError("staff_only")
+    if isinstance(e, WithdrawnMember):
+        return ApiError("withdrawn_member")
+    if isinstance(e, RecordUnavailable):
+        return ApiError("record_unavailable")
+    if isinstance(e, InvalidQuery):
+        return ApiError("invalid_query", message=message_ja(e))
+    if isinstance(e, DatabaseMissing):
+        return ApiError("records_missing")
     if isinstance(e, HTTPException):
         code = HTTP_CODES.get(e.code)
         if code:
@@ -143,7 +174,7 @@ def reply_json(m: Message) -> dict:
     r = m.reply.to_dict()
     return {
         "id": m.id, "role": "bot", "text": r["text"], "kind": r["kind"], "sources": r["sources"],
-        "buttons": r["buttons"], "actions": r["actions"], "confidence": r["confidence"],
+        "buttons": r["buttons"], "actions": r["actions"], "table": r["table"], "confidence": r["confidence"],
         "created_at": m.created_at, "in_reply_to": m.in_reply_to, "feedback": m.feedback,
     }
 
@@ -166,7 +197,7 @@ def openapi():
 
 def create_conversation():
     json_object()  # reject malformed bodies here too, so every POST behaves alike
-    new = core().open_conversation("web", Asker())
+    new = core().open_conversation("web", current_asker())
     response = jsonify({"id": new.conversation.id, "token": new.token, "created_at": new.conversation.created_at})
     response.status_code = 201
     response.headers["Location"] = url_for("api.list_messages", conversation_id=new.conversation.id)
@@ -181,16 +212,16 @@ def post_message(conversation_id: str):
     if not isinstance(text, str):
         raise ApiError("invalid_field", field="text", expected="文字列")
     key = idempotency_key(body)
-    c = core()
-    c.conversation(conversation_id, bearer_token())
-    turn = c.reply(conversation_id, text, Asker(), "web", idempotency_key=key)
+    c, asker = core(), current_asker()
+    c.conversation(conversation_id, bearer_token(), asker)
+    turn = c.reply(conversation_id, text, asker, "web", idempotency_key=key)
     response = jsonify({"message": message_json(turn.question), "reply": reply_json(turn.answer)})
     response.status_code = 200 if turn.replayed else 201
     return response
 
 
 def list_messages(conversation_id: str):
-    return jsonify([message_json(m) for m in core().history(conversation_id, bearer_token())])
+    return jsonify([message_json(m) for m in core().history(conversation_id, bearer_token(), current_asker())])
 
 
 def post_feedback(message_id: int):
@@ -198,8 +229,24 @@ def post_feedback(message_id: int):
     helpful = body.get("helpful")
     if not isinstance(helpful, bool):
         raise ApiError("invalid_field", field="helpful", expected="true または false")
-    m = core().feedback(message_id, helpful, bearer_token())
+    m = core().feedback(message_id, helpful, bearer_token(), current_asker())
     return jsonify({"id": m.id, "feedback": m.feedback})
+
+
+def create_link_code():
+    """A one-time code with which a doctor links a messaging account; signed-in staff only."""
+    body = json_object()
+    asker = current_asker()
+    if asker.role != "staff":
+        raise ApiError("sign_in_required")
+    number = body.get("member_number")
+    if not isinstance(number, str):
+        raise ApiError("invalid_field", field="member_number", expected="7桁の会員番号（文字列）")
+    issued = core().issue_link_code(asker, number)
+    response = jsonify({"code": issued.code, "member_number": issued.member_number, "expires_at": issued.expires_at})
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def suggest():
@@ -217,17 +264,7 @@ def create_blueprint(limiter: Limiter) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api")
 
     def limited(setting: str, key_func=None):
-        def decorate(view):
-            # flask-limiter marks the function it decorates with its limiter; a fresh wrapper per app
-            # keeps one app's limiter off the module-level view that the next app also registers.
-            @functools.wraps(view, updated=())
-            def fresh(*args, **kwargs):
-                return view(*args, **kwargs)
-
-            return limiter.limit(lambda: current_app.config[setting], key_func=key_func,
-                                 error_message=ERRORS["rate_limited"][1])(fresh)
-
-        return decorate
+        return ratelimit.limited(limiter, setting, key_func=key_func, message=ERRORS["rate_limited"][1])
 
     def per_conversation() -> str:
         return f"{request.view_args.get('conversation_id')}|{request.remote_addr}"
@@ -242,4 +279,5 @@ def create_blueprint(limiter: Limiter) -> Blueprint:
     bp.add_url_rule("/messages/<int:message_id>/feedback",
                     view_func=limited("FEEDBACK_RATE_LIMIT")(post_feedback), methods=["POST"])
     bp.add_url_rule("/suggest", view_func=limited("SUGGEST_RATE_LIMIT")(suggest), methods=["GET"])
+    bp.add_url_rule("/link-codes", view_func=limited("LINK_CODE_RATE_LIMIT")(create_link_code), methods=["POST"])
     return bp

@@ -142,9 +142,10 @@ def eval_command(instance: Instance, questions, corpus, as_json):
 def _register_commands() -> None:
     """Attach the commands that live beside the code they drive."""
     from handlers.serve import serve
+    from handlers.staff import demo_accounts, staff
     from records.cli import demo_data, sync_members
 
-    for command in (serve, demo_data, sync_members):
+    for command in (serve, demo_data, sync_members, staff, demo_accounts):
         cli.add_command(command)
 
 

@@ -21,6 +21,9 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
             "description": (
                 "MAMIS（医師会会員情報システム）ヘルプデスクのチャット API。会話を作成すると id と token が返り、"
                 "その会話の読み書きには `Authorization: Bearer <token>` が必要です（token がない・違う場合は 404）。"
+                "職員ログイン中（セッション Cookie）に作成した会話はその職員のもので、ほかの人には 404 です。"
+                "ログイン中の更新系リクエスト（POST・DELETE）には、GET /api/session で受け取った csrf_token を "
+                "`X-CSRFToken` ヘッダーで付けてください。"
                 "エラーは常に `{\"error\": {\"code\", \"message\"}}` の形で返ります。"
             ),
         },
@@ -94,6 +97,59 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     },
                 }
             },
+            "/api/session": {
+                "get": {
+                    "summary": "ログイン状態と CSRF トークン",
+                    "description": "ウィジェットは最初にこれを呼び、csrf_token を以後の POST・DELETE の X-CSRFToken ヘッダーに付けます。",
+                    "responses": {"200": {"description": "ログイン状態", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}}},
+                },
+                "post": {
+                    "summary": "職員ログイン",
+                    "description": ("セッション Cookie（HttpOnly、SameSite=Lax、HTTPS では Secure）を発行します。"
+                                    "ログインIDが存在しない場合もパスワードが違う場合も同じ 401 です。"
+                                    "試行回数は IP アドレスごと・ログインIDごとに制限されます。"),
+                    "security": [{"csrfToken": []}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["login_id", "password"],
+                        "properties": {"login_id": {"type": "string"}, "password": {"type": "string"}}}}}},
+                    "responses": {
+                        "200": {"description": "ログインした状態", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}},
+                        "400": _error("CSRF トークンがない・違う (csrf_failed)、JSON として読めない (invalid_json)"),
+                        "401": _error("ログインIDまたはパスワードが違う (sign_in_failed)"),
+                        "429": _error("試行が多すぎる (sign_in_rate_limited)"),
+                    },
+                },
+                "delete": {
+                    "summary": "ログアウト",
+                    "security": [{"csrfToken": []}],
+                    "responses": {
+                        "200": {"description": "ログアウトした状態（新しい csrf_token つき）",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}},
+                        "400": _error("CSRF トークンがない・違う (csrf_failed)"),
+                    },
+                },
+            },
+            "/api/link-codes": {
+                "post": {
+                    "summary": "会員の連携コードを発行する（ログイン中の職員のみ）",
+                    "description": ("会員がメッセージアプリのアカウントを会員番号に連携するための、8文字・1回限りのコード。"
+                                    "有効期限は LINK_CODE_MINUTES 分（既定 15 分）。コードはこの応答でしか返りません（保存はハッシュのみ）。"
+                                    "自分の医師会の範囲外の会員番号は、存在しない番号と同じ 404 です。"),
+                    "security": [{"csrfToken": []}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["member_number"],
+                        "properties": {"member_number": {"type": "string", "pattern": "^[0-9]{7}$"}}}}}},
+                    "responses": {
+                        "201": {"description": "発行したコード", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LinkCode"}}}},
+                        "400": _error("CSRF トークンがない・違う (csrf_failed)"),
+                        "401": _error("ログインしていない (sign_in_required)"),
+                        "404": _error("該当する記録が見つからないか、閲覧する権限がない (record_unavailable)"),
+                        "422": _error("会員番号の形式が違う (invalid_query, invalid_field)、退会した会員 (withdrawn_member)"),
+                        "429": _error("発行が多すぎる (rate_limited)"),
+                        "503": _error("会員データが未作成 (records_missing)"),
+                    },
+                }
+            },
             "/api/suggest": {
                 "get": {
                     "summary": "入力中の文に合う記事の質問例（最大3件）",
@@ -108,8 +164,11 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
             },
         },
         "components": {
-            "securitySchemes": {"conversationToken": {"type": "http", "scheme": "bearer",
-                                                      "description": "会話作成時に返る token"}},
+            "securitySchemes": {
+                "conversationToken": {"type": "http", "scheme": "bearer", "description": "会話作成時に返る token"},
+                "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRFToken",
+                              "description": "GET /api/session の csrf_token（セッション Cookie と組で有効）"},
+            },
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"],
@@ -127,17 +186,35 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "created_at": {"type": "string", "format": "date-time"}, "idempotency_key": {"type": "string", "nullable": True}}},
                 "BotMessage": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "role": {"type": "string", "enum": ["bot"]}, "text": {"type": "string"},
-                    "kind": {"type": "string", "enum": ["answer", "choices", "unknown", "greeting", "thanks", "help", "handoff"]},
+                    "kind": {"type": "string", "enum": ["answer", "choices", "unknown", "greeting", "thanks", "help", "handoff",
+                                                        "lookup", "lookup_choices", "lookup_prompt", "sign_in_required",
+                                                        "link_code"]},
                     "sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
                     "buttons": {"type": "array", "items": {"$ref": "#/components/schemas/Button"}},
                     "actions": {"type": "array", "items": {"type": "object", "properties": {
                         "type": {"type": "string", "enum": ["offer_escalation", "handoff"]}}}},
+                    "table": {"allOf": [{"$ref": "#/components/schemas/Table"}], "nullable": True},
                     "confidence": {"type": "number", "nullable": True, "minimum": 0, "maximum": 1},
                     "created_at": {"type": "string", "format": "date-time"},
                     "in_reply_to": {"type": "integer"}, "feedback": {"type": "boolean", "nullable": True}}},
                 "Exchange": {"type": "object", "required": ["message", "reply"], "properties": {
                     "message": {"$ref": "#/components/schemas/UserMessage"},
                     "reply": {"$ref": "#/components/schemas/BotMessage"}}},
+                "Table": {"type": "object", "description": "照会結果の小さな表（text の後に表示。textContent で挿入）", "properties": {
+                    "caption": {"type": "string"}, "columns": {"type": "array", "items": {"type": "string"}},
+                    "rows": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}}},
+                "Session": {"type": "object", "required": ["signed_in", "staff", "quick_actions", "csrf_token"], "properties": {
+                    "signed_in": {"type": "boolean"},
+                    "staff": {"type": "object", "nullable": True, "properties": {
+                        "login_id": {"type": "string"}, "display_name": {"type": "string"},
+                        "level": {"type": "string", "enum": ["county", "prefecture"]},
+                        "association_code": {"type": "string"}, "association_name": {"type": "string"}}},
+                    "quick_actions": {"type": "array", "items": {"$ref": "#/components/schemas/Button"}},
+                    "csrf_token": {"type": "string"}}},
+                "LinkCode": {"type": "object", "required": ["code", "member_number", "expires_at"], "properties": {
+                    "code": {"type": "string", "pattern": "^[A-HJKMNP-Z2-9]{8}$"},
+                    "member_number": {"type": "string"},
+                    "expires_at": {"type": "string", "format": "date-time"}}},
                 "Suggestion": {"type": "object", "properties": {
                     "slug": {"type": "string"}, "title": {"type": "string"}, "question": {"type": "string"}}},
             },

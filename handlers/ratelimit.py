@@ -7,8 +7,10 @@ so this variant only sweeps stale keys now and then, from the request that happe
 """
 from __future__ import annotations
 
+import functools
 import time
 
+from flask import current_app
 from limits.storage import MemoryStorage
 
 SCHEME = "helpdesk-memory"
@@ -29,3 +31,31 @@ class SweepingMemoryStorage(MemoryStorage):
         if now >= self._next_sweep:
             self._next_sweep = now + self.SWEEP_EVERY
             self._MemoryStorage__expire_events()
+
+
+def limited(limiter, setting: str, *, message: str, key_func=None, scope: str | None = None):
+    """Decorate a view with the limit named by `setting`, read from the app's config on each request
+    (so a test or the benchmark can set it). With `scope`, every view decorated with the same scope
+    shares one counter (sign-in by form and by JSON count together).
+
+    flask-limiter marks the function it decorates with its limiter; a fresh wrapper per app keeps one
+    app's limiter off the module-level view that the next app also registers. A view this limiter has
+    already decorated is decorated directly: flask-limiter then checks all its limits once, in the
+    innermost wrapper, where a wrapper in between would make it count every request twice.
+    """
+
+    def decorate(view):
+        if getattr(view, "__wrapper-limiter-instance", None) is limiter:
+            fresh = view
+        else:
+            @functools.wraps(view, updated=())
+            def fresh(*args, **kwargs):
+                return view(*args, **kwargs)
+
+        value = lambda: current_app.config[setting]  # noqa: E731
+        if scope:
+            return limiter.shared_limit(value, scope, key_func=key_func, methods=["POST"],
+                                        error_message=message)(fresh)
+        return limiter.limit(value, key_func=key_func, error_message=message)(fresh)
+
+    return decorate

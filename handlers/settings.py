@@ -38,6 +38,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SUGGEST_RATE_LIMIT", "120 per minute", "1つのIPアドレスあたりの入力候補取得の上限"),
     Setting("FEEDBACK_RATE_LIMIT", "60 per minute", "1つのIPアドレスあたりの評価送信の上限"),
     Setting("WIDGET_MAX_AGE", 300, "/widget.js をブラウザ・CDN がキャッシュしてよい秒数"),
+    Setting("PUBLIC_URL", None,
+            "利用者がアクセスする URL（例: https://helpdesk.example-med.or.jp）。https:// で始まると"
+            "セッション Cookie に Secure を付けます"),
+    Setting("SESSION_COOKIE_SECURE", None,
+            "セッション Cookie に Secure を付けるか。未指定なら PUBLIC_URL が https:// で始まるときだけ付けます"),
+    Setting("STAFF_SESSION_HOURS", 8, "職員ログインの有効時間（時間）。過ぎると再ログインが必要です"),
+    Setting("SIGN_IN_RATE_LIMIT", "10 per minute;100 per day",
+            "1つのIPアドレスあたりのログイン試行の上限（/login と POST /api/session の合計）"),
+    Setting("SIGN_IN_ID_RATE_LIMIT", "5 per minute;30 per hour",
+            "1つのログインIDあたりのログイン試行の上限（IPアドレスを変えた総当たりを防ぎます）"),
+    Setting("LINK_CODE_MINUTES", 15, "会員の連携コードの有効時間（分）"),
+    Setting("LINK_CODE_RATE_LIMIT", "20 per minute;200 per day", "1つのIPアドレスあたりの連携コード発行の上限"),
     Setting("NOW", None,
             "現在時刻を固定する ISO 8601 日時（例: 2026-11-25T10:00:00+09:00）。テスト・デモ用。未指定なら実時刻"),
 )

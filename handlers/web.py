@@ -11,20 +11,23 @@ import os
 import re
 import secrets
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, render_template, request
 from flask_limiter import Limiter
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from bot import Core, HelpdeskError, IndexMissing, Store, system_clock
-from handlers import api, embed, pages
+from bot import JST, Core, HelpdeskError, IndexMissing, Store, system_clock
+from bot.accounts import StaffAccounts
+from handlers import api, auth, embed, pages
 from handlers import ratelimit  # noqa: F401  (registers the helpdesk-memory:// limiter storage)
 from handlers.api import ApiError, api_error_response, error_for_exception
 from handlers.instance import Instance
 from handlers.pages import page_response
 from handlers.settings import defaults
+from records.errors import RecordsError
 
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
@@ -70,20 +73,30 @@ class SharedSearcher:
 
 
 class Services:
-    """What the views use: the Store, the searcher and the Core of this app.
+    """What the views use: the Store, the searcher, the member records, staff accounts and the Core.
 
     The searcher is opened on first use, never in the process that forks the server's workers, since
-    an SQLite connection must not cross a fork.
+    an SQLite connection must not cross a fork. The records open their read-only connections lazily
+    too; a missing records database is not an error here: lookups answer that the member data has not
+    been loaded yet, and start working once `helpdesk demo-data` or `sync-members` has created it.
     """
 
     def __init__(self, instance: Instance, config):
+        from records.lookup import Records
+
         self.instance = instance
         self.config = config
         self.store = Store(instance.helpdesk_db)
         self.clock = fixed_clock(config["NOW"]) if config.get("NOW") else system_clock
+        self.records = Records(instance.records_db, instance.audit_db,
+                               today=lambda: self.clock().astimezone(JST).date())
+        self._accounts = StaffAccounts(self.store, records_db=instance.records_db)
         self._searcher: SharedSearcher | None = None
         self._core: Core | None = None
         self._lock = threading.Lock()
+
+    def accounts(self) -> StaffAccounts:
+        return self._accounts
 
     def searcher(self) -> SharedSearcher:
         if self._searcher is None:
@@ -100,7 +113,8 @@ class Services:
             with self._lock:
                 if self._core is None:
                     self._core = Core(searcher, self.store, self.clock,
-                                      max_chars=int(self.config["MAX_MESSAGE_CHARS"]))
+                                      max_chars=int(self.config["MAX_MESSAGE_CHARS"]), records=self.records,
+                                      link_code_minutes=int(self.config["LINK_CODE_MINUTES"]))
         return self._core
 
     def close(self) -> None:
@@ -108,6 +122,7 @@ class Services:
             if self._searcher is not None:
                 self._searcher.close()
             self._searcher = self._core = None
+        self.records.close()
         self.store.close()
 
 
@@ -161,6 +176,29 @@ def allowed_origins(value) -> list[str]:
     return items
 
 
+def session_settings(settings: dict) -> dict:
+    """Cookie and CSRF settings for staff sign-in, derived from the declared settings.
+
+    The session cookie is HttpOnly (no script reads it) and SameSite=Lax (not sent with cross-site
+    POSTs), and Secure when the help desk is served over HTTPS, which PUBLIC_URL says unless
+    SESSION_COOKIE_SECURE is set explicitly. CSRF is checked by handlers.auth only where a session
+    authenticates the request, and a token lasts as long as the session (the frame may stay open
+    for hours).
+    """
+    secure = settings["SESSION_COOKIE_SECURE"]
+    if secure is None:
+        secure = str(settings["PUBLIC_URL"] or "").lower().startswith("https://")
+    return {
+        "SESSION_COOKIE_NAME": "mamis_helpdesk_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": bool(secure),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=float(settings["STAFF_SESSION_HOURS"])),
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+
+
 def create_app(config=None) -> Flask:
     config = dict(config or {})
     settings = defaults()
@@ -170,6 +208,7 @@ def create_app(config=None) -> Flask:
     settings["INSTANCE_PATH"] = str(instance.path)
     settings["SECRET_KEY"] = settings["SECRET_KEY"] or secret_key(instance)
     settings["ALLOWED_ORIGINS"] = allowed_origins(settings["ALLOWED_ORIGINS"])
+    settings.update(session_settings(settings))
 
     app = Flask(__name__)
     app.config.update(settings)
@@ -188,7 +227,11 @@ def create_app(config=None) -> Flask:
     # A disabled limiter is not registered on the app; keep it alive for the views it decorates.
     app.extensions["helpdesk_limiter"] = limiter
 
+    csrf = CSRFProtect(app)
+    auth.protect_sessions(app, csrf)
+
     app.register_blueprint(api.create_blueprint(limiter))
+    app.register_blueprint(auth.create_blueprint(limiter))
     app.register_blueprint(pages.bp)
     app.register_blueprint(embed.bp)
     register_error_handlers(app)
@@ -218,6 +261,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     @app.errorhandler(HelpdeskError)
+    @app.errorhandler(RecordsError)
     def domain_error(e: Exception):
         err = error_for_exception(e)
         if wants_json():
@@ -248,6 +292,7 @@ def drain_body(limit: int = 1 << 20) -> None:
 
 
 PAGE_ERRORS = {
+    400: ("送信内容を確認できませんでした", "ページを再読み込みしてから、もう一度お試しください。"),
     404: ("ページが見つかりません", "お探しのページは見つかりませんでした。URLをご確認いただくか、記事を検索してください。"),
     405: ("この操作はできません", "このページではその操作を受け付けていません。"),
     429: ("アクセスが集中しています", "短い時間に多くのアクセスがありました。少し時間をおいてから、もう一度お試しください。"),

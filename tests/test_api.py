@@ -48,7 +48,8 @@ def test_a_whole_conversation(http):
     assert question == {"id": question["id"], "role": "user", "text": "日医ニュースの送付先を自宅に変更したい",
                         "created_at": "2026-11-25T10:00:00+09:00", "idempotency_key": None}
     assert sorted(reply) == ["actions", "buttons", "confidence", "created_at", "feedback", "id", "in_reply_to",
-                             "kind", "role", "sources", "text"]
+                             "kind", "role", "sources", "table", "text"]
+    assert reply["table"] is None
     assert reply["sources"] == [{
         "slug": "delivery-settings", "title": "日医ニュース・日本医師会雑誌の送付区分設定（送付する/しない・送付先）",
         "url": "/kb/delivery-settings", "updated": "2026-01-15",

@@ -5,6 +5,11 @@
  * the embedding page only through postMessage, checked both ways. User and
  * knowledge-base text is only ever inserted with textContent; line breaks are
  * shown by CSS (white-space: pre-wrap), so no text is ever parsed as HTML.
+ *
+ * Staff sign in here (「職員ログイン」): the session is an HttpOnly cookie of the
+ * help desk's origin, so requests go out with credentials "same-origin", and
+ * every state-changing request carries the CSRF token from GET /api/session.
+ * Who is asking is decided by the server from that cookie, never by this script.
  */
 (function () {
   "use strict";
@@ -27,7 +32,10 @@
     title: $("chat-title"), log: $("log"), typing: $("typing"), form: $("composer"),
     input: $("input"), send: $("send"), suggestions: $("suggestions"), counter: $("counter"),
     error: $("form-error"), newConversation: $("new-conversation"), escalate: $("escalate"),
-    close: $("close")
+    close: $("close"), accountBar: $("account-bar"), accountStatus: $("account-status"),
+    signInOpen: $("sign-in-open"), signOut: $("sign-out"), signIn: $("sign-in"), signInForm: $("sign-in-form"),
+    signInId: $("sign-in-id"), signInPassword: $("sign-in-password"), signInError: $("sign-in-error"),
+    signInSubmit: $("sign-in-submit"), signInCancel: $("sign-in-cancel")
   };
 
   /* ---------- small helpers ---------- */
@@ -139,10 +147,11 @@
     var headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = "Bearer " + token;
+    if (method !== "GET" && account.csrfToken) headers["X-CSRFToken"] = account.csrfToken;
     var controller = new AbortController();
     var timer = setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS);
     return fetch(apiBase + path, {
-      method: method, headers: headers, credentials: "omit", signal: controller.signal,
+      method: method, headers: headers, credentials: "same-origin", signal: controller.signal,
       body: body === undefined ? undefined : JSON.stringify(body)
     }).then(function (res) {
       return res.json().catch(function () { return null; }).then(function (data) {
@@ -153,6 +162,35 @@
     }, function () {
       throw new ApiError(0, "network", "サーバーに接続できませんでした。通信状態を確認して再送信してください。");
     }).finally(function () { clearTimeout(timer); });
+  }
+
+  /* ---------- staff session ---------- */
+
+  var account = { known: false, staff: null, quickActions: [], csrfToken: null };
+
+  function applySession(data) {
+    account.known = true;
+    account.staff = data && data.signed_in ? data.staff : null;
+    account.quickActions = (data && data.quick_actions) || [];
+    account.csrfToken = (data && data.csrf_token) || null;
+    renderAccount();
+    return data;
+  }
+
+  /* The server's view of who we are; a help desk without sign-in simply shows no account bar. */
+  function refreshSession() {
+    return api("GET", "/api/session").then(applySession, function () {
+      renderAccount();
+      return null;
+    });
+  }
+
+  function renderAccount() {
+    ui.accountBar.hidden = !account.known;
+    var staff = account.staff;
+    ui.accountStatus.textContent = staff ? "職員ログイン中：" + (staff.display_name || staff.login_id) : "";
+    ui.signInOpen.hidden = !!staff;
+    ui.signOut.hidden = !staff;
   }
 
   /* ---------- conversation state ---------- */
@@ -197,12 +235,13 @@
       var path = "/api/conversations/" + encodeURIComponent(conv.id) + "/messages";
       return api("POST", path, { text: entry.text, idempotency_key: entry.key }, conv.token);
     }).catch(function (err) {
-      // The server no longer knows this conversation (or our token): start a new one once.
-      if (!retried && err instanceof ApiError && [401, 403, 404].indexOf(err.status) >= 0) {
-        forgetConversation();
-        return postMessage(entry, true);
-      }
-      throw err;
+      if (retried || !(err instanceof ApiError)) throw err;
+      // The server no longer knows this conversation for us (unknown token, or signed in or out
+      // meanwhile): start a new one once. A stale CSRF token: fetch a fresh one and send again.
+      var stale = err.code === "csrf_failed";
+      if (!stale && [401, 403, 404].indexOf(err.status) < 0) throw err;
+      if (!stale) forgetConversation();
+      return refreshSession().then(function () { return postMessage(entry, true); });
     });
   }
 
@@ -219,13 +258,18 @@
   function speaker(label) { return h("span", { className: "visually-hidden", text: label + "：" }); }
 
   function renderWelcome() {
+    var staff = account.staff;
+    var text = "MAMIS（医師会会員情報システム）についてのご質問をどうぞ。\n" +
+      "例：「送付区分設定とは何ですか」「医療機関マスタはいつ更新されますか」";
+    if (staff) {
+      text += "\n\n" + (staff.display_name || staff.login_id) + "としてログインしています。" +
+        "会員番号・先生のお名前・医療機関名で、手続きの状況や送付先などを照会できます。" +
+        "\n例：「会員番号1234567の入会手続きはどこまで進んでいますか」";
+    }
     append(h("div", { className: "msg msg-bot msg-welcome" }, [
       speaker("ヘルプデスク"),
-      h("div", {
-        className: "msg-text",
-        text: "MAMIS（医師会会員情報システム）についてのご質問をどうぞ。\n" +
-          "例：「送付区分設定とは何ですか」「医療機関マスタはいつ更新されますか」"
-      })
+      h("div", { className: "msg-text", text: text }),
+      staff ? renderChoices(account.quickActions) : null
     ]));
   }
 
@@ -292,6 +336,24 @@
       h("p", { className: "sources-title", text: "参照した記事" }),
       h("ul", null, items)
     ]);
+  }
+
+  /* A small table of a lookup answer: caption, header row and cells, all as text. */
+  function renderTable(table) {
+    if (!table || !Array.isArray(table.rows) || !table.rows.length) return null;
+    var columns = Array.isArray(table.columns) ? table.columns : [];
+    var node = h("table", { className: "reply-table" }, [
+      table.caption ? h("caption", { text: String(table.caption) }) : null,
+      columns.length ? h("thead", null, [h("tr", null, columns.map(function (c) {
+        return h("th", { scope: "col", text: String(c) });
+      }))]) : null,
+      h("tbody", null, table.rows.map(function (row) {
+        return h("tr", null, (Array.isArray(row) ? row : []).map(function (cell) {
+          return h("td", { text: String(cell) });
+        }));
+      }))
+    ]);
+    return node;
   }
 
   function renderChoices(buttons) {
@@ -380,6 +442,7 @@
     var node = h("div", { className: "msg msg-bot" }, [
       speaker("ヘルプデスク"),
       h("div", { className: "msg-text", text: reply.text || "" }),
+      renderTable(reply.table),
       renderSources(reply.sources),
       renderChoices(reply.buttons),
       renderActions(reply.actions),
@@ -664,6 +727,73 @@
   /* ---------- header, escape ---------- */
 
   ui.newConversation.addEventListener("click", startNewConversation);
+
+  /* ---------- staff sign-in ---------- */
+
+  var SIGN_IN_BLOCKED = "この埋め込み表示ではログインを保てません（ブラウザが他サイト内の Cookie を保存しないため）。" +
+    "ヘルプデスクのページを直接開いてログインしてください。";
+
+  function showSignIn(on) {
+    ui.signIn.hidden = !on;
+    ui.log.hidden = on;
+    document.querySelector(".composer").hidden = on;
+    if (on) {
+      ui.signInError.textContent = "";
+      ui.signInPassword.value = "";
+      ui.signInId.focus();
+    }
+  }
+
+  function signInBlocked() {
+    ui.signInError.textContent = SIGN_IN_BLOCKED;
+    var link = safeUrl("/login");
+    if (link && !ui.signIn.querySelector(".sign-in-help")) {
+      ui.signInForm.appendChild(h("p", { className: "sign-in-help" }, [
+        h("a", { href: link, target: "_blank", rel: "noopener", text: "ヘルプデスクのログインページを開く" })
+      ]));
+    }
+  }
+
+  ui.signInOpen.addEventListener("click", function () { showSignIn(true); });
+  ui.signInCancel.addEventListener("click", function () {
+    showSignIn(false);
+    ui.signInOpen.focus();
+  });
+
+  ui.signInForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var loginId = ui.signInId.value.trim();
+    var password = ui.signInPassword.value;
+    if (!loginId || !password) {
+      ui.signInError.textContent = "ログインIDとパスワードを入力してください。";
+      (loginId ? ui.signInPassword : ui.signInId).focus();
+      return;
+    }
+    ui.signInSubmit.disabled = true;
+    ui.signInError.textContent = "";
+    var ready = account.csrfToken ? Promise.resolve() : refreshSession();
+    ready.then(function () {
+      return api("POST", "/api/session", { login_id: loginId, password: password });
+    }).then(function () {
+      return refreshSession(); // did the browser keep the cookie? (not in a third-party frame)
+    }).then(function (data) {
+      if (!data || !data.signed_in) { signInBlocked(); return; }
+      showSignIn(false);
+      startNewConversation();
+    }, function (err) {
+      if (err && err.code === "csrf_failed") signInBlocked();
+      else ui.signInError.textContent = (err && err.message) || defaultMessage(0);
+      ui.signInPassword.value = "";
+      ui.signInPassword.focus();
+    }).finally(function () { ui.signInSubmit.disabled = false; });
+  });
+
+  ui.signOut.addEventListener("click", function () {
+    ui.signOut.disabled = true;
+    api("DELETE", "/api/session").then(applySession, function () { return refreshSession(); })
+      .then(function () { startNewConversation(); })
+      .finally(function () { ui.signOut.disabled = false; });
+  });
   ui.escalate.addEventListener("click", function () { submitText(ESCALATE_TEXT); });
 
   if (embedded) {
@@ -702,7 +832,7 @@
     return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? "#ffffff" : "#111111";
   }
 
-  loadHistory();
+  refreshSession().then(loadHistory);
   updateCounter();
   tellHost("ready");
 })();

@@ -1,0 +1,129 @@
+"""`helpdesk staff add|list` and `helpdesk demo-accounts`: the staff accounts of the web chat.
+
+The work is in bot/accounts.py; these commands translate arguments and turn its errors into
+ClickException with the Japanese it carries.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+from handlers.instance import Instance
+
+# (login id, display name, level, association code): one county, its prefecture, another prefecture,
+# so that a demo shows what each may see (千代田区 sees 13001; 東京都 sees every Tokyo county; 大阪府
+# sees none of the Tokyo members).
+DEMO_ACCOUNTS = (
+    ("demo-chiyoda", "千代田区医師会 事務局（デモ）", "county", "13001"),
+    ("demo-tokyo", "東京都医師会 事務局（デモ）", "prefecture", "13"),
+    ("demo-osaka", "大阪府医師会 事務局（デモ）", "prefecture", "27"),
+)
+
+
+def _accounts(instance: Instance):
+    from bot import Store
+    from bot.accounts import StaffAccounts
+
+    if not isinstance(instance, Instance):
+        raise click.ClickException("インスタンスフォルダが指定されていません。`helpdesk --instance DIR staff …` で実行してください。")
+    return StaffAccounts(Store(instance.helpdesk_db), records_db=instance.records_db)
+
+
+def _now() -> str:
+    from bot import JST
+
+    return datetime.now(JST).isoformat(timespec="seconds")
+
+
+@click.group("staff")
+def staff():
+    """Webチャットにログインする医師会事務局職員のアカウントを管理します。"""
+
+
+@staff.command("add")
+@click.argument("login_id")
+@click.option("--name", "display_name", required=True, help="画面に表示する名前（例: 千代田区医師会 事務局 山田）")
+@click.option("--level", type=click.Choice(["county", "prefecture"]), required=True,
+              help="所属の区分: county（郡市区等医師会）または prefecture（都道府県医師会）")
+@click.option("--code", "association_code", required=True,
+              help="所属する医師会のコード（都道府県医師会は2桁の例: 13、郡市区等医師会は5桁の例: 13001）")
+@click.option("--password", prompt="パスワード", hide_input=True, confirmation_prompt="パスワード（確認）",
+              help="パスワード（10文字以上）。省略すると入力を求めます（コマンド履歴に残らないよう、省略を推奨）")
+@click.pass_obj
+def add_command(instance: Instance, login_id, display_name, level, association_code, password):
+    """職員アカウントを追加します。パスワードは argon2id でハッシュ化して保存します。"""
+    from bot.accounts import AccountError
+
+    accounts = _accounts(instance)
+    try:
+        account = accounts.add(login_id, display_name, level, association_code, password, _now())
+    except AccountError as e:
+        raise click.ClickException(e.message_ja)
+    finally:
+        accounts.store.close()
+    click.echo(f"追加しました: {account.login_id}（{account.display_name}、{account.association_name}）")
+
+
+@staff.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON で出力します")
+@click.pass_obj
+def list_command(instance: Instance, as_json):
+    """職員アカウントの一覧を表示します（パスワードは表示しません）。"""
+    accounts = _accounts(instance)
+    try:
+        rows = accounts.all()
+    finally:
+        accounts.store.close()
+    if as_json:
+        click.echo(json.dumps([{
+            "login_id": a.login_id, "display_name": a.display_name, "level": a.level,
+            "association_code": a.association_code, "association_name": a.association_name, "demo": a.demo,
+            "created_at": a.created_at, "last_sign_in_at": a.last_sign_in_at,
+        } for a in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("職員アカウントはまだありません。`helpdesk staff add` で追加してください。")
+        return
+    for a in rows:
+        mark = "（デモ用）" if a.demo else ""
+        last = a.last_sign_in_at or "未ログイン"
+        click.echo(f"{a.login_id}\t{a.display_name}\t{a.association_name}（{a.association_code}）\t最終ログイン: {last}{mark}")
+
+
+@click.command("demo-accounts")
+@click.pass_obj
+def demo_accounts(instance: Instance):
+    """デモ用の職員アカウントを作成し、ログインIDとパスワードを表示します（実行のたびにパスワードを作り直します）。
+
+    会員データがデモデータ（架空）のときだけ作成します。本番の会員データがあるインスタンスでは何もしません。
+    """
+    from bot.accounts import AccountError, generate_password
+    from records.errors import DatabaseMissing
+    from records.lookup import Records
+
+    try:
+        with Records(instance.records_db, instance.audit_db) as records:
+            label = records.dataset_label()
+    except DatabaseMissing:
+        raise click.ClickException("会員データがありません。先に `helpdesk demo-data` を実行してください。")
+    if not label:
+        raise click.ClickException("この会員データはデモデータではないため、デモ用アカウントは作成しません。")
+    accounts = _accounts(instance)
+    made = []
+    try:
+        for login_id, name, level, code in DEMO_ACCOUNTS:
+            password = generate_password()
+            try:
+                account = accounts.put_demo(login_id, name, level, code, password, _now())
+            except AccountError as e:
+                raise click.ClickException(e.message_ja)
+            made.append((account, password))
+    finally:
+        accounts.store.close()
+    click.echo(f"デモ用の職員アカウント（{label}専用。本番では使わないでください）:")
+    for account, password in made:
+        click.echo(f"  デモ用  ログインID: {account.login_id}  パスワード: {password}  "
+                   f"所属: {account.association_name}（{account.level_label}）")
+    click.echo("ログイン: チャットの「職員ログイン」、または /login")
