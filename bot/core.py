@@ -181,11 +181,13 @@ class Core:
         unanswered = None
         if reply.kind == "unknown":
             unanswered = {"confidence": reply.confidence, "channel": channel, "asker_role": asker.role}
-        # The redacted forms are what the desk and the unanswered log see (never the asker's own view).
+        # The redacted forms are what the desk and the unanswered log see (never the asker's own view);
+        # a concealed secret (a link code) is in neither.
+        kept = reply.stored()
         question, answer, replayed = self.store.save_turn(
             conversation_id, text, reply, self.now(),
             idempotency_key=idempotency_key, unanswered=unanswered,
-            redacted_question=redact(text), redacted_answer=reply.redacted or redact(reply.full_text),
+            redacted_question=redact(text), redacted_answer=kept.redacted or redact(kept.full_text),
         )
         return Turn(question, answer, replayed)
 

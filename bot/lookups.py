@@ -472,14 +472,16 @@ class Lookups:
 
     def _institution(self, inst) -> Reply:
         code = inst.institution_code or "未付番（手入力の医療機関）"
-        text = f"{inst.name}（医療機関コード {code}）は「{inst.status_label}」です。\n{inst.advice}"
+        named = f"{inst.name}（医療機関コード {inst.institution_code}）" if inst.institution_code else \
+            f"{inst.name}（手入力の医療機関、コード未付番）"
+        text = f"{named}は「{inst.status_label}」です。\n{inst.advice}"
         rows = [("名称", inst.name), ("医療機関コード", code), ("地区", f"{inst.prefecture.name} {inst.county.name}"),
                 ("登録元", SOURCE_JA[inst.source]), ("状況", inst.status_label)]
         if inst.filed_on:
             rows.append(("厚生局への届出日", japanese_date(inst.filed_on)))
         if inst.window:
-            rows.append(("反映の見込み", f"{japanese_date(inst.window.visible_from)}〜"
-                                       f"{japanese_date(inst.window.visible_by)}（目安）"))
+            rows.append(("マスタ更新の見込み", f"{japanese_date(inst.window.earliest_night)}〜"
+                                          f"{japanese_date(inst.window.latest_night)}の週末夜間（目安）"))
         if inst.registered_on:
             rows.append(("マスタ反映日", japanese_date(inst.registered_on)))
         return _reply(text, "lookup", Table(("項目", "内容"), tuple(rows)))

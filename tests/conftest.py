@@ -166,11 +166,15 @@ def server_process(tmp_path):
 
 @pytest.fixture(scope="session")
 def live_server_factory(tmp_path_factory):
-    """start(config=None, **server_options) -> base URL; every server started is stopped at the end."""
+    """start(config=None, prepare=None, **server_options) -> base URL; every server started is stopped at
+    the end. `prepare(instance)` runs before the server starts (e.g. to put member data and staff
+    accounts into the instance)."""
     started: list[ServerProcess] = []
 
-    def start(config: dict | None = None, **options) -> str:
+    def start(config: dict | None = None, prepare=None, **options) -> str:
         instance = build_instance(tmp_path_factory.mktemp("live"), config)
+        if prepare is not None:
+            prepare(instance)
         server = ServerProcess(instance.path, **options).start()
         started.append(server)
         return server.url

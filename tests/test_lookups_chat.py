@@ -1,0 +1,380 @@
+"""Record lookups through the conversation core, on the real knowledge base and a small demo records
+database: every role × every lookup, refusals that reveal nothing, choices for ambiguous names, quick
+actions, masking of what leaves the asker's view, the access log, and one-time link codes."""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import JST, Asker, Core, Store
+from bot.linking import LinkCodeInvalid
+from bot.lookups import NEAR_TEXT, NO_DATA_TEXT, SIGN_IN_TEXT, MANY_TEXT
+from records.errors import UNAVAILABLE_JA, RecordUnavailable
+from records.lookup import Records
+from tests.staff import build_demo, staff_asker
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=JST)
+MARK = "【デモデータ（架空）】\n"
+
+
+class Clock:
+    """A clock the test can move forward (link codes expire)."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
+
+
+@pytest.fixture
+def clock():
+    return Clock(NOW)
+
+
+@pytest.fixture
+def audit_db(tmp_path) -> Path:
+    return tmp_path / "audit.sqlite"
+
+
+@pytest.fixture
+def core(searcher, demo_db, audit_db, tmp_path, clock):
+    records = Records(demo_db, audit_db, today=lambda: clock().date())
+    store = Store(tmp_path / "helpdesk.sqlite")
+    yield Core(searcher, store, clock, records=records)
+    records.close()
+    store.close()
+
+
+def member(number: str) -> Asker:
+    return Asker(role="member", member_number=number, account=f"test:{number}")
+
+
+ASKERS = {
+    "county_own": staff_asker("chiyoda"),        # 千代田区医師会 13001: 山田太郎 1300001's county
+    "county_same_pref": staff_asker("chuo"),     # 中央区医師会 13002
+    "county_other_pref": staff_asker("kita"),    # 大阪市北区医師会 27001
+    "pref_own": staff_asker("tokyo"),
+    "pref_other": staff_asker("osaka"),
+    "member_self": member("1300001"),            # 山田太郎, works at 千代田やまだ内科クリニック
+    "member_other": member("2700001"),           # 田中健一 in Osaka
+    "anonymous": Asker(),
+}
+
+# question → (what an allowed answer contains, who may see it)
+LOOKUPS = {
+    "application": ("会員番号1300001の入会手続きはどこまで進んでいますか",
+                    "入会届（申請番号 A2010-000001、2010年3月1日提出）は、現在「手続き完了」です。",
+                    {"county_own", "pref_own", "member_self"}),
+    "application_by_number": ("A2026-000001の状況を教えて", "現在「都道府県医師会から差戻し中」です。",
+                              {"county_own", "pref_own"}),
+    "delivery_by_name": ("山田太郎先生の日医ニュースの送付先は", "日医ニュースは「送付する」設定で、送付先は勤務先です。",
+                         {"county_own", "pref_own", "member_self"}),
+    "institution_master": ("千代田やまだ内科クリニックはマスタに載っていますか", "は「医療機関マスタに掲載済み」です。",
+                           {"county_own", "county_same_pref", "county_other_pref", "pref_own", "pref_other",
+                            "member_self"}),
+    "family_doctor_report": ("千代田やまだ内科クリニックのかかりつけ医機能報告は",
+                             "かかりつけ医機能報告（2026年1月15日提出）は、現在「承認済み」です。",
+                             {"county_own", "pref_own", "member_self"}),
+}
+
+
+def ask(core, asker, *texts):
+    conversation = core.open_conversation("test", asker).conversation.id
+    return [core.reply(conversation, text, asker, "test").reply for text in texts][-1]
+
+
+def audit_rows(path: Path) -> list[tuple]:
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT asker, action, record, outcome FROM access_log ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+# -- every role × every lookup -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS)
+@pytest.mark.parametrize("role", ASKERS)
+def test_every_role_and_lookup(core, role, lookup):
+    question, allowed_text, allowed = LOOKUPS[lookup]
+    reply = ask(core, ASKERS[role], question)
+    if role == "anonymous":
+        assert (reply.kind, reply.text) == ("sign_in_required", SIGN_IN_TEXT)
+    elif role in allowed:
+        assert reply.kind == "lookup"
+        assert reply.text.startswith(MARK)
+        assert allowed_text in reply.text
+        assert reply.table is not None and 1 <= len(reply.table.rows) <= 8
+    elif reply.kind == "lookup_choices":  # a name search may offer the asker's own near namesakes
+        assert lookup == "delivery_by_name" and all("|1300001" not in c for c in reply.choices)
+        assert "山田　太郎" not in " ".join(b.label for b in reply.buttons)
+    else:
+        assert (reply.kind, reply.text, reply.table) == ("lookup", UNAVAILABLE_JA, None)
+
+
+def test_answers_are_short_tables(core):
+    reply = ask(core, ASKERS["county_own"], "山田太郎先生の日医ニュースの送付先は")
+    assert reply.text == (MARK + "山田　太郎 先生（会員番号 1300001）の送付区分です。\n"
+                          "日医ニュースは「送付する」設定で、送付先は勤務先です。")
+    assert reply.table.columns == ("送付物", "送付", "送付先")
+    assert reply.table.rows == (("日医ニュース", "する", "勤務先"), ("日本医師会雑誌通常号", "する", "自宅"),
+                                ("日本医師会雑誌特別号", "しない", "—"))
+    assert reply.full_text.endswith("・日本医師会雑誌特別号 / しない / —")
+
+
+def test_a_waiting_clinic_gets_its_estimated_window(core):
+    reply = ask(core, ASKERS["pref_own"], "「神田ひだまり在宅クリニック」はマスタに載っていますか")
+    assert reply.kind == "lookup"
+    assert "神田ひだまり在宅クリニック（手入力の医療機関、コード未付番）は「厚生局の登録待ち（手入力の医療機関）」です。" in reply.text
+    assert ("マスタ更新の見込み", "2026年11月28日〜2027年1月10日の週末夜間（目安）") in reply.table.rows
+
+
+def test_a_returned_report_gives_its_reason(core):
+    reply = ask(core, ASKERS["county_same_pref"], "1310200022のかかりつけ医機能報告の差戻し理由は")
+    assert "現在「郡市区等医師会から差戻し中」です。\n差戻し理由: 報告項目（時間外の診療体制）の記載漏れがあります。" in reply.text
+
+
+def test_full_width_digits_and_a_transfer_seen_by_both_counties(core):
+    for role in ("county_own", "county_same_pref"):  # A2026-000002: from 13001 to 13002
+        reply = ask(core, ASKERS[role], "会員番号１３００００３の異動届の状況は")
+        assert "異動届（申請番号 A2026-000002" in reply.text and "異動元: 千代田区医師会 → 異動先: 中央区医師会" in reply.text
+
+
+# -- refusals reveal nothing -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["会員番号{}の送付先は", "会員番号{}の入会手続きの状況"])
+def test_missing_and_forbidden_read_the_same(core, question):
+    outsider = ASKERS["county_same_pref"]
+    forbidden = ask(core, outsider, question.format("1300001"))  # exists, in another county
+    missing = ask(core, outsider, question.format("1399999"))    # does not exist
+    assert forbidden == missing
+    assert forbidden.text == UNAVAILABLE_JA
+
+
+def test_anonymous_is_asked_to_sign_in_without_touching_the_records(core, audit_db):
+    for question, _text, _who in LOOKUPS.values():
+        assert ask(core, Asker(), question).kind == "sign_in_required"
+    assert ask(core, Asker(), "1300001").kind == "sign_in_required"
+    assert audit_rows(audit_db) == []
+
+
+def test_every_lookup_is_in_the_access_log(core, audit_db):
+    ask(core, ASKERS["county_own"], "会員番号1300001の送付先は")
+    ask(core, ASKERS["county_same_pref"], "会員番号1300001の送付先は")
+    assert audit_rows(audit_db) == [
+        ("staff:county:13001(chiyoda)", "delivery_settings", "13***01", "allowed"),
+        ("staff:county:13002(chuo)", "delivery_settings", "13***01", "refused"),
+    ]
+
+
+def test_missing_member_data_is_said_plainly(searcher, tmp_path):
+    records = Records(tmp_path / "none.sqlite", tmp_path / "audit.sqlite")
+    store = Store(tmp_path / "helpdesk.sqlite")
+    core = Core(searcher, store, lambda: NOW, records=records)
+    try:
+        assert ask(core, ASKERS["county_own"], "会員番号1300001の送付先は").text == NO_DATA_TEXT
+    finally:
+        records.close()
+        store.close()
+
+
+# -- names: one, several, near ----------------------------------------------------------------------------
+
+
+def namesakes(demo_db: Path) -> tuple[str, list[str]]:
+    """A family name shared by several Tokyo members and by someone outside Tokyo."""
+    conn = sqlite3.connect(demo_db)
+    try:
+        rows = conn.execute("SELECT member_number, name FROM members").fetchall()
+    finally:
+        conn.close()
+    families: dict[str, list[str]] = {}
+    for number, name in rows:
+        families.setdefault(name.split("\u3000")[0], []).append(number)
+    for family, numbers in sorted(families.items()):
+        tokyo = [n for n in numbers if n.startswith("13")]
+        if len(tokyo) >= 2 and len(tokyo) < len(numbers) and family != "山田":
+            return family, numbers
+    raise AssertionError("the demo has no family name shared inside and outside Tokyo")
+
+
+def test_an_ambiguous_name_offers_only_people_the_asker_may_see(core, demo_db):
+    family, numbers = namesakes(demo_db)
+    asker = ASKERS["pref_own"]
+    conversation = core.open_conversation("test", asker).conversation.id
+    choices = core.reply(conversation, f"{family}先生の送付先は", asker, "test").reply
+    assert (choices.kind, choices.text) == ("lookup_choices", MANY_TEXT)
+    shown = {c.split("|")[2] for c in choices.choices}
+    assert shown <= {n for n in numbers if n.startswith("13")} and len(shown) >= 2
+    for button in choices.buttons:
+        assert button.label == button.payload and family in button.label
+        assert not re.search(r"[0-9]{7}", button.label)  # the number is masked: 13***45
+    picked = core.reply(conversation, choices.buttons[0].payload, asker, "test").reply
+    number = choices.choices[0].split("|")[2]
+    assert picked.kind == "lookup" and f"（会員番号 {number}）の送付区分です。" in picked.text
+
+    # Osaka's secretariat is offered none of Tokyo's namesakes.
+    other = ask(core, ASKERS["pref_other"], f"{family}先生の送付先は")
+    assert not any(n.startswith("13") for c in other.choices for n in [c.split("|")[2]])
+
+
+def test_a_wrong_kanji_is_offered_as_maybe(core):
+    reply = ask(core, ASKERS["county_own"], "山田太朗先生の送付先は")
+    assert (reply.kind, reply.text) == ("lookup_choices", NEAR_TEXT)
+    assert [b.label for b in reply.buttons] == ["山田　太郎（千代田区医師会・会員番号 13***01）"]
+
+
+def test_an_old_character_form_finds_the_member(core):
+    reply = ask(core, ASKERS["county_own"], "高橋美咲さんの会員情報")
+    assert ("会員番号", "1300004") in reply.table.rows and ("氏名", "髙橋　美咲（タカハシ　ミサキ）") in reply.table.rows
+
+
+# -- quick actions and prompts ---------------------------------------------------------------------------------
+
+
+def test_staff_greeting_offers_quick_actions_and_a_prompt_takes_the_number(core):
+    asker = ASKERS["county_own"]
+    conversation = core.open_conversation("test", asker).conversation.id
+    greeting = core.reply(conversation, "こんにちは", asker, "test").reply
+    assert [b.label for b in greeting.buttons] == [
+        "使い方", "入会手続きの状況", "送付先の確認", "医療機関マスタの確認", "かかりつけ医機能報告の確認", "連携コードの発行"]
+    assert "千代田区医師会 事務局（テスト）としてログインしています。" in greeting.text
+    assert [b.label for b in ask(core, Asker(), "こんにちは").buttons] == ["使い方"]
+
+    prompt = core.reply(conversation, "送付先の確認", asker, "test").reply
+    assert prompt.kind == "lookup_prompt" and prompt.text.startswith("送付先（送付区分）をお調べします。")
+    answer = core.reply(conversation, "1300001", asker, "test").reply
+    assert answer.kind == "lookup" and "の送付区分です。" in answer.text
+
+    prompt = core.reply(conversation, "医療機関マスタの確認", asker, "test").reply
+    assert prompt.kind == "lookup_prompt"
+    answer = core.reply(conversation, "千代田やまだ内科クリニック", asker, "test").reply
+    assert "は「医療機関マスタに掲載済み」です。" in answer.text
+
+
+def test_knowledge_base_questions_are_never_taken_for_lookups(core):
+    questions = []
+    for path in sorted((ROOT / "kb" / "articles").glob("*.md")):
+        front = yaml.safe_load(path.read_text(encoding="utf-8").split("---")[1])
+        questions += [front["title"], *front.get("questions", [])]
+    dev = ROOT.parent / "shared" / "eval" / "mamis_dev.jsonl"
+    if dev.exists():
+        questions += [json.loads(line)["query"] for line in dev.read_text(encoding="utf-8").splitlines() if line]
+    for asker in (ASKERS["county_own"], Asker()):
+        taken = [q for q in questions if core.lookups.wants(q, asker) is not None]
+        assert taken == []
+    reply = ask(core, ASKERS["county_own"], "日医ニュースの送付先を自宅に変更したい")
+    assert reply.kind == "answer" and reply.sources[0].slug == "delivery-settings"
+
+
+# -- what leaves the asker's view is masked ------------------------------------------------------------------------
+
+
+def test_unanswered_log_and_desk_transcript_are_masked(core):
+    asker = ASKERS["county_own"]
+    conversation = core.open_conversation("test", asker).conversation.id
+    core.reply(conversation, "ラーメンのおすすめ 1300001", asker, "test")
+    core.reply(conversation, "山田太郎先生の日医ニュースの送付先は", asker, "test")
+    [row] = core.store.unanswered()
+    assert row["text"] == "ラーメンのおすすめ 13***01"
+
+    desk = "\n".join(m.text for m in core.transcript(conversation))
+    assert "1300001" not in desk and "山田太郎" not in desk and "山田　太郎" not in desk
+    assert "山＊＊＊先生の日医ニュースの送付先は" in desk and "山＊＊＊＊ 先生（会員番号 13***01）の送付区分です。" in desk
+    # The asker's own history keeps the whole answer.
+    own = core.history(conversation, asker=asker)
+    assert "山田　太郎 先生（会員番号 1300001）" in own[-1].text and own[-1].reply.table is not None
+
+
+def test_a_conversation_belongs_to_the_account_that_opened_it(core):
+    from bot import ConversationNotFound
+
+    asker = ASKERS["county_own"]
+    new = core.open_conversation("web", asker)
+    core.reply(new.conversation.id, "会員番号1300001の送付先は", asker, "web")
+    for stranger in (Asker(), ASKERS["pref_own"]):
+        with pytest.raises(ConversationNotFound):
+            core.history(new.conversation.id, new.token, stranger)
+        with pytest.raises(ConversationNotFound):
+            core.reply(new.conversation.id, "会員番号1300001の送付先は", stranger, "web")
+
+
+# -- one-time link codes ------------------------------------------------------------------------------------------
+
+
+def issue_in_chat(core, asker, number="1300001"):
+    conversation = core.open_conversation("test", asker).conversation.id
+    assert core.reply(conversation, "連携コードの発行", asker, "test").reply.kind == "lookup_prompt"
+    turn = core.reply(conversation, number, asker, "test")
+    return conversation, turn
+
+
+def test_link_code_lifecycle(core, clock, audit_db, tmp_path):
+    staff = ASKERS["county_own"]
+    conversation, turn = issue_in_chat(core, staff)
+    assert turn.reply.kind == "link_code"
+    code = re.search(r"連携コード: ([A-Z0-9]{8})", turn.reply.text).group(1)
+    assert re.fullmatch(r"[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{8}", code)
+    assert "有効期限: 2026年11月25日 10:15 まで（1回限り）" in turn.reply.text
+    # Shown once: neither the stored message, its replay, nor the desk's transcript holds it.
+    stored = core.history(conversation, asker=staff)[-1]
+    assert code not in stored.text and code not in json.dumps(stored.reply.to_dict(), ensure_ascii=False)
+    assert "＊＊＊＊＊＊＊＊" in stored.text
+    assert all(code not in m.text for m in core.transcript(conversation))
+    with sqlite3.connect(core.store.path) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert code not in dump and code.lower() not in dump
+    assert ("staff:county:13001(chiyoda)", "link_code_issue", "13***01", "allowed") in audit_rows(audit_db)
+
+    with pytest.raises(LinkCodeInvalid) as wrong:
+        core.consume_link_code("ABCDEFGH", "telegram", "555")
+    assert wrong.value.reason == "unknown"
+    link = core.consume_link_code(code[:4].lower() + "-" + code[4:], "telegram", "555")  # typed loosely
+    assert (link.channel, link.external_user_id, link.member_number) == ("telegram", "555", "1300001")
+    with pytest.raises(LinkCodeInvalid) as reused:
+        core.consume_link_code(code, "telegram", "666")
+    assert reused.value.reason == "used"
+    assert core.linked_asker("telegram", "666") == Asker()
+
+    # The linked account asks as the member: their own records, nobody else's.
+    doctor = core.linked_asker("telegram", "555")
+    assert (doctor.role, doctor.member_number) == ("member", "1300001")
+    assert "山田　太郎 先生（会員番号 1300001）の送付区分です。" in ask(core, doctor, "私の送付先を教えて").text
+    assert ask(core, doctor, "会員番号1300004の送付先は").text == UNAVAILABLE_JA
+
+    # Expiry: valid until the 15th minute, not after.
+    issued = core.issue_link_code(staff, "1300004")
+    clock.now = NOW + timedelta(minutes=15)
+    with pytest.raises(LinkCodeInvalid) as expired:
+        core.consume_link_code(issued.code, "telegram", "777")
+    assert expired.value.reason == "expired"
+    assert LinkCodeInvalid.message_ja.startswith("連携コードが正しくないか、有効期限が切れています。")
+
+
+def test_link_codes_are_issued_only_within_scope(core):
+    with pytest.raises(RecordUnavailable):
+        core.issue_link_code(ASKERS["county_other_pref"], "1300001")
+    with pytest.raises(RecordUnavailable):
+        core.issue_link_code(ASKERS["county_other_pref"], "1399999")
+    _conversation, turn = issue_in_chat(core, ASKERS["pref_other"])
+    assert turn.reply.text == UNAVAILABLE_JA
+    assert ask(core, ASKERS["member_self"], "会員番号1300001の連携コードを発行して").text.startswith(
+        "連携コードは医師会事務局の職員が発行します。")
+    assert core.issue_link_code(ASKERS["pref_own"], "1300003").member_number == "1300003"
