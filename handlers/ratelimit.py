@@ -45,7 +45,8 @@ def limited(limiter, setting: str, *, message: str, key_func=None, scope: str | 
     """
 
     def decorate(view):
-        if getattr(view, "__wrapper-limiter-instance", None) is limiter:
+        # The mark is a weak proxy of the limiter: compare with ==, which the proxy passes through.
+        if getattr(view, "__wrapper-limiter-instance", None) == limiter:
             fresh = view
         else:
             @functools.wraps(view, updated=())
