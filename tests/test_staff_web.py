@@ -143,7 +143,7 @@ def test_sign_in_is_rate_limited_per_login_id(make_app):
         assert sign_in(client, password="guess", environ_base={"REMOTE_ADDR": address}).status_code == 401
     r = sign_in(client, environ_base={"REMOTE_ADDR": "10.0.0.4"})  # even the right password now waits
     assert error(r) == (429, "sign_in_rate_limited", TOO_MANY)
-    assert r.headers["Retry-After"] == "60"
+    assert 0 < int(r.headers["Retry-After"]) <= 60
     assert sign_in(client, login_id="tokyo").status_code == 200  # another account is not locked
 
 
