@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Callable
 
 from records import access
-from records.errors import (DatabaseMissing, InvalidQuery, MemberNotFound, RecordsError,
+from records.errors import (DatabaseMissing, MemberNotFound, RecordsError,
                             RecordUnavailable, message_ja)
 from records.lookup import ACTION_JA, LEVEL_JA, SOURCE_JA, Records
 from records.vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS
@@ -276,6 +276,15 @@ def may_look_up(asker: Asker) -> bool:
 
 
 # -------------------------------------------------------------------------------- answering
+
+
+class StaffOnly(RecordsError):
+    """Only secretariat staff issue link codes."""
+
+
+class WithdrawnMember(RecordsError):
+    """A withdrawn member cannot be linked."""
+
 
 class Lookups:
     """Answers record requests for the core, from `records` (a records.lookup.Records).
@@ -537,14 +546,6 @@ class Lookups:
                 "先生に、MAMISヘルプデスクのボットへこのコードを送っていただくと、アカウントが会員番号と連携されます。"
                 "コードはこの画面でしか表示されません。")
         return replace(_reply(text, "link_code", None, (name,)), conceal=(issued.code,))
-
-
-class StaffOnly(RecordsError):
-    """Only secretariat staff issue link codes."""
-
-
-class WithdrawnMember(RecordsError):
-    """A withdrawn member cannot be linked."""
 
 
 def _pick(scored):
