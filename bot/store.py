@@ -19,6 +19,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations
+
 from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound, NotAReply
 from .model import Conversation, Message, NewConversation, Reply
 
@@ -142,9 +144,7 @@ class Store:
 
     def __init__(self, path):
         self.path = Path(path)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self._open)
         self._write_lock = threading.Lock()
         self.migrate()
 
@@ -163,20 +163,11 @@ class Store:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._open()
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
         """Close every connection this store opened, in any thread (call before forking or at exit)."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     @contextmanager
     def transaction(self, conn: sqlite3.Connection | None = None):
@@ -219,36 +210,21 @@ class Store:
 
     # -- migrations --------------------------------------------------------------------------------
 
-    CREATE_MIGRATIONS_SQL = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    APPLIED_SQL = "SELECT 1 FROM migrations WHERE name = :name"
-    RECORD_SQL = "INSERT INTO migrations (name, applied_at) VALUES (:name, datetime('now'))"
-
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded; return their names.
 
         Uses its own short-lived connection so that no connection is left open in a process that is
-        about to fork its workers. Several workers may start at once: the check runs inside the write
-        lock, so each migration is applied exactly once.
+        about to fork its workers.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._open()
-        applied = []
         try:
-            conn.execute(self.CREATE_MIGRATIONS_SQL)
-            for name, statements in MIGRATIONS:
-                with self.transaction(conn):
-                    if conn.execute(self.APPLIED_SQL, {"name": name}).fetchone():
-                        continue
-                    for sql in statements:
-                        conn.execute(sql)
-                    conn.execute(self.RECORD_SQL, {"name": name})
-                    applied.append(name)
+            return apply_migrations(conn, MIGRATIONS)
         finally:
             conn.close()
-        return applied
 
     def applied_migrations(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT name FROM migrations ORDER BY name")]
+        return applied_migrations(self.conn)
 
     # -- conversations -----------------------------------------------------------------------------
 

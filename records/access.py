@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from .schema import apply_migrations
+from storage.sqlite import apply_migrations
 
 Role = Literal["anonymous", "staff", "member", "desk"]
 Level = Literal["county", "prefecture"]

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sqlite3
-import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from rapidfuzz import fuzz, process
+
+from storage.sqlite import ThreadConnections
 
 from . import names
 from .access import (Asker, Scope, mask_identifier, mask_member_number, may_look_up, may_see,
@@ -432,34 +433,29 @@ class Records:
         self.log = AccessLog(Path(audit_db))
         self._today = today
         self._trace = trace
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self._open, version=self._file_identity)
 
     # -- plumbing
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's read-only connection to the records database."""
+    def _file_identity(self) -> int:
+        """The records file's inode: a new one means the file was replaced, so reconnect."""
         try:
-            ident = os.stat(self.records_db).st_ino
+            return os.stat(self.records_db).st_ino
         except FileNotFoundError:
             raise DatabaseMissing(self.records_db) from None
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.ident != ident:
-            conn = open_readonly(self.records_db)
-            if self._trace:
-                conn.set_trace_callback(self._trace)
-            self._local.conn, self._local.ident = conn, ident
-            with self._lock:
-                self._all.append(conn)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = open_readonly(self.records_db)
+        if self._trace:
+            conn.set_trace_callback(self._trace)
         return conn
 
+    def connection(self) -> sqlite3.Connection:
+        """This thread's read-only connection to the records database."""
+        return self._connections.get()
+
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
         self.log.close()
 
     def __enter__(self) -> "Records":

@@ -8,13 +8,12 @@ the access log (records/access.py), which has its own list.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+
+from storage.sqlite import Migration, apply_migrations
 
 from .associations import PREFECTURES
 
-Migration = tuple[str, Sequence[str]]
 
 _0001_INITIAL = [
     """CREATE TABLE meta (
@@ -160,46 +159,6 @@ MIGRATIONS: list[Migration] = [
     ("0002_applications", _0002_APPLICATIONS),
     ("0003_institutions_and_reports", _0003_INSTITUTIONS),
 ]
-
-_CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS migrations (
-    name       TEXT PRIMARY KEY,
-    applied_at TEXT NOT NULL
-)"""
-_APPLIED = "SELECT name FROM migrations"
-_RECORD = "INSERT INTO migrations (name, applied_at) VALUES (:name, :applied_at)"
-
-
-def apply_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
-    """Apply pending migrations, each in one transaction with its `migrations` row.
-
-    Nothing is locked when everything is applied (the common case, and a busy
-    database must not block a plain open). Otherwise the applied set is re-read
-    inside the write lock, so two processes starting at once cannot apply the same
-    migration twice. Returns the names applied now.
-    """
-    conn.execute(_CREATE_MIGRATIONS)
-    done = {row[0] for row in conn.execute(_APPLIED)}
-    applied_now = []
-    for name, statements in migrations:
-        if name in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            done = {row[0] for row in conn.execute(_APPLIED)}
-            if name in done:
-                conn.execute("ROLLBACK")
-                continue
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute(_RECORD, {"name": name,
-                                   "applied_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied_now.append(name)
-    return applied_now
-
 
 def connect_writer(path: Path | str, *, busy_timeout_ms: int = 10_000) -> sqlite3.Connection:
     """Open the records database for its one writer (sync or demo), migrated and in WAL.

@@ -4,7 +4,8 @@ import sqlite3
 import pytest
 
 from records.access import AUDIT_MIGRATIONS, AccessLog
-from records.schema import MIGRATIONS, apply_migrations, connect_writer
+from records.schema import MIGRATIONS, connect_writer
+from storage.sqlite import apply_migrations
 
 
 def _tables(conn):

@@ -1,0 +1,95 @@
+"""SQLite plumbing shared by every database of the help desk.
+
+Two things each database needs and that must behave the same everywhere: numbered
+migrations applied exactly once (also when several worker processes start together),
+and one connection per thread (sqlite3 connections must not be shared between threads
+mid-statement, and must not cross a fork).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from typing import Callable, Sequence
+
+#: A migration: its name (`0001_initial`, …) and the statements it runs.
+Migration = tuple[str, Sequence[str]]
+
+_CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS migrations (
+    name       TEXT PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)"""
+_APPLIED = "SELECT name FROM migrations"
+_RECORD = "INSERT INTO migrations (name, applied_at) VALUES (:name, :applied_at)"
+
+
+def apply_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
+    """Apply pending migrations, each in one transaction with its `migrations` row.
+
+    `conn` must be in autocommit mode (isolation_level=None) with a busy timeout.
+    Nothing is locked when everything is applied (the common case, and a busy
+    database must not block a plain open). Otherwise the applied set is re-read
+    inside the write lock, so two processes starting at once cannot apply the same
+    migration twice. Returns the names applied now.
+    """
+    conn.execute(_CREATE_MIGRATIONS)
+    done = {row[0] for row in conn.execute(_APPLIED)}
+    applied_now = []
+    for name, statements in migrations:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = {row[0] for row in conn.execute(_APPLIED)}
+            if name in done:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(_RECORD, {"name": name,
+                                   "applied_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied_now.append(name)
+    return applied_now
+
+
+def applied_migrations(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY name")]
+
+
+class ThreadConnections:
+    """One connection per thread, opened on first use; `close()` closes them all.
+
+    `version`, when given, names what the connection was opened on (for example the
+    file's inode): when it changes, the thread's connection is reopened, so a database
+    file replaced underneath (an import, demo-data --force) is picked up.
+    """
+
+    def __init__(self, open_connection: Callable[[], sqlite3.Connection],
+                 version: Callable[[], object] | None = None):
+        self._open = open_connection
+        self._version = version or (lambda: None)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        version = self._version()
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.version != version:
+            conn = self._open()
+            self._local.conn, self._local.version = conn, version
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection opened here, in any thread (before forking, or at exit)."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
