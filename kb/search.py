@@ -2,16 +2,17 @@
 
 Three stages, each cheap:
 
-1. FTS5 BM25 over the analysed terms, with field weights (title and example
-   questions above body) and kana-reading bigrams as a low-weight fallback, gives up
-   to `CANDIDATES` candidates;
+1. FTS5 BM25 over the analysed terms, one row per article, with field weights (title
+   and example questions above body) and kana-reading bigrams as a low-weight fallback,
+   gives up to `CANDIDATES` candidates;
 2. a re-rank mixes the BM25 score with two signals FTS5 cannot see: how much of the
-   question (weighted by term rarity) the article covers, and how close the question
-   is to the article's title or one of its example questions (rapidfuzz, which also
-   forgives a wrong kanji or a missing character);
-3. a calibrated confidence in 0..1 from those signals, which the conversation core
-   compares with the single threshold `CONFIDENCE_THRESHOLD` to answer, offer
-   choices or hand over to a person.
+   question (weighted by term rarity) the article's title, tags and example questions
+   cover, and how close the question is to one of those (rapidfuzz, which also forgives
+   a wrong kanji or a missing character);
+3. for the results returned, the answering `##` section and a calibrated confidence in
+   0..1 (share of the question the whole article covers, and that closeness), which the
+   conversation core compares with the single threshold `CONFIDENCE_THRESHOLD` to
+   answer, offer choices or hand over to a person.
 
 Any input is safe: every term is quoted before MATCH, the input is capped, and a
 query that still fails returns no results rather than raising.
@@ -47,12 +48,12 @@ FIELD_WEIGHTS = (2.0, 2.0, 1.0, 0.3)
 # Re-rank mix: BM25 relative to the best candidate, idf-weighted share of the question found
 # in the article's title/example questions/tags, fuzzy similarity to one of those.
 RANK_MIX = (0.6, 0.2, 0.2)
-# A question with at most this many words also searches by reading bigrams.
+# A question with at most this many words also searches by reading bigrams...
 SHORT_QUESTION_TERMS = 2
-# Fewest distinct reading bigrams for reading overlap to count towards confidence.
-MIN_READING_GRAMS = 4
 # ... and so does one where this share of the words is unknown to the index (kana, typos).
 UNKNOWN_SHARE_FOR_FALLBACK = 0.5
+# Fewest distinct reading bigrams for reading overlap to count towards confidence.
+MIN_READING_GRAMS = 4
 
 
 @dataclass(frozen=True)
