@@ -110,8 +110,9 @@ class ServerProcess:
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace") if self.log else ""
 
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
-        port = free_port()
+    def start(self, timeout: float = 30.0, port: int | None = None) -> "ServerProcess":
+        """Start on a free port, or on `port` (to restart a stopped server where clients expect it)."""
+        port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-serve-", suffix=".log", delete=False)
         cmd = [sys.executable, "-m", "handlers.serve_main", "--instance", str(self.instance_path),

@@ -226,6 +226,31 @@ def test_unsent_message_is_kept_across_reload_and_resent_once(page, server):
     assert chat_frame(page).evaluate("localStorage.getItem('mamis-helpdesk:pending')") is None
 
 
+def test_message_typed_while_the_server_is_down_is_kept_and_resent_after_restart(browser, server_process):
+    served = server_process().start()
+    port = int(served.url.rsplit(":", 1)[1])
+    page = new_page(browser)
+    try:
+        frame = open_widget(page, served.url + "/")
+        ask(frame, "こんにちは")
+
+        served.stop()
+        frame.locator("#input").fill(QUESTION)
+        frame.locator("#input").press("Enter")
+        unsent = frame.locator(".msg-user.is-unsent")
+        expect(unsent.locator(".unsent-label")).to_have_text("未送信")
+        expect(unsent.locator(".msg-text")).to_have_text(QUESTION)
+
+        served.start(port=port)
+        unsent.get_by_role("button", name="再送信").click()
+        expect(frame.locator(".msg-user.is-unsent")).to_have_count(0)
+        expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(2)
+        messages = history(served.url, stored_conversation(page))
+        assert [m["text"] for m in messages if m["role"] == "user"] == ["こんにちは", QUESTION]
+    finally:
+        page.context.close()
+
+
 def test_double_click_on_send_sends_once(page, server):
     posts = count_posts(page)
     frame = open_widget(page, server + "/")
