@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ MAX_QUERY_GRAMS = 48
 # The rarest this many terms (and as many bigrams) go into MATCH: they decide BM25, while
 # every further, commoner term mostly adds rows to score. The re-rank still sees them all.
 MATCH_TERMS = 8
+# A term asked more than once counts up to this many times.
+QUERY_TF_CAP = 2
 # In a large index, a term in at least this share of the articles and more than
 # COMMON_ROWS of them stays out of MATCH as well (see `_useful`).
 COMMON_SHARE = 0.3
@@ -109,8 +112,8 @@ def quote(term: str) -> str:
 
 
 def match_expression(terms: list[str], grams: list[str]) -> str:
-    """The MATCH string: every term and reading bigram quoted, OR-ed."""
-    return " OR ".join(quote(t) for t in dict.fromkeys(terms + grams))
+    """The MATCH string: every term and reading bigram quoted, OR-ed (repeats kept: they weigh)."""
+    return " OR ".join(quote(t) for t in terms + grams)
 
 
 CANDIDATES_SQL = """
@@ -222,26 +225,33 @@ class Searcher:
     def _document(self, doc_id: int) -> sqlite3.Row:
         return self.conn.execute("SELECT * FROM documents WHERE id = :id", {"id": doc_id}).fetchone()
 
-    def _useful(self, df: dict[str, int]) -> list[str]:
-        """The terms worth matching: the rarest MATCH_TERMS of those not too common.
+    def _useful(self, df: dict[str, int], tf: Counter | None = None) -> list[str]:
+        """The terms worth matching, most informative first, a term asked twice given twice.
 
         FTS5's BM25 gives a term in half the rows or more an idf of (almost) zero, so leaving
         it out of MATCH changes no score; it only spares scoring every row that contains
         nothing but such words. In a large index the same holds nearly for a term in a third
         of the rows (idf ≈ 0.8 against ≈ 9 for a rare word) while it would cost thousands of
-        rows to score; a small index keeps them, since there every candidate counts. If every
-        term is that common, the rarest one stays.
+        rows to score; a small index keeps them, since there every candidate counts. Of the
+        rest, the MATCH_TERMS with the highest idf × times asked go in; FTS5 adds a phrase's
+        score once per occurrence in the query, so repeating a term is how a question that
+        says 生活保護 twice weighs it double (capped at QUERY_TF_CAP). If every term is that
+        common, the rarest one stays.
         """
         n = self.total_rows
+        tf = tf or Counter()
 
         def common(d: int) -> bool:
             return 2 * d >= n or (d >= COMMON_SHARE * n and d > COMMON_ROWS)
 
-        known = sorted((d, t) for t, d in df.items() if d > 0)
-        keep = [t for d, t in known if not common(d)][:MATCH_TERMS]
-        if not keep and known:
-            keep = [known[0][1]]
-        return keep
+        known = [(t, d) for t, d in df.items() if d > 0]
+        chosen = sorted(
+            (x for x in known if not common(x[1])),
+            key=lambda x: -max(tf[x[0]], 1) * math.log(n / x[1]),
+        )[:MATCH_TERMS]
+        if not chosen and known:
+            chosen = [min(known, key=lambda x: x[1])]
+        return [t for t, _ in chosen for _ in range(min(max(tf[t], 1), QUERY_TF_CAP))]
 
     def _candidates(self, terms: list[str], grams: list[str]) -> dict[int, float]:
         """Document id → BM25 (higher is better)."""
@@ -290,7 +300,8 @@ class Searcher:
         unknown = sum(1 for d in df.values() if d == 0)
         fallback = len(terms) <= SHORT_QUESTION_TERMS or unknown >= UNKNOWN_SHARE_FOR_FALLBACK * len(terms)
         grams = list(dict.fromkeys(bigrams(analysis.reading)))[:MAX_QUERY_GRAMS] if fallback else []
-        candidates = self._candidates(self._useful(df), self._useful(self._doc_freq(grams)) if grams else [])
+        asked = Counter(analysis.terms)
+        candidates = self._candidates(self._useful(df, asked), self._useful(self._doc_freq(grams)) if grams else [])
         if not candidates:
             return []
         idf = self._idf(df)
