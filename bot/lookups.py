@@ -470,7 +470,7 @@ class Lookups:
         text = f"{_who(ds.name, number)}の送付区分です。"
         by_pub = {item.publication: item for item in ds.items}
         for pub in publications:
-            text += "\n" + _delivery_sentence(by_pub[pub])
+            text += "\n" + by_pub[pub].sentence
         rows = tuple((PUBLICATION_JA[i.publication],
                       "未設定" if i.send is None else ("する" if i.send else "しない"),
                       DESTINATION_JA[i.destination] if i.send and i.destination else "—")
@@ -560,15 +560,6 @@ def _pick(scored):
 
 def _who(name: str | None, number: str) -> str:
     return f"{name} 先生（会員番号 {number}）" if name else f"会員番号 {number} の先生"
-
-
-def _delivery_sentence(item) -> str:
-    title = PUBLICATION_JA[item.publication]
-    if item.send is None:
-        return f"{title}は、まだ設定されていません（未設定）。"
-    if not item.send:
-        return f"{title}は「送付しない」設定です。"
-    return f"{title}は「送付する」設定で、送付先は{DESTINATION_JA[item.destination]}です。"
 
 
 def _history_table(history) -> Table:

@@ -534,6 +534,18 @@ def generate_demo(db_path: Path | str, members: int = 20_000, seed: int = DEFAUL
         return _generate(Path(db_path), members, seed, force)
 
 
+def _numbered_with_events(pairs, key: str) -> tuple[list[dict], list[dict]]:
+    """Give each (row, events) pair its id (1, 2, …) and turn its events into rows keyed by it."""
+    rows, events = [], []
+    for i, (row, row_events) in enumerate(pairs, start=1):
+        row["id"] = i
+        rows.append(row)
+        events.extend({key: i, "seq": seq, "happened_on": day, "stage": stage, "action": action,
+                       "reason": why}
+                      for seq, (day, stage, action, why) in enumerate(row_events, start=1))
+    return rows, events
+
+
 def _generate(path: Path, members: int, seed: int, force: bool) -> DemoSummary:
     started = time.perf_counter()
     if path.exists() and not force:
@@ -563,22 +575,13 @@ def _generate(path: Path, members: int, seed: int, force: bool) -> DemoSummary:
              for row in institutions for g in names.institution_grams(row["name"], row["kana"])),
             key=lambda p: (p["gram"], p["institution_id"])))
         write_members(conn, member_rows, [], {})
-        app_events = []
-        for i, (app, events) in enumerate(applications, start=1):
-            app["id"] = i
-            app_events.extend({"application_id": i, "seq": s, "happened_on": d, "stage": st,
-                               "action": a, "reason": why}
-                              for s, (d, st, a, why) in enumerate(events, start=1))
-        conn.executemany(_INSERT_APPLICATION, [a for a, _e in applications])
-        conn.executemany(_INSERT_APPLICATION_EVENT, app_events)
-        rep_events = []
-        for i, (rep, events) in enumerate(reports, start=1):
-            rep["id"] = i
-            rep_events.extend({"report_id": i, "seq": s, "happened_on": d, "stage": st,
-                               "action": a, "reason": why}
-                              for s, (d, st, a, why) in enumerate(events, start=1))
-        conn.executemany(_INSERT_REPORT, [r for r, _e in reports])
-        conn.executemany(_INSERT_REPORT_EVENT, rep_events)
+        for pairs, insert_row, insert_event, key in (
+            (applications, _INSERT_APPLICATION, _INSERT_APPLICATION_EVENT, "application_id"),
+            (reports, _INSERT_REPORT, _INSERT_REPORT_EVENT, "report_id"),
+        ):
+            rows, events = _numbered_with_events(pairs, key)
+            conn.executemany(insert_row, rows)
+            conn.executemany(insert_event, events)
         set_meta(conn, DEMO_KEY, DEMO_LABEL)
         set_meta(conn, "demo_seed", str(seed))
         set_meta(conn, "demo_members", str(members))

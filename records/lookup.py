@@ -162,6 +162,16 @@ class DeliverySetting:
             return f"{title}: 送付しない"
         return f"{title}: 送付する（送付先: {DESTINATION_JA[self.destination]}）"
 
+    @property
+    def sentence(self) -> str:
+        """The same as `label`, said as a sentence (for a chat answer)."""
+        title = PUBLICATION_JA[self.publication]
+        if self.send is None:
+            return f"{title}は、まだ設定されていません（未設定）。"
+        if not self.send:
+            return f"{title}は「送付しない」設定です。"
+        return f"{title}は「送付する」設定で、送付先は{DESTINATION_JA[self.destination]}です。"
+
 
 @dataclass(frozen=True)
 class DeliverySettings:
