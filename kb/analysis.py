@@ -30,11 +30,14 @@ import jaconv
 from sudachipy import Dictionary, SplitMode
 
 #: Bump when analysis changes: the indexer then rebuilds every document.
-ANALYZER_VERSION = "5"
+ANALYZER_VERSION = "6"
 
 SYNONYMS_PATH = Path(__file__).with_name("synonyms.txt")
 
-# Parts of speech that carry no topic: particles, auxiliaries, symbols, blanks.
+# Parts of speech that carry no topic: particles, auxiliaries, symbols, blanks. Words that
+# Sudachi marks 非自立可能 (ほしい, できる, ある, いる, こと, もの …) are left out too: they
+# mostly serve grammar (〜してほしい, 〜できますか), and measured, dropping them helps both
+# evaluation sets.
 SKIP_POS = {"助詞", "助動詞", "補助記号", "空白", "記号"}
 # Very common verbs/nouns whose normalized forms would match nearly every document.
 STOP_LEMMAS = {
@@ -126,7 +129,8 @@ class Analyzer:
             surface = m.surface()
             if pos not in ("補助記号", "空白", "記号"):
                 reading.append(surface if surface.isascii() else m.reading_form())
-            if pos in SKIP_POS or m.normalized_form() in STOP_LEMMAS or not surface.strip():
+            if (pos in SKIP_POS or m.part_of_speech()[1] == "非自立可能"
+                    or m.normalized_form() in STOP_LEMMAS or not surface.strip()):
                 continue
             term = fold_kana(m.normalized_form())
             if not term or NON_WORD.fullmatch(term):
