@@ -12,7 +12,6 @@ plain hash lets `consume` find the row by an indexed equality instead of trying 
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import unicodedata
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .errors import HelpdeskError
-from .store import Store
+from .store import Store, hash_token
 
 # No 0/O, 1/I/L: the doctor reads the code off a screen or a phone call and types it.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -55,10 +54,6 @@ class MemberLink:
     external_user_id: str
     member_number: str
     linked_at: str
-
-
-def hash_code(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def normalize_code(text: str) -> str:
@@ -112,10 +107,10 @@ class LinkCodes:
         with self.store.transaction() as conn:
             while True:  # a collision with a stored code is astronomically rare, but cheap to rule out
                 code = new_code()
-                if conn.execute(self.FIND_SQL, {"code_hash": hash_code(code)}).fetchone() is None:
+                if conn.execute(self.FIND_SQL, {"code_hash": hash_token(code)}).fetchone() is None:
                     break
             conn.execute(self.INSERT_SQL, {
-                "code_hash": hash_code(code), "member_number": member_number, "issued_by": issued_by,
+                "code_hash": hash_token(code), "member_number": member_number, "issued_by": issued_by,
                 "issued_at": _iso(now), "expires_at": _iso(expires),
             })
         return IssuedCode(code, member_number, _iso(expires))
@@ -130,7 +125,7 @@ class LinkCodes:
             raise ValueError("channel and external_user_id are required")
         normalized = normalize_code(code)
         with self.store.transaction() as conn:
-            row = conn.execute(self.FIND_SQL, {"code_hash": hash_code(normalized)}).fetchone()
+            row = conn.execute(self.FIND_SQL, {"code_hash": hash_token(normalized)}).fetchone()
             if row is None:
                 raise LinkCodeInvalid("unknown")
             if row["used_at"] is not None:

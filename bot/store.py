@@ -135,7 +135,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
 
 
 def hash_token(token: str) -> str:
-    """SHA-256 is enough here: tokens are 256 random bits, so there is nothing to brute-force."""
+    """SHA-256 is enough for random secrets (conversation tokens, link codes): see bot/linking.py."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
