@@ -192,7 +192,8 @@ class Searcher:
             if cand["confidence"] < CONFIDENCE_THRESHOLD / 2:
                 break
             questions = json.loads(self._document(cand["id"])["questions"]) or [cand["title"]]
-            folded = [self.analyzer.analyze(q).surface for q in questions]
+            # The folded spellings were stored at index time (title first, then the questions).
+            folded = [surface for surface, _reading in cand["texts"][1:]] or [cand["texts"][0][0]]
             best = max(range(len(questions)), key=lambda i: fuzz.partial_ratio(analysis.surface, folded[i]))
             suggestions.append(Suggestion(cand["slug"], cand["title"], questions[best]))
         return suggestions
