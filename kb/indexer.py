@@ -122,14 +122,15 @@ def _connect(db_path: Path, version: str) -> sqlite3.Connection:
     return conn
 
 
-def _delete_file(conn: sqlite3.Connection, path: str) -> int:
-    ids = [r[0] for r in conn.execute("SELECT id FROM documents WHERE file = :file", {"file": path})]
-    for doc_id in ids:
+def _delete_file(conn: sqlite3.Connection, path: str) -> list[str]:
+    """Remove a source file and everything indexed from it; return the slugs it had."""
+    rows = conn.execute("SELECT id, slug FROM documents WHERE file = :file", {"file": path}).fetchall()
+    for doc_id, _slug in rows:
         conn.execute("DELETE FROM fts WHERE rowid = :id", {"id": doc_id})
         conn.execute("DELETE FROM sections WHERE doc_id = :id", {"id": doc_id})
     conn.execute("DELETE FROM documents WHERE file = :file", {"file": path})
     conn.execute("DELETE FROM files WHERE path = :file", {"file": path})
-    return len(ids)
+    return [slug for _id, slug in rows]
 
 
 INSERT_DOCUMENT = """
@@ -244,7 +245,7 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
         show = sys.stderr.isatty() if progress is None else progress
         conn.execute("BEGIN")
         for key in sorted(set(known) - seen):
-            report.removed += _delete_file(conn, key)
+            report.removed += len(_delete_file(conn, key))
         slugs = {r[0]: r[1] for r in conn.execute("SELECT slug, file FROM documents")}
         for path, st in tqdm(todo, desc="索引作成", unit="件", disable=not show):
             key = str(path)
@@ -259,8 +260,8 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
                 )
                 report.unchanged += 1
                 continue
-            _delete_file(conn, key)
-            slugs = {s: f for s, f in slugs.items() if f != key}
+            for slug in _delete_file(conn, key):
+                del slugs[slug]
             docs, broken = _load(path, raw)
             report.broken.extend((e.path, e.reason) for e in broken)
             for doc in docs:
