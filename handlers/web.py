@@ -39,10 +39,10 @@ class BadSetting(ValueError):
 class SharedSearcher:
     """One Searcher for all threads of a process, used by one thread at a time.
 
-    A Searcher holds an SQLite connection and a Sudachi tokenizer (its dictionary is ~75 MB), neither of
-    which may be used by two threads at once. One per thread would multiply that memory by the thread
-    count for no gain: ranking is Python under the GIL, so threads of one process cannot search in
-    parallel anyway (processes can: that is what gunicorn's workers are for).
+    A Searcher holds an SQLite connection and a Sudachi tokenizer, neither of which may be used by two
+    threads at once (the ~75 MB dictionary behind the tokenizer is shared per process by kb.analysis).
+    One per thread would gain nothing: ranking is Python under the GIL, so threads of one process
+    cannot search in parallel anyway (processes can: that is what gunicorn's workers are for).
     """
 
     def __init__(self, path: Path):
