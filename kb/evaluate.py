@@ -1,9 +1,12 @@
-"""Retrieval metrics for an evaluation set of `{"query", "relevant": [ids], "grades"?: {id: g}}` lines.
+"""Retrieval metrics for an evaluation set of `{"query", "relevant": [ids], "grades"?: {id: g}, "phrases"?: [...]}` lines.
 
 Kept apart from the search so the same numbers are computed for our knowledge base and
 for an outside FAQ corpus. A query with an empty `relevant` list is out of domain: it
 counts towards `abstained` (the search should stay below the confidence threshold),
-never towards the ranking metrics.
+never towards the ranking metrics. A query with `phrases` also judges the passage: the top
+answer's passage is right when it comes from a relevant article and contains one of the
+phrases (`passage@1`, over the questions that carry phrases), because the right article
+with the wrong section still leaves the asker reading for the answer.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ class Question:
     query: str
     relevant: tuple[str, ...]
     grades: dict
+    phrases: tuple[str, ...] = ()
 
     def gain(self, slug: str) -> float:
         if slug not in self.relevant:
@@ -41,9 +45,13 @@ def load_questions(path) -> list[Question]:
             try:
                 row = json.loads(line)
                 query, relevant = row["query"], row.get("relevant", [])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise BadQuestionFile(path, lineno, "{\"query\", \"relevant\"} の JSON 行ではありません")
-            questions.append(Question(str(query), tuple(map(str, relevant)), dict(row.get("grades") or {})))
+                phrases = row.get("phrases") or []
+                if not isinstance(phrases, list) or not all(isinstance(p, str) and p for p in phrases):
+                    raise TypeError
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                raise BadQuestionFile(path, lineno, "{\"query\", \"relevant\", \"phrases\"?} の JSON 行ではありません")
+            questions.append(Question(str(query), tuple(map(str, relevant)), dict(row.get("grades") or {}),
+                                      tuple(phrases)))
     return questions
 
 
@@ -60,16 +68,19 @@ def evaluate(searcher: Searcher, questions: list[Question], k: int = 10) -> dict
     unjudged = [q for q in questions if not q.relevant]
     sums = dict.fromkeys(("hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered"), 0.0)
     abstained = 0
+    passages = [0, 0]  # right, judged
     misses = []
     for q in questions:
         results = searcher.search(q.query, k=k)
         ranked = [r.slug for r in results]
-        top_conf = results[0].confidence if results else 0.0
+        top = results[0] if results else None
+        miss = {"query": q.query, "expected": list(q.relevant), "got": ranked[:3],
+                "confidence": round(top.confidence if top else 0.0, 3)}
         if not q.relevant:
-            if top_conf < CONFIDENCE_THRESHOLD:
+            if top is None or top.confidence < CONFIDENCE_THRESHOLD:
                 abstained += 1
             else:
-                misses.append({"query": q.query, "expected": [], "got": ranked[:3], "confidence": round(top_conf, 3)})
+                misses.append(miss)
             continue
         rel = set(q.relevant)
         first = next((i for i, s in enumerate(ranked) if s in rel), None)
@@ -78,12 +89,17 @@ def evaluate(searcher: Searcher, questions: list[Question], k: int = 10) -> dict
         sums["mrr@10"] += 1.0 / (first + 1) if first is not None and first < 10 else 0.0
         sums["recall@10"] += len(rel & set(ranked[:10])) / len(rel)
         sums["ndcg@10"] += ndcg_at(q, ranked, 10)
-        sums["answered"] += top_conf >= CONFIDENCE_THRESHOLD
-        if first != 0:
-            misses.append({"query": q.query, "expected": list(q.relevant), "got": ranked[:3], "confidence": round(top_conf, 3)})
-    n = len(judged) or 1
+        sums["answered"] += top is not None and top.confidence >= CONFIDENCE_THRESHOLD
+        passage_right = True
+        if q.phrases:
+            passages[1] += 1
+            passage_right = first == 0 and any(p in top.passage for p in q.phrases)
+            passages[0] += passage_right
+        if first != 0 or not passage_right:
+            misses.append({**miss, "section": top.section if top else None} if q.phrases else miss)
     report = {"n": len(questions)}
-    report.update({key: round(value / n, 4) for key, value in sums.items()})
+    report.update({key: round(value / len(judged), 4) if judged else None for key, value in sums.items()})
+    report["passage@1"] = round(passages[0] / passages[1], 4) if passages[1] else None
     report["abstained"] = round(abstained / len(unjudged), 4) if unjudged else None
     report["misses"] = misses
     return report
