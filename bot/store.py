@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations
+from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations, connect
 
 from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound, NotAReply
 from .model import Conversation, Message, NewConversation, Reply
@@ -152,14 +152,8 @@ class Store:
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly what we wrote.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL is safe against corruption in WAL mode; a power cut may lose the last commit only.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 10000")
-        return conn
+        # WAL, synchronous NORMAL, foreign keys and the busy timeout: the same for every database.
+        return connect(self.path, row_factory=sqlite3.Row)
 
     @property
     def conn(self) -> sqlite3.Connection:

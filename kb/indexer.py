@@ -22,9 +22,11 @@ from tqdm import tqdm
 
 from kb.analysis import Analyzer, bigrams
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
+from kb.passages import section_kinds
+from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -59,6 +61,8 @@ CREATE TABLE sections (
     heading TEXT,
     body TEXT NOT NULL,
     terms TEXT NOT NULL,
+    heading_terms TEXT NOT NULL,
+    kinds TEXT NOT NULL,
     UNIQUE (doc_id, ord)
 );
 CREATE VIRTUAL TABLE fts USING fts5(
@@ -105,9 +109,7 @@ def _connect(db_path: Path, version: str) -> sqlite3.Connection:
     The index is disposable, so a version change simply drops everything: every stored
     term would be stale anyway.
     """
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    conn = connect(db_path)
     has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
     row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() if has_meta else None
     if row is None or row[0] != version:
@@ -182,10 +184,13 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
     )
     doc_id = cur.lastrowid
     conn.executemany(
-        "INSERT INTO sections (doc_id, ord, heading, body, terms) VALUES (:doc_id, :ord, :heading, :body, :terms)",
+        "INSERT INTO sections (doc_id, ord, heading, body, terms, heading_terms, kinds)"
+        " VALUES (:doc_id, :ord, :heading, :body, :terms, :heading_terms, :kinds)",
         [
             {"doc_id": doc_id, "ord": i, "heading": section.heading, "body": section.body,
-             "terms": " ".join(sorted(set(a.terms)))}
+             "terms": " ".join(sorted(set(a.terms))),
+             "heading_terms": " ".join(sorted(set(analyzer.analyze(section.heading).terms))) if section.heading else "",
+             "kinds": json.dumps(section_kinds(section.heading, section.body))}
             for i, (section, a) in enumerate(sections)
         ],
     )

@@ -29,6 +29,8 @@ from pathlib import Path
 from rapidfuzz import fuzz
 
 from kb.analysis import Analysis, Analyzer, bigrams
+from kb.passages import question_kinds, section_score
+from storage.sqlite import connect
 
 #: At or above this the core answers; below it offers choices or the operations desk.
 CONFIDENCE_THRESHOLD = 0.5
@@ -124,7 +126,7 @@ FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :limit
 TERMS_SQL = "SELECT id, terms FROM documents WHERE id IN (SELECT value FROM json_each(:ids))"
 
 SECTIONS_SQL = """
-SELECT id, doc_id, terms FROM sections
+SELECT id, doc_id, terms, heading_terms, kinds FROM sections
 WHERE doc_id IN (SELECT value FROM json_each(:ids)) ORDER BY doc_id, ord
 """
 
@@ -147,7 +149,7 @@ class Searcher:
         path = Path(db_path)
         if not path.exists():
             raise FileNotFoundError(path)
-        self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        self.conn = connect(path, readonly=True)
         self.conn.row_factory = sqlite3.Row
         self.analyzer = analyzer or Analyzer()
         # Document frequencies count FTS rows: one per article.
@@ -271,11 +273,13 @@ class Searcher:
         rows = self.conn.execute(TERMS_SQL, {"ids": json.dumps(list(doc_ids))})
         return {r["id"]: set(r["terms"].split()) for r in rows}
 
-    def _sections(self, doc_ids) -> dict[int, list[tuple[int, set[str]]]]:
-        """Per document, its sections' ids and term sets, in order."""
-        found: dict[int, list[tuple[int, set[str]]]] = {}
+    def _sections(self, doc_ids) -> dict[int, list[tuple[int, set[str], set[str], dict]]]:
+        """Per document, its sections' ids, term sets, heading term sets and kinds, in order."""
+        found: dict[int, list] = {}
         for row in self.conn.execute(SECTIONS_SQL, {"ids": json.dumps(list(doc_ids))}):
-            found.setdefault(row["doc_id"], []).append((row["id"], set(row["terms"].split())))
+            found.setdefault(row["doc_id"], []).append(
+                (row["id"], set(row["terms"].split()), set(row["heading_terms"].split()), json.loads(row["kinds"]))
+            )
         return found
 
     def _doc_freq(self, terms: list[str]) -> dict[str, int]:
@@ -320,6 +324,7 @@ class Searcher:
         ranked.sort(key=lambda c: (-c["score"], c["slug"]))
         ranked = ranked[:k]
         query_grams = set(bigrams(analysis.reading))
+        kinds = question_kinds(analysis.text)
         doc_terms = self._terms([c["id"] for c in ranked])
         sections = self._sections([c["id"] for c in ranked])
         for cand in ranked:
@@ -328,10 +333,10 @@ class Searcher:
             if not terms or coverage < 0.5:
                 signal = max(coverage, 0.9 * self._gram_coverage(query_grams, cand["texts"]))
             cand["confidence"] = _calibrate(signal, cand["similarity"])
-            # The answer is the section sharing the most (rarity-weighted) question terms;
-            # the first on a tie, so a question matching nothing specific gets the summary.
+            # The answer is the section that best answers what is asked (kb.passages); the
+            # first on a tie, so a question matching nothing specific gets the summary.
             cand["section_id"] = max(
-                sections[cand["id"]], key=lambda s: sum(idf[t] for t in terms if t in s[1])
+                sections[cand["id"]], key=lambda s: section_score(terms, idf, kinds, s[1], s[2], s[3])
             )[0]
         return ranked
 

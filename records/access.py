@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from storage.sqlite import apply_migrations
+from storage.sqlite import apply_migrations, connect
 
 Role = Literal["anonymous", "staff", "member", "desk"]
 Level = Literal["county", "prefecture"]
@@ -243,10 +243,7 @@ class AccessLog:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn = connect(self.path)
             apply_migrations(conn, AUDIT_MIGRATIONS)
             self._conn = conn
         return self._conn

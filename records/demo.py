@@ -24,6 +24,8 @@ from pathlib import Path
 from faker import Faker
 from faker.providers.person.ja_JP import Provider as PersonProvider
 
+from storage.sqlite import connect
+
 from . import names
 from .associations import PREFECTURES, county_associations
 from .errors import DatabaseExists
@@ -508,7 +510,7 @@ def _reports(b: _Builder, institutions: list[dict], known_inst: dict[str, dict])
 
 def _is_demo(path: Path) -> bool:
     try:
-        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+        conn = connect(path, readonly=True)
         try:
             return get_meta(conn, DEMO_KEY) is not None
         finally:

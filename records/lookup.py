@@ -24,7 +24,7 @@ from typing import Callable
 
 from rapidfuzz import fuzz, process
 
-from storage.sqlite import ThreadConnections
+from storage.sqlite import ThreadConnections, connect
 
 from . import names
 from .access import (Asker, Scope, mask_identifier, mask_member_number, may_look_up, may_see,
@@ -254,10 +254,7 @@ def open_readonly(path: Path | str) -> sqlite3.Connection:
     p = Path(path)
     if not p.exists():
         raise DatabaseMissing(p)
-    conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
-    conn.execute("PRAGMA query_only = 1")
-    conn.execute("PRAGMA busy_timeout = 2000")
-    return conn
+    return connect(p, readonly=True)
 
 
 _MEMBER_NUMBER = re.compile(r"^[0-9]{7}$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from storage.sqlite import Migration, apply_migrations
+from storage.sqlite import BUSY_TIMEOUT_MS, Migration, apply_migrations, connect
 
 from .associations import PREFECTURES
 
@@ -160,17 +160,16 @@ MIGRATIONS: list[Migration] = [
     ("0003_institutions_and_reports", _0003_INSTITUTIONS),
 ]
 
-def connect_writer(path: Path | str, *, busy_timeout_ms: int = 10_000) -> sqlite3.Connection:
+def connect_writer(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """Open the records database for its one writer (sync or demo), migrated and in WAL.
 
     WAL lets the help desk keep reading the previous copy while an import runs, and a
     killed import leaves only uncommitted WAL frames, which readers ignore.
     Transactions are explicit (isolation_level=None) so each job decides its own.
     """
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    conn = connect(path)
+    if busy_timeout_ms != BUSY_TIMEOUT_MS:  # an import asked to give up sooner (SyncBusy)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     apply_migrations(conn, MIGRATIONS)
     return conn
 

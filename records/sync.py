@@ -30,6 +30,8 @@ from typing import Callable, Iterable, Literal, Sequence, TextIO
 
 from tqdm import tqdm
 
+from storage.sqlite import connect
+
 from . import names
 from .errors import CsvFormatError, SyncBusy
 from .schema import connect_writer, set_meta
@@ -674,8 +676,7 @@ def load_member_rows(conn: sqlite3.Connection) -> list[MemberRow]:
 
 def export_members_csv(db_path: Path | str, csv_path: Path | str, *, encoding: str = "utf-8") -> int:
     """Write all members of a records database as a full member CSV; returns the row count."""
-    uri = Path(db_path).resolve().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True)
+    conn = connect(db_path, readonly=True)
     try:
         rows = load_member_rows(conn)
     finally:

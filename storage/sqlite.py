@@ -1,8 +1,10 @@
 """SQLite plumbing shared by every database of the help desk.
 
-Two things each database needs and that must behave the same everywhere: numbered
-migrations applied exactly once (also when several worker processes start together),
-and one connection per thread (sqlite3 connections must not be shared between threads
+Three things each database needs and that must behave the same everywhere: one way to
+open it (the same pragmas and busy timeout, so a second process writing while the
+server runs waits instead of failing with "database is locked"), numbered migrations
+applied exactly once (also when several worker processes start together), and one
+connection per thread (sqlite3 connections must not be shared between threads
 mid-statement, and must not cross a fork).
 """
 from __future__ import annotations
@@ -10,7 +12,46 @@ from __future__ import annotations
 import sqlite3
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Sequence
+
+#: How long any connection waits for another writer before giving up. Long enough for
+#: an import's biggest transaction or a backup step; a web request never holds a write
+#: lock anywhere near this long.
+BUSY_TIMEOUT_MS = 10_000
+
+
+def connect(path: Path | str, *, readonly: bool = False,
+            row_factory: Callable | None = None) -> sqlite3.Connection:
+    """Open a database file the one way every part of the help desk does.
+
+    Writable files are switched to WAL (readers never block the writer, nor it them)
+    with synchronous NORMAL (safe against corruption in WAL; a power cut may lose the
+    last commit only). `readonly` opens through a `file:...?mode=ro` URI and also sets
+    `query_only`, so neither SQLite nor a stray statement can write. Every connection
+    waits up to BUSY_TIMEOUT_MS for a lock and enforces foreign keys. Transactions are
+    explicit (isolation_level=None): each caller issues its own BEGIN, so a transaction
+    is exactly what it wrote. check_same_thread is off because callers keep one
+    connection per thread themselves (ThreadConnections) or guard it with a lock.
+    """
+    target = Path(path)
+    timeout = BUSY_TIMEOUT_MS / 1000
+    if readonly:
+        conn = sqlite3.connect(target.resolve().as_uri() + "?mode=ro", uri=True, timeout=timeout,
+                               isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(target), timeout=timeout, isolation_level=None, check_same_thread=False)
+    if row_factory is not None:
+        conn.row_factory = row_factory
+    # Python's `timeout` already sets it; said again so the value is visible in PRAGMA busy_timeout.
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
 
 #: A migration: its name (`0001_initial`, …) and the statements it runs.
 Migration = tuple[str, Sequence[str]]

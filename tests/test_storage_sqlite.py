@@ -1,0 +1,110 @@
+"""Every database is opened the same way, and a second process writing while another holds the lock
+waits for it instead of failing with "database is locked"."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from storage.sqlite import BUSY_TIMEOUT_MS, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pragmas(conn: sqlite3.Connection) -> dict:
+    return {name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("busy_timeout", "foreign_keys", "journal_mode", "query_only")}
+
+
+def test_every_database_is_opened_with_the_same_pragmas(tmp_path, kb_index):
+    from bot.store import Store
+    from kb.search import Searcher
+    from records.access import AccessLog
+    from records.lookup import open_readonly
+    from records.schema import connect_writer
+
+    assert BUSY_TIMEOUT_MS == 10_000
+    store = Store(tmp_path / "helpdesk.sqlite")
+    log = AccessLog(tmp_path / "audit.sqlite")
+    writer = connect_writer(tmp_path / "records.sqlite")
+    reader = open_readonly(tmp_path / "records.sqlite")
+    searcher = Searcher(kb_index)
+    try:
+        for conn in (store.conn, log._connection(), writer):
+            assert _pragmas(conn) == {"busy_timeout": 10_000, "foreign_keys": 1, "journal_mode": "wal",
+                                      "query_only": 0}
+        for conn in (reader, searcher.conn):
+            assert _pragmas(conn) == {"busy_timeout": 10_000, "foreign_keys": 1, "journal_mode": "wal",
+                                      "query_only": 1}
+        with pytest.raises(sqlite3.OperationalError):
+            reader.execute("CREATE TABLE nope (x)")
+    finally:
+        store.close(), log.close(), writer.close(), reader.close(), searcher.close()
+
+
+_HOLDER = """
+import sys, time
+from storage.sqlite import connect
+conn = connect(sys.argv[1])
+conn.execute("CREATE TABLE IF NOT EXISTS rows (who TEXT, n INTEGER)")
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO rows VALUES ('holder', 0)")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+_WRITER = """
+import sys
+from storage.sqlite import connect
+conn = connect(sys.argv[1])
+for n in range(int(sys.argv[3])):
+    conn.execute("INSERT INTO rows VALUES (:who, :n)", {"who": sys.argv[2], "n": n})
+"""
+
+
+def _python(script: str, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_second_process_waits_for_the_writer_instead_of_failing(tmp_path):
+    db = tmp_path / "shared.sqlite"
+    holder = _python(_HOLDER, db, 1.5)
+    assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
+    started = time.monotonic()
+    writers = [_python(_WRITER, db, who, 200) for who in ("a", "b")]
+    for proc in writers + [holder]:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    # The writers could not commit anything while the holder held the lock: they waited for it.
+    assert time.monotonic() - started >= 1.0
+    conn = connect(db, readonly=True)
+    counts = dict(conn.execute("SELECT who, count(*) FROM rows GROUP BY who").fetchall())
+    assert counts == {"holder": 1, "a": 200, "b": 200}
+
+
+def test_the_help_desk_store_and_access_log_write_from_two_processes_at_once(tmp_path):
+    script = """
+    import sys
+    from pathlib import Path
+    from bot.store import Store
+    from records.access import AccessLog, Asker
+    store, log = Store(Path(sys.argv[1]) / "helpdesk.sqlite"), AccessLog(Path(sys.argv[1]) / "audit.sqlite")
+    for n in range(100):
+        store.create_conversation("web", "anonymous", "2026-11-25T10:00:00+09:00")
+        log.write(Asker.anonymous(), "member", None, False)
+    """
+    procs = [_python(script, tmp_path) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    with sqlite3.connect(tmp_path / "helpdesk.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM conversations").fetchone() == (200,)
+    with sqlite3.connect(tmp_path / "audit.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM access_log").fetchone() == (200,)
