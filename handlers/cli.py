@@ -94,7 +94,7 @@ def search_command(instance: Instance, query, k, as_json):
     "--questions",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help='評価用の質問（JSON Lines: {"query", "relevant": [id,...], "grades"?}）',
+    help='評価用の質問（JSON Lines: {"query", "relevant": [id,...], "grades"?, "phrases"?}）',
 )
 @click.option(
     "--corpus",
@@ -130,7 +130,7 @@ def eval_command(instance: Instance, questions, corpus, as_json):
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     click.echo(f"{'指標':<12}値")
-    for key in ("n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "abstained"):
+    for key in ("n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "passage@1", "abstained"):
         value = result[key]
         click.echo(f"{key:<12}{'-' if value is None else value}")
     if result["misses"]:

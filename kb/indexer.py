@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from kb.analysis import Analyzer, bigrams
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
-from kb.passages import section_kinds
+from kb.passages import CUES_VERSION, section_kinds
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
@@ -231,7 +231,7 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
     db_path.parent.mkdir(parents=True, exist_ok=True)
     files = source_files(list(sources) + list(extra))
     report = BuildReport()
-    conn = _connect(db_path, f"{SCHEMA_VERSION}/{analyzer.version}")
+    conn = _connect(db_path, f"{SCHEMA_VERSION}/{analyzer.version}/{CUES_VERSION}")
     try:
         known = {
             r[0]: (r[1], r[2], r[3]) for r in conn.execute("SELECT path, mtime_ns, size, sha256 FROM files")

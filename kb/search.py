@@ -166,7 +166,7 @@ class Searcher:
             return []
         analysis = self.analyzer.analyze(query)
         results = []
-        for cand in self._rank(analysis, k):
+        for cand in self._rank(analysis, k, question_kinds(query)):
             heading, passage = self.conn.execute(SECTION_SQL, {"id": cand["section_id"]}).fetchone()
             results.append(
                 SearchResult(
@@ -292,7 +292,7 @@ class Searcher:
         n = max(self.total_rows, 1)
         return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
 
-    def _rank(self, analysis: Analysis, k: int) -> list[dict]:
+    def _rank(self, analysis: Analysis, k: int, kinds: set[str] = frozenset()) -> list[dict]:
         """The best `k` candidates, re-ranked, each with its confidence and answering section.
 
         Everything that needs an article's full term list (coverage, section choice) is done
@@ -324,7 +324,6 @@ class Searcher:
         ranked.sort(key=lambda c: (-c["score"], c["slug"]))
         ranked = ranked[:k]
         query_grams = set(bigrams(analysis.reading))
-        kinds = question_kinds(analysis.text)
         doc_terms = self._terms([c["id"] for c in ranked])
         sections = self._sections([c["id"] for c in ranked])
         for cand in ranked:
