@@ -26,7 +26,7 @@ from kb.passages import CUES_VERSION, section_kinds
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -51,6 +51,7 @@ CREATE TABLE documents (
     body TEXT NOT NULL,
     terms TEXT NOT NULL,
     head_terms TEXT NOT NULL,
+    title_terms TEXT NOT NULL,
     match_texts TEXT NOT NULL
 );
 CREATE INDEX documents_file ON documents(file);
@@ -137,9 +138,9 @@ def _delete_file(conn: sqlite3.Connection, path: str) -> list[str]:
 
 INSERT_DOCUMENT = """
 INSERT INTO documents (slug, file, title, kind, audience, tags, questions, updated, event_date,
-                       source, body, terms, head_terms, match_texts)
+                       source, body, terms, head_terms, title_terms, match_texts)
 VALUES (:slug, :file, :title, :kind, :audience, :tags, :questions, :updated, :event_date,
-        :source, :body, :terms, :head_terms, :match_texts)
+        :source, :body, :terms, :head_terms, :title_terms, :match_texts)
 """
 
 
@@ -177,6 +178,7 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
             "body": doc.body,
             "terms": " ".join(sorted(all_terms)),
             "head_terms": " ".join(sorted(head_terms)),
+            "title_terms": " ".join(sorted(set(title.terms))),
             "match_texts": json.dumps(
                 [[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False
             ),

@@ -7,7 +7,8 @@ cannot tell them apart; what the question *asks* can. So each section is scored 
 
 * the rarity-weighted share of the question's terms it contains (heading and body),
 * the same share counted again for its heading, since a heading says what the section
-  is about in a few words, and
+  is about in a few words (words of the article's title left out: they say what the
+  whole article is about, not one section), and
 * whether it answers the *kind* of question asked: how / when / where / who / why / what (and whom to contact),
   read from cue words in the question and in the section's heading (strongly) or body
   (weakly, e.g. a date for "when", 「ため」 for "why").
@@ -54,7 +55,7 @@ BODY_CUES = {
 HEADING_KIND = 1.0
 BODY_KIND = 0.4
 # Section score: shared question terms, the heading's share again, and the asked kind.
-SECTION_MIX = (1.0, 0.3, 0.6)
+SECTION_MIX = (1.0, 0.15, 0.6)
 
 
 #: Part of the index version: editing a cue above rebuilds the stored section kinds.

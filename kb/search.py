@@ -131,7 +131,7 @@ WHERE doc_id IN (SELECT value FROM json_each(:ids)) ORDER BY doc_id, ord
 """
 
 DOCUMENTS_SQL = """
-SELECT id, slug, title, kind, audience, updated, event_date, head_terms, match_texts
+SELECT id, slug, title, kind, audience, updated, event_date, head_terms, title_terms, match_texts
 FROM documents WHERE id IN (SELECT value FROM json_each(:ids))
 """
 
@@ -327,6 +327,7 @@ class Searcher:
         doc_terms = self._terms([c["id"] for c in ranked])
         sections = self._sections([c["id"] for c in ranked])
         for cand in ranked:
+            topic = set(cand["title_terms"].split())
             coverage = sum(idf[t] for t in terms if t in doc_terms[cand["id"]]) / total_idf
             signal = coverage
             if not terms or coverage < 0.5:
@@ -335,7 +336,7 @@ class Searcher:
             # The answer is the section that best answers what is asked (kb.passages); the
             # first on a tie, so a question matching nothing specific gets the summary.
             cand["section_id"] = max(
-                sections[cand["id"]], key=lambda s: section_score(terms, idf, kinds, s[1], s[2], s[3])
+                sections[cand["id"]], key=lambda s: section_score(terms, idf, kinds, s[1], s[2] - topic, s[3])
             )[0]
         return ranked
 
