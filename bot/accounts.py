@@ -14,13 +14,14 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from .errors import HelpdeskError
-from .store import Store
+from .store import Store, hash_token
 
 LEVEL_JA = {"county": "郡市区等医師会", "prefecture": "都道府県医師会"}
 LOGIN_ID = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
@@ -51,6 +52,12 @@ class AccountExists(AccountError):
     def __init__(self, login_id: str):
         super().__init__(login_id)
         self.message_ja = f"ログインID「{login_id}」は既に登録されています。"
+
+
+class UnknownAccount(AccountError):
+    def __init__(self, login_id: str):
+        super().__init__(login_id)
+        self.message_ja = f"ログインID「{login_id}」の職員アカウントはありません。`helpdesk staff list` で確認してください。"
 
 
 @dataclass(frozen=True)
@@ -165,10 +172,13 @@ class StaffAccounts:
         if association_name(level, association_code, self.records_db) is None:
             raise InvalidAccount(f"{LEVEL_JA[level]}のコード「{association_code}」が見つかりません。"
                                  "都道府県医師会は2桁（例: 13）、郡市区等医師会は5桁（例: 13001）です。")
-        if len(password or "") < MIN_PASSWORD:
-            raise InvalidAccount(f"パスワードは{MIN_PASSWORD}文字以上にしてください。")
         return {"login_id": login, "display_name": name, "level": level, "association_code": association_code,
-                "password_hash": self.hasher.hash(password)}
+                "password_hash": self._hash_new(password)}
+
+    def _hash_new(self, password: str) -> str:
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+            raise InvalidAccount(f"パスワードは{MIN_PASSWORD}文字以上にしてください。")
+        return self.hasher.hash(password)
 
     def add(self, login_id: str, display_name: str, level: str, association_code: str, password: str,
             now: str) -> StaffAccount:
@@ -206,6 +216,104 @@ class StaffAccounts:
             conn.execute(self.SIGNED_IN_SQL, {"at": now, "password_hash": new_hash, "id": account.id})
         return self.get(account.login_id)
 
+    def _existing(self, login_id: str) -> StaffAccount:
+        account = self.get(login_id)
+        if account is None:
+            raise UnknownAccount(normalize_login_id(login_id))
+        return account
+
+    def set_password(self, login_id: str, password: str, now: datetime) -> tuple[StaffAccount, int]:
+        """Replace an account's password and end all its sessions; returns the account and how many ended."""
+        account = self._existing(login_id)
+        new_hash = self._hash_new(password)
+        with self.store.transaction() as conn:
+            conn.execute(self.SET_PASSWORD_SQL, {"password_hash": new_hash, "id": account.id})
+            ended = self._end_all(conn, account.id, now)
+        return self.get(account.login_id), ended
+
+    REMOVE_SQL = "DELETE FROM staff WHERE id = :id"
+    # A removed account's conversations go to an owner no login id can spell (no ':' is allowed),
+    # so someone later added under the same login id cannot read them.
+    ORPHAN_CONVERSATIONS_SQL = "UPDATE conversations SET owner = :gone WHERE owner = :login_id"
+
+    def remove(self, login_id: str, now: datetime) -> int:
+        """Delete an account, ending its sessions first; returns how many sessions were ended."""
+        account = self._existing(login_id)
+        with self.store.transaction() as conn:
+            ended = self._end_all(conn, account.id, now)
+            conn.execute(self.ORPHAN_CONVERSATIONS_SQL, {"gone": f"removed:{account.id}",
+                                                         "login_id": account.login_id})
+            conn.execute(self.REMOVE_SQL, {"id": account.id})
+        return ended
+
+    # -- sessions ------------------------------------------------------------------------------------
+    #
+    # A signed-in browser holds a random token in its (signed) session cookie; the server keeps only
+    # the token's hash and the session's state. A cookie is therefore good only while its row says
+    # so: signing out, `staff signout|passwd|remove` or idleness beyond the session length end it, and
+    # a copy of the cookie made before that is worthless afterwards.
+
+    SESSION_TOUCH_EVERY = timedelta(minutes=1)  # how stale last_seen_at may get before it is rewritten
+    START_SESSION_SQL = """
+        INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at)
+        VALUES (:token_hash, :staff_id, :now, :now)
+    """
+    PRUNE_SESSIONS_SQL = """
+        DELETE FROM staff_sessions
+        WHERE staff_id = :staff_id AND (ended_at IS NOT NULL OR last_seen_at < :stale)
+    """
+    SESSION_SQL = """
+        SELECT s.id, s.last_seen_at, st.login_id FROM staff_sessions AS s JOIN staff AS st ON st.id = s.staff_id
+        WHERE s.token_hash = :token_hash AND s.ended_at IS NULL
+    """
+    TOUCH_SESSION_SQL = "UPDATE staff_sessions SET last_seen_at = :now WHERE id = :id AND ended_at IS NULL"
+    END_SESSION_SQL = "UPDATE staff_sessions SET ended_at = :now WHERE token_hash = :token_hash AND ended_at IS NULL"
+    END_ALL_SQL = "UPDATE staff_sessions SET ended_at = :now WHERE staff_id = :staff_id AND ended_at IS NULL"
+
+    def start_session(self, account: StaffAccount, now: datetime, idle_limit: timedelta) -> str:
+        """Record a new session of `account` and return its token (for the cookie; only its hash is kept).
+        Ended and long-idle sessions of the account are dropped on the way, so the table stays small."""
+        token = secrets.token_urlsafe(32)
+        with self.store.transaction() as conn:
+            conn.execute(self.PRUNE_SESSIONS_SQL, {"staff_id": account.id, "stale": _utc(now - idle_limit)})
+            conn.execute(self.START_SESSION_SQL, {"token_hash": hash_token(token), "staff_id": account.id,
+                                                  "now": _utc(now)})
+        return token
+
+    def session_account(self, token: str, now: datetime, idle_limit: timedelta) -> StaffAccount | None:
+        """The account of a live session, or None: unknown or ended token, or idle beyond `idle_limit`.
+
+        Use keeps a session alive (last_seen_at is moved on at most once a minute, so reading pages
+        does not turn into a write per request)."""
+        if not isinstance(token, str) or not token:
+            return None
+        row = self.store.conn.execute(self.SESSION_SQL, {"token_hash": hash_token(token)}).fetchone()
+        if row is None:
+            return None
+        last_seen = datetime.fromisoformat(row["last_seen_at"])
+        if now - last_seen >= idle_limit:
+            self.end_session(token, now)
+            return None
+        if now - last_seen >= self.SESSION_TOUCH_EVERY:
+            with self.store.transaction() as conn:
+                conn.execute(self.TOUCH_SESSION_SQL, {"now": _utc(now), "id": row["id"]})
+        return self.get(row["login_id"])
+
+    def end_session(self, token: str, now: datetime) -> None:
+        """Sign out: the session of this token ends for every copy of the cookie."""
+        if isinstance(token, str) and token:
+            with self.store.transaction() as conn:
+                conn.execute(self.END_SESSION_SQL, {"token_hash": hash_token(token), "now": _utc(now)})
+
+    def end_sessions(self, login_id: str, now: datetime) -> int:
+        """End every session of one account (`helpdesk staff signout`); returns how many were live."""
+        account = self._existing(login_id)
+        with self.store.transaction() as conn:
+            return self._end_all(conn, account.id, now)
+
+    def _end_all(self, conn, staff_id: int, now: datetime) -> int:
+        return conn.execute(self.END_ALL_SQL, {"staff_id": staff_id, "now": _utc(now)}).rowcount
+
     def _burn(self, password: str) -> None:
         """Spend the time a real verification costs, so an unknown id is not faster to reject."""
         if self._dummy_hash is None:
@@ -220,6 +328,12 @@ def session_fingerprint(account: StaffAccount) -> str:
     """A short digest of the password hash, kept in the session cookie.
 
     When the password changes (or is rehashed at sign-in) the fingerprint changes, so sessions signed
-    in under the old password end: a cookie session cannot be revoked any other way.
+    in under the old password end even if the hash was changed behind the server's back (sessions
+    ended through `set_password` are ended in staff_sessions as well).
     """
     return hashlib.sha256(account.password_hash.encode()).hexdigest()[:16]
+
+
+def _utc(moment: datetime) -> str:
+    """Session times are stored in UTC, so that comparing the strings compares the moments."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")

@@ -1,30 +1,52 @@
 """Who is asking, from the signed session cookie: the one place the web edge decides identity.
 
-The session holds only the staff login id and a fingerprint of the password hash; the account is read
-from the help desk database on every request, so a deleted account or a changed password ends the
-session at once. Nothing a client sends in a request body ever names the asker.
+The cookie holds a random session token and a fingerprint of the password hash, nothing else. The
+session itself lives in the help desk database (bot/accounts.py, table staff_sessions): every request
+looks the token up there, so a session ended by signing out, by `helpdesk staff signout|passwd|remove`
+or by idleness is ended for every copy of the cookie, and a deleted account or a changed password ends
+it at once. Nothing a client sends in a request body ever names the asker.
 """
 from __future__ import annotations
+
+from datetime import timedelta
 
 from flask import current_app, g, session
 
 from bot import Asker
 from bot.accounts import StaffAccount, session_fingerprint
 
-SESSION_KEY = "staff"
+TOKEN_KEY = "sid"
 FINGERPRINT_KEY = "fp"
+LEGACY_KEY = "staff"  # cookies from before server-side sessions named the account: no longer honoured
+
+
+def _services():
+    return current_app.extensions["helpdesk"]
+
+
+def _now():
+    return _services().clock()
+
+
+def idle_limit() -> timedelta:
+    """A session ends after STAFF_SESSION_HOURS without a request (the cookie's lifetime, too)."""
+    return current_app.permanent_session_lifetime
 
 
 def current_account() -> StaffAccount | None:
-    """The signed-in staff account of this request, or None (looked up once per request)."""
+    """The signed-in staff account of this request, or None (looked up once per request).
+
+    A cookie whose session is over is emptied, so the response tells the browser to forget it
+    instead of refreshing it."""
     if "staff_account" not in g:
         account = None
-        login_id = session.get(SESSION_KEY)
-        if login_id:
-            account = current_app.extensions["helpdesk"].accounts().get(login_id)
-            if account is None or session.get(FINGERPRINT_KEY) != session_fingerprint(account):
-                session.clear()
+        token = session.get(TOKEN_KEY)
+        if token:
+            account = _services().accounts().session_account(token, _now(), idle_limit())
+            if account is not None and session.get(FINGERPRINT_KEY) != session_fingerprint(account):
                 account = None
+        if account is None and (token or LEGACY_KEY in session):
+            session.clear()
         g.staff_account = account
     return g.staff_account
 
@@ -41,15 +63,19 @@ def current_asker() -> Asker:
 
 
 def start_session(account: StaffAccount) -> None:
-    """Sign in: a fresh session (nothing from before sign-in survives), permanent for
-    STAFF_SESSION_HOURS, naming the account and its password fingerprint."""
-    session.clear()
+    """Sign in: a fresh session (nothing from before sign-in survives, and a session this browser
+    held before is ended on the server), permanent for STAFF_SESSION_HOURS."""
+    end_session()
     session.permanent = True
-    session[SESSION_KEY] = account.login_id
+    session[TOKEN_KEY] = _services().accounts().start_session(account, _now(), idle_limit())
     session[FINGERPRINT_KEY] = session_fingerprint(account)
     g.staff_account = account
 
 
 def end_session() -> None:
+    """Sign out: end the session on the server, then forget the cookie."""
+    token = session.get(TOKEN_KEY)
+    if token:
+        _services().accounts().end_session(token, _now())
     session.clear()
     g.staff_account = None

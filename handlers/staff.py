@@ -1,4 +1,6 @@
-"""`helpdesk staff add|list` and `helpdesk demo-accounts`: the staff accounts of the web chat.
+"""`helpdesk staff add|list|passwd|remove|signout` and `helpdesk demo-accounts`: the staff accounts of
+the web chat. `passwd`, `remove` and `signout` end the account's sessions on the server, so a browser
+still signed in (or a copy of its cookie) is signed out at its next request.
 
 The work is in bot/accounts.py; these commands translate arguments and turn its errors into
 ClickException with the Japanese it carries.
@@ -32,9 +34,26 @@ def _accounts(instance: Instance):
 
 
 def _now() -> str:
+    return _clock().isoformat(timespec="seconds")
+
+
+def _clock() -> datetime:
     from bot import JST
 
-    return datetime.now(JST).isoformat(timespec="seconds")
+    return datetime.now(JST)
+
+
+def _run(instance: Instance, work):
+    """Run `work(accounts)`, turning an AccountError into its Japanese message; always close the store."""
+    from bot.accounts import AccountError
+
+    accounts = _accounts(instance)
+    try:
+        return work(accounts)
+    except AccountError as e:
+        raise click.ClickException(e.message_ja)
+    finally:
+        accounts.store.close()
 
 
 @click.group("staff")
@@ -54,15 +73,8 @@ def staff():
 @click.pass_obj
 def add_command(instance: Instance, login_id, display_name, level, association_code, password):
     """職員アカウントを追加します。パスワードは argon2id でハッシュ化して保存します。"""
-    from bot.accounts import AccountError
-
-    accounts = _accounts(instance)
-    try:
-        account = accounts.add(login_id, display_name, level, association_code, password, _now())
-    except AccountError as e:
-        raise click.ClickException(e.message_ja)
-    finally:
-        accounts.store.close()
+    account = _run(instance, lambda accounts: accounts.add(login_id, display_name, level, association_code,
+                                                           password, _now()))
     click.echo(f"追加しました: {account.login_id}（{account.display_name}、{account.association_name}）")
 
 
@@ -71,11 +83,7 @@ def add_command(instance: Instance, login_id, display_name, level, association_c
 @click.pass_obj
 def list_command(instance: Instance, as_json):
     """職員アカウントの一覧を表示します（パスワードは表示しません）。"""
-    accounts = _accounts(instance)
-    try:
-        rows = accounts.all()
-    finally:
-        accounts.store.close()
+    rows = _run(instance, lambda accounts: accounts.all())
     if as_json:
         click.echo(json.dumps([{
             "login_id": a.login_id, "display_name": a.display_name, "level": a.level,
@@ -90,6 +98,42 @@ def list_command(instance: Instance, as_json):
         mark = "（デモ用）" if a.demo else ""
         last = a.last_sign_in_at or "未ログイン"
         click.echo(f"{a.login_id}\t{a.display_name}\t{a.association_name}（{a.association_code}）\t最終ログイン: {last}{mark}")
+
+
+@staff.command("passwd")
+@click.argument("login_id")
+@click.option("--password", prompt="新しいパスワード", hide_input=True, confirmation_prompt="新しいパスワード（確認）",
+              help="新しいパスワード（10文字以上）。省略すると入力を求めます（省略を推奨）")
+@click.pass_obj
+def passwd_command(instance: Instance, login_id, password):
+    """職員アカウントのパスワードを変更します。そのアカウントのログイン中のセッションはすべて終了します。"""
+    account, ended = _run(instance, lambda accounts: accounts.set_password(login_id, password, _clock()))
+    click.echo(f"パスワードを変更しました: {account.login_id}（終了したセッション: {ended}）")
+
+
+@staff.command("remove")
+@click.argument("login_id")
+@click.option("--yes", is_flag=True, help="確認せずに削除します")
+@click.pass_obj
+def remove_command(instance: Instance, login_id, yes):
+    """職員アカウントを削除します。ログイン中のセッションは終了し、その職員の会話は誰も開けなくなります。"""
+    if not yes:
+        click.confirm(f"職員アカウント「{login_id}」を削除しますか？", abort=True)
+    from bot.accounts import normalize_login_id
+
+    ended = _run(instance, lambda accounts: accounts.remove(login_id, _clock()))
+    click.echo(f"削除しました: {normalize_login_id(login_id)}（終了したセッション: {ended}）")
+
+
+@staff.command("signout")
+@click.argument("login_id")
+@click.pass_obj
+def signout_command(instance: Instance, login_id):
+    """職員アカウントのログイン中のセッションをすべて終了します（Cookie を盗まれた疑いがあるときなど）。"""
+    from bot.accounts import normalize_login_id
+
+    ended = _run(instance, lambda accounts: accounts.end_sessions(login_id, _clock()))
+    click.echo(f"ログアウトさせました: {normalize_login_id(login_id)}（終了したセッション: {ended}）")
 
 
 @click.command("demo-accounts")
