@@ -57,13 +57,15 @@ def session_json(account) -> dict:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: an absolute or scheme-relative URL would make /login an open redirect."""
-    if not target:
-        return url_for("embed.demo")
+    """Only a plain path on this site, else the home page: an absolute or scheme-relative URL would make
+    /login an open redirect, and a control character (CR LF) cannot go into a Location header at all."""
+    home = url_for("embed.demo")
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return home
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return home
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("embed.demo")
-    return target
+    return home if parts.scheme or parts.netloc else target
 
 
 # -- views --------------------------------------------------------------------------------------------
