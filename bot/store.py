@@ -21,8 +21,12 @@ from pathlib import Path
 
 from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations, connect
 
+from .conversations import ConversationStates
 from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound, NotAReply
 from .model import Conversation, Message, NewConversation, Reply
+from .outbox import MIGRATIONS as OUTBOX_MIGRATIONS
+from .schema import CONVERSATION_MIGRATIONS
+from .state import BOT, StateChanged
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
@@ -131,6 +135,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE messages ADD COLUMN redacted TEXT",
         ],
     ),
+    *CONVERSATION_MIGRATIONS,  # 0005–0007: conversation state, agent messages, chat identities
     (
         "0008_staff_sessions",
         [
@@ -150,6 +155,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX staff_sessions_by_staff ON staff_sessions (staff_id)",
         ],
     ),
+    *OUTBOX_MIGRATIONS,  # 0009: a messaging channel's inbox, outbox, chats (bot/outbox.py)
 ]
 
 
@@ -158,8 +164,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Store:
-    """Reads and writes the help desk database at `path`; safe to share between threads."""
+class Store(ConversationStates):
+    """Reads and writes the help desk database at `path`; safe to share between threads.
+
+    Conversation states, chat identities and agent messages are in bot/conversations.py.
+    """
 
     def __init__(self, path):
         self.path = Path(path)
@@ -242,23 +251,35 @@ class Store:
     # -- conversations -----------------------------------------------------------------------------
 
     INSERT_CONVERSATION_SQL = """
-        INSERT INTO conversations (id, token_hash, channel, asker_role, created_at, owner)
-        VALUES (:id, :token_hash, :channel, :asker_role, :created_at, :owner)
+        INSERT INTO conversations (id, token_hash, channel, asker_role, created_at, owner, external_chat_id)
+        VALUES (:id, :token_hash, :channel, :asker_role, :created_at, :owner, :external_chat_id)
     """
 
     def create_conversation(self, channel: str, asker_role: str, created_at: str,
-                            owner: str | None = None) -> NewConversation:
-        """Open a conversation; the id is public, the token is the holder's proof and is never stored."""
-        cid, token = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
-        with self.transaction() as conn:
-            conn.execute(
-                self.INSERT_CONVERSATION_SQL,
-                {"id": cid, "token_hash": hash_token(token), "channel": channel,
-                 "asker_role": asker_role, "created_at": created_at, "owner": owner},
-            )
-        return NewConversation(Conversation(cid, channel, created_at, owner), token)
+                            owner: str | None = None, external_chat_id: str | None = None,
+                            conn: sqlite3.Connection | None = None) -> NewConversation:
+        """Open a conversation; the id is public, the token is the holder's proof and is never stored.
 
-    CONVERSATION_SQL = "SELECT id, token_hash, channel, created_at, owner FROM conversations WHERE id = :id"
+        `conn` is given by a caller already inside a transaction (bot/conversations.py).
+        """
+        cid, token = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+        params = {"id": cid, "token_hash": hash_token(token), "channel": channel, "asker_role": asker_role,
+                  "created_at": created_at, "owner": owner, "external_chat_id": external_chat_id}
+        if conn is not None:
+            conn.execute(self.INSERT_CONVERSATION_SQL, params)
+        else:
+            with self.transaction() as conn:
+                conn.execute(self.INSERT_CONVERSATION_SQL, params)
+        return NewConversation(Conversation(cid, channel, created_at, owner, BOT, external_chat_id), token)
+
+    CONVERSATION_SQL = """
+        SELECT id, token_hash, channel, created_at, owner, state, external_chat_id FROM conversations WHERE id = :id
+    """
+
+    @staticmethod
+    def _conversation(row) -> Conversation:
+        return Conversation(row["id"], row["channel"], row["created_at"], row["owner"], row["state"],
+                            row["external_chat_id"])
 
     def conversation(self, conversation_id: str, token: str | None = None) -> Conversation:
         """Return the conversation, checking `token` unless it is None (trusted internal callers).
@@ -270,13 +291,13 @@ class Store:
             raise ConversationNotFound(conversation_id)
         if token is not None and not hmac.compare_digest(row["token_hash"], hash_token(token)):
             raise ConversationNotFound(conversation_id)
-        return Conversation(row["id"], row["channel"], row["created_at"], row["owner"])
+        return self._conversation(row)
 
     # -- messages ----------------------------------------------------------------------------------
 
     MESSAGE_COLUMNS = """
         m.id, m.conversation_id, m.role, m.text, m.reply, m.in_reply_to, m.idempotency_key,
-        m.created_at, f.helpful, m.redacted
+        m.created_at, f.helpful, m.redacted, m.author, m.button
     """
     MESSAGES_SQL = f"""
         SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN feedback f ON f.message_id = m.id
@@ -292,8 +313,10 @@ class Store:
     """
     ANSWER_OF_SQL = "SELECT id FROM messages WHERE in_reply_to = :id AND role = 'bot'"
     INSERT_MESSAGE_SQL = """
-        INSERT INTO messages (conversation_id, role, text, reply, in_reply_to, idempotency_key, created_at, redacted)
-        VALUES (:conversation_id, :role, :text, :reply, :in_reply_to, :idempotency_key, :created_at, :redacted)
+        INSERT INTO messages (conversation_id, role, text, reply, in_reply_to, idempotency_key, created_at, redacted,
+                              author, button)
+        VALUES (:conversation_id, :role, :text, :reply, :in_reply_to, :idempotency_key, :created_at, :redacted,
+                :author, :button)
     """
     INSERT_UNANSWERED_SQL = """
         INSERT INTO unanswered (conversation_id, message_id, text, confidence, channel, asker_role, created_at)
@@ -312,6 +335,8 @@ class Store:
             in_reply_to=row["in_reply_to"],
             reply=Reply.from_dict(json.loads(row["reply"])) if row["reply"] else None,
             feedback=None if row["helpful"] is None else bool(row["helpful"]),
+            author=row["author"],
+            button=row["button"],
         )
 
     def messages(self, conversation_id: str) -> list[Message]:
@@ -324,10 +349,12 @@ class Store:
             raise MessageNotFound(message_id)
         return self._message(row)
 
-    def answered(self, conversation_id: str, key: str | None, text: str):
-        """The stored (question, answer) for an idempotency key, or None if the key is new.
+    def answered(self, conversation_id: str, key: str | None, text: str | None, button: str | None = None):
+        """The stored (question, answer) for an idempotency key, or None if the key is new. The answer
+        is None when the bot stayed silent (the desk held the conversation).
 
-        Raises IdempotencyConflict when the key was used for a different text.
+        Raises IdempotencyConflict when the key was used for a different text (or another button:
+        a pressed button is compared by its id, its text being whatever the channel showed).
         """
         if key is None:
             return None
@@ -335,35 +362,47 @@ class Store:
         if row is None:
             return None
         question = self.message(row["id"])
-        if question.text != text:
+        if (question.button != button) or (button is None and question.text != text):
             raise IdempotencyConflict(key)
-        answer_id = self.conn.execute(self.ANSWER_OF_SQL, {"id": question.id}).fetchone()["id"]
-        return question, self.message(answer_id)
+        answer = self.conn.execute(self.ANSWER_OF_SQL, {"id": question.id}).fetchone()
+        return question, (self.message(answer["id"]) if answer else None)
 
-    def save_turn(self, conversation_id: str, text: str, reply: Reply, created_at: str, *,
+    def save_turn(self, conversation_id: str, text: str, reply: Reply | None, created_at: str, *,
                   idempotency_key: str | None = None, unanswered: dict | None = None,
-                  redacted_question: str | None = None, redacted_answer: str | None = None):
+                  redacted_question: str | None = None, redacted_answer: str | None = None,
+                  button: str | None = None, state: str | None = None):
         """Store a question and its answer atomically; return (question, answer, replayed).
 
         The reply was computed outside the lock, so if another request stored the same idempotency
         key in the meantime, theirs wins and ours is dropped: one stored message, one answer.
+        `reply` None stores the question alone (the bot is silent while the desk holds the
+        conversation). `state` is the state the reply was decided in: if the conversation has left it
+        since (the desk took it), StateChanged is raised and nothing is stored.
         The answer is stored without its concealed secrets (`Reply.stored`), and the unanswered log
         gets the redacted question when one is given, since that log is read beyond the asker.
         """
-        kept = reply.stored()
+        kept = reply.stored() if reply is not None else None
         with self.transaction() as conn:
-            done = self.answered(conversation_id, idempotency_key, text)
+            done = self.answered(conversation_id, idempotency_key, text, button)
             if done:
                 return (*done, True)
+            if state is not None:
+                current = self.conversation(conversation_id).state
+                if current != state:
+                    raise StateChanged(conversation_id, state, current)
             qid = conn.execute(self.INSERT_MESSAGE_SQL, {
                 "conversation_id": conversation_id, "role": "user", "text": text, "reply": None,
                 "in_reply_to": None, "idempotency_key": idempotency_key, "created_at": created_at,
-                "redacted": redacted_question,
+                "redacted": redacted_question, "author": None, "button": button,
             }).lastrowid
+            question = Message(qid, conversation_id, "user", text, created_at, idempotency_key, button=button)
+            if kept is None:
+                return question, None, False
             aid = conn.execute(self.INSERT_MESSAGE_SQL, {
                 "conversation_id": conversation_id, "role": "bot", "text": kept.full_text,
                 "reply": json.dumps(kept.to_dict(), ensure_ascii=False), "in_reply_to": qid,
                 "idempotency_key": None, "created_at": created_at, "redacted": redacted_answer,
+                "author": None, "button": None,
             }).lastrowid
             if unanswered is not None:
                 conn.execute(self.INSERT_UNANSWERED_SQL, {
@@ -372,7 +411,6 @@ class Store:
                     "created_at": created_at, **unanswered,
                 })
         # Built from what was just written rather than read back, to keep the write lock short.
-        question = Message(qid, conversation_id, "user", text, created_at, idempotency_key)
         answer = Message(aid, conversation_id, "bot", reply.full_text, created_at, in_reply_to=qid, reply=reply)
         return question, answer, False
 
