@@ -24,7 +24,7 @@ from bot import (
 )
 from bot.accounts import SignInFailed
 from bot.lookups import StaffOnly, WithdrawnMember
-from handlers import ratelimit
+from handlers import metrics, ratelimit
 from handlers.openapi import openapi_spec
 from handlers.session import current_asker
 from records.errors import UNAVAILABLE_JA, DatabaseMissing, InvalidQuery, RecordUnavailable, message_ja
@@ -215,6 +215,8 @@ def post_message(conversation_id: str):
     c, asker = core(), current_asker()
     c.conversation(conversation_id, bearer_token(), asker)
     turn = c.reply(conversation_id, text, asker, "web", idempotency_key=key)
+    if not turn.replayed:
+        metrics.record_turn("web", turn.answer.reply.kind if turn.answer else None)
     response = jsonify({"message": message_json(turn.question), "reply": reply_json(turn.answer)})
     response.status_code = 200 if turn.replayed else 201
     return response
@@ -230,6 +232,7 @@ def post_feedback(message_id: int):
     if not isinstance(helpful, bool):
         raise ApiError("invalid_field", field="helpful", expected="true または false")
     m = core().feedback(message_id, helpful, bearer_token(), current_asker())
+    metrics.record_feedback(helpful)
     return jsonify({"id": m.id, "feedback": m.feedback})
 
 

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import functools
 import time
+from pathlib import Path
 
 from flask import current_app
 from limits.storage import MemoryStorage
 
+from storage import ratelimit as shared  # registers the helpdesk-sqlite:// storage with limits
+
 SCHEME = "helpdesk-memory"
+
+
+def storage_uri(uri: str, instance_path) -> str:
+    """`helpdesk-sqlite://` without a path means the instance folder's ratelimit.sqlite, the counters
+    every worker of this server shares; any other URI is passed to flask-limiter as it is."""
+    if uri.rstrip("/") == f"{shared.SCHEME}:":
+        return f"{shared.SCHEME}://{(Path(instance_path) / shared.FILE_NAME).resolve()}"
+    return uri
 
 
 class SweepingMemoryStorage(MemoryStorage):

@@ -21,8 +21,8 @@ from werkzeug.exceptions import HTTPException
 
 from bot import JST, Core, HelpdeskError, IndexMissing, Store, system_clock
 from bot.accounts import StaffAccounts
-from handlers import api, auth, embed, pages
-from handlers import ratelimit  # noqa: F401  (registers the helpdesk-memory:// limiter storage)
+from handlers import api, auth, embed, health, logs, metrics, pages
+from handlers import ratelimit  # also registers the helpdesk-memory:// and helpdesk-sqlite:// storages
 from handlers.api import ApiError, api_error_response, error_for_exception
 from handlers.instance import Instance
 from handlers.pages import page_response
@@ -219,7 +219,7 @@ def create_app(config=None) -> Flask:
     limiter = Limiter(
         key_func=lambda: request.remote_addr or "-",
         app=app,
-        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        storage_uri=ratelimit.storage_uri(app.config["RATELIMIT_STORAGE_URI"], instance.path),
         enabled=bool(app.config["RATELIMIT_ENABLED"]),
         headers_enabled=True,
         default_limits=[],
@@ -234,6 +234,9 @@ def create_app(config=None) -> Flask:
     app.register_blueprint(auth.create_blueprint(limiter))
     app.register_blueprint(pages.bp)
     app.register_blueprint(embed.bp)
+    app.register_blueprint(health.create_blueprint())
+    logs.init_app(app)
+    metrics.init_app(app)
     register_error_handlers(app)
 
     @app.after_request

@@ -1,0 +1,264 @@
+"""`/healthz` (the process answers) and `/readyz` (everything a reply needs is there), as small JSON.
+
+A load balancer or systemd asks `/healthz` to know whether to restart the process, and `/readyz`
+whether to send it traffic; an operator reads `/readyz` to see *what* is wrong. Each part of readiness
+is one small check over the instance folder, opened read-only and closed again, so a probe never holds
+a lock nor keeps a file open:
+
+- `databases`: the help desk database and the access log open and answer;
+- `migrations`: every migration this code knows is applied (help desk, access log, member data);
+- `index`: the knowledge-base index exists (its age is reported);
+- `member_data`: the member data was loaded, and its last sync is recent enough (demo data never ages);
+- `telegram`: where a bot token is set, the Telegram process's last successful poll or webhook call
+  (it touches `telegram.heartbeat` in the instance folder) is recent;
+- `outbox`: the oldest message still waiting for delivery is not too old.
+
+Any failing part makes `/readyz` answer 503 and name it in `failing`. A part whose table or file
+does not exist yet in this version (no outbox, Telegram not configured) reports itself as absent and
+does not fail. The same facts feed the gauges of handlers/metrics.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
+from storage.sqlite import connect
+
+TELEGRAM_HEARTBEAT = "telegram.heartbeat"
+
+#: Readiness thresholds; each may be set like any other setting (config.toml / HELPDESK_…).
+READY_DEFAULTS = {
+    "READY_MEMBER_SYNC_MAX_HOURS": 48,
+    "READY_TELEGRAM_MAX_SECONDS": 180,
+    "READY_OUTBOX_MAX_MINUTES": 15,
+}
+
+_ABSENT = {"ok": True, "state": "absent"}
+
+
+def touch_heartbeat(instance_path) -> None:
+    """Called by the Telegram process after each successful poll or webhook call: one mtime update,
+    no database write, whatever the rate of updates."""
+    path = Path(instance_path) / TELEGRAM_HEARTBEAT
+    path.touch()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    return connect(path, readonly=True)
+
+
+def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name",
+                        {"name": name}).fetchone() is not None
+
+
+def _applied(path: Path) -> set[str]:
+    with closing(_open(path)) as conn:
+        if not _table_exists(conn, "migrations"):
+            return set()
+        return {row[0] for row in conn.execute("SELECT name FROM migrations")}
+
+
+def known_migrations() -> dict[str, list[str]]:
+    """The migrations this code applies, per database file name."""
+    from bot.store import MIGRATIONS as HELPDESK
+    from records.access import AUDIT_MIGRATIONS
+    from records.schema import MIGRATIONS as RECORDS
+
+    return {"helpdesk.sqlite": [m[0] for m in HELPDESK], "audit.sqlite": [m[0] for m in AUDIT_MIGRATIONS],
+            "records.sqlite": [m[0] for m in RECORDS]}
+
+
+def check_databases(instance) -> dict:
+    """The help desk database must exist (the app creates it at start); the access log is created by
+    the first lookup of a person, so it may not exist yet."""
+    opened = {}
+    if not instance.helpdesk_db.exists():
+        return {"ok": False, "error": f"{instance.helpdesk_db.name} がありません"}
+    for path in (instance.helpdesk_db, instance.audit_db):
+        if not path.exists():
+            continue
+        try:
+            with closing(_open(path)) as conn:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as e:
+            return {"ok": False, "error": f"{path.name} を開けません: {e}"}
+        opened[path.name] = path.stat().st_size
+    return {"ok": True, "bytes": opened}
+
+
+def check_migrations(instance) -> dict:
+    pending = {}
+    for name, wanted in known_migrations().items():
+        path = instance.path / name
+        if not path.exists():
+            if name == "helpdesk.sqlite":  # the others appear with their first write
+                pending[name] = wanted
+            continue
+        try:
+            missing = [m for m in wanted if m not in _applied(path)]
+        except sqlite3.Error as e:
+            return {"ok": False, "error": f"{name}: {e}"}
+        if missing:
+            pending[name] = missing
+    if pending:
+        return {"ok": False, "pending": pending}
+    return {"ok": True}
+
+
+def check_index(instance) -> dict:
+    path = instance.kb_index
+    if not path.exists():
+        return {"ok": False, "error": "検索索引がありません（helpdesk index を実行してください）"}
+    try:
+        with closing(_open(path)) as conn:
+            articles = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    except sqlite3.Error as e:
+        return {"ok": False, "error": f"検索索引を読めません: {e}"}
+    return {"ok": articles > 0, "articles": articles, "age_seconds": round(time.time() - path.stat().st_mtime)}
+
+
+def member_data_facts(instance) -> dict | None:
+    """The member data's last sync ({"at", "mode", ...}) or its demo mark; None when never loaded."""
+    from records.schema import DEMO_KEY, get_meta
+
+    if not instance.records_db.exists():
+        return None
+    with closing(_open(instance.records_db)) as conn:
+        if not _table_exists(conn, "meta"):
+            return None
+        demo, last = get_meta(conn, DEMO_KEY), get_meta(conn, "last_sync")
+    if last:
+        return json.loads(last)
+    if demo:
+        return {"demo": True}
+    return None
+
+
+def check_member_data(instance, max_hours: float) -> dict:
+    try:
+        facts = member_data_facts(instance)
+    except (sqlite3.Error, ValueError) as e:
+        return {"ok": False, "error": f"会員データを読めません: {e}"}
+    if facts is None:
+        return {"ok": False, "error": "会員データが読み込まれていません（helpdesk sync-members --full）"}
+    if facts.get("demo"):
+        return {"ok": True, "state": "demo"}
+    from datetime import datetime
+
+    age = time.time() - datetime.fromisoformat(facts["at"]).timestamp()
+    result = {"ok": age <= max_hours * 3600, "last_sync": facts["at"], "mode": facts.get("mode"),
+              "age_seconds": round(age)}
+    if not result["ok"]:
+        result["error"] = f"最後の同期から {max_hours} 時間以上たっています"
+    return result
+
+
+def check_telegram(instance, enabled: bool, max_seconds: float) -> dict:
+    if not enabled:
+        return {"ok": True, "state": "disabled"}
+    path = instance.path / TELEGRAM_HEARTBEAT
+    if not path.exists():
+        return {"ok": False, "error": "Telegram プロセスからの応答記録がありません（helpdesk telegram は起動していますか）"}
+    age = time.time() - path.stat().st_mtime
+    result = {"ok": age <= max_seconds, "last_poll_age_seconds": round(age)}
+    if not result["ok"]:
+        result["error"] = f"Telegram の最後の受信から {max_seconds} 秒以上たっています"
+    return result
+
+
+def outbox_facts(instance) -> dict | None:
+    """Undelivered outbox items and the age of the oldest; None when there is no outbox yet."""
+    if not instance.helpdesk_db.exists():
+        return None
+    with closing(_open(instance.helpdesk_db)) as conn:
+        if not _table_exists(conn, "outbox"):
+            return None
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+        done = next((c for c in ("delivered_at", "sent_at", "done_at") if c in columns), None)
+        if done is None or "created_at" not in columns:
+            return None
+        failed = " AND failed_at IS NULL" if "failed_at" in columns else ""
+        count, oldest = conn.execute(
+            f"SELECT count(*), min(created_at) FROM outbox WHERE {done} IS NULL{failed}").fetchone()
+    age = None
+    if oldest:
+        from datetime import datetime
+
+        age = max(0.0, time.time() - datetime.fromisoformat(oldest).timestamp())
+    return {"backlog": count, "oldest_age_seconds": None if age is None else round(age)}
+
+
+def check_outbox(instance, max_minutes: float) -> dict:
+    try:
+        facts = outbox_facts(instance)
+    except (sqlite3.Error, ValueError) as e:
+        return {"ok": False, "error": f"送信待ちを読めません: {e}"}
+    if facts is None:
+        return dict(_ABSENT)
+    age = facts["oldest_age_seconds"]
+    ok = age is None or age <= max_minutes * 60
+    result = {"ok": ok, **facts}
+    if not ok:
+        result["error"] = f"{max_minutes} 分以上送信されていないメッセージがあります"
+    return result
+
+
+def tickets_open(instance) -> int | None:
+    """Tickets not yet resolved or closed; None when the desk's tables do not exist yet."""
+    if not instance.helpdesk_db.exists():
+        return None
+    with closing(_open(instance.helpdesk_db)) as conn:
+        if not _table_exists(conn, "tickets"):
+            return None
+        return conn.execute("SELECT count(*) FROM tickets WHERE state NOT IN ('resolved', 'closed')").fetchone()[0]
+
+
+def setting(config, name: str):
+    value = config.get(name)
+    return READY_DEFAULTS[name] if value is None else value
+
+
+def telegram_enabled(config) -> bool:
+    return bool(config.get("TELEGRAM_BOT_TOKEN") or os.environ.get("TELEGRAM_BOT_TOKEN"))
+
+
+def readiness(instance, config) -> dict:
+    """Every part's check; `failing` names the parts that are not ready."""
+    checks = {
+        "databases": check_databases(instance),
+        "migrations": check_migrations(instance),
+        "index": check_index(instance),
+        "member_data": check_member_data(instance, float(setting(config, "READY_MEMBER_SYNC_MAX_HOURS"))),
+        "telegram": check_telegram(instance, telegram_enabled(config),
+                                   float(setting(config, "READY_TELEGRAM_MAX_SECONDS"))),
+        "outbox": check_outbox(instance, float(setting(config, "READY_OUTBOX_MAX_MINUTES"))),
+    }
+    failing = [name for name, result in checks.items() if not result["ok"]]
+    return {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+
+
+def create_blueprint():
+    from flask import Blueprint, current_app, jsonify
+
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/healthz")
+    def healthz():
+        """The process answers; touches no database (a stuck disk must not get a healthy worker killed)."""
+        return jsonify({"status": "ok", "pid": os.getpid()})
+
+    @bp.get("/readyz")
+    def readyz():
+        services = current_app.extensions["helpdesk"]
+        report = readiness(services.instance, current_app.config)
+        response = jsonify(report)
+        response.status_code = 503 if report["failing"] else 200
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return bp
