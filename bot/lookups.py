@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Callable
 
 from records import access
-from records.errors import (DatabaseMissing, MemberNotFound, RecordsError,
+from records.errors import (MISSING_JA, DatabaseMissing, MemberNotFound, RecordsError,
                             RecordUnavailable, message_ja)
 from records.lookup import ACTION_JA, LEVEL_JA, SOURCE_JA, Records
 from records.vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS
@@ -60,8 +60,7 @@ SIGN_IN_TEXT = (
     "会員の先生方は、医師会事務局が発行する連携コードでメッセージアプリのアカウントを連携すると、"
     "ご自身の情報を確認できます。"
 )
-NO_DATA_TEXT = ("会員データがまだ読み込まれていません。管理者の方は `helpdesk demo-data` または "
-                "`helpdesk sync-members --full` を実行してください。")
+NO_DATA_TEXT = MISSING_JA
 STAFF_ONLY_LINK_TEXT = "連携コードは医師会事務局の職員が発行します。ご所属の医師会事務局にご依頼ください。"
 WITHDRAWN_LINK_TEXT = "退会した会員には連携コードを発行できません。"
 MANY_TEXT = "該当する先生が複数います。どなたについてお調べしますか。"

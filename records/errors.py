@@ -1,13 +1,17 @@
 """Typed exceptions of the records package, and their Japanese wording for the edges.
 
-Deep code raises these; the CLI, the web chat and the bot turn them into one short
-Japanese sentence with `message_ja`, so the wording lives in one place.
+Deep code raises these; `message_ja` gives each one short Japanese sentence. The core says
+them in chat replies; every edge (API, pages, CLI, Telegram) reaches them through
+helpdesk.errors.describe, so the wording lives in one place.
 """
 from __future__ import annotations
 
 # One sentence for every "cannot show" outcome. A refusal must not tell the asker
 # whether the record exists, so not-found and not-allowed read exactly the same.
 UNAVAILABLE_JA = "該当する記録が見つからないか、閲覧する権限がありません。"
+# Said by the chat, the API and the CLI alike while no member data has been loaded.
+MISSING_JA = ("会員データがまだ読み込まれていません。管理者の方は `helpdesk demo-data` または "
+              "`helpdesk sync-members --full` を実行してください。")
 
 
 class RecordsError(Exception):
@@ -111,8 +115,7 @@ def message_ja(exc: RecordsError) -> str:
     if isinstance(exc, InvalidQuery):
         return _FIELD_JA.get(exc.field, "入力内容を確認してください。")
     if isinstance(exc, DatabaseMissing):
-        return ("会員データベースがまだありません。`helpdesk demo-data` または "
-                "`helpdesk sync-members --full` を実行してください。")
+        return MISSING_JA
     if isinstance(exc, DatabaseExists):
         kind = "デモデータ" if exc.is_demo else "会員データ（デモではありません）"
         return f"{exc.path} には既に{kind}があります。置き換える場合は --force を指定してください。"
