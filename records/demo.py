@@ -164,6 +164,10 @@ WELL_KNOWN_MEMBERS = {
                 ((_S, "home"), (_S, "home"), (_S, "home"))),
     "0100001": ("渡辺　直樹", "ワタナベ　ナオキ", "01001", "withdrawn", None, "1985-04-01", "2025-03-31",
                 ((_N, None), (_N, None), (_N, None))),
+    # Moved 13001 → 13002 (completed), now moving 13002 → 27001 (returned): each application is
+    # shown only to whom it concerns, so 千代田区 sees the first transfer and never the second.
+    "1300005": ("小林　誠", "コバヤシ　マコト", "13002", "active", None, "2012-04-01", None,
+                ((_S, "home"), (_S, "home"), (_N, None))),
 }
 # application number: (member, kind, county, from county, submitted_on, stage, state, events)
 WELL_KNOWN_APPLICATIONS = {
@@ -176,6 +180,16 @@ WELL_KNOWN_APPLICATIONS = {
     "A2026-000002": ("1300003", "transfer", "13002", "13001", "2026-11-02", "prefecture", "in_review", (
         ("2026-11-02", "applicant", "submitted", None),
         ("2026-11-12", "county", "approved", None),
+    )),
+    "A2025-000001": ("1300005", "transfer", "13002", "13001", "2025-06-02", "done", "completed", (
+        ("2025-06-02", "applicant", "submitted", None),
+        ("2025-06-10", "county", "approved", None),
+        ("2025-06-19", "prefecture", "approved", None),
+        ("2025-07-01", "jma", "completed", None),
+    )),
+    "A2026-000003": ("1300005", "transfer", "27001", "13002", "2026-11-04", "county", "returned", (
+        ("2026-11-04", "applicant", "submitted", None),
+        ("2026-11-16", "county", "returned", "異動年月日が未記入です。"),
     )),
     "A2010-000001": ("1300001", "admission", "13001", None, "2010-03-01", "done", "completed", (
         ("2010-03-01", "applicant", "submitted", None),
@@ -445,6 +459,14 @@ def _stage_events(b: _Builder, start: date, levels: list[str], finish: str, retu
     return events, "done", "completed" if finish == "completed" else "approved", day
 
 
+def _application(b: _Builder, serial, member_number: str, kind: str, county: str, from_county: str | None,
+                 start: date, levels: list[str], returns: list[str], outcome: str) -> tuple[dict, list[tuple]]:
+    events, stage, state, _ = _stage_events(b, start, levels, "completed", returns, outcome)
+    return ({"application_number": f"A{start.year}-{next(serial):06d}", "member_number": member_number,
+             "kind": kind, "county_code": county, "from_county_code": from_county,
+             "submitted_on": start.isoformat(), "stage": stage, "state": state}, events)
+
+
 def _applications(b: _Builder, members: list[MemberRow]) -> list[tuple[dict, list[tuple]]]:
     out = []
     county_codes = [c for c, _n, _p in b.counties]
@@ -471,13 +493,17 @@ def _applications(b: _Builder, members: list[MemberRow]) -> list[tuple[dict, lis
             outcome = b.rng.choice(["completed", "completed", "in_review:county",
                                     "in_review:prefecture", "returned:county"])
             kind, county, returns = "transfer", m.county_code, _TRANSFER_RETURNS
+            joined = max(date(2015, 4, 1), date.fromisoformat(m.joined_on or "2015-04-01"))
+            if b.rng.random() < 0.5 and joined < start - timedelta(days=60):
+                # moved before as well: several applications, each concerning other counties
+                earlier = b.day(joined, start - timedelta(days=60))
+                before = b.rng.choice([c for c in county_codes if c not in (from_county, m.county_code)])
+                out.append(_application(b, serial, m.member_number, "transfer", from_county, before, earlier,
+                                        levels, _TRANSFER_RETURNS, "completed"))
         else:
             continue
-        events, stage, state, _ = _stage_events(b, start, levels, "completed", returns, outcome)
-        number = f"A{start.year}-{next(serial):06d}"
-        out.append(({"application_number": number, "member_number": m.member_number, "kind": kind,
-                     "county_code": county, "from_county_code": from_county,
-                     "submitted_on": start.isoformat(), "stage": stage, "state": state}, events))
+        out.append(_application(b, serial, m.member_number, kind, county, from_county, start, levels, returns,
+                                outcome))
     for number, (member, kind, county, from_county, submitted, stage, state, events) in WELL_KNOWN_APPLICATIONS.items():
         out.append(({"application_number": number, "member_number": member, "kind": kind,
                      "county_code": county, "from_county_code": from_county, "submitted_on": submitted,

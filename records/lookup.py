@@ -414,11 +414,15 @@ def _member_scope(row) -> Scope:
     return Scope(areas=frozenset({(row[4], row[6])}), people=frozenset({row[0]}))
 
 
-def _application_areas(row) -> set[tuple[str, str]]:
+def _application_scope(row) -> Scope:
+    """An application belongs to its county, and for a transfer to the county it leaves as well, and
+    to its member: the same scope whether it is asked for by its number or in a member's list."""
+    if row is None:
+        return Scope()
     areas = {(row[4], row[6])}
     if row[7]:
         areas.add((row[7], row[9]))
-    return areas
+    return Scope(areas=frozenset(areas), people=frozenset({row[2]}))
 
 
 def _events(rows) -> tuple[StageEvent, ...]:
@@ -529,36 +533,37 @@ class Records:
         out = [MemberMatch(_member(rows[n]), score)
                for n, score in _rank_members(folded, by_kana, rows.values(), limit)
                if may_see(asker, _member_scope(rows[n]))]
-        # One log row per search (one commit), naming every member shown, masked.
+        # One log row per search (one commit), naming every member shown, masked. A search that shows
+        # nobody is logged as refused: not found and refused read the same to the asker, and so here.
         self.log.write(asker, "member_search",
-                       ",".join(mask_member_number(m.member.member_number) for m in out) or None, True)
+                       ",".join(mask_member_number(m.member.member_number) for m in out) or None, bool(out))
         return out
 
     # -- procedures
 
     def applications(self, asker: Asker, member_number: str) -> list[Application]:
-        """A member's admission and transfer applications (入会届・異動届), newest first."""
+        """A member's admission and transfer applications (入会届・異動届) the asker may see, newest first.
+
+        Each application is checked on its own, exactly as when it is asked for by its number: a
+        county sees a transfer that leaves it, but not the member's later transfer between two other
+        counties. The list is refused (like a member that does not exist) when the asker may see
+        neither the member nor any of the applications.
+        """
         number = _key(member_number, _MEMBER_NUMBER, "member_number")
         conn = self.connection()
         member = conn.execute(_MEMBER_BY_NUMBER, {"member_number": number}).fetchone()
         apps = conn.execute(_APPLICATIONS_OF_MEMBER, {"member_number": number}).fetchall()
-        scope = _member_scope(member)
-        if apps:
-            areas = set(scope.areas)
-            for row in apps:
-                areas |= _application_areas(row)
-            scope = Scope(areas=frozenset(areas), people=frozenset({number}))
+        visible = [row for row in apps if may_see(asker, _application_scope(row))]
+        scope = _application_scope(visible[0]) if visible else _member_scope(member)
         self._decide(asker, scope, "applications", mask_member_number(number), MemberNotFound)
-        return [self._application(conn, row) for row in apps]
+        return [self._application(conn, row) for row in visible]
 
     def application(self, asker: Asker, application_number: str) -> Application:
         """One application by its number (e.g. A2026-000001), with its stage history."""
         key = _key(application_number, _APPLICATION_NUMBER, "application_number")
         conn = self.connection()
         row = conn.execute(_APPLICATION_BY_NUMBER, {"application_number": key}).fetchone()
-        scope = (Scope(areas=frozenset(_application_areas(row)), people=frozenset({row[2]}))
-                 if row else Scope())
-        self._decide(asker, scope, "application", mask_identifier(key, 3), ApplicationNotFound)
+        self._decide(asker, _application_scope(row), "application", mask_identifier(key, 3), ApplicationNotFound)
         return self._application(conn, row)
 
     def _application(self, conn, row) -> Application:
@@ -656,7 +661,7 @@ class Records:
             if may_see(asker, self._institution_scope(conn, row)):
                 out.append((self._institution(row), round(score, 1)))
                 shown.append(mask_identifier(row[1], 2) if row[1] else f"手入力#{inst_id}")
-        self.log.write(asker, "institution_search", ",".join(shown) or None, True)
+        self.log.write(asker, "institution_search", ",".join(shown) or None, bool(shown))
         return out
 
     # -- family-doctor function reports
