@@ -145,7 +145,9 @@ def _register_commands() -> None:
     from handlers.staff import demo_accounts, staff
     from records.cli import demo_data, sync_members
 
-    for command in (serve, demo_data, sync_members, staff, demo_accounts):
+    from handlers.ops_cli import COMMANDS as OPS_COMMANDS
+
+    for command in (serve, demo_data, sync_members, staff, demo_accounts, *OPS_COMMANDS):
         cli.add_command(command)
 
 

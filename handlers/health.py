@@ -106,7 +106,8 @@ def check_migrations(instance) -> dict:
         if missing:
             pending[name] = missing
     if pending:
-        return {"ok": False, "pending": pending}
+        return {"ok": False, "pending": pending,
+                "error": "適用されていないマイグレーションがあります（サーバーの再起動で適用されます）"}
     return {"ok": True}
 
 
@@ -182,7 +183,7 @@ def outbox_facts(instance) -> dict | None:
         done = next((c for c in ("delivered_at", "sent_at", "done_at") if c in columns), None)
         if done is None or "created_at" not in columns:
             return None
-        failed = " AND failed_at IS NULL" if "failed_at" in columns else ""
+        failed = next((f" AND {c} IS NULL" for c in ("failed", "failed_at") if c in columns), "")
         count, oldest = conn.execute(
             f"SELECT count(*), min(created_at) FROM outbox WHERE {done} IS NULL{failed}").fetchone()
     age = None
