@@ -1,0 +1,221 @@
+"""Handing a conversation over to the operations desk: the offer, the ticket, and the user's side after.
+
+`Handoff.create` makes the ticket in ONE transaction with everything that belongs to it: the ticket
+row with its snapshot (redacted transcript, articles shown, questions that found nothing, the asker's
+role, association and channel), its first audit event, the conversation's move bot → waiting_desk,
+and the reply that tells the user the ticket number. A SIGKILL at any point leaves either all of it or
+none of it, and since at most one unfinished ticket may exist per conversation (a unique index) and
+the check runs inside the write lock, pressing the button twice finds the first ticket.
+
+While the desk holds the conversation the bot is silent: `user_wrote` records the user's message on
+the ticket (a pending ticket becomes open again) and acknowledges it once per ticket.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from . import state
+from .accounts import association_name
+from .buttons import DESK_NAME, Button
+from .hours import JST, BusinessHours
+from .model import Asker, Message, Reply
+from .tickets import REASONS, Ticket, TicketStore
+
+CONFIRM_BUTTON = "handoff:yes:"  # + reason: what led to the offer, kept on the ticket
+CANCEL_BUTTON = "handoff:no"
+NOTE_CHARS = 500
+SUBJECT_CHARS = 80
+
+OFFER_TEXT = (
+    f"{DESK_NAME}の担当者にお問い合わせを送りますか。これまでのやり取りを担当者に引き継ぎますので、"
+    "同じことを説明し直す必要はありません（会員番号やお名前は伏せ字にして引き継ぎます）。"
+)
+OFFER_AFTER = {
+    "not_helpful": "お役に立てず申し訳ありません。",
+    "unanswered": "続けてお答えできず申し訳ありません。",
+}
+CANCELLED_TEXT = "お問い合わせは送りませんでした。引き続き、ご質問を入力してください。"
+CREATED_TEXT = (
+    "{desk}へお問い合わせを送りました。お問い合わせ番号 #{number} です。担当者から、このチャットに返信します。"
+    "補足があれば、このまま入力してください。"
+)
+ALREADY_TEXT = "お問い合わせ番号 #{number} で、担当者からの返信をお待ちください。補足があれば、このまま入力してください。"
+ACK_TEXT = "担当者にお伝えしました。返信をお待ちください。"
+
+
+def offer(reason: str = "words") -> Reply:
+    """Ask before creating a ticket: a confirm button (carrying `reason`) and a cancel button."""
+    text = OFFER_AFTER.get(reason, "") + OFFER_TEXT
+    return Reply(text, "handoff_offer", buttons=(
+        Button("担当者に問い合わせる", CONFIRM_BUTTON + reason, echo="担当者に問い合わせる"),
+        Button("やめる", CANCEL_BUTTON),
+    ))
+
+
+def confirmed_reason(button: str | None) -> str | None:
+    """The reason carried by a pressed confirm button, or None when `button` is not one."""
+    if button and button.startswith(CONFIRM_BUTTON):
+        reason = button[len(CONFIRM_BUTTON):]
+        return reason if reason in REASONS else "button"
+    return None
+
+
+def cancelled() -> Reply:
+    return Reply(CANCELLED_TEXT, "handoff_cancelled")
+
+
+@dataclass(frozen=True)
+class Created:
+    """The outcome of `Handoff.create`: the ticket, whether this call made it, and the reply stored."""
+
+    ticket: Ticket
+    created: bool
+    reply: Reply
+    question: Message | None = None
+    answer: Message | None = None
+
+
+def snapshot(messages: list[tuple[Message, str | None]], redact: Callable[[str], str]) -> dict:
+    """What the ticket carries from the conversation, all redacted: transcript, articles, unanswered."""
+    transcript, articles, unfound, seen = [], [], [], set()
+    last_user = None
+    for m, red in messages:
+        text = red if red is not None else redact(m.text)
+        transcript.append({"id": m.id, "role": m.role, "text": text, "at": m.created_at,
+                           "kind": m.reply.kind if m.reply else None, "author": m.author})
+        if m.role == "user":
+            last_user = text
+        if m.reply is None:
+            continue
+        shown = [(s.slug, s.title) for s in m.reply.sources]
+        titles = [b.label for b in m.reply.buttons]
+        shown += [(c.slug, titles[i] if i < len(titles) else c.slug)
+                  for i, c in enumerate(m.reply.choices) if getattr(c, "slug", None)]
+        for slug, title in shown:
+            if slug not in seen:
+                seen.add(slug)
+                articles.append({"slug": slug, "title": title})
+        if m.reply.kind == "unknown" and last_user:
+            unfound.append(last_user)
+    questions = [t["text"] for t in transcript if t["role"] == "user"]
+    return {"transcript": transcript, "articles": articles, "unfound": unfound, "questions": questions}
+
+
+class Handoff:
+    """Creates tickets from conversations and handles the user's side while the desk holds one."""
+
+    INSERT_MESSAGE_SQL = """
+        INSERT INTO messages (conversation_id, role, text, reply, in_reply_to, idempotency_key, created_at,
+                              redacted, button)
+        VALUES (:conversation_id, :role, :text, :reply, :in_reply_to, :idempotency_key, :created_at,
+                :redacted, :button)
+    """
+    STATE_SQL = "SELECT state FROM conversations WHERE id = :id"
+    MOVE_SQL = "UPDATE conversations SET state = :to WHERE id = :id AND state = :from"
+    LAST_MESSAGE_SQL = "SELECT MAX(id) FROM messages WHERE conversation_id = :id"
+
+    def __init__(self, store, tickets: TicketStore, hours: BusinessHours, clock: Callable[[], datetime],
+                 redact: Callable[[str], str]):
+        self.store, self.tickets, self.hours, self.clock, self.redact = store, tickets, hours, clock, redact
+
+    def now(self) -> str:
+        """Japan time, like every time the core stores, so that times compare as strings."""
+        return self.clock().astimezone(JST).isoformat(timespec="seconds")
+
+    # -- the conversation's state ------------------------------------------------------------------
+
+    def move(self, conn, conversation_id: str, wanted: str) -> str:
+        """Move the conversation to `wanted` (declared in bot/state.py) inside the caller's transaction."""
+        current = conn.execute(self.STATE_SQL, {"id": conversation_id}).fetchone()[0]
+        if current == wanted:
+            return current
+        state.check(conversation_id, current, wanted)
+        if conn.execute(self.MOVE_SQL, {"to": wanted, "id": conversation_id, "from": current}).rowcount != 1:
+            raise state.StateChanged(conversation_id, current, wanted)
+        return current
+
+    def add_message(self, conn, conversation_id: str, role: str, text: str, at: str, *, reply: Reply | None = None,
+                    in_reply_to: int | None = None, key: str | None = None, button: str | None = None,
+                    redacted: str | None = None) -> int:
+        return conn.execute(self.INSERT_MESSAGE_SQL, {
+            "conversation_id": conversation_id, "role": role, "text": text, "in_reply_to": in_reply_to,
+            "reply": json.dumps(reply.to_dict(), ensure_ascii=False) if reply else None,
+            "idempotency_key": key, "created_at": at, "button": button,
+            "redacted": redacted if redacted is not None else self.redact(text),
+        }).lastrowid
+
+    # -- creating a ticket ---------------------------------------------------------------------------
+
+    def created_reply(self, ticket: Ticket, fresh: bool) -> Reply:
+        text = (CREATED_TEXT if fresh else ALREADY_TEXT).format(desk=DESK_NAME, number=ticket.number)
+        notice = self.hours.notice(self.clock())
+        return Reply(text + ("\n" + notice if notice else ""), "ticket")
+
+    def create(self, conversation_id: str, asker: Asker, channel: str, *, reason: str = "api",
+               note: str | None = None, user_text: str | None = None, button: str | None = None,
+               idempotency_key: str | None = None) -> Created:
+        """Make the ticket of this conversation, or find its unfinished one; one transaction.
+
+        `user_text` is what the user sent to ask for it (a pressed button's echo, 「/human」), stored
+        as their message before the reply with the number; the API's handoff has none.
+        """
+        note = " ".join((note or "").split())[:NOTE_CHARS] or None
+        at = self.now()
+        with self.store.transaction() as conn:
+            existing = self.tickets.active_for(conversation_id, conn)
+            if existing is not None:
+                return Created(existing, False, self.created_reply(existing, False))
+            messages = self.store.redacted_messages(conversation_id)
+            snap = snapshot(messages, self.redact)
+            subject = note or (snap["questions"][-1] if snap["questions"] else "（質問なし）")
+            qid = None
+            if user_text:
+                qid = self.add_message(conn, conversation_id, "user", user_text, at, key=idempotency_key,
+                                       button=button)
+            number = self.tickets.insert(
+                conn, conversation_id=conversation_id, channel=channel, asker_role=asker.role,
+                asker_name=asker.display_name if asker.role == "staff" else None,
+                association_code=asker.association_code,
+                association_name=association_name(asker.association_level, asker.association_code)
+                if asker.association_level and asker.association_code else None,
+                reason=reason if reason in REASONS else "api", note=self.redact(note) if note else None,
+                subject=subject[:SUBJECT_CHARS], transcript=snap["transcript"], articles=snap["articles"],
+                unfound=snap["unfound"], start_message_id=messages[-1][0].id if messages else None,
+                created_at=at,
+            )
+            self.tickets.add_event(conn, number, "user", "created", at, {"reason": reason, "channel": channel})
+            if conn.execute(self.STATE_SQL, {"id": conversation_id}).fetchone()[0] == state.CLOSED:
+                self.move(conn, conversation_id, state.BOT)  # a new question after closing starts afresh
+            self.move(conn, conversation_id, state.WAITING_DESK)
+            ticket = self.tickets.get(number, conn)
+            reply = self.created_reply(ticket, True)
+            aid = self.add_message(conn, conversation_id, "bot", reply.text, at, reply=reply, in_reply_to=qid)
+        question = Message(qid, conversation_id, "user", user_text, at, idempotency_key, button=button) if qid else None
+        answer = Message(aid, conversation_id, "bot", reply.text, at, in_reply_to=qid, reply=reply)
+        return Created(ticket, True, reply, question, answer)
+
+    # -- while the desk holds the conversation ---------------------------------------------------------
+
+    ACKED_SQL = "SELECT 1 FROM ticket_events WHERE ticket_number = :number AND kind = 'acknowledged'"
+
+    def user_wrote(self, conn, conversation_id: str, message_id: int, at: str) -> Reply | None:
+        """The user wrote while the desk holds the conversation (inside the caller's transaction).
+
+        The message goes on the ticket's log; a ticket waiting for the user is open again; the first
+        such message of a ticket is acknowledged (the returned reply), later ones are not.
+        """
+        ticket = self.tickets.active_for(conversation_id, conn)
+        if ticket is None:
+            return None
+        self.tickets.add_event(conn, ticket.number, "user", "user_message", at, message_id=message_id)
+        if ticket.state == "pending":
+            self.tickets.set_state(conn, ticket, "open", "user", at)
+        else:
+            conn.execute(self.tickets.TOUCH_SQL, {"at": at, "number": ticket.number})
+        if conn.execute(self.ACKED_SQL, {"number": ticket.number}).fetchone():
+            return None
+        self.tickets.add_event(conn, ticket.number, "system", "acknowledged", at)
+        return Reply(ACK_TEXT, "desk_ack")

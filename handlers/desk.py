@@ -1,0 +1,245 @@
+"""The desk console (/desk): sign-in, the queue, a ticket and what an agent does to it.
+
+Server-rendered Japanese pages; every form carries a CSRF token and every POST is checked. Each action
+redirects back to the ticket (post/redirect/get), so a reload never sends a reply twice. The queue and
+the tab title update without a reload: desk-queue.js fetches /desk/queue/rows every few seconds and
+puts the server-rendered rows in place. Work is done by bot/desk.py; this module only translates.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+
+from bot.accounts import SignInFailed
+from bot.desk import EmptyText, TextTooLong
+from bot.ticket_queue import AGE_JA, CHANNEL_JA, QueueFilter, TicketQueue
+from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketNotFound, TicketStateError
+from handlers import ratelimit
+from handlers.desk_auth import (acting_agent, agent_required, current_agent, desk_services, end_agent_session,
+                                start_agent_session)
+from handlers.pages import page_response
+
+ROLE_JA = {"staff": "医師会事務局の職員", "member": "会員（医師）", "anonymous": "ログインなし", "desk": "運営事務局"}
+EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "内部メモ", "state": "状態を変更",
+            "assign": "担当者を変更", "priority": "優先度を変更", "lookup": "記録を照会（問い合わせ者の権限で）",
+            "user_message": "利用者からのメッセージ", "acknowledged": "受付の自動返信", "undeliverable": "送信できず"}
+DONE_JA = {"reply": "返信を送信しました。", "note": "内部メモを保存しました。", "assign": "担当者を変更しました。",
+           "priority": "優先度を変更しました。", "resolve": "解決済みにしました。利用者との会話はヘルプデスクに戻りました。",
+           "reopen": "対応中に戻しました。", "close": "終了にしました。"}
+DELIVERY_JA = {"sent": "送信済み", "queued": "送信待ち", "failed": "送信できませんでした",
+               "unreachable": "送信できませんでした（利用者がボットをブロックしています）"}
+
+def check_csrf():
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        current_app.extensions["csrf"].protect()
+
+
+def desk_labels():
+    return {"STATE_JA": STATE_JA, "PRIORITY_JA": PRIORITY_JA, "CHANNEL_JA": CHANNEL_JA, "ROLE_JA": ROLE_JA}
+
+
+def render(template: str, status: int = 200, **values):
+    html = render_template(template, agent=current_agent(), **values)
+    response = page_response(html, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- sign-in ------------------------------------------------------------------------------------------
+
+
+def safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/desk") and "//" not in target and "\\" not in target \
+        else url_for("desk.queue")
+
+
+def login():
+    if request.method == "GET":
+        if current_agent() is not None:
+            return redirect(safe_next(request.args.get("next")))
+        notice = "ログインの有効期限が切れました。もう一度ログインしてください。" if request.args.get("expired") else None
+        return render("desk/login.html", next=safe_next(request.args.get("next")), notice=notice)
+    login_id = request.form.get("login_id", "")
+    try:
+        start_agent_session(login_id, request.form.get("password", ""))
+    except SignInFailed as e:
+        return render("desk/login.html", 401, error=e.message_ja, login_id=login_id,
+                      next=safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")), code=303)
+
+
+def logout():
+    end_agent_session()
+    return redirect(url_for("desk.login", signed_out=1), code=303)
+
+
+# -- the queue ----------------------------------------------------------------------------------------
+
+
+def queue_page():
+    f = QueueFilter.of(request.args)
+    return TicketQueue(desk_services().handoff.store).page(f, desk_services().handoff.clock())
+
+
+@agent_required
+def queue():
+    page = queue_page()
+    return render("desk/queue.html", page=page, f=page.filter, agents=desk_services().agents.names(),
+                  STATES=STATES, AGE_JA=AGE_JA)
+
+
+@agent_required
+def queue_rows():
+    """The rows, counts and new-ticket number for the queue's polling script."""
+    page = queue_page()
+    html = render_template("desk/_rows.html", page=page, f=page.filter, agents=desk_services().agents.names())
+    response = jsonify({"rows": html, "counts": page.counts, "new": page.new_total, "total": page.total})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- a ticket -----------------------------------------------------------------------------------------
+
+
+def ticket_or_404(number: int):
+    try:
+        return desk_services().tickets.get(number)
+    except TicketNotFound:
+        abort(404)
+
+
+def timeline(ticket):
+    """The ticket's thread after it was made: messages (redacted) and internal notes, in order."""
+    ds = desk_services()
+    start = ticket.start_message_id or 0
+    redact = ds.handoff.redact
+    # Messages after the ticket's own confirmation belong to it; a later ticket of the conversation has
+    # its own thread, so stop at the next ticket's start.
+    items = []
+    for m, red in ds.handoff.store.redacted_messages(ticket.conversation_id):
+        if m.id <= start:
+            continue
+        items.append({"kind": "message", "id": m.id, "role": m.role, "at": m.created_at, "author": m.author,
+                      "text": red if red is not None else redact(m.text)})
+    notes = [e for e in ds.tickets.events(ticket.number) if e.kind == "note"]
+    items += [{"kind": "note", "id": e.id, "role": "note", "at": e.at, "author": e.actor, "text": e.detail["text"]}
+              for e in notes]
+    items.sort(key=lambda i: (i["at"], i["kind"] == "note", i["id"]))
+    status = ds.desk.outbox.status([i["id"] for i in items if i["role"] in ("agent", "bot")]) \
+        if ticket.channel != "web" else {}
+    for i in items:
+        i["delivery"] = DELIVERY_JA.get(status.get(i["id"])) if i["kind"] == "message" else None
+        i["undelivered"] = status.get(i["id"]) in ("failed", "unreachable")
+    return items
+
+
+def kb_links():
+    try:
+        articles = current_app.extensions["helpdesk"].searcher().articles()
+    except Exception:  # no index yet: the console works without links to insert
+        return []
+    base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
+    return [{"title": a.title, "url": f"{base}/kb/{a.slug}"} for a in articles]
+
+
+def ticket_view(number: int, *, status: int = 200, error: str | None = None, lookup=None, draft: str = ""):
+    ticket = ticket_or_404(number)
+    ds = desk_services()
+    events = ds.tickets.events(number)
+    names = ds.agents.names()
+    return render("desk/ticket.html", status, ticket=ticket, items=timeline(ticket), events=events,
+                  names=names, EVENT_JA=EVENT_JA, REASON_JA=REASON_JA, PRIORITIES=PRIORITIES,
+                  saved=ds.tickets.saved_replies(), links=kb_links(), error=error, lookup=lookup,
+                  draft=draft, done=DONE_JA.get(request.args.get("done", "")), hours=ds.hours,
+                  undeliverable=ticket.unreachable_at or any(e.kind == "undeliverable" for e in events))
+
+
+@agent_required
+def ticket_page(number: int):
+    return ticket_view(number)
+
+
+def act(number: int, done: str, action):
+    """Run an action; on a refusal show the ticket again with the reason (and the draft kept)."""
+    ticket_or_404(number)
+    try:
+        action()
+    except (EmptyText, TextTooLong, TicketStateError) as e:
+        return ticket_view(number, status=422, error=e.message_ja, draft=request.form.get("text", ""))
+    return redirect(url_for("desk.ticket_page", number=number, done=done) + "#done", code=303)
+
+
+@agent_required
+def post_message(number: int):
+    desk, agent = desk_services().desk, acting_agent()
+    text = request.form.get("text", "")
+    if request.form.get("action") == "note":
+        return act(number, "note", lambda: desk.note(number, agent, text))
+    return act(number, "reply", lambda: desk.reply(number, agent, text))
+
+
+@agent_required
+def post_assign(number: int):
+    desk, agent = desk_services().desk, acting_agent()
+    assignee = request.form.get("assignee", "")
+    assignee = agent.login_id if assignee == "me" else assignee
+    if assignee and assignee not in desk_services().agents.names():
+        return ticket_view(number, status=422, error="その担当者は登録されていません。")
+    return act(number, "assign", lambda: desk.assign(number, agent, assignee or None))
+
+
+@agent_required
+def post_priority(number: int):
+    desk, agent = desk_services().desk, acting_agent()
+    priority = request.form.get("priority", "")
+    if priority not in PRIORITIES:
+        return ticket_view(number, status=422, error="優先度を選んでください。")
+    return act(number, "priority", lambda: desk.set_priority(number, agent, priority))
+
+
+@agent_required
+def post_state(number: int):
+    desk, agent = desk_services().desk, acting_agent()
+    actions = {"resolve": desk.resolve, "reopen": desk.reopen, "close": desk.close}
+    what = request.form.get("to", "")
+    if what not in actions:
+        return ticket_view(number, status=422, error="操作を選んでください。")
+    return act(number, what, lambda: actions[what](number, agent))
+
+
+@agent_required
+def post_lookup(number: int):
+    ticket = ticket_or_404(number)
+    try:
+        reply = desk_services().desk.lookup(ticket, acting_agent(), request.form.get("query", ""))
+    except (EmptyText, TextTooLong) as e:
+        return ticket_view(number, status=422, error=e.message_ja)
+    return ticket_view(number, lookup=reply)
+
+
+def create_blueprint(limiter) -> Blueprint:
+    """Register the views (sign-in rate-limited like the staff sign-in) on a fresh blueprint."""
+    fresh = Blueprint("desk", __name__, url_prefix="/desk")
+    fresh.before_request(check_csrf)
+    fresh.app_context_processor(desk_labels)
+    message = "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"
+    limited_login = ratelimit.limited(limiter, "SIGN_IN_RATE_LIMIT", message=message, scope="desk-sign-in")(login)
+    fresh.add_url_rule("/login", view_func=limited_login, methods=["GET", "POST"], endpoint="login")
+    fresh.add_url_rule("/logout", view_func=logout, methods=["POST"])
+    fresh.add_url_rule("/", view_func=queue, endpoint="queue")
+    fresh.add_url_rule("/queue/rows", view_func=queue_rows)
+    fresh.add_url_rule("/tickets/<int:number>", view_func=ticket_page)
+    fresh.add_url_rule("/tickets/<int:number>/messages", view_func=post_message, methods=["POST"])
+    fresh.add_url_rule("/tickets/<int:number>/assign", view_func=post_assign, methods=["POST"])
+    fresh.add_url_rule("/tickets/<int:number>/priority", view_func=post_priority, methods=["POST"])
+    fresh.add_url_rule("/tickets/<int:number>/state", view_func=post_state, methods=["POST"])
+    fresh.add_url_rule("/tickets/<int:number>/lookup", view_func=post_lookup, methods=["POST"])
+    return fresh
+
+
+def register(app, limiter) -> None:
+    """Attach the console, its insight pages and the desk's API endpoints to `app` (handlers/web.py)."""
+    from handlers import desk_api, desk_insights
+
+    app.register_blueprint(create_blueprint(limiter))
+    app.register_blueprint(desk_insights.create_blueprint())
+    app.register_blueprint(desk_api.create_blueprint(limiter))

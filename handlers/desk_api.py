@@ -1,0 +1,51 @@
+"""The desk's part of the JSON API: hand a conversation over to the operations desk, and poll for news.
+
+`POST /api/conversations/<id>/handoff` `{"note"?}` (bearer token) → 201 `{"ticket": {number, state,
+created_at}}`, or 200 with the same ticket when it already has an unfinished one (a double click makes
+one ticket). `GET /api/conversations/<id>/messages?after=<message id>` (in handlers/api.py) returns only
+the newer messages, so the widget can poll cheaply for an agent's reply.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from bot.handoff import NOTE_CHARS
+from handlers import ratelimit
+from handlers.api import ERRORS, ApiError, bearer_token, core, json_object
+from handlers.desk_auth import desk_services
+from handlers.session import current_asker
+
+
+def after_id() -> int | None:
+    """The `after` query parameter as a message id; anything but a non-negative integer is refused."""
+    value = request.args.get("after")
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise ApiError("invalid_field", field="after", expected="メッセージID（0以上の整数）")
+    return int(value)
+
+
+def handoff(conversation_id: str):
+    body = json_object()
+    note = body.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > NOTE_CHARS):
+        raise ApiError("invalid_field", field="note", expected=f"{NOTE_CHARS}文字以内の文字列")
+    c, asker = core(), current_asker()
+    conversation = c.conversation(conversation_id, bearer_token(), asker)
+    created = desk_services().handoff.create(conversation_id, asker, conversation.channel, reason="api", note=note)
+    response = jsonify({"ticket": created.ticket.public(), "message": created.reply.text})
+    response.status_code = 201 if created.created else 200
+    return response
+
+
+def create_blueprint(limiter) -> Blueprint:
+    bp = Blueprint("desk_api", __name__, url_prefix="/api")
+
+    def per_conversation() -> str:
+        return f"handoff|{request.view_args.get('conversation_id')}|{request.remote_addr}"
+
+    limited = ratelimit.limited(limiter, "MESSAGE_RATE_LIMIT", key_func=per_conversation,
+                                message=ERRORS["rate_limited"][1])
+    bp.add_url_rule("/conversations/<conversation_id>/handoff", view_func=limited(handoff), methods=["POST"])
+    return bp

@@ -1,0 +1,131 @@
+"""The desk console's services and its sign-in: who the agent is, from the signed session cookie.
+
+The cookie holds the agent's login id, a fingerprint of their password hash (a changed password or a
+removed agent ends the session at once: the account is read again on every request) and the time of
+sign-in. A session ends DESK_SESSION_MINUTES after sign-in (a shift), measured on the real clock, not
+the app's NOW setting, so that a fixed demo clock never keeps a session alive. Every form of the
+console carries a CSRF token (Flask-WTF), checked for every POST under /desk.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+from flask import current_app, g, redirect, request, session, url_for
+
+from bot.accounts import SignInFailed, session_fingerprint
+from bot.agents import AgentAccounts
+from bot.desk import Agent, Desk
+from bot.handoff import Handoff
+from bot.hours import BusinessHours
+from bot.tickets import TicketStore
+
+AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY = "desk_agent", "desk_fp", "desk_since"
+DEFAULT_SESSION_MINUTES = 480
+EXPIRED_TEXT = "ログインの有効期限が切れました。もう一度ログインしてください。"
+
+
+@dataclass
+class DeskServices:
+    """Everything the console and the handoff API use, built once per app from the core's parts."""
+
+    agents: AgentAccounts
+    tickets: TicketStore
+    handoff: Handoff
+    desk: Desk
+    hours: BusinessHours
+
+
+def build_desk(services, config) -> DeskServices:
+    """The desk's parts over the app's store and core (`services`: the app's helpdesk services)."""
+    from bot.lookups import redact
+    from bot.desk import DeskOutbox
+
+    core = services.core()
+    store = services.store
+    hours = BusinessHours.from_settings(config)
+    tickets = TicketStore(store)
+    handoff = Handoff(store, tickets, hours, lambda: core.clock(), redact)
+    accounts = services.accounts()
+
+    def asker_of(conversation):
+        """The ticket's asker as they are now: their staff account, or their linked messaging account."""
+        from handlers.session import asker_for
+
+        owner = conversation.owner or ""
+        if ":" in owner:
+            channel, _, user = owner.partition(":")
+            return core.linked_asker(channel, user)
+        return asker_for(accounts.get(owner)) if owner else asker_for(None)
+
+    desk = Desk(store, tickets, handoff, outbox=DeskOutbox(store), asker_of=asker_of, lookups=core.lookups)
+    return DeskServices(AgentAccounts(store), tickets, handoff, desk, hours)
+
+
+def desk_services() -> DeskServices:
+    ext = current_app.extensions
+    if "desk" not in ext:
+        ext["desk"] = build_desk(ext["helpdesk"], current_app.config)
+    return ext["desk"]
+
+
+def session_minutes() -> float:
+    return float(current_app.config.get("DESK_SESSION_MINUTES") or DEFAULT_SESSION_MINUTES)
+
+
+def current_agent():
+    """The signed-in agent account of this request, or None; an expired session is ended here."""
+    if "desk_agent" not in g:
+        account = None
+        login_id = session.get(AGENT_KEY)
+        if login_id:
+            account = desk_services().agents.get(login_id)
+            expired = time.time() - float(session.get(SINCE_KEY, 0)) > session_minutes() * 60
+            if account is None or expired or session.get(FINGERPRINT_KEY) != session_fingerprint(account):
+                g.desk_expired = expired and account is not None
+                end_agent_session()
+                account = None
+        g.desk_agent = account
+    return g.desk_agent
+
+
+def acting_agent() -> Agent:
+    account = current_agent()
+    return Agent(account.login_id, account.display_name)
+
+
+def start_agent_session(login_id: str, password: str) -> None:
+    """Sign an agent in (raises SignInFailed); the staff part of the cookie is left as it is."""
+    if not isinstance(login_id, str) or not isinstance(password, str):
+        raise SignInFailed()
+    account = desk_services().agents.authenticate(login_id, password, desk_services().handoff.now())
+    for key in (AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY):
+        session.pop(key, None)
+    session.permanent = True
+    session[AGENT_KEY] = account.login_id
+    session[FINGERPRINT_KEY] = session_fingerprint(account)
+    session[SINCE_KEY] = time.time()
+    g.desk_agent = account
+
+
+def end_agent_session() -> None:
+    for key in (AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY):
+        session.pop(key, None)
+    g.desk_agent = None
+
+
+def agent_required(view):
+    """Send a signed-out (or expired) browser to the console's sign-in page, then back here."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_agent() is None:
+            expired = "1" if g.get("desk_expired") else None
+            if request.headers.get("X-Requested-With") == "fetch":
+                return {"error": {"code": "sign_in_required", "message": EXPIRED_TEXT}}, 401
+            target = request.full_path.rstrip("?") if request.method == "GET" else request.path
+            return redirect(url_for("desk.login", next=target, expired=expired), code=303)
+        return view(*args, **kwargs)
+
+    return wrapped

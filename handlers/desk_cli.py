@@ -1,0 +1,103 @@
+"""`helpdesk agent add|list|remove|passwd|demo`: the operations desk's agent accounts.
+
+The work is in bot/agents.py; these commands translate arguments and turn its errors into
+ClickException with the Japanese it carries. `agent demo` (run by `make run`) creates the demo agent
+and prints its password, like `demo-accounts` does for the demo staff.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+
+def _run(instance, work):
+    """Run `work(agents)` over the instance's help desk database; AccountError → ClickException."""
+    from bot import Store
+    from bot.accounts import AccountError
+    from bot.agents import AgentAccounts
+
+    store = Store(instance.helpdesk_db)
+    try:
+        return work(AgentAccounts(store))
+    except AccountError as e:
+        raise click.ClickException(e.message_ja)
+    finally:
+        store.close()
+
+
+def _now() -> str:
+    from bot import JST
+
+    return datetime.now(JST).isoformat(timespec="seconds")
+
+
+@click.group("agent")
+def agent():
+    """運営事務局コンソール（/desk）にログインする担当者のアカウントを管理します。"""
+
+
+@agent.command("add")
+@click.argument("login_id")
+@click.option("--name", "display_name", required=True,
+              help="利用者にも表示される名前（例: 運営事務局 山田）。ログインIDは利用者には見えません")
+@click.option("--password", prompt="パスワード", hide_input=True, confirmation_prompt="パスワード（確認）",
+              help="パスワード（10文字以上）。省略すると入力を求めます（コマンド履歴に残らないよう、省略を推奨）")
+@click.pass_obj
+def add_command(instance, login_id, display_name, password):
+    """担当者アカウントを追加します。パスワードは argon2id でハッシュ化して保存します。"""
+    account = _run(instance, lambda agents: agents.add_agent(login_id, display_name, password, _now()))
+    click.echo(f"追加しました: {account.login_id}（{account.display_name}）")
+
+
+@agent.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON で出力します")
+@click.pass_obj
+def list_command(instance, as_json):
+    """担当者アカウントの一覧を表示します（パスワードは表示しません）。"""
+    rows = _run(instance, lambda agents: agents.all())
+    if as_json:
+        click.echo(json.dumps([{"login_id": a.login_id, "display_name": a.display_name, "demo": a.demo,
+                                "created_at": a.created_at, "last_sign_in_at": a.last_sign_in_at} for a in rows],
+                              ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("担当者アカウントはまだありません。`helpdesk agent add` で追加してください。")
+    for a in rows:
+        click.echo(f"{a.login_id}\t{a.display_name}\t最終ログイン: {a.last_sign_in_at or '未ログイン'}"
+                   + ("（デモ用）" if a.demo else ""))
+
+
+@agent.command("remove")
+@click.argument("login_id")
+@click.pass_obj
+def remove_command(instance, login_id):
+    """担当者アカウントを削除します（ログイン中の画面も次の操作でログアウトします）。対応記録は残ります。"""
+    if not _run(instance, lambda agents: agents.remove(login_id)):
+        raise click.ClickException(f"ログインID「{login_id}」の担当者は登録されていません。`helpdesk agent list` で確認してください。")
+    click.echo(f"削除しました: {login_id}")
+
+
+@agent.command("passwd")
+@click.argument("login_id")
+@click.option("--password", prompt="新しいパスワード", hide_input=True, confirmation_prompt="新しいパスワード（確認）",
+              help="新しいパスワード（10文字以上）。省略すると入力を求めます")
+@click.pass_obj
+def passwd_command(instance, login_id, password):
+    """担当者のパスワードを変更します。古いパスワードでのログインは次の操作で終了します。"""
+    account = _run(instance, lambda agents: agents.set_password(login_id, password))
+    click.echo(f"パスワードを変更しました: {account.login_id}")
+
+
+@agent.command("demo")
+@click.pass_obj
+def demo_command(instance):
+    """デモ用の担当者アカウントを作成し、ログインIDとパスワードを表示します（実行のたびに作り直します）。"""
+    from bot.accounts import generate_password
+
+    password = generate_password()
+    account = _run(instance, lambda agents: agents.put_demo_agent(password, _now()))
+    click.echo("デモ用の運営事務局担当者（本番では使わないでください）:")
+    click.echo(f"  デモ用  ログインID: {account.login_id}  パスワード: {password}  表示名: {account.display_name}")
+    click.echo("ログイン: /desk/login（運営事務局コンソール）")
