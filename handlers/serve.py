@@ -107,9 +107,11 @@ def serve(instance: Instance, host, port, workers, threads, server_name):
     """Webチャット・API・記事ページのサーバーを起動し、URL を表示します（索引は `helpdesk index` で作成）。"""
     if not isinstance(instance, Instance):
         raise click.ClickException("インスタンスフォルダが指定されていません。`helpdesk --instance DIR serve` で起動してください。")
+    from handlers.logs import configure as json_logs
     from handlers.metrics import use_instance_dir
 
     use_instance_dir(instance.path, fresh=True)  # before anything imports prometheus_client
+    json_logs()  # before the first app logs anything, so that every line of the server is JSON
     check_instance(instance)
     if server_name == "waitress":
         run_waitress(instance, host, port, threads)
