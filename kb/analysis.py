@@ -30,7 +30,7 @@ import jaconv
 from sudachipy import Dictionary, SplitMode
 
 #: Bump when analysis changes: the indexer then rebuilds every document.
-ANALYZER_VERSION = "6"
+ANALYZER_VERSION = "8"
 
 SYNONYMS_PATH = Path(__file__).with_name("synonyms.txt")
 
@@ -44,11 +44,21 @@ STOP_LEMMAS = {
     "為る", "有る", "居る", "成る", "出来る", "言う", "思う", "いう", "ある", "いる", "する", "なる",
     "事", "物", "所", "其れ", "此れ", "何", "様", "的", "達", "等", "さん", "ください", "下さる", "頂く",
     "いただく", "致す", "御", "お", "ご",
+    # Interrogatives say what kind of answer is wanted (kb.passages reads that from the text),
+    # not what it is about.
+    "何処", "どこ", "何時", "いつ", "何故", "なぜ", "誰", "だれ", "どう", "如何", "どれ", "どちら", "どなた",
+    "幾ら", "いくら",
 }
 HYPHEN_AFTER_KATAKANA = re.compile(r"(?<=[ァ-ヴー])[-‐‑‒–—―−ｰ~〜～]")
 LONG_VOWEL = "ー"
 NON_WORD = re.compile(r"[\s\W_]+")
+HIRAGANA_ONLY = re.compile(r"[ぁ-ゖー]+")
 MAX_INPUT_CHARS = 2000
+# Distinct words remembered by an Analyzer (unknown spellings from questions could grow it without end).
+MORPHEME_CACHE = 200_000
+# Synonym-group terms are written `syn<id>`: letters and digits, so FTS5's unicode61 keeps them
+# one token, and no folded word of ours looks like that.
+SYNONYM_PREFIX = "syn"
 
 
 def nfkc(text: str) -> str:
@@ -83,11 +93,44 @@ def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, str]:
     return table
 
 
+def _morpheme_entry(m) -> tuple[tuple[str, ...], tuple[str, ...], str | None, bool]:
+    """(terms, synonym-group terms, reading, is a known word) of one morpheme.
+
+    The reading is None for a symbol or blank, "" to read it as spelled (ASCII). A known word
+    is one the dictionary has and that is not written in hiragana alone: when the index lacks it,
+    the question asks about something the articles do not mention, rather than spelling a
+    word of theirs differently (ますた, にちい), see kb.search.
+    """
+    pos = m.part_of_speech()
+    surface = m.surface()
+    read = None if pos[0] in ("補助記号", "空白", "記号") else ("" if surface.isascii() else m.reading_form())
+    if pos[0] in SKIP_POS or pos[1] == "非自立可能" or m.normalized_form() in STOP_LEMMAS or not surface.strip():
+        return (), (), read, False
+    term = fold_kana(m.normalized_form())
+    if not term or NON_WORD.fullmatch(term):
+        return (), (), read, False
+    terms = [term]
+    parts = m.split(SplitMode.A)
+    if len(parts) > 1:
+        for p in parts:
+            sub = fold_kana(p.normalized_form())
+            if sub and sub != term and p.part_of_speech()[0] not in SKIP_POS and not NON_WORD.fullmatch(sub):
+                terms.append(sub)
+    known = not m.is_oov() and not HIRAGANA_ONLY.fullmatch(surface)
+    return tuple(terms), tuple(f"{SYNONYM_PREFIX}{g}" for g in m.synonym_group_ids()), read, known
+
+
 @dataclass(frozen=True)
 class Analysis:
     terms: tuple[str, ...]  # folded normalized forms of content words, in order, with repeats
     reading: str  # folded katakana reading of the whole text
     surface: str  # folded text with punctuation and spaces removed (for fuzzy matching)
+    synonyms: tuple[str, ...] = ()  # Sudachi synonym groups of the content words, as SYNONYM_PREFIX + id
+    # One per content word: its terms (the word's own first, then its parts) and whether it is
+    # a known word (see _morpheme_entry). Coverage is counted per word, not per term, so a
+    # compound and its parts do not weigh three times.
+    units: tuple[tuple[tuple[str, ...], bool], ...] = ()
+
 
     def unique_terms(self) -> list[str]:
         return list(dict.fromkeys(self.terms))
@@ -109,6 +152,7 @@ class Analyzer:
         keys = sorted(set(self.synonyms) | set(self.synonyms.values()), key=len, reverse=True)
         self._synonym_re = re.compile("|".join(map(re.escape, keys))) if keys else None
         self._tokenizer = sudachi_dictionary().tokenizer(mode=SplitMode.C)
+        self._morphemes: dict = {}
 
     def canonical(self, text: str) -> str:
         """NFKC plus the synonym table."""
@@ -117,35 +161,42 @@ class Analyzer:
             return text
         return self._synonym_re.sub(lambda m: self.synonyms.get(m.group(0), m.group(0)), text)
 
-    def analyze(self, text: str, limit: int | None = MAX_INPUT_CHARS) -> Analysis:
+    def analyze(self, text: str, limit: int | None = MAX_INPUT_CHARS, reading: bool = True) -> Analysis:
+        """Terms, synonym groups, reading and folded surface of `text`.
+
+        `reading=False` skips the reading and the surface (the indexer needs them only for
+        short fields, and they cost a third of the time on long bodies).
+        """
         if limit is not None:
             text = text[:limit]
         # Lone surrogates (possible in JSON input) cannot be encoded for the segmenter.
         text = self.canonical(text.encode("utf-8", "ignore").decode("utf-8"))
         terms: list[str] = []
-        reading: list[str] = []
+        synonyms: list[str] = []
+        readings: list[str] = []
+        units: list[tuple[tuple[str, ...], bool]] = []
+        cache = self._morphemes
         for m in self._tokenizer.tokenize(text):
-            pos = m.part_of_speech()[0]
-            surface = m.surface()
-            if pos not in ("補助記号", "空白", "記号"):
-                reading.append(surface if surface.isascii() else m.reading_form())
-            if (pos in SKIP_POS or m.part_of_speech()[1] == "非自立可能"
-                    or m.normalized_form() in STOP_LEMMAS or not surface.strip()):
-                continue
-            term = fold_kana(m.normalized_form())
-            if not term or NON_WORD.fullmatch(term):
-                continue
-            terms.append(term)
-            parts = m.split(SplitMode.A)
-            if len(parts) > 1:
-                for p in parts:
-                    sub = fold_kana(p.normalized_form())
-                    if sub and sub != term and p.part_of_speech()[0] not in SKIP_POS and not NON_WORD.fullmatch(sub):
-                        terms.append(sub)
+            # A dictionary word always folds the same way, so each is worked out once per
+            # process; unknown words (one shared word id) are keyed by their spelling.
+            key = (m.surface(), m.part_of_speech_id()) if m.is_oov() else m.word_id()
+            entry = cache.get(key)
+            if entry is None:
+                if len(cache) > MORPHEME_CACHE:
+                    cache.clear()
+                entry = cache[key] = _morpheme_entry(m)
+            if entry[0]:
+                terms.extend(entry[0])
+                synonyms.extend(entry[1])
+                units.append((entry[0], entry[3]))
+            if reading and entry[2] is not None:
+                readings.append(entry[2] or m.surface())
         return Analysis(
             terms=tuple(terms),
-            reading=fold_kana(NON_WORD.sub("", "".join(reading))),
-            surface=fold_kana(NON_WORD.sub("", text)),
+            reading=fold_kana(NON_WORD.sub("", "".join(readings))) if reading else "",
+            surface=fold_kana(NON_WORD.sub("", text)) if reading else "",
+            synonyms=tuple(dict.fromkeys(synonyms)),
+            units=tuple(units),
         )
 
     @cached_property

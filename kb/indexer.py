@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import sys
 from dataclasses import dataclass, field
@@ -20,13 +21,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from kb.analysis import Analyzer, bigrams
+from kb.analysis import Analysis, Analyzer, bigrams
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
 from kb.passages import CUES_VERSION, section_kinds
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "9"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -52,6 +53,7 @@ CREATE TABLE documents (
     terms TEXT NOT NULL,
     head_terms TEXT NOT NULL,
     title_terms TEXT NOT NULL,
+    hedged_terms TEXT NOT NULL,
     match_texts TEXT NOT NULL
 );
 CREATE INDEX documents_file ON documents(file);
@@ -67,7 +69,7 @@ CREATE TABLE sections (
     UNIQUE (doc_id, ord)
 );
 CREATE VIRTUAL TABLE fts USING fts5(
-    title, questions, body, grams, tokenize = 'unicode61 remove_diacritics 0'
+    title, questions, body, grams, syn_head, syn_body, tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');
 CREATE TABLE term_df (term TEXT PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID;
@@ -138,10 +140,23 @@ def _delete_file(conn: sqlite3.Connection, path: str) -> list[str]:
 
 INSERT_DOCUMENT = """
 INSERT INTO documents (slug, file, title, kind, audience, tags, questions, updated, event_date,
-                       source, body, terms, head_terms, title_terms, match_texts)
+                       source, body, terms, head_terms, title_terms, hedged_terms, match_texts)
 VALUES (:slug, :file, :title, :kind, :audience, :tags, :questions, :updated, :event_date,
-        :source, :body, :terms, :head_terms, :title_terms, :match_texts)
+        :source, :body, :terms, :head_terms, :title_terms, :hedged_terms, :match_texts)
 """
+
+
+# A sentence saying the source does not tell (この資料には記載がありません, 分かりません …).
+NOT_STATED = re.compile(r"記載(が|は)(ありません|ない)|(分か|わか)りません|説明されていません|触れられていません|明らかではありません")
+SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
+
+
+def split_unstated(text: str) -> tuple[str, str]:
+    """(sentences that say something, sentences that say the source does not tell)."""
+    said, unsaid = [], []
+    for sentence in SENTENCE_END.split(text):
+        (unsaid if NOT_STATED.search(sentence) else said).append(sentence)
+    return "".join(said), "".join(unsaid)
 
 
 def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document, file: str) -> None:
@@ -149,13 +164,23 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
     title = analyzer.analyze(doc.title)
     questions = [analyzer.analyze(q) for q in doc.questions]
     tags = [analyzer.analyze(t) for t in doc.tags]
-    sections = [(s, analyzer.analyze(f"{s.heading or ''}\n{s.body}", limit=None)) for s in doc.sections]
+    sections, hedged, stated = [], set(), set()
+    for s in doc.sections:
+        said, unsaid = split_unstated(s.body)
+        a = analyzer.analyze(f"{s.heading or ''}\n{said}", limit=None, reading=False)
+        b = analyzer.analyze(unsaid, limit=None, reading=False)
+        sections.append((s, Analysis(a.terms + b.terms, "", "", a.synonyms + b.synonyms)))
+        stated.update(a.terms)
+        hedged.update(b.terms)
     head_terms = set(title.terms)
     for a in questions + tags:
         head_terms.update(a.terms)
     all_terms = set(head_terms)
     for _, a in sections:
         all_terms.update(a.terms)
+    # Words the article mentions only to say it does not know (「録画が提供されるかは
+    # この資料からは分かりません」): the search must not count them as answered.
+    hedged -= stated | head_terms
     # Readings and character pairs of the short fields only: enough for kana questions and
     # fragments, without multiplying the size of long bodies.
     grams = []
@@ -179,6 +204,7 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
             "terms": " ".join(sorted(all_terms)),
             "head_terms": " ".join(sorted(head_terms)),
             "title_terms": " ".join(sorted(set(title.terms))),
+            "hedged_terms": " ".join(sorted(hedged)),
             "match_texts": json.dumps(
                 [[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False
             ),
@@ -191,7 +217,7 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
         [
             {"doc_id": doc_id, "ord": i, "heading": section.heading, "body": section.body,
              "terms": " ".join(sorted(set(a.terms))),
-             "heading_terms": " ".join(sorted(set(analyzer.analyze(section.heading).terms))) if section.heading else "",
+             "heading_terms": " ".join(sorted(set(analyzer.analyze(section.heading, reading=False).terms))) if section.heading else "",
              "kinds": json.dumps(section_kinds(section.heading, section.body))}
             for i, (section, a) in enumerate(sections)
         ],
@@ -199,13 +225,18 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
     # One FTS row per article: BM25 has to score every matching row, so rows are kept
     # few; which section answers is decided by the re-rank from `sections.terms`.
     conn.execute(
-        "INSERT INTO fts (rowid, title, questions, body, grams) VALUES (:id, :title, :questions, :body, :grams)",
+        "INSERT INTO fts (rowid, title, questions, body, grams, syn_head, syn_body)"
+        " VALUES (:id, :title, :questions, :body, :grams, :syn_head, :syn_body)",
         {
             "id": doc_id,
             "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
             "questions": " ".join(t for a in questions for t in a.terms),
             "body": " ".join(t for _, a in sections for t in a.terms),
             "grams": " ".join(grams),
+            # Sudachi synonym groups (送付先 = 送り先, 診療所 = クリニック), a column of their
+            # own so that they weigh less than the words themselves.
+            "syn_head": " ".join(t for a in [title, *questions, *tags] for t in a.synonyms),
+            "syn_body": " ".join(t for _, a in sections for t in a.synonyms),
         },
     )
 

@@ -111,7 +111,8 @@ def parse_article(path: Path, raw: bytes) -> Document:
     if not m:
         raise BrokenArticle(path, "先頭に --- で囲んだフロントマターがありません")
     try:
-        meta = yaml.safe_load(m.group(1))
+        # libyaml's loader: the pure-Python one took a fifth of a full build.
+        meta = yaml.load(m.group(1), Loader=yaml.CSafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"（{mark.line + 2} 行目付近）" if mark else ""

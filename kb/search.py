@@ -29,11 +29,11 @@ from pathlib import Path
 from rapidfuzz import fuzz
 
 from kb.analysis import Analysis, Analyzer, bigrams
+from kb.confidence import (CONFIDENCE_THRESHOLD, RESCUE_BELOW, asks_something, calibrate, coverage,
+                           gram_coverage, may_rescue)
 from kb.passages import question_kinds, section_score
 from storage.sqlite import connect
 
-#: At or above this the core answers; below it offers choices or the operations desk.
-CONFIDENCE_THRESHOLD = 0.5
 CANDIDATES = 30
 MAX_QUERY_TERMS = 48
 MAX_QUERY_GRAMS = 48
@@ -49,7 +49,7 @@ COMMON_ROWS = 1000
 # bm25() column weights: title, questions, body, grams. Measured on both evaluation sets:
 # title and example questions count double; the reading bigrams only help as a fallback
 # (long questions drown in their noise), see `match_expression`.
-FIELD_WEIGHTS = (2.0, 2.0, 1.0, 0.3)
+FIELD_WEIGHTS = (2.0, 2.0, 1.0, 0.3, 1.0, 0.5)
 # Re-rank mix: BM25 relative to the best candidate, idf-weighted share of the question found
 # in the article's title/example questions/tags, fuzzy similarity to one of those.
 RANK_MIX = (0.6, 0.2, 0.2)
@@ -57,8 +57,6 @@ RANK_MIX = (0.6, 0.2, 0.2)
 SHORT_QUESTION_TERMS = 2
 # ... and so does one where this share of the words is unknown to the index (kana, typos).
 UNKNOWN_SHARE_FOR_FALLBACK = 0.5
-# Fewest distinct reading bigrams for reading overlap to count towards confidence.
-MIN_READING_GRAMS = 4
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def match_expression(terms: list[str], grams: list[str]) -> str:
 
 
 CANDIDATES_SQL = """
-SELECT rowid AS id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams) AS rank
+SELECT rowid AS id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams, :w_syn_head, :w_syn_body) AS rank
 FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :limit
 """
 
@@ -131,7 +129,7 @@ WHERE doc_id IN (SELECT value FROM json_each(:ids)) ORDER BY doc_id, ord
 """
 
 DOCUMENTS_SQL = """
-SELECT id, slug, title, kind, audience, updated, event_date, head_terms, title_terms, match_texts
+SELECT id, slug, title, kind, audience, updated, event_date, head_terms, title_terms, hedged_terms, match_texts
 FROM documents WHERE id IN (SELECT value FROM json_each(:ids))
 """
 
@@ -261,7 +259,7 @@ class Searcher:
         match = match_expression(terms, grams)
         if not match:
             return {}
-        params = dict(zip(("w_title", "w_questions", "w_body", "w_grams"), FIELD_WEIGHTS))
+        params = dict(zip(("w_title", "w_questions", "w_body", "w_grams", "w_syn_head", "w_syn_body"), FIELD_WEIGHTS))
         params.update(match=match, limit=CANDIDATES)
         try:
             rows = self.conn.execute(CANDIDATES_SQL, params).fetchall()
@@ -306,7 +304,11 @@ class Searcher:
         fallback = len(terms) <= SHORT_QUESTION_TERMS or unknown >= UNKNOWN_SHARE_FOR_FALLBACK * len(terms)
         grams = list(dict.fromkeys(bigrams(analysis.reading)))[:MAX_QUERY_GRAMS] if fallback else []
         asked = Counter(analysis.terms)
-        candidates = self._candidates(self._useful(df, asked), self._useful(self._doc_freq(grams)) if grams else [])
+        syns = list(analysis.synonyms)[:MAX_QUERY_TERMS]
+        candidates = self._candidates(
+            self._useful(df, asked) + (self._useful(self._doc_freq(syns)) if syns else []),
+            self._useful(self._doc_freq(grams)) if grams else [],
+        )
         if not candidates:
             return []
         idf = self._idf(df)
@@ -326,13 +328,14 @@ class Searcher:
         query_grams = set(bigrams(analysis.reading))
         doc_terms = self._terms([c["id"] for c in ranked])
         sections = self._sections([c["id"] for c in ranked])
+        meaningful = asks_something(analysis) or not terms
         for cand in ranked:
             topic = set(cand["title_terms"].split())
-            coverage = sum(idf[t] for t in terms if t in doc_terms[cand["id"]]) / total_idf
-            signal = coverage
-            if not terms or coverage < 0.5:
-                signal = max(coverage, 0.9 * self._gram_coverage(query_grams, cand["texts"]))
-            cand["confidence"] = _calibrate(signal, cand["similarity"])
+            has = doc_terms[cand["id"]] - set(cand["hedged_terms"].split())
+            cand["coverage"] = signal = coverage(analysis, idf, has)
+            if (not terms or signal < RESCUE_BELOW) and may_rescue(analysis, has):
+                signal = max(signal, 0.9 * gram_coverage(query_grams, cand["texts"]))
+            cand["confidence"] = calibrate(signal, cand["similarity"]) if meaningful else 0.0
             # The answer is the section that best answers what is asked (kb.passages); the
             # first on a tie, so a question matching nothing specific gets the summary.
             cand["section_id"] = max(
@@ -345,26 +348,3 @@ class Searcher:
         """Closeness of the question to one title/example question, by spelling or by reading."""
         surface, reading = text
         return max(fuzz.ratio(analysis.surface, surface), fuzz.ratio(analysis.reading, reading))
-
-    @staticmethod
-    def _gram_coverage(query_grams: set[str], texts: list[list[str]]) -> float:
-        """Share of the question's reading bigrams found in the reading of one title/example question.
-
-        Readings of one or two words are too ambiguous (テンキ is inside テンキョ), so a
-        question needs a few distinct pairs before this counts.
-        """
-        if len(query_grams) < MIN_READING_GRAMS:
-            return 0.0
-        return max(len(query_grams & set(bigrams(reading))) / len(query_grams) for _, reading in texts)
-
-
-def _calibrate(coverage: float, similarity: float) -> float:
-    """Map (coverage, title/question similarity) to 0..1 with a logistic curve.
-
-    Coverage is the share of the question's information (idf-weighted terms) the article
-    contains; similarity how closely the question matches one way the article is asked.
-    The curve is centred so that an article covering about half of a question, or one
-    whose example question reads almost the same, sits at the threshold.
-    """
-    x = 0.75 * coverage + 0.25 * similarity
-    return 1.0 / (1.0 + math.exp(-12.0 * (x - 0.45)))
