@@ -67,6 +67,10 @@ class FakeTelegram:
         self.last_error: tuple[int, str] | None = None
         self.offered_at: dict[int, float] = {}
         self.driver: Driver | None = None
+        self.held_method: str | None = None
+        self.held = 0
+        self.released: threading.Event | None = None
+        self.deliver_held = False
         self.server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -78,7 +82,7 @@ class FakeTelegram:
             pass
 
         Handler.fake = fake
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True, name="fake-telegram").start()
         threading.Thread(target=self._push_webhook, daemon=True, name="fake-telegram-webhook").start()
@@ -192,7 +196,28 @@ class FakeTelegram:
 
     # -- the Bot API ---------------------------------------------------------------------------------
 
+    def hold(self, method: str) -> None:
+        """Leave calls of `method` hanging (not delivered) until `release()`: a bot killed meanwhile
+        sees its send fail, as if the network had dropped it before Telegram took it."""
+        with self.cond:
+            self.held_method = method
+            self.held = 0
+            self.released = threading.Event()
+
+    def release(self, deliver: bool = False) -> None:
+        with self.cond:
+            self.held_method, self.deliver_held = None, deliver
+            if self.released is not None:
+                self.released.set()
+
     def handle(self, method: str, params: dict) -> tuple[int, dict]:
+        if method == self.held_method:
+            with self.cond:
+                self.held += 1
+                self.cond.notify_all()
+            self.released.wait(30)
+            if not self.deliver_held:
+                return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
         with self.cond:
             self.calls.append(Call(method, params))
             self.cond.notify_all()
@@ -346,6 +371,11 @@ class Driver:
     def result(self) -> dict:
         return {"answered": len(self.latencies), "seconds": (self.finished or time.monotonic()) - self.started,
                 "latencies": sorted(self.latencies)}
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away (a killed bot) is expected here; stay quiet."""
 
 
 class _Handler(BaseHTTPRequestHandler):

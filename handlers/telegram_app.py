@@ -1,0 +1,280 @@
+"""The Telegram bot's Application, built in one function from the settings and the services.
+
+`build_telegram_app(config, services)` gives the real python-telegram-bot Application aimed at
+`{TELEGRAM_API_URL}/bot{token}/…` (a self-hosted Bot API server, or the tests' fake). Three pieces of
+its plumbing are ours:
+
+- `InboxQueue`: every update is written to the inbox (bot/outbox.py) before it enters the queue. With
+  polling, the library confirms updates to Telegram on its next getUpdates, before they are processed;
+  with a webhook it answers 200 at once. Either way a SIGKILL would lose the update; written first,
+  it is processed again on the next start (`post_init` puts the unfinished ones back).
+- `PerChatProcessor`: updates of different chats run concurrently, those of one chat one after the
+  other, in the order they came.
+- `TelegramDesk`: what the handlers need (the core, the outbox, the sender, rate limits), kept in
+  `bot_data`, with the synchronous work the handlers run in worker threads.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Mapping
+
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from telegram import BotCommand, Update
+from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler,
+                          CommandHandler, MessageHandler, TypeHandler, filters)
+
+from bot import HelpdeskError
+from handlers import telegram_handlers as h
+from handlers.telegram_outbox import Drain, Sender
+from handlers.telegram_render import render_reply, render_text
+from helpdesk.errors import describe
+from records.errors import RecordsError
+
+from bot.outbox import Outbox
+
+log = logging.getLogger("helpdesk.telegram")
+
+COMMANDS = (
+    ("start", "できることのご案内"),
+    ("help", "使い方とコマンドの一覧"),
+    ("link", "アカウントの連携（/link 連携コード）"),
+    ("unlink", "連携の解除"),
+    ("status", "ご自身の会員情報と入会手続きの状況"),
+    ("delivery", "日医ニュース・日本医師会雑誌の送付先"),
+    ("human", "担当者（MAMIS運営事務局）に相談する"),
+    ("notify", "手続きの状況・リリースノートのお知らせ（on / off）"),
+)
+#: Settings of the bot beyond the declared TELEGRAM_* ones, with their defaults (a caller may override).
+DEFAULTS = {
+    "TELEGRAM_RATE_LIMIT": "20 per minute;200 per hour",
+    "TELEGRAM_LINK_RATE_LIMIT": "5 per 15 minutes",
+    "TELEGRAM_CONCURRENT_UPDATES": 64,
+    "TELEGRAM_DRAIN_INTERVAL": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str | None
+    api_url: str
+    public_url: str | None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    rate_limit: str = DEFAULTS["TELEGRAM_RATE_LIMIT"]
+    link_rate_limit: str = DEFAULTS["TELEGRAM_LINK_RATE_LIMIT"]
+    concurrent_updates: int = DEFAULTS["TELEGRAM_CONCURRENT_UPDATES"]
+    drain_interval: float = DEFAULTS["TELEGRAM_DRAIN_INTERVAL"]
+
+    @classmethod
+    def from_settings(cls, settings: Mapping) -> "TelegramConfig":
+        def get(name):
+            return settings.get(name, DEFAULTS.get(name))
+
+        return cls(token=get("TELEGRAM_BOT_TOKEN"), api_url=(get("TELEGRAM_API_URL") or "https://api.telegram.org"),
+                   public_url=get("PUBLIC_URL"), webhook_url=get("TELEGRAM_WEBHOOK_URL"),
+                   webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"), rate_limit=get("TELEGRAM_RATE_LIMIT"),
+                   link_rate_limit=get("TELEGRAM_LINK_RATE_LIMIT"),
+                   concurrent_updates=int(get("TELEGRAM_CONCURRENT_UPDATES")),
+                   drain_interval=float(get("TELEGRAM_DRAIN_INTERVAL")))
+
+    @property
+    def base_url(self) -> str:
+        return self.api_url.rstrip("/") + "/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return self.api_url.rstrip("/") + "/file/bot"
+
+
+class TelegramDesk:
+    """The bot's state and its synchronous work (run in worker threads by the handlers)."""
+
+    def __init__(self, config: TelegramConfig, services):
+        self.config, self.services = config, services
+        self.core = services.core()
+        self.outbox = Outbox(services.store, h.CHANNEL)
+        self.run = uuid.uuid4().hex
+        self.sender: Sender | None = None
+        self.drain: Drain | None = None
+        self.drain_task: asyncio.Task | None = None
+        self.username: str | None = None
+        self.bot_id: int | None = None
+        self.responded: set[int] = set()
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.user_limits = parse_many(config.rate_limit)
+        self.link_limits = parse_many(config.link_rate_limit)
+        self.warn_limits = parse_many("1 per minute")
+
+    def now(self) -> str:
+        return self.core.now()
+
+    # -- limits (in memory: one bot process) ---------------------------------------------------------
+
+    def _hit(self, limits, *keys) -> bool:
+        return all([self.limiter.hit(limit, *map(str, keys)) for limit in limits])
+
+    def allow(self, user_id) -> bool:
+        return self._hit(self.user_limits, "user", user_id)
+
+    def warn_once(self, user_id) -> bool:
+        return self._hit(self.warn_limits, "warned", user_id)
+
+    def allow_link(self, chat_id) -> bool:
+        return self._hit(self.link_limits, "link", chat_id)
+
+    # -- the work of one update -------------------------------------------------------------------------
+
+    def answer(self, update_id: int, chat_id, compute):
+        """Skip an update already answered; else compute its messages and store them, marking it done."""
+        if self.outbox.is_done(update_id):
+            return None
+        return self.outbox.answer(update_id, chat_id, compute(), self.now(), self.run)
+
+    def asker(self, chat, user_id):
+        if h.is_private(chat):
+            return self.core.linked_asker(h.CHANNEL, str(user_id))
+        return h.group_asker(chat.id)
+
+    def ask(self, update_id: int, chat, user_id, text: str, *, button: str | None = None, n: int = 0) -> list[dict]:
+        """The core's answer to one message of a chat, as Telegram messages (none while an agent holds it)."""
+        asker = self.asker(chat, user_id)
+        try:
+            conversation = self.core.conversation_for_chat(h.CHANNEL, str(chat.id), asker)
+            turn = self.core.reply(conversation.id, text, asker, h.CHANNEL,
+                                   idempotency_key=f"tg:{update_id}" + (f":{n}" if n else ""), button=button)
+        except (HelpdeskError, RecordsError) as e:
+            return render_text(describe(e).message)
+        if turn.answer is None:
+            return []
+        reply = turn.reply
+        if not h.is_private(chat) and reply.kind in h.PERSONAL_KINDS:
+            return render_text(h.GROUP_PRIVATE)
+        return render_reply(reply, self.config.public_url, message_id=turn.answer.id)
+
+    def feedback(self, chat, user_id, message_id: str, helpful: bool) -> bool:
+        try:
+            self.core.feedback(int(message_id), helpful, asker=self.asker(chat, user_id))
+        except (HelpdeskError, ValueError):
+            return False
+        return True
+
+    def set_notify(self, chat_id, user_id, on: bool) -> list[dict]:
+        self.outbox.set_notify(chat_id, user_id, on, self.now())
+        if not on:
+            return render_text(h.NOTIFY_OFF)
+        linked = self.core.linked_asker(h.CHANNEL, str(user_id)).role == "member"
+        return render_text(h.NOTIFY_ON.format(linked=h.NOTIFY_ON_LINKED if linked else ""))
+
+
+class InboxQueue(asyncio.Queue):
+    """The update queue, writing each update to the inbox before it is queued (see the module doc)."""
+
+    def __init__(self, desk: TelegramDesk):
+        super().__init__()
+        self.desk = desk
+
+    async def put(self, item) -> None:
+        if isinstance(item, Update):
+            chat = item.effective_chat
+            await asyncio.to_thread(self.desk.outbox.receive, item.update_id, chat.id if chat else None,
+                                    item.to_dict(), self.desk.now())
+        await super().put(item)
+
+
+class PerChatProcessor(BaseUpdateProcessor):
+    """Concurrent across chats, in order within a chat (one asyncio.Lock per chat with updates in flight)."""
+
+    def __init__(self, max_concurrent_updates: int):
+        super().__init__(max_concurrent_updates)
+        self.locks: dict[object, list] = {}
+
+    async def do_process_update(self, update, coroutine) -> None:
+        chat = getattr(update, "effective_chat", None)
+        key = chat.id if chat is not None else id(update)
+        entry = self.locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                await coroutine
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self.locks.pop(key, None)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
+    """The Application with our plumbing and no handlers (the benchmark's echo ceiling uses this too)."""
+    if not config.token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    app = (ApplicationBuilder().token(config.token).base_url(config.base_url).base_file_url(config.base_file_url)
+           .concurrent_updates(PerChatProcessor(config.concurrent_updates)).update_queue(InboxQueue(desk))
+           .post_init(post_init).post_stop(post_stop).build())
+    app.bot_data["helpdesk"] = desk
+    return app
+
+
+def build_telegram_app(config: TelegramConfig, services) -> Application:
+    """The bot: every command, text, button and other update, and one error handler."""
+    desk = TelegramDesk(config, services)
+    app = application(config, desk)
+    app.add_handler(TypeHandler(Update, h.admit), group=-1)
+    commands = {"start": h.start, "help": h.help_command, "link": h.link, "unlink": h.unlink, "status": h.status,
+                "delivery": h.delivery, "human": h.human, "notify": h.notify}
+    for name, callback in commands.items():
+        app.add_handler(CommandHandler(name, callback, filters=~filters.UpdateType.EDITED))
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED, h.edited))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.text))
+    app.add_handler(CallbackQueryHandler(h.press))
+    app.add_handler(MessageHandler(~filters.TEXT & ~filters.StatusUpdate.ALL, h.other))
+    app.add_handler(TypeHandler(Update, h.finish), group=1)
+    app.add_error_handler(h.on_error)
+    return app
+
+
+async def post_init(app: Application) -> None:
+    """Before the first update: learn our name (kept for the web's deep link), register the commands,
+    put back the updates an earlier run did not finish, and start draining the outbox."""
+    desk: TelegramDesk = app.bot_data["helpdesk"]
+    desk.username, desk.bot_id = app.bot.username, app.bot.id
+    await asyncio.to_thread(desk.outbox.set_meta, "username", app.bot.username)
+    if app.handlers:
+        await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+    desk.sender = Sender(app.bot, desk.outbox, desk.run, desk.now)
+    desk.sender.unreachable = await asyncio.to_thread(desk.outbox.unreachable_chats)
+    for payload in await asyncio.to_thread(desk.outbox.unfinished):
+        await app.update_queue.put(Update.de_json(payload, app.bot))
+    desk.drain = Drain(desk.sender, interval=desk.config.drain_interval)
+    desk.drain_task = asyncio.create_task(desk.drain.run(), name="outbox-drain")
+
+
+async def post_stop(app: Application) -> None:
+    desk: TelegramDesk = app.bot_data["helpdesk"]
+    if desk.drain_task is not None:
+        desk.drain_task.cancel()
+        try:
+            await desk.drain_task
+        except asyncio.CancelledError:
+            pass
+
+
+def run(config: TelegramConfig, services, *, webhook: bool = False, listen: str = "127.0.0.1",
+        port: int = 8443, stop_signals=None) -> None:
+    """Run the bot until stopped: long polling, or the library's webhook server with a secret token."""
+    app = build_telegram_app(config, services)
+    kwargs = {} if stop_signals is None else {"stop_signals": stop_signals}
+    if webhook:
+        app.run_webhook(listen=listen, port=port, url_path="telegram", webhook_url=config.webhook_url,
+                        secret_token=config.webhook_secret, allowed_updates=Update.ALL_TYPES, **kwargs)
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES, **kwargs)

@@ -1,0 +1,121 @@
+"""Running the real bot against the fake Bot API: in this process (a thread with its own event loop,
+so a test can reach into the services) or as the real `helpdesk telegram` subprocess (to kill it)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tests.telegram_fake import TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bot_settings(instance_path, api_url: str, **extra):
+    from helpdesk.settings import load_settings
+
+    overrides = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api_url, "TELEGRAM_DRAIN_INTERVAL": 0.1, **extra}
+    return load_settings(instance_path, overrides, environ={})
+
+
+class InProcessBot:
+    """The Application built by build_telegram_app, polling from a background thread."""
+
+    def __init__(self, instance_path, api_url: str, services=None, **extra):
+        from handlers.telegram_app import TelegramConfig, build_telegram_app
+        from helpdesk.services import build_services
+
+        settings = bot_settings(instance_path, api_url, **extra)
+        self.services = services or build_services(instance_path, settings)
+        self.app = build_telegram_app(TelegramConfig.from_settings(settings), self.services)
+        self.desk = self.app.bot_data["helpdesk"]
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self, webhook: dict | None = None) -> "InProcessBot":
+        started = threading.Event()
+
+        def main():
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            self.loop.call_soon(started.set)
+            try:
+                if webhook:
+                    self.app.run_webhook(stop_signals=None, close_loop=False, **webhook)
+                else:
+                    self.app.run_polling(stop_signals=None, close_loop=False, timeout=1, poll_interval=0)
+            except BaseException as e:  # shown by stop()
+                self.error = e
+
+        self.thread = threading.Thread(target=main, daemon=True, name="telegram-bot")
+        self.thread.start()
+        started.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self.loop is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.app.stop_running)
+            self.thread.join(20)
+        self.services.close()
+        if self.error:
+            raise self.error
+
+
+class BotProcess:
+    """`helpdesk telegram` in a subprocess; output kept in a file and printed if it misbehaves."""
+
+    def __init__(self, instance_path, api_url: str, token: str = TOKEN, args=()):
+        self.instance_path, self.api_url, self.token, self.args = instance_path, api_url, token, list(args)
+        self.proc: subprocess.Popen | None = None
+        self.log = None
+
+    def start(self) -> "BotProcess":
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-telegram-", suffix=".log", delete=False)
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": self.token, "TELEGRAM_API_URL": self.api_url,
+               "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, "-c", "from handlers.cli import cli; cli()", "--instance", str(self.instance_path),
+               "telegram", *self.args]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        return self
+
+    @property
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace") if self.log else ""
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.log:
+            self.log.close()
+            os.unlink(self.log.name)
+            self.log = None
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met within {timeout}s")
