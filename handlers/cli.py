@@ -144,11 +144,13 @@ def _register_commands() -> None:
     from handlers.serve import serve
     from handlers.staff import demo_accounts, staff
     from records.cli import demo_data, sync_members
+    from handlers.telegram_cli import register as register_telegram
 
     from handlers.ops_cli import COMMANDS as OPS_COMMANDS
 
     for command in (serve, demo_data, sync_members, staff, demo_accounts, *OPS_COMMANDS):
         cli.add_command(command)
+    register_telegram(cli)  # helpdesk telegram; sync-members and index notify subscribers
 
 
 _register_commands()
