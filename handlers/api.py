@@ -1,7 +1,7 @@
 """The JSON API: turn requests into core calls and core values into JSON, nothing more.
 
-Every error leaves as `{"error": {"code": "...", "message": "<Japanese>"}}`; the codes and their
-Japanese live in `ERRORS` below, the one place a reader needs to check. Conversations are read and
+Every error leaves as `{"error": {"code": "...", "message": "<Japanese>"}}`; the codes, statuses and
+Japanese live in helpdesk.errors, the one place a reader needs to check. Conversations are read and
 written only with their token (`Authorization: Bearer <token>`); without it the answer is the same
 404 as for an unknown id, so nobody can probe which ids exist. Who asks comes from the session
 (handlers/session.py) on every request, never from the body: a conversation opened while signed in
@@ -18,109 +18,35 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from bot import (
-    ConversationNotFound, EmptyMessage, IdempotencyConflict, IndexMissing, Message, MessageNotFound,
-    MessageTooLong, NotAReply,
-)
-from bot.accounts import SignInFailed
-from bot.lookups import StaffOnly, WithdrawnMember
+from bot import Message, MessageNotFound
 from handlers import metrics, ratelimit
-from handlers.openapi import openapi_spec
+from handlers.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_spec
 from handlers.session import current_asker
-from records.errors import UNAVAILABLE_JA, DatabaseMissing, InvalidQuery, RecordUnavailable, message_ja
+from helpdesk.errors import ERRORS, CodedError, Description, by_code, describe, for_status
+from storage.sqlite import MAX_ROWID
 
-ERRORS: dict[str, tuple[int, str]] = {
-    "invalid_json": (400, "リクエストの本文を JSON として読めませんでした。JSON オブジェクトで送信してください。"),
-    "invalid_field": (422, "「{field}」の値が正しくありません。{expected}を指定してください。"),
-    "empty_message": (422, "質問が空です。質問を入力してから送信してください。"),
-    "message_too_long": (422, "質問が長すぎます（{length}文字）。{limit}文字以内に短くして送信してください。"),
-    "query_too_long": (422, "検索語が長すぎます。{limit}文字以内で入力してください。"),
-    "idempotency_conflict": (409, "この送信キーは別の質問に使われています。新しい送信キーで送信し直してください。"),
-    "not_a_reply": (422, "評価できるのはヘルプデスクの回答だけです。回答のメッセージを指定してください。"),
-    "conversation_not_found": (404, "会話が見つかりません。新しい会話を始めてください。"),
-    "message_not_found": (404, "メッセージが見つかりません。会話を読み込み直してからもう一度お試しください。"),
-    "not_found": (404, "指定された URL は見つかりません。URL を確認してください。"),
-    "method_not_allowed": (405, "この URL ではその操作（HTTP メソッド）を受け付けていません。API 仕様を確認してください。"),
-    "payload_too_large": (413, "送信されたデータが大きすぎます。質問を短くして送信してください。"),
-    "rate_limited": (429, "短い時間に送信が集中しています。しばらく待ってからもう一度送信してください。"),
-    "sign_in_failed": (401, SignInFailed.message_ja),
-    "sign_in_required": (401, "この操作には職員ログインが必要です。ログインしてからもう一度お試しください。"),
-    "sign_in_rate_limited": (429, "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"),
-    "csrf_failed": (400, "セッションの確認に失敗しました。ページを再読み込みしてから、もう一度お試しください。"),
-    "staff_only": (403, "この操作は医師会事務局の職員のみ行えます。"),
-    "withdrawn_member": (422, "退会した会員には連携コードを発行できません。"),
-    "record_unavailable": (404, UNAVAILABLE_JA),
-    "invalid_query": (422, "{message}"),
-    "records_missing": (503, "会員データがまだ読み込まれていません。管理者の方は `helpdesk demo-data` または "
-                             "`helpdesk sync-members --full` を実行してください。"),
-    "index_missing": (503, "ナレッジベースの準備ができていません。しばらくしてからもう一度お試しください。"
-                           "（管理者の方は `helpdesk index` を実行してください）"),
-    "bad_request": (400, "リクエストの形式が正しくありません。API 仕様を確認してください。"),
-    "internal_error": (500, "サーバーでエラーが発生しました。時間をおいてもう一度お試しください。"),
-}
+__all__ = ["ERRORS", "ApiError"]  # the table lives in helpdesk.errors; handlers.auth imports both from here
 
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+#: An error on its way to the client, named by its code in helpdesk.errors.ERRORS.
+ApiError = CodedError
+
+#: Errors of the web framework itself, which helpdesk.errors (no Flask there) does not know.
+FRAMEWORK_CODES = ((RateLimitExceeded, "rate_limited"), (CSRFError, "csrf_failed"))
 
 
-class ApiError(Exception):
-    """An error on its way to the client: a code from ERRORS and the values its message needs."""
-
-    def __init__(self, code: str, **values):
-        self.code = code
-        self.status, template = ERRORS[code]
-        self.message = template.format(**values)
-        super().__init__(f"{code}: {self.message}")
-
-
-HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-              429: "rate_limited"}
-
-
-def error_for_exception(e: Exception) -> ApiError:
-    """Map any exception to the ApiError the client sees; unknown ones become internal_error."""
-    if isinstance(e, ApiError):
-        return e
-    if isinstance(e, EmptyMessage):
-        return ApiError("empty_message")
-    if isinstance(e, MessageTooLong):
-        return ApiError("message_too_long", length=e.length, limit=e.limit)
-    if isinstance(e, ConversationNotFound):
-        return ApiError("conversation_not_found")
-    if isinstance(e, MessageNotFound):
-        return ApiError("message_not_found")
-    if isinstance(e, NotAReply):
-        return ApiError("not_a_reply")
-    if isinstance(e, IdempotencyConflict):
-        return ApiError("idempotency_conflict")
-    if isinstance(e, IndexMissing):
-        return ApiError("index_missing")
-    if isinstance(e, RateLimitExceeded):
-        return ApiError("rate_limited")
-    if isinstance(e, CSRFError):
-        return ApiError("csrf_failed")
-    if isinstance(e, SignInFailed):
-        return ApiError("sign_in_failed")
-    if isinstance(e, StaffOnly):
-        return ApiError("staff_only")
-    if isinstance(e, WithdrawnMember):
-        return ApiError("withdrawn_member")
-    if isinstance(e, RecordUnavailable):
-        return ApiError("record_unavailable")
-    if isinstance(e, InvalidQuery):
-        return ApiError("invalid_query", message=message_ja(e))
-    if isinstance(e, DatabaseMissing):
-        return ApiError("records_missing")
+def error_for_exception(e: BaseException) -> Description:
+    """What the client sees for any exception: (code, status, message); unknown ones are internal_error."""
+    for cls, code in FRAMEWORK_CODES:
+        if isinstance(e, cls):
+            return by_code(code)
     if isinstance(e, HTTPException):
-        code = HTTP_CODES.get(e.code)
-        if code:
-            return ApiError(code)
-        err = ApiError("bad_request" if (e.code or 500) < 500 else "internal_error")
-        err.status = e.code or 500
-        return err
-    return ApiError("internal_error")
+        return for_status(e.code or 500)
+    return describe(e)
 
 
-def api_error_response(err: ApiError):
+def api_error_response(err: Description | CodedError):
     response = jsonify({"error": {"code": err.code, "message": err.message}})
     response.status_code = err.status
     if err.status == 429:
@@ -132,17 +58,44 @@ def api_error_response(err: ApiError):
 
 
 def json_object() -> dict:
-    """The request body as a JSON object; an empty body counts as {}."""
+    """The request body as a JSON object; an empty body counts as {}.
+
+    Nesting too deep for the parser (RecursionError) is malformed JSON like any other. A string with a
+    lone surrogate ("\\ud800" is valid JSON, but no UTF-8 can hold it) is refused here with the field
+    it was in, before it reaches a database or a password hash that would fail on it.
+    """
     raw = request.get_data(cache=False)
     if not raw.strip():
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError("invalid_json") from None
     if not isinstance(data, dict):
         raise ApiError("invalid_json")
+    field = unencodable_field(data)
+    if field is not None:
+        raise ApiError("invalid_text", field=field)
     return data
+
+
+def unencodable_field(data: dict) -> str | None:
+    """The first top-level field holding text that UTF-8 cannot encode (a lone surrogate), or None."""
+    for key, value in data.items():
+        pending = [key, value]  # a loop, not recursion: the body may be nested deep
+        while pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                pending.extend(item.keys())
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+            elif isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return key.encode("utf-8", "replace").decode("utf-8")
+    return None
 
 
 def bearer_token() -> str:
@@ -259,6 +212,8 @@ def suggest():
         raise ApiError("query_too_long", limit=limit)
     found = current_app.extensions["helpdesk"].searcher().suggest(q, k=3)
     return jsonify({"suggestions": [{"slug": s.slug, "title": s.title, "question": s.question} for s in found[:3]]})
+    if message_id > MAX_ROWID:  # SQLite cannot even bind it; no message has such an id
+        raise MessageNotFound(message_id)
 
 
 def create_blueprint(limiter: Limiter) -> Blueprint:

@@ -11,20 +11,25 @@ from pathlib import Path
 
 import click
 
-from handlers.instance import Instance
+from bot import IndexMissing
+from helpdesk.errors import describe
+from helpdesk.instance import Instance
+from helpdesk.services import ARTICLE_SOURCES as DEFAULT_SOURCES
+from helpdesk.settings import BY_NAME
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCES = (PROJECT_ROOT / "kb" / "articles", PROJECT_ROOT / "release_notes")
+INSTANCE = BY_NAME["INSTANCE_PATH"]
 
 
 @click.group()
 @click.option(
     "--instance",
     "instance_path",
-    default="instance",
+    default=INSTANCE.default,
     show_default=True,
+    envvar=INSTANCE.env_name,
+    show_envvar=True,
     type=click.Path(file_okay=False),
-    help="生成ファイル（索引・データベース・設定）を置くフォルダ",
+    help=INSTANCE.help,
 )
 @click.pass_context
 def cli(ctx, instance_path):
@@ -64,7 +69,7 @@ def _open_searcher(db_path: Path):
     from kb.search import Searcher
 
     if not db_path.exists():
-        raise click.ClickException("検索索引がありません。先に `helpdesk index` を実行してください。")
+        raise click.ClickException(describe(IndexMissing(db_path)).message)
     return Searcher(db_path)
 
 
@@ -142,13 +147,15 @@ def eval_command(instance: Instance, questions, corpus, as_json):
 def _register_commands() -> None:
     """Attach the commands that live beside the code they drive."""
     from handlers.serve import serve
+    from handlers.config_cli import config_command
     from handlers.staff import demo_accounts, staff
     from records.cli import demo_data, sync_members
-    from handlers.telegram_cli import register as register_telegram
 
     from handlers.ops_cli import COMMANDS as OPS_COMMANDS
 
-    for command in (serve, demo_data, sync_members, staff, demo_accounts, *OPS_COMMANDS):
+    from handlers.telegram_cli import register as register_telegram
+
+    for command in (serve, config_command, demo_data, sync_members, staff, demo_accounts, *OPS_COMMANDS):
         cli.add_command(command)
     register_telegram(cli)  # helpdesk telegram; sync-members and index notify subscribers
 

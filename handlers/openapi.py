@@ -5,6 +5,9 @@ appears here, so the two cannot drift apart silently.
 """
 from __future__ import annotations
 
+#: An idempotency key: 1 to 128 printable ASCII characters (handlers.api checks the same pattern).
+IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,128}"
+
 
 def _error(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -52,12 +55,14 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     ),
                     "security": bearer,
                     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                    "schema": {"type": "string", "maxLength": 128}}],
+                                    "schema": {"type": "string", "maxLength": 128,
+                                               "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"}}],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
                         "type": "object", "required": ["text"],
                         "properties": {
                             "text": {"type": "string", "minLength": 1, "maxLength": max_chars},
-                            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128},
+                            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128,
+                                                "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
                         },
                     }}}},
                     "responses": {
@@ -66,7 +71,8 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                         "400": _error("JSON として読めない (invalid_json)"),
                         "404": _error("会話がない、または token が違う (conversation_not_found)"),
                         "409": _error("送信キーが別の質問に使われている (idempotency_conflict)"),
-                        "422": _error("空 (empty_message)、長すぎる (message_too_long)、型が違う (invalid_field)"),
+                        "422": _error("空 (empty_message)、長すぎる (message_too_long)、型が違う (invalid_field)、"
+                                      "使えない文字 (invalid_text)"),
                         "429": _error("送信が多すぎる (rate_limited)"),
                         "503": _error("索引が未作成 (index_missing)"),
                     },
@@ -92,8 +98,10 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "responses": {
                         "200": {"description": "記録した評価", "content": {"application/json": {"schema": {
                             "type": "object", "properties": {"id": {"type": "integer"}, "feedback": {"type": "boolean"}}}}}},
+                        "400": _error("JSON として読めない (invalid_json)"),
                         "404": _error("メッセージがない、または token が違う (message_not_found)"),
-                        "422": _error("helpful が真偽値でない (invalid_field)、回答でないメッセージ (not_a_reply)"),
+                        "422": _error("helpful が真偽値でない (invalid_field)、回答でないメッセージ (not_a_reply)、"
+                                      "使えない文字 (invalid_text)"),
                     },
                 }
             },

@@ -1,148 +1,54 @@
 """The Flask app factory: settings, per-app services, blueprints, and the error edge.
 
-Nothing is built at import time. `create_app(config)` reads the declared defaults, then the instance's
-config.json, then `config` (which wins), and everything the views need hangs off the app it returns,
-so two apps in one process (two tests) never share a database, a limiter or a clock.
+Nothing is built at import time. `create_app(config)` reads the declared settings (helpdesk.settings:
+defaults, the instance's config files, the environment, then `config`, which wins) and builds the
+services with helpdesk.services, so two apps in one process (two tests) never share a database, a
+limiter or a clock. Errors are worded by helpdesk.errors; this module only chooses JSON or a page.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import secrets
 import threading
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 from flask import Flask, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from bot import JST, Core, HelpdeskError, IndexMissing, Store, system_clock
-from bot.accounts import StaffAccounts
+from bot import HelpdeskError
 from handlers import api, auth, embed, health, logs, metrics, pages
 from handlers import ratelimit  # also registers the helpdesk-memory:// and helpdesk-sqlite:// storages
 from handlers.api import ApiError, api_error_response, error_for_exception
-from handlers.instance import Instance
 from handlers.pages import page_response
-from handlers.settings import defaults
+from helpdesk.errors import by_code
+from helpdesk.instance import Instance
+from helpdesk.services import build_services
+from helpdesk.settings import SettingError, load_settings
 from records.errors import RecordsError
 
-ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+#: A wrong setting; start-up stops with its one Japanese line.
+BadSetting = SettingError
 
 
-class BadSetting(ValueError):
-    pass
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deep for the parser is malformed input like any
+    other (ValueError: `get_json` answers 400, `get_json(silent=True)` None), not a RecursionError."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
-class SharedSearcher:
-    """One Searcher for all threads of a process, used by one thread at a time.
-
-    A Searcher holds an SQLite connection and a Sudachi tokenizer, neither of which may be used by two
-    threads at once (the ~75 MB dictionary behind the tokenizer is shared per process by kb.analysis).
-    One per thread would gain nothing: ranking is Python under the GIL, so threads of one process
-    cannot search in parallel anyway (processes can: that is what gunicorn's workers are for).
-    """
-
-    def __init__(self, path: Path):
-        from kb.search import Searcher
-
-        self._searcher = Searcher(path)
-        self._lock = threading.Lock()
-
-    def search(self, query: str, k: int = 5):
-        with self._lock:
-            return self._searcher.search(query, k)
-
-    def suggest(self, text: str, k: int = 3):
-        with self._lock:
-            return self._searcher.suggest(text, k)
-
-    def article(self, slug: str):
-        with self._lock:
-            return self._searcher.article(slug)
-
-    def articles(self):
-        with self._lock:
-            return self._searcher.articles()
-
-    def close(self) -> None:
-        with self._lock:
-            self._searcher.close()
-
-
-class Services:
-    """What the views use: the Store, the searcher, the member records, staff accounts and the Core.
-
-    The searcher is opened on first use, never in the process that forks the server's workers, since
-    an SQLite connection must not cross a fork. The records open their read-only connections lazily
-    too; a missing records database is not an error here: lookups answer that the member data has not
-    been loaded yet, and start working once `helpdesk demo-data` or `sync-members` has created it.
-    """
-
-    def __init__(self, instance: Instance, config):
-        from records.lookup import Records
-
-        self.instance = instance
-        self.config = config
-        self.store = Store(instance.helpdesk_db)
-        self.clock = fixed_clock(config["NOW"]) if config.get("NOW") else system_clock
-        self.records = Records(instance.records_db, instance.audit_db,
-                               today=lambda: self.clock().astimezone(JST).date())
-        self._accounts = StaffAccounts(self.store, records_db=instance.records_db)
-        self._searcher: SharedSearcher | None = None
-        self._core: Core | None = None
-        self._lock = threading.Lock()
-
-    def accounts(self) -> StaffAccounts:
-        return self._accounts
-
-    def searcher(self) -> SharedSearcher:
-        if self._searcher is None:
-            with self._lock:
-                if self._searcher is None:
-                    if not self.instance.kb_index.exists():
-                        raise IndexMissing(self.instance.kb_index)
-                    self._searcher = SharedSearcher(self.instance.kb_index)
-        return self._searcher
-
-    def core(self) -> Core:
-        if self._core is None:
-            searcher = self.searcher()
-            with self._lock:
-                if self._core is None:
-                    self._core = Core(searcher, self.store, self.clock,
-                                      max_chars=int(self.config["MAX_MESSAGE_CHARS"]), records=self.records,
-                                      link_code_minutes=int(self.config["LINK_CODE_MINUTES"]))
-        return self._core
-
-    def close(self) -> None:
-        with self._lock:
-            if self._searcher is not None:
-                self._searcher.close()
-            self._searcher = self._core = None
-        self.records.close()
-        self.store.close()
-
-
-def fixed_clock(iso: str):
-    now = datetime.fromisoformat(iso)
-    if now.tzinfo is None:
-        raise BadSetting(f"NOW must include a UTC offset, got {iso!r}")
-    return lambda: now
-
-
-def read_config_file(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise BadSetting(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise BadSetting(f"{path} must hold a JSON object")
-    return data
+class HelpdeskFlask(Flask):
+    json_provider_class = JSONProvider
 
 
 def secret_key(instance: Instance) -> str:
@@ -164,16 +70,6 @@ def secret_key(instance: Instance) -> str:
         finally:
             tmp.unlink()
     return path.read_text().strip()
-
-
-def allowed_origins(value) -> list[str]:
-    """Accept a list or a space/comma separated string; refuse anything that is not a bare origin,
-    since each one is written into a response header."""
-    items = value.replace(",", " ").split() if isinstance(value, str) else list(value or [])
-    for origin in items:
-        if not isinstance(origin, str) or not ORIGIN.fullmatch(origin):
-            raise BadSetting(f"ALLOWED_ORIGINS: {origin!r} is not an origin like https://example.jp")
-    return items
 
 
 def session_settings(settings: dict) -> dict:
@@ -201,20 +97,17 @@ def session_settings(settings: dict) -> dict:
 
 def create_app(config=None) -> Flask:
     config = dict(config or {})
-    settings = defaults()
-    instance = Instance.at(config.get("INSTANCE_PATH", settings["INSTANCE_PATH"]))
-    settings.update(read_config_file(instance.config_file))
-    settings.update(config)
-    settings["INSTANCE_PATH"] = str(instance.path)
-    settings["SECRET_KEY"] = settings["SECRET_KEY"] or secret_key(instance)
-    settings["ALLOWED_ORIGINS"] = allowed_origins(settings["ALLOWED_ORIGINS"])
-    settings.update(session_settings(settings))
+    settings = load_settings(config.get("INSTANCE_PATH"), config)
+    instance = Instance.at(settings.instance_path)
+    values = dict(settings)
+    values["SECRET_KEY"] = values["SECRET_KEY"] or secret_key(instance)
+    values.update(session_settings(values))
 
-    app = Flask(__name__)
-    app.config.update(settings)
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
-    app.extensions["helpdesk"] = Services(instance, app.config)
+    app = HelpdeskFlask(__name__)
+    app.config.update(values)
+    for note in settings.notes:
+        app.logger.warning(note)
+    app.extensions["helpdesk"] = build_services(instance.path, app.config)
 
     limiter = Limiter(
         key_func=lambda: request.remote_addr or "-",
@@ -249,34 +142,37 @@ def create_app(config=None) -> Flask:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """One place turns every failure into Japanese: JSON of one shape under /api, a page elsewhere."""
+    """One place turns every failure into Japanese: JSON of one shape under /api, a page elsewhere.
+    The words come from helpdesk.errors; a 405 says which methods the URL takes (Allow)."""
 
     def wants_json() -> bool:
         return request.path == "/api" or request.path.startswith("/api/")
+
+    def respond(err, allowed=None):
+        response = api_error_response(err) if wants_json() else error_page(err.status, err.message)
+        if allowed:
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         if e.code == 413:
             drain_body()
-        if wants_json():
-            return api_error_response(error_for_exception(e))
-        return error_page(e.code or 500)
+        err = error_for_exception(e)
+        if not wants_json():
+            err = err._replace(message=None)  # a browser reads the page's own wording for an HTTP status
+        return respond(err, getattr(e, "valid_methods", None))
 
     @app.errorhandler(ApiError)
     @app.errorhandler(HelpdeskError)
     @app.errorhandler(RecordsError)
     def domain_error(e: Exception):
-        err = error_for_exception(e)
-        if wants_json():
-            return api_error_response(err)
-        return error_page(err.status)
+        return respond(error_for_exception(e))
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        if wants_json():
-            return api_error_response(error_for_exception(e))
-        return error_page(500)
+        return respond(error_for_exception(e))
 
 
 def drain_body(limit: int = 1 << 20) -> None:
@@ -294,16 +190,32 @@ def drain_body(limit: int = 1 << 20) -> None:
         remaining -= len(chunk)
 
 
-PAGE_ERRORS = {
-    400: ("送信内容を確認できませんでした", "ページを再読み込みしてから、もう一度お試しください。"),
-    404: ("ページが見つかりません", "お探しのページは見つかりませんでした。URLをご確認いただくか、記事を検索してください。"),
-    405: ("この操作はできません", "このページではその操作を受け付けていません。"),
-    429: ("アクセスが集中しています", "短い時間に多くのアクセスがありました。少し時間をおいてから、もう一度お試しください。"),
-    503: ("準備中です", "ナレッジベースの準備ができていません。しばらくしてからもう一度お試しください。"),
-    500: ("エラーが発生しました", "サーバーでエラーが発生しました。時間をおいてもう一度お試しください。"),
+#: Title of the error page by status; the sentence comes from helpdesk.errors, except for the bare HTTP
+#: statuses below, which read differently in a browser than to an API client.
+PAGE_TITLES = {
+    400: "送信内容を確認できませんでした",
+    401: "ログインが必要です",
+    403: "この操作はできません",
+    404: "ページが見つかりません",
+    405: "この操作はできません",
+    409: "この操作はできません",
+    413: "送信内容が大きすぎます",
+    422: "入力内容を確認してください",
+    429: "アクセスが集中しています",
+    503: "準備中です",
+    500: "エラーが発生しました",
+}
+PAGE_TEXTS = {
+    400: "ページを再読み込みしてから、もう一度お試しください。",
+    404: "お探しのページは見つかりませんでした。URLをご確認いただくか、記事を検索してください。",
+    405: "このページではその操作を受け付けていません。",
+    413: "送信された内容が大きすぎます。短くしてから、もう一度お試しください。",
+    429: "短い時間に多くのアクセスがありました。少し時間をおいてから、もう一度お試しください。",
 }
 
 
-def error_page(status: int):
-    title, text = PAGE_ERRORS.get(status, PAGE_ERRORS[500 if status >= 500 else 404])
+def error_page(status: int, message: str | None = None):
+    title = PAGE_TITLES.get(status) or PAGE_TITLES[500 if status >= 500 else 400]
+    text = message or PAGE_TEXTS.get(status) or (by_code("internal_error").message if status >= 500
+                                                  else PAGE_TEXTS[400])
     return page_response(render_template("error.html", title=title, text=text, status=status), status)

@@ -20,6 +20,10 @@ from typing import Callable, Sequence
 #: lock anywhere near this long.
 BUSY_TIMEOUT_MS = 10_000
 
+#: The largest INTEGER (and rowid) SQLite stores; a larger id from a URL cannot exist (binding it would
+#: raise OverflowError).
+MAX_ROWID = 2**63 - 1
+
 
 def connect(path: Path | str, *, readonly: bool = False,
             row_factory: Callable | None = None) -> sqlite3.Connection:
