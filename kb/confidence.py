@@ -36,9 +36,9 @@ OPERATOR_WORDS = {
     "delete", "update", "null", "true", "false", "like", "exec", "script",
 }
 ASCII_WORD = re.compile(r"[a-z]{2,}")
-# Below this share of the question known to the best article, the question is not about
-# what the knowledge base covers at all (weather, shopping): see SearchOutcome.out_of_domain.
-OUT_OF_DOMAIN_COVERAGE = 0.34
+# Below this share of the question known to the best article, a question that names nothing
+# of any article title is not about what the knowledge base covers (kb.search.SearchResults).
+OUT_OF_DOMAIN_COVERAGE = 0.1
 
 
 def asks_something(analysis: Analysis) -> bool:

@@ -27,7 +27,7 @@ from kb.passages import CUES_VERSION, section_kinds
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "9"
+SCHEMA_VERSION = "10"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -167,16 +167,17 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
     sections, hedged, stated = [], set(), set()
     for s in doc.sections:
         said, unsaid = split_unstated(s.body)
-        a = analyzer.analyze(f"{s.heading or ''}\n{said}", limit=None, reading=False)
+        h = analyzer.analyze(s.heading or "", reading=False)
+        a = analyzer.analyze(said, limit=None, reading=False)
         b = analyzer.analyze(unsaid, limit=None, reading=False)
-        sections.append((s, Analysis(a.terms + b.terms, "", "", a.synonyms + b.synonyms)))
-        stated.update(a.terms)
+        sections.append((s, h, Analysis(h.terms + a.terms + b.terms, "", "", h.synonyms + a.synonyms + b.synonyms)))
+        stated.update(a.terms)  # a heading names a topic; it says nothing about it
         hedged.update(b.terms)
     head_terms = set(title.terms)
     for a in questions + tags:
         head_terms.update(a.terms)
     all_terms = set(head_terms)
-    for _, a in sections:
+    for _, _, a in sections:
         all_terms.update(a.terms)
     # Words the article mentions only to say it does not know (「録画が提供されるかは
     # この資料からは分かりません」): the search must not count them as answered.
@@ -217,9 +218,9 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
         [
             {"doc_id": doc_id, "ord": i, "heading": section.heading, "body": section.body,
              "terms": " ".join(sorted(set(a.terms))),
-             "heading_terms": " ".join(sorted(set(analyzer.analyze(section.heading, reading=False).terms))) if section.heading else "",
+             "heading_terms": " ".join(sorted(set(h.terms))),
              "kinds": json.dumps(section_kinds(section.heading, section.body))}
-            for i, (section, a) in enumerate(sections)
+            for i, (section, h, a) in enumerate(sections)
         ],
     )
     # One FTS row per article: BM25 has to score every matching row, so rows are kept
@@ -231,12 +232,12 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
             "id": doc_id,
             "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
             "questions": " ".join(t for a in questions for t in a.terms),
-            "body": " ".join(t for _, a in sections for t in a.terms),
+            "body": " ".join(t for _, _, a in sections for t in a.terms),
             "grams": " ".join(grams),
             # Sudachi synonym groups (送付先 = 送り先, 診療所 = クリニック), a column of their
             # own so that they weigh less than the words themselves.
             "syn_head": " ".join(t for a in [title, *questions, *tags] for t in a.synonyms),
-            "syn_body": " ".join(t for _, a in sections for t in a.synonyms),
+            "syn_body": " ".join(t for _, _, a in sections for t in a.synonyms),
         },
     )
 

@@ -24,13 +24,14 @@ import math
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from rapidfuzz import fuzz
 
 from kb.analysis import Analysis, Analyzer, bigrams
-from kb.confidence import (CONFIDENCE_THRESHOLD, RESCUE_BELOW, asks_something, calibrate, coverage,
-                           gram_coverage, may_rescue)
+from kb.confidence import (CONFIDENCE_THRESHOLD, OUT_OF_DOMAIN_COVERAGE, RESCUE_BELOW, asks_something,
+                           calibrate, coverage, gram_coverage, may_rescue)
 from kb.passages import question_kinds, section_score
 from storage.sqlite import connect
 
@@ -83,6 +84,28 @@ class SearchResult:
             "score": round(self.score, 4),
             "confidence": round(self.confidence, 4),
         }
+
+
+class SearchResults(list):
+    """The results, best first (a plain list), plus what the search learnt about the question.
+
+    `out_of_domain` is true when the question is not about what the knowledge base covers at
+    all (weather, shopping, stock prices; or symbols alone): no article holds even a third of
+    it and none is confident. The core then says what the help desk answers instead of
+    offering unrelated articles as choices. A question about MAMIS that the articles simply do
+    not answer is *not* out of domain: it gets choices and the desk.
+    """
+
+    out_of_domain: bool = True
+
+    @classmethod
+    def of(cls, results: list[SearchResult], best_coverage: float, asks: bool, names_topic: bool) -> "SearchResults":
+        found = cls(results)
+        found.out_of_domain = not asks or not results or (
+            best_coverage < OUT_OF_DOMAIN_COVERAGE and results[0].confidence < CONFIDENCE_THRESHOLD
+            and not names_topic
+        )
+        return found
 
 
 @dataclass(frozen=True)
@@ -153,18 +176,24 @@ class Searcher:
         # Document frequencies count FTS rows: one per article.
         self.total_rows = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
 
+    @cached_property
+    def _title_words(self) -> frozenset[str]:
+        """Every word of every article title: what the knowledge base is about."""
+        return frozenset(t for (terms,) in self.conn.execute("SELECT title_terms FROM documents") for t in terms.split())
+
     def close(self) -> None:
         self.conn.close()
 
     # -- public API ---------------------------------------------------------
 
-    def search(self, query: str, k: int = 5) -> list[SearchResult]:
+    def search(self, query: str, k: int = 5) -> SearchResults:
         """Best articles for `query`, best first; never raises for any text."""
         if not isinstance(query, str) or not query.strip() or k <= 0:
-            return []
+            return SearchResults()
         analysis = self.analyzer.analyze(query)
         results = []
-        for cand in self._rank(analysis, k, question_kinds(query)):
+        ranked = self._rank(analysis, k, question_kinds(query))
+        for cand in ranked:
             heading, passage = self.conn.execute(SECTION_SQL, {"id": cand["section_id"]}).fetchone()
             results.append(
                 SearchResult(
@@ -180,7 +209,9 @@ class Searcher:
                     confidence=cand["confidence"],
                 )
             )
-        return results
+        best = max((c["coverage"] for c in ranked), default=0.0)
+        names_topic = any(u[0][0] in self._title_words for u in analysis.units)
+        return SearchResults.of(results, best, asks_something(analysis) or not analysis.units, names_topic)
 
     def suggest(self, text: str, k: int = 3) -> list[Suggestion]:
         """Example questions matching what is being typed, for suggest-as-you-type."""
