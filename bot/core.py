@@ -1,14 +1,16 @@
 """The conversation core: one message in, one reply out, whatever the channel.
 
-`Core.reply` validates the text, replays a message already answered under the same idempotency key,
-otherwise decides a reply and stores question and answer together. `Core.decide` is the decision alone:
-intents first (greeting, thanks, help, a request for a person, a chosen 「もしかして」 button), then a
-request for a member record (bot/lookups.py, when the core was given the records), then a follow-up
-read against the last topic, then the knowledge-base search judged by its confidence.
+`Core.reply` validates the message, replays one already handled under the same idempotency key,
+and otherwise reads the conversation's state (bot/state.py): while the desk holds it, the message is
+stored for the agent and the bot stays silent; a closed conversation starts afresh with the bot.
+`Core.decide` is the decision alone: a pressed button (its id resolved against the last reply's
+memory), intents (greeting, thanks, help, a request for a person), a request for a member record
+(bot/lookups.py, when the core was given the records), a follow-up read against the last topic, then
+the knowledge-base search judged by its confidence (bot/answers.py).
 
-A conversation belongs to the account that opened it (`Asker.account`; None for anonymous): every
-call that reads or writes it with an asker checks that, and answers a stranger exactly as it answers
-an unknown id, so a staff member's lookups stay theirs after sign-out.
+A conversation belongs to the account that opened it (`Asker.account`; None for anonymous web
+users): every call that reads or writes it with an asker checks that, and answers a stranger exactly
+as it answers an unknown id, so a staff member's lookups stay theirs after sign-out.
 """
 from __future__ import annotations
 
@@ -17,60 +19,24 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 from . import intents
-from .errors import ConversationNotFound, EmptyMessage, MessageNotFound, MessageTooLong
+from .actions import CallDesk
+from .answers import ESCALATION, Answers
+from .buttons import (ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, HANDOFF_BUTTON, HELP_BUTTON,
+                      LOOKUP_BUTTON, Button)
+from .choices import ArticleChoice
+from .errors import ConversationNotFound, EmptyMessage, MessageNotFound, MessageTooLong, NotAnAgent, NotAReply
 from .linking import LinkCodes, MemberLink
 from .lookups import Lookups, quick_buttons, redact
-from .model import (
-    ARTICLE_PAYLOAD, DESK_NAME, DESK_PHONE, HANDOFF_PAYLOAD,
-    Asker, Button, Conversation, Message, NewConversation, Reply, Source, Turn,
-)
+from .model import Asker, Conversation, Message, NewConversation, Reply, Turn
+from .phrases import (GREETING_TEXT, HANDOFF_MEMBER_NOTE, HANDOFF_TEXT, HELP_TEXT, STAFF_HELP, STAFF_NOTE,
+                      STALE_BUTTON_TEXT, THANKS_TEXT)
+from .state import BOT, CLOSED, DESK_HOLDS, WITH_AGENT, StateChanged
 from .store import Store
-from .text import event_state, japanese_date, plain, trim
 
 JST = timezone(timedelta(hours=9), "JST")  # Japan has no daylight saving: a fixed offset is exact
 
-DESK = f"{DESK_NAME}（フリーダイヤル {DESK_PHONE}）"
-# Offered whenever the knowledge base falls short; a channel draws it as a button that sends `payload`.
-ESCALATION = {"type": "offer_escalation", "label": "担当者に問い合わせる", "payload": HANDOFF_PAYLOAD,
-              "desk": DESK_NAME, "phone": DESK_PHONE}
-# The desk's number, which a channel draws as a link (tel: on phones) rather than as another offer.
-PHONE_ACTION = {"type": "handoff", "label": f"{DESK_NAME}に電話する", "desk": DESK_NAME, "phone": DESK_PHONE,
-                "tel": "tel:" + DESK_PHONE.replace("-", "")}
-
-GREETING_TEXT = (
-    "MAMISヘルプデスクです。MAMIS（医師会会員情報システム）についてのご質問に、ナレッジベースの記事から"
-    "お答えします。知りたいことを文章で入力してください。"
-)
-THANKS_TEXT = "どういたしまして。ほかにもご不明な点があれば、お気軽にご質問ください。"
-HELP_TEXT = (
-    "MAMISヘルプデスクの使い方です。\n"
-    "・知りたいことを文章で入力してください（例：「日医ニュースの送付先を自宅に変更したい」）。\n"
-    "・回答には、もとになった記事へのリンクと、その記事の更新日を表示します。\n"
-    "・答えが一つに絞れないときは「もしかして」として候補を表示します。選ぶとその記事からお答えします。\n"
-    "・「それはいつですか」「場所は？」のように、直前の話題に続けて質問できます。\n"
-    f"・担当者と話したいときは「担当者と話したい」と入力してください。{DESK}をご案内します。"
-)
-HANDOFF_TEXT = (
-    f"担当者へのご相談は、{DESK}で承ります。お電話でお問い合わせください。"
-)
-HANDOFF_MEMBER_NOTE = "会員の先生方は、ご所属の医師会事務局にもご相談いただけます。"
-CHOICES_TEXT = "はっきりとお答えできる記事が見つかりませんでした。もしかして、次のいずれかについてのご質問でしょうか。"
-UNKNOWN_TEXT = (
-    "申し訳ありません。ご質問にお答えできる記事が見つかりませんでした。"
-    f"別の言葉で言い換えていただくか、{DESK}へお問い合わせください。"
-)
-NO_ARTICLE_TEXT = "お探しの記事が見つかりませんでした。ご質問を文章で入力してください。"
-STAFF_NOTE = (
-    "\n{name}としてログインしています。会員番号（7桁）や先生のお名前、医療機関名で、入会手続きの状況・送付先・"
-    "医療機関マスタへの掲載・かかりつけ医機能報告を照会できます（例：「会員番号1234567の入会手続きはどこまで"
-    "進んでいますか」「〇〇クリニックはマスタに載っていますか」「△△先生の日医ニュースの送付先は」）。"
-)
-STAFF_HELP = (
-    "\n・職員としてログイン中は、会員番号・申請番号・医療機関コード・先生のお名前（「〇〇先生」）・医療機関名で"
-    "記録を照会できます。下のボタンからも始められます。\n"
-    "・会員の先生がメッセージアプリのアカウントを連携するための連携コード（15分間・1回限り）を発行できます。"
-)
-CUT_NOTE = "（続きはリンク先の記事をご覧ください）"
+PHONE_ACTION = CallDesk()
+HELP_BUTTON_VALUE = Button("使い方", HELP_BUTTON)
 
 
 def system_clock() -> datetime:
@@ -94,11 +60,16 @@ class Core:
         # Below half the answer threshold a match is noise (the search's own suggest cut-off, too).
         choices_at = answer_at / 2 if choices_at is None else choices_at
         self.max_chars, self.answer_at, self.choices_at = max_chars, answer_at, choices_at
-        self.passage_chars = passage_chars
+        self.answers = Answers(searcher, self.today, answer_at=answer_at, choices_at=choices_at,
+                               passage_chars=passage_chars)
         self.links = LinkCodes(store, timedelta(minutes=link_code_minutes))
         # `records` (a records.lookup.Records) turns on record lookups; without it the core answers
         # from the knowledge base only, as before.
         self.lookups = Lookups(records, self.links, self.clock) if records is not None else None
+        # The operations desk (bot/handoff.py's Handoff), attached when the desk is set up: it answers
+        # the messages about the desk while the bot holds the conversation (`handle`), and takes the
+        # user's messages while the desk holds it (`held`). Without it the bot only gives the number.
+        self.desk = None
 
     # -- conversations -----------------------------------------------------------------------------
 
@@ -111,6 +82,18 @@ class Core:
     def open_conversation(self, channel: str, asker: Asker) -> NewConversation:
         return self.store.create_conversation(channel, asker.role, self.now(), owner=asker.account)
 
+    def conversation_for_chat(self, channel: str, external_chat_id: str, asker: Asker) -> Conversation:
+        """The conversation of a messaging chat (a Telegram chat id), opened on its first message.
+
+        It belongs to `asker.account` ("telegram:<user id>", linked or not), so it keeps one owner
+        before and after linking; another account in the same chat gets ConversationNotFound.
+        """
+        conversation = self.store.open_for_chat(channel, str(external_chat_id), asker.role, self.now(),
+                                                asker.account)
+        if conversation.owner != asker.account:
+            raise ConversationNotFound(conversation.id)
+        return conversation
+
     def conversation(self, conversation_id: str, token: str | None = None, asker: Asker | None = None) -> Conversation:
         """The conversation, if `token` opens it (None: trusted caller) and it belongs to `asker`'s
         account (None: not checked); otherwise ConversationNotFound, the same as for an unknown id."""
@@ -119,12 +102,17 @@ class Core:
             raise ConversationNotFound(conversation_id)
         return conversation
 
+    def move(self, conversation_id: str, wanted: str, expected: str | None = None) -> Conversation:
+        """Change the conversation's state (see bot/state.py); the store refuses undeclared moves."""
+        return self.store.move(conversation_id, wanted, expected)
+
     def history(self, conversation_id: str, token: str | None = None, asker: Asker | None = None) -> list[Message]:
         self.conversation(conversation_id, token, asker)
         return self.store.messages(conversation_id)
 
     def feedback(self, message_id: int, helpful: bool, token: str | None = None,
                  asker: Asker | None = None) -> Message:
+        """Record 役に立った/役に立たなかった on an answer (other replies are not rated: NotAReply)."""
         if asker is not None:
             try:
                 self.conversation(self.store.message(message_id).conversation_id, None, asker)
@@ -132,11 +120,38 @@ class Core:
                 raise MessageNotFound(message_id) from None
         return self.store.set_feedback(message_id, helpful, self.now(), token)
 
+    def next_step(self, message_id: int, token: str | None = None, asker: Asker | None = None) -> Message:
+        """What to try after 「役に立たなかった」 on an answer: other articles the question may have
+        meant (「もしかして」), rephrasing, the desk. Stored as a bot message (its choices are the
+        memory a pressed button is read against); asking again returns the same message."""
+        answer = self.store.message(message_id)
+        self.conversation(answer.conversation_id, token, asker)
+        if answer.role != "bot" or answer.reply is None or answer.reply.kind != "answer":
+            raise NotAReply(message_id)
+        done = self.store.follow_up_of(message_id)
+        if done is not None:
+            return done
+        question = self.store.message(answer.in_reply_to).text if answer.in_reply_to else None
+        reply = self.answers.next_step(question, answer.reply.topic)
+        return self.store.add_bot_message(answer.conversation_id, reply, self.now(), message_id,
+                                          redact(reply.full_text))
+
     def transcript(self, conversation_id: str) -> list[Message]:
         """The conversation as it may leave the asker's own view (for the desk): every message's
         redacted text, member numbers, codes and names masked, and no reply values."""
         return [replace(m, text=red if red is not None else redact(m.text), reply=None)
                 for m, red in self.store.redacted_messages(conversation_id)]
+
+    def agent_message(self, conversation_id: str, text: str, agent: Asker) -> Message:
+        """A desk agent writes in a conversation they hold (state `with_agent`)."""
+        if agent.role != "desk":
+            raise NotAnAgent(agent.role)
+        text = self.validate(text)
+        current = self.store.state(conversation_id)
+        if current != WITH_AGENT:
+            raise StateChanged(conversation_id, WITH_AGENT, current)
+        return self.store.add_agent_message(conversation_id, text, agent.display_name or "担当者", self.now(),
+                                            redact(text))
 
     # -- linking a messaging account to a member ---------------------------------------------------
 
@@ -156,88 +171,159 @@ class Core:
         return self.links.consume(code, channel, external_user_id, now or self.clock())
 
     def linked_asker(self, channel: str, external_user_id: str) -> Asker:
-        """Who a messaging account asks as: the linked member, or anonymous when it is not linked."""
+        """Who a messaging account asks as: the linked member, or an anonymous asker with an account of
+        its own ("telegram:<user id>"), so its conversation has the same owner before and after linking."""
+        account = f"{channel}:{external_user_id}"
         link = self.links.linked_member(channel, external_user_id)
         if link is None:
-            return Asker()
-        return Asker(role="member", member_number=link.member_number, account=f"{channel}:{external_user_id}")
+            return Asker(account=account)
+        return Asker(role="member", member_number=link.member_number, account=account)
 
     # -- the one entry point ---------------------------------------------------------------------------
 
-    def reply(self, conversation_id: str, text: str, asker: Asker, channel: str, *,
-              idempotency_key: str | None = None) -> Turn:
-        """Answer one message and store both sides; a repeated idempotency key replays the first answer."""
-        text = self.validate(text)
-        self.conversation(conversation_id, None, asker)
-        done = self.store.answered(conversation_id, idempotency_key, text)
+    def reply(self, conversation_id: str, text: str | None, asker: Asker, channel: str, *,
+              idempotency_key: str | None = None, button: str | None = None) -> Turn:
+        """Answer one message and store both sides; a repeated idempotency key replays the first answer.
+
+        `button` is the id of a pressed button (a previous reply's `Button.id`); `text` is then what
+        the channel showed as the user's message and may be empty. While the desk holds the
+        conversation the question is stored alone and `Turn.answer` is None.
+        """
+        button = self.validate_button(button)
+        text = self.validate(text) if text or button is None else None
+        conversation = self.conversation(conversation_id, None, asker)
+        done = self.store.answered(conversation_id, idempotency_key, text, button)
         if done:
             return Turn(*done, replayed=True)
         history = self.store.recent_replies(conversation_id)
-        picking = text.startswith(ARTICLE_PAYLOAD) or (history and history[0].kind == "choices")
+        shown = text or self.button_text(button, history)
+        redacted_question = redact(shown)
+        if conversation.state == CLOSED:  # a new question after the desk closed it: the bot again
+            try:
+                self.store.move(conversation_id, BOT, expected=CLOSED)
+            except StateChanged:
+                pass
+        elif conversation.state in DESK_HOLDS:
+            return self.held(conversation_id, shown, button, idempotency_key, redacted_question)
+        if self.desk is not None:
+            turn = self.desk.handle(conversation_id, shown, button, asker, channel, history, idempotency_key)
+            if turn is not None:
+                return turn
+        picking = button is not None or shown.startswith(ARTICLE_PAYLOAD) or (history and history[0].choices)
         reply = self.decide(
-            text, asker, history=history,
+            shown, asker, history=history, button=button,
             choice_question=self.store.last_choice_question(conversation_id) if picking else None,
         )
         unanswered = None
-        if reply.kind == "unknown":
+        if reply.kind in ("unknown", "out_of_scope"):
             unanswered = {"confidence": reply.confidence, "channel": channel, "asker_role": asker.role}
         # The redacted forms are what the desk and the unanswered log see (never the asker's own view);
         # a concealed secret (a link code) is in neither.
         kept = reply.stored()
-        question, answer, replayed = self.store.save_turn(
-            conversation_id, text, reply, self.now(),
-            idempotency_key=idempotency_key, unanswered=unanswered,
-            redacted_question=redact(text), redacted_answer=kept.redacted or redact(kept.full_text),
-        )
+        try:
+            question, answer, replayed = self.store.save_turn(
+                conversation_id, shown, reply, self.now(), idempotency_key=idempotency_key,
+                unanswered=unanswered, redacted_question=redacted_question,
+                redacted_answer=kept.redacted or redact(kept.full_text), button=button, state=BOT)
+        except StateChanged:  # the desk took the conversation meanwhile: the bot keeps quiet
+            return self.held(conversation_id, shown, button, idempotency_key, redacted_question)
         return Turn(question, answer, replayed)
 
-    def validate(self, text: str) -> str:
-        text = text.strip()
+    def held(self, conversation_id: str, text: str, button: str | None, key: str | None, redacted: str) -> Turn:
+        """Store a message while the desk holds the conversation: no bot answer, unless the desk
+        acknowledges it (its `held` hook)."""
+        question, answer, replayed = self.store.save_turn(conversation_id, text, None, self.now(), button=button,
+                                                          idempotency_key=key, redacted_question=redacted)
+        if not replayed and self.desk is not None:
+            answer = self.desk.held(conversation_id, question)
+        return Turn(question, answer, replayed)
+
+    def validate(self, text: str | None) -> str:
+        text = (text or "").strip()
         if not text:
             raise EmptyMessage()
         if len(text) > self.max_chars:
             raise MessageTooLong(len(text), self.max_chars)
         return text
 
+    @staticmethod
+    def validate_button(button: str | None) -> str | None:
+        if button is None:
+            return None
+        if not isinstance(button, str) or not button.strip() or len(button.encode()) > BUTTON_ID_BYTES:
+            raise EmptyMessage()
+        return button.strip()
+
+    @staticmethod
+    def button_text(button: str, history: Sequence[Reply]) -> str:
+        """What a pressed button said, when the channel sent only its id: its echo or label."""
+        for b in history[0].buttons if history else ():
+            if b.id == button:
+                return b.payload
+        return button
+
     # -- deciding ----------------------------------------------------------------------------------
 
     def decide(self, text: str, asker: Asker, *, history: Sequence[Reply] = (),
-               choice_question: str | None = None) -> Reply:
-        """Choose the reply to `text`, given the conversation's recent replies (newest first).
+               choice_question: str | None = None, button: str | None = None) -> Reply:
+        """Choose the reply to `text` (or to a pressed `button`), given the recent replies (newest first).
 
         `choice_question` is the question that led to the last 「もしかして」, if the caller has it.
         """
-        if text.startswith(ARTICLE_PAYLOAD):
-            return self.chosen_article(text[len(ARTICLE_PAYLOAD):].strip(), choice_question)
-        if history and history[0].kind == "choices":
-            for button, slug in zip(history[0].buttons, history[0].choices):
-                if text == button.payload:
-                    return self.chosen_article(slug, choice_question)
-        if self.lookups is not None and history:
-            chosen = self.lookups.choose(text, history[0], asker)
-            if chosen is not None:
-                return chosen
+        last = history[0] if history else None
+        if button is None and last is not None:
+            # Channels that send text (and people who type a label) press a button by its words.
+            button = next((b.id for b in last.buttons if text in (b.payload, b.label)), None)
+        if button is None and text.startswith(ARTICLE_PAYLOAD):
+            button = text
+        if button is not None:
+            pressed = self.press(button, last, asker, choice_question)
+            if pressed is not None:
+                return pressed
         folded = intents.fold(text)
         if intents.is_handoff(folded):
             return self.handoff(asker)
         if intents.is_greeting(folded):
             return self.with_quick_actions(
-                Reply(self.greeting_word(folded) + GREETING_TEXT, "greeting", buttons=(Button("使い方", "使い方"),)),
+                Reply(self.greeting_word(folded) + GREETING_TEXT, "greeting", buttons=(HELP_BUTTON_VALUE,)),
                 asker, STAFF_NOTE)
         if intents.is_thanks(folded):
             return Reply(THANKS_TEXT, "thanks")
         if intents.is_help(folded):
-            return self.with_quick_actions(Reply(HELP_TEXT, "help"), asker, STAFF_HELP)
+            return self.help(asker)
         if self.lookups is not None:
             request = self.lookups.wants(text, asker, history)
             if request is not None:
                 return self.lookups.answer(request, asker)
         topic = next((r for r in history if r.topic), None)
         if topic is not None and intents.is_follow_up(folded):
-            reply = self.follow_up(text, topic)
+            reply = self.answers.follow_up(text, topic, asker)
             if reply is not None:
                 return reply
-        return self.by_confidence(self.searcher.search(text, k=5))
+        return self.answers.search(text, asker)
+
+    def press(self, button: str, last: Reply | None, asker: Asker, question: str | None) -> Reply | None:
+        """The reply to a pressed button id; None when the id is not the core's (then read the text)."""
+        if button.startswith(ARTICLE_PAYLOAD):
+            return self.answers.chosen_article(button[len(ARTICLE_PAYLOAD):].strip(), question, asker)
+        if button == HANDOFF_BUTTON:
+            return self.handoff(asker)
+        if button == HELP_BUTTON:
+            return self.help(asker)
+        if button.startswith(LOOKUP_BUTTON):
+            return self.lookups.prompt(button[len(LOOKUP_BUTTON):], asker) if self.lookups else None
+        index = None
+        if button.startswith(CHOICE_BUTTON) and button[len(CHOICE_BUTTON):].isdigit():
+            index = int(button[len(CHOICE_BUTTON):])
+        elif last is not None:  # a reply stored before ids: its buttons stand for its choices in order
+            index = next((i for i, b in enumerate(last.buttons) if b.id == button), None)
+        if index is None or last is None or index >= len(last.choices):
+            return Reply(STALE_BUTTON_TEXT, "unknown", actions=(ESCALATION,)) if button.startswith(CHOICE_BUTTON) \
+                else None
+        choice = last.choices[index]
+        if isinstance(choice, ArticleChoice):
+            return self.answers.chosen_article(choice.slug, question, asker)
+        return self.lookups.choose(choice, asker) if self.lookups else None
 
     def quick_actions(self, asker: Asker) -> tuple[Button, ...]:
         """The lookup buttons for signed-in staff (none for anyone else, or without records)."""
@@ -250,6 +336,9 @@ class Core:
         text = reply.text + note.format(name=asker.display_name or "職員")
         return replace(reply, text=text, buttons=reply.buttons + buttons)
 
+    def help(self, asker: Asker) -> Reply:
+        return self.with_quick_actions(Reply(HELP_TEXT, "help"), asker, STAFF_HELP)
+
     @staticmethod
     def greeting_word(folded: str) -> str:
         if folded.startswith("おはよう"):
@@ -258,83 +347,12 @@ class Core:
             return "こんばんは。"
         return "こんにちは。"
 
-    def by_confidence(self, results) -> Reply:
-        if results and results[0].confidence >= self.answer_at:
-            return self.answer(results[0])
-        best = round(max((r.confidence for r in results), default=0.0), 4)
-        choices = self.distinct([r for r in results if r.confidence >= self.choices_at])[:3]
-        if choices:
-            return Reply(
-                CHOICES_TEXT, "choices",
-                buttons=tuple(Button(r.title, r.title) for r in choices),
-                actions=(ESCALATION,), confidence=best, choices=tuple(r.slug for r in choices),
-            )
-        return Reply(UNKNOWN_TEXT, "unknown", actions=(ESCALATION,), confidence=best)
-
-    @staticmethod
-    def distinct(results):
-        seen, out = set(), []
-        for r in results:
-            if r.slug not in seen:
-                seen.add(r.slug)
-                out.append(r)
-        return out
-
-    def follow_up(self, text: str, topic: Reply) -> Reply | None:
-        """Read a short follow-up against the last topic: search it together with that article's title.
-
-        The last article wins when it matches at all, since that is what 「それ」 points to; another
-        article is only taken if it is a confident answer on its own.
-        """
-        title = topic.sources[0].title if topic.sources else ""
-        results = self.searcher.search(f"{text} {title}", k=5)
-        for r in results:
-            if r.slug == topic.topic and r.confidence >= self.choices_at:
-                return self.answer(r)
-        if results and results[0].confidence >= self.answer_at:
-            return self.answer(results[0])
-        return None
-
-    def chosen_article(self, slug: str, question: str | None) -> Reply:
-        """A 「もしかして」 button was pressed: answer from that article, with the passage that best fits
-        the question that led to the choices (or the article's opening when nothing fits)."""
-        if question:
-            for r in self.searcher.search(question, k=10):
-                if r.slug == slug:
-                    return self.answer(r, confidence=1.0)
-        article = self.searcher.article(slug)
-        if article is None:
-            return Reply(NO_ARTICLE_TEXT, "unknown", actions=(ESCALATION,), confidence=0.0)
-        lead = article.body.split("\n## ", 1)[0]
-        return self.compose(article.slug, article.title, article.updated, article.event_date, lead, 1.0)
-
-    def answer(self, result, confidence: float | None = None) -> Reply:
-        return self.compose(result.slug, result.title, result.updated, result.event_date, result.passage,
-                            result.confidence if confidence is None else confidence)
-
-    def compose(self, slug, title, updated, event_date, passage, confidence) -> Reply:
-        """The answer text: event status first (it matters most), the passage, then the article's date."""
-        body, cut = trim(plain(passage), self.passage_chars)
-        parts = []
-        event = self.event_status(event_date)
-        if event:
-            parts.append(event)
-        parts.append(body + ("\n" + CUT_NOTE if cut else ""))
-        parts.append(f"（{japanese_date(updated)}更新の記事より）")
-        return Reply("\n\n".join(parts), "answer", sources=(Source.of(slug, title, updated),),
-                     confidence=round(float(confidence), 4), topic=slug)
-
+    # Kept on the core for the article pages (handlers/pages.py), which show an event's status alike.
     def event_status(self, event_date: str | None) -> str | None:
-        """Say plainly whether the event in an answer is past, today or still ahead."""
-        state = event_state(event_date, self.today())
-        if state is None:
-            return None
-        day = japanese_date(event_date)
-        if state == "past":
-            return f"この催しは{day}に開催済みです。"
-        if state == "today":
-            return f"この催しは本日（{day}）開催です。"
-        return f"この催しは{day}に開催予定です。"
+        return self.answers.event_status(event_date)
+
+    def by_confidence(self, results, asker: Asker = Asker()) -> Reply:
+        return self.answers.by_confidence(results, asker)
 
     def handoff(self, asker: Asker) -> Reply:
         text = HANDOFF_TEXT + (HANDOFF_MEMBER_NOTE if asker.role == "member" else "")

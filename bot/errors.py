@@ -52,3 +52,11 @@ class IdempotencyConflict(HelpdeskError):
     def __init__(self, key: str):
         self.key = key
         super().__init__(f"idempotency key {key!r} was used for another message")
+
+
+class NotAnAgent(HelpdeskError):
+    """Only a desk agent (Asker role `desk`) writes as the desk."""
+
+    def __init__(self, role: str):
+        self.role = role
+        super().__init__(f"role {role!r} cannot write as the desk")

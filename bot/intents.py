@@ -96,3 +96,26 @@ def is_follow_up(folded: str) -> bool:
     if len(folded) > 12 or not _ASKS_FOR.search(folded):
         return False
     return all(_FUNCTION_WORDS.fullmatch(rest) for rest in _ASKS_FOR.split(folded))
+
+
+# Everyday topics a help desk for MAMIS never covers: the weather, shopping and eating out, money
+# markets, sport and entertainment, travel. Matched on folded text (katakana as hiragana). A question
+# that also names anything of MAMIS's own world is not out of scope, whatever else it mentions.
+_ELSEWHERE = re.compile(
+    r"天気|天候|気温|気象|降水|雨|雪|台風|花粉情報|"
+    r"買い物|かいもの|通販|せーる|安売り|ぷれぜんと|おみやげ|お土産|れすとらん|らんち|ぐるめ|らーめん|すし|寿司|"
+    r"れしぴ|献立|こんびに|すーぱー|"
+    r"株価|株式|日経平均|為替|円相場|どる円|仮想通貨|びっとこいん|"
+    r"野球|さっかー|試合結果|競馬|芸能|映画|どらま|あにめ|げーむ|占い|星座|"
+    r"観光|旅行|ほてる|時刻表|乗り換え"
+)
+_OURS = re.compile(
+    r"mamis|まみす|医師会|会員|日医|入会|異動|退会|送付|雑誌|にゅーす|医療機関|くりにっく|かかりつけ|"
+    r"ますた|申請|届|承認|協議会|説明会|登録|ろぐいん|ぱすわーど|事務局|連携"
+)
+
+
+def is_out_of_scope(folded: str) -> bool:
+    """A question about something else entirely (「明日の天気を教えて」「株価は？」), to be told what the
+    desk answers rather than offered articles that merely share a word with it."""
+    return bool(folded) and _ELSEWHERE.search(folded) is not None and _OURS.search(folded) is None

@@ -5,20 +5,17 @@ the same thing, and so that a reply can be stored as JSON and read back unchange
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from .actions import Action, action_from_dict
+from .buttons import (  # noqa: F401  (re-exported: channels import them from bot.model)
+    ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_BUTTON,
+    HANDOFF_PAYLOAD, HELP_BUTTON, LOOKUP_BUTTON, Button,
+)
+from .choices import Choice, choice_from_dict, legacy
 
 ROLES = ("anonymous", "staff", "member", "desk")
 CHANNELS = ("web", "telegram", "console", "test")
-
-# Button payloads are sent back as the text of the next message, so a channel only has to echo them,
-# and they read naturally when shown as the user's message: a 「もしかして」 choice sends the article's
-# title (the core maps it back to the article), the desk button sends 「担当者と話したい」.
-ARTICLE_PAYLOAD = "kb:"  # "kb:<slug>" also answers that article directly (deep links, Telegram)
-HANDOFF_PAYLOAD = "担当者と話したい"
-
-DESK_NAME = "MAMIS運営事務局"
-DESK_PHONE = "0120-110-030"
-
 
 LEVELS = ("county", "prefecture")
 
@@ -28,10 +25,11 @@ class Asker:
     """Who is asking. Only the role matters for knowledge-base answers; record lookups use the rest.
 
     Staff carry their association (`association_level` county|prefecture and its code); a member
-    carries the member number their messaging account is linked to. `account` names the signed-in
-    account (a staff login id, or "telegram:<id>" for a linked chat): conversations belong to the
-    account that opened them, and the access log names it. Adapters build an Asker from their own
-    proof of identity (the session cookie, a linked chat id), never from what the client claims.
+    carries the member number their messaging account is linked to; `desk` is an agent of the
+    operations desk. `account` names who asks across sessions (a staff login id, "telegram:<user id>"
+    for a messaging user, linked or not): conversations belong to the account that opened them, and
+    the access log names it. Adapters build an Asker from their own proof of identity (the session
+    cookie, the messaging user id), never from what the client claims.
     """
 
     role: str = "anonymous"
@@ -50,20 +48,23 @@ class Asker:
 
 @dataclass(frozen=True)
 class Source:
+    """The article an answer comes from. Its address is the channel's business (the web serves
+    `/kb/<slug>`, Telegram links PUBLIC_URL plus that path); `updated` is None for undated articles."""
+
     slug: str
     title: str
-    url: str
-    updated: str
+    updated: str | None = None
 
     @classmethod
-    def of(cls, slug: str, title: str, updated: str) -> "Source":
-        return cls(slug=slug, title=title, url=f"/kb/{slug}", updated=updated)
+    def of(cls, slug: str, title: str, updated: str | None) -> "Source":
+        return cls(slug=slug, title=title, updated=updated or None)
 
+    def to_dict(self) -> dict:
+        return {"slug": self.slug, "title": self.title, "updated": self.updated}
 
-@dataclass(frozen=True)
-class Button:
-    label: str
-    payload: str
+    @classmethod
+    def from_dict(cls, d: dict) -> "Source":
+        return cls(d["slug"], d["title"], d.get("updated"))  # older replies also stored a `url`
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,12 @@ class Table:
 class Reply:
     """What the core says back: the channel decides how to draw it, never what it says.
 
-    `topic` is the slug the reply was about, and `choices` the slugs behind a 「もしかして」 reply's
-    buttons (in the same order). Both are the core's memory, stored with the reply so that the next
-    message can be read against them (「それはいつですか」, or a pressed choice); adapters ignore them.
-    Record lookups keep their memory in `choices` too (a pending topic, or the records behind the
-    buttons), since it is stored exactly like the article choices.
+    `topic` is the slug the reply was about, `choices` the typed values behind its `choice:<n>`
+    buttons (in order), and `pending` the lookup topic a prompt is waiting for. They are the core's
+    memory, stored with the reply so that the next message can be read against them (「それはいつですか」,
+    a pressed choice, the number a prompt asked for); adapters ignore them.
 
+    `actions` are typed (bot/actions.py): offers, the desk's telephone, hints the channel words itself.
     `table` is an optional small table shown after `text`; `full_text` is both as plain lines.
     `redacted` is the text as it may leave the asker's own view (identifiers and names masked), for
     the desk and the logs; None means masking the identifiers in `full_text` is enough. `conceal`
@@ -111,15 +112,16 @@ class Reply:
     """
 
     text: str
-    kind: str  # answer | choices | unknown | greeting | thanks | help | handoff | lookup | lookup_choices | lookup_prompt | sign_in_required | link_code
+    kind: str  # answer | choices | unknown | out_of_scope | next_step | greeting | thanks | help | handoff | lookup | lookup_choices | lookup_prompt | sign_in_required | link_code
     sources: tuple[Source, ...] = ()
     buttons: tuple[Button, ...] = ()
-    actions: tuple[dict, ...] = ()
+    actions: tuple[Action, ...] = ()
     confidence: float | None = None
     topic: str | None = None
-    choices: tuple[str, ...] = ()
+    choices: tuple[Choice, ...] = ()
     table: Table | None = None
     redacted: str | None = None
+    pending: str | None = None
     conceal: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -141,81 +143,99 @@ class Reply:
 
         table = self.table and Table(self.table.columns, tuple(tuple(hide(c) for c in row) for row in self.table.rows),
                                      hide(self.table.caption))
-        return Reply(hide(self.text), self.kind, self.sources,
-                     tuple(Button(hide(b.label), hide(b.payload)) for b in self.buttons), self.actions,
-                     self.confidence, self.topic, self.choices, table,
-                     hide(self.redacted) if self.redacted else None)
+        return replace(self, text=hide(self.text), table=table, conceal=(),
+                       buttons=tuple(replace(b, label=hide(b.label), echo=b.echo and hide(b.echo))
+                                     for b in self.buttons),
+                       redacted=hide(self.redacted) if self.redacted else None)
 
     def to_dict(self) -> dict:
         return {
             "text": self.text,
             "kind": self.kind,
-            "sources": [s.__dict__.copy() for s in self.sources],
-            "buttons": [b.__dict__.copy() for b in self.buttons],
-            "actions": [dict(a) for a in self.actions],
+            "sources": [s.to_dict() for s in self.sources],
+            "buttons": [b.to_dict() for b in self.buttons],
+            "actions": [a.to_dict() for a in self.actions],
             "confidence": self.confidence,
             "topic": self.topic,
-            "choices": list(self.choices),
+            "choices": [c.to_dict() for c in self.choices],
+            "pending": self.pending,
             "table": self.table.to_dict() if self.table else None,
             "redacted": self.redacted,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "Reply":
+        """Read a stored reply, of this form or of the older one (string choices, {label, payload})."""
+        stored = list(d.get("choices", ()))
+        if stored and isinstance(stored[0], str):
+            choices, pending = legacy(d["kind"], stored)
+        else:
+            choices, pending = tuple(choice_from_dict(c) for c in stored), d.get("pending")
         return cls(
             text=d["text"],
             kind=d["kind"],
-            sources=tuple(Source(**s) for s in d.get("sources", ())),
-            buttons=tuple(Button(**b) for b in d.get("buttons", ())),
-            actions=tuple(dict(a) for a in d.get("actions", ())),
+            sources=tuple(Source.from_dict(s) for s in d.get("sources", ())),
+            buttons=tuple(Button.from_dict(b, i) for i, b in enumerate(d.get("buttons", ()))),
+            actions=tuple(action_from_dict(a) for a in d.get("actions", ())),
             confidence=d.get("confidence"),
             topic=d.get("topic"),
-            choices=tuple(d.get("choices", ())),
+            choices=choices,
             table=Table.from_dict(d["table"]) if d.get("table") else None,
             redacted=d.get("redacted"),
+            pending=pending,
         )
 
 
 @dataclass(frozen=True)
 class Message:
-    """One stored message of a conversation; bot messages carry the reply they were."""
+    """One stored message of a conversation: the user's, the bot's (with the reply it was), or a desk
+    agent's (`author` is the agent's display name). `button` is the id of the button a user pressed."""
 
     id: int
     conversation_id: str
-    role: str  # user | bot
+    role: str  # user | bot | agent
     text: str
     created_at: str
     idempotency_key: str | None = None
     in_reply_to: int | None = None
     reply: Reply | None = None
     feedback: bool | None = None
+    author: str | None = None
+    button: str | None = None
 
 
 @dataclass(frozen=True)
 class Conversation:
-    """`owner` is the account that opened it (None: anonymous); only that account may use it."""
+    """`owner` is the account that opened it (None: anonymous); only that account may use it.
+
+    `state` is one of bot/state.py's STATES; `external_chat_id` is the messaging chat it belongs to
+    (None for web conversations, which are found by their token).
+    """
 
     id: str
     channel: str
     created_at: str
     owner: str | None = None
+    state: str = "bot"
+    external_chat_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Turn:
-    """The result of one call to `Core.reply`: both stored messages and the reply value.
+    """The result of one call to `Core.reply`: the stored question, and the answer if the bot gave one.
 
-    `replayed` is true when the same idempotency key had already been answered, so the adapter can
+    `answer` is None while the desk holds the conversation (the bot stays silent; an agent answers).
+    `replayed` is true when the same idempotency key had already been handled, so the adapter can
     say 200 instead of 201 and nothing was stored twice.
     """
 
     question: Message
-    answer: Message
+    answer: Message | None
     replayed: bool = False
 
     @property
-    def reply(self) -> Reply:
-        return self.answer.reply
+    def reply(self) -> Reply | None:
+        return self.answer.reply if self.answer is not None else None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations, connect
 
 from .conversations import ConversationStates
+from .feedback import Feedback
 from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound, NotAReply
 from .model import Conversation, Message, NewConversation, Reply
 from .outbox import MIGRATIONS as OUTBOX_MIGRATIONS
@@ -164,10 +165,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Store(ConversationStates):
+class Store(ConversationStates, Feedback):
     """Reads and writes the help desk database at `path`; safe to share between threads.
 
-    Conversation states, chat identities and agent messages are in bot/conversations.py.
+    Conversation states, chat identities and agent messages are in bot/conversations.py; feedback,
+    the next step after an unhelpful answer and the unanswered log in bot/feedback.py.
     """
 
     def __init__(self, path):
@@ -438,33 +440,3 @@ class Store(ConversationStates):
         """The question that last led to 「もしかして」, to pick the right passage when a choice is taken."""
         row = self.conn.execute(self.LAST_QUESTION_SQL, {"conversation_id": conversation_id}).fetchone()
         return row["text"] if row else None
-
-    # -- feedback and the unanswered log ----------------------------------------------------------------
-
-    UPSERT_FEEDBACK_SQL = """
-        INSERT INTO feedback (message_id, helpful, created_at) VALUES (:message_id, :helpful, :created_at)
-        ON CONFLICT (message_id) DO UPDATE SET helpful = excluded.helpful, created_at = excluded.created_at
-    """
-
-    def set_feedback(self, message_id: int, helpful: bool, created_at: str, token: str | None = None) -> Message:
-        """Record 役に立った/役に立たなかった; the last click counts, so a user can change their mind."""
-        message = self.message(message_id)
-        try:
-            self.conversation(message.conversation_id, token)
-        except ConversationNotFound:
-            raise MessageNotFound(message_id) from None
-        if message.role != "bot":
-            raise NotAReply(message_id)
-        with self.transaction() as conn:
-            conn.execute(self.UPSERT_FEEDBACK_SQL,
-                         {"message_id": message_id, "helpful": int(helpful), "created_at": created_at})
-        return self.message(message_id)
-
-    UNANSWERED_SQL = """
-        SELECT id, conversation_id, message_id, text, confidence, channel, asker_role, created_at
-        FROM unanswered ORDER BY id DESC LIMIT :limit
-    """
-
-    def unanswered(self, limit: int = 100) -> list[dict]:
-        """Newest first: what people asked that the knowledge base could not answer."""
-        return [dict(r) for r in self.conn.execute(self.UNANSWERED_SQL, {"limit": limit})]

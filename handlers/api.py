@@ -116,18 +116,38 @@ def idempotency_key(body: dict) -> str | None:
 # -- JSON views of core values ----------------------------------------------------------------------
 
 
+# The web's own words for the hints the core leaves to each channel (bot/actions.py).
+WEB_HINTS = {
+    "sign_in": "Webチャットでは上部の「職員ログイン」からログインしてください。",
+    "records_missing": "管理者の方は `helpdesk demo-data` または `helpdesk sync-members --full` を実行してください。",
+}
+
+
 def message_json(m: Message) -> dict:
     if m.role == "user":
         return {"id": m.id, "role": "user", "text": m.text, "created_at": m.created_at,
                 "idempotency_key": m.idempotency_key}
+    if m.role == "agent":
+        return {"id": m.id, "role": "agent", "text": m.text, "author": m.author, "created_at": m.created_at}
     return reply_json(m)
 
 
-def reply_json(m: Message) -> dict:
-    r = m.reply.to_dict()
+def reply_json(m: Message | None) -> dict | None:
+    """A bot message as the widget reads it (None: the bot stayed silent, the desk holds the chat).
+
+    Sources get the web address of their article; buttons keep `payload`, the text a client without
+    button ids sends back; hints become the web's sentences after the text.
+    """
+    if m is None:
+        return None
+    r = m.reply
+    hints = [WEB_HINTS[a.type] for a in r.actions if a.type in WEB_HINTS]
     return {
-        "id": m.id, "role": "bot", "text": r["text"], "kind": r["kind"], "sources": r["sources"],
-        "buttons": r["buttons"], "actions": r["actions"], "table": r["table"], "confidence": r["confidence"],
+        "id": m.id, "role": "bot", "text": " ".join([r.text, *hints]) if hints else r.text, "kind": r.kind,
+        "sources": [{**s.to_dict(), "url": f"/kb/{s.slug}"} for s in r.sources],
+        "buttons": [{**b.to_dict(), "payload": b.payload} for b in r.buttons],
+        "actions": [a.to_dict() for a in r.actions if a.type not in WEB_HINTS],
+        "table": r.table.to_dict() if r.table else None, "confidence": r.confidence,
         "created_at": m.created_at, "in_reply_to": m.in_reply_to, "feedback": m.feedback,
     }
 
@@ -158,16 +178,19 @@ def create_conversation():
 
 
 def post_message(conversation_id: str):
+    """`{"text": …}` asks; `{"button": "<id>", "text": "<short label>"}` presses a reply's button."""
     body = json_object()
-    text = body.get("text")
-    if text is None:
+    text, button = body.get("text"), body.get("button")
+    if button is not None and (not isinstance(button, str) or not 0 < len(button.encode()) <= 64):
+        raise ApiError("invalid_field", field="button", expected="64バイト以内のボタンID（文字列）")
+    if text is None and button is None:
         raise ApiError("empty_message")
-    if not isinstance(text, str):
+    if text is not None and not isinstance(text, str):
         raise ApiError("invalid_field", field="text", expected="文字列")
     key = idempotency_key(body)
     c, asker = core(), current_asker()
     c.conversation(conversation_id, bearer_token(), asker)
-    turn = c.reply(conversation_id, text, asker, "web", idempotency_key=key)
+    turn = c.reply(conversation_id, text, asker, "web", idempotency_key=key, button=button)
     if not turn.replayed:
         metrics.record_turn("web", turn.answer.reply.kind if turn.answer else None)
     response = jsonify({"message": message_json(turn.question), "reply": reply_json(turn.answer)})

@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 from bot import JST, Asker, Core, Store
+from bot.actions import RecordsNotLoaded, SignInHint
+from bot.choices import MemberChoice
 from bot.linking import LinkCodeInvalid
-from bot.lookups import NEAR_TEXT, NO_DATA_TEXT, SIGN_IN_TEXT, MANY_TEXT
+from bot.lookups import NEAR_TEXT, NO_DATA_TEXT, SIGN_IN_TEXT, MANY_TEXT, records_asker
 from records.errors import UNAVAILABLE_JA, RecordUnavailable
 from records.lookup import Records
 from tests.staff import build_demo, staff_asker
@@ -115,15 +117,22 @@ def test_every_role_and_lookup(core, role, lookup):
     question, allowed_text, allowed = LOOKUPS[lookup]
     reply = ask(core, ASKERS[role], question)
     if role == "anonymous":
-        assert (reply.kind, reply.text) == ("sign_in_required", SIGN_IN_TEXT)
+        assert (reply.kind, reply.text, reply.actions) == ("sign_in_required", SIGN_IN_TEXT, (SignInHint(),))
     elif role in allowed:
         assert reply.kind == "lookup"
         assert reply.text.startswith(MARK)
         assert allowed_text in reply.text
         assert reply.table is not None and 1 <= len(reply.table.rows) <= 8
-    elif reply.kind == "lookup_choices":  # a name search may offer the asker's own near namesakes
-        assert lookup == "delivery_by_name" and all("|1300001" not in c for c in reply.choices)
-        assert "山田　太郎" not in " ".join(b.label for b in reply.buttons)
+    elif lookup == "delivery_by_name":
+        # A name search offers whom the records would show this asker under that name (their own near
+        # namesakes), never the 山田 太郎 they may not see; nobody at all reads as a refusal.
+        seen = core.lookups.records.find_members(records_asker(ASKERS[role]), "山田太郎")
+        assert "1300001" not in [m.member.member_number for m in seen]
+        if seen:
+            assert (reply.kind, reply.text) == ("lookup_choices", NEAR_TEXT)
+            assert reply.choices == tuple(MemberChoice(m.member.member_number, "delivery") for m in seen)
+        else:
+            assert (reply.kind, reply.text, reply.table) == ("lookup", UNAVAILABLE_JA, None)
     else:
         assert (reply.kind, reply.text, reply.table) == ("lookup", UNAVAILABLE_JA, None)
 
@@ -189,7 +198,8 @@ def test_missing_member_data_is_said_plainly(searcher, tmp_path):
     store = Store(tmp_path / "helpdesk.sqlite")
     core = Core(searcher, store, lambda: NOW, records=records)
     try:
-        assert ask(core, ASKERS["county_own"], "会員番号1300001の送付先は").text == NO_DATA_TEXT
+        reply = ask(core, ASKERS["county_own"], "会員番号1300001の送付先は")
+        assert (reply.text, reply.actions) == (NO_DATA_TEXT, (RecordsNotLoaded(),))
     finally:
         records.close()
         store.close()
@@ -220,25 +230,30 @@ def test_an_ambiguous_name_offers_only_people_the_asker_may_see(core, demo_db):
     asker = ASKERS["pref_own"]
     conversation = core.open_conversation("test", asker).conversation.id
     choices = core.reply(conversation, f"{family}先生の送付先は", asker, "test").reply
-    assert (choices.kind, choices.text) == ("lookup_choices", MANY_TEXT)
-    shown = {c.split("|")[2] for c in choices.choices}
-    assert shown <= {n for n in numbers if n.startswith("13")} and len(shown) >= 2
-    for button in choices.buttons:
-        assert button.label == button.payload and family in button.label
-        assert not re.search(r"[0-9]{7}", button.label)  # the number is masked: 13***45
-    picked = core.reply(conversation, choices.buttons[0].payload, asker, "test").reply
-    number = choices.choices[0].split("|")[2]
-    assert picked.kind == "lookup" and f"（会員番号 {number}）の送付区分です。" in picked.text
+    assert (choices.kind, choices.text) == ("lookup_choices", "該当する先生が複数いらっしゃいます。どなたについてお調べしますか。")
+    shown = [c.member_number for c in choices.choices]
+    assert set(shown) <= {n for n in numbers if n.startswith("13")} and len(shown) >= 2
+    assert choices.choices == tuple(MemberChoice(n, "delivery") for n in shown)
+    for i, (button, number) in enumerate(zip(choices.buttons, shown)):
+        # Tokyo's secretariat may see them all: the whole number tells namesakes apart.
+        assert family in button.label and f"会員番号 {number}）" in button.label
+        assert button.id == f"choice:{i}" and button.echo.endswith(f" 先生（{number}）")
+    turn = core.reply(conversation, None, asker, "test", button="choice:1")
+    assert turn.question.text == choices.buttons[1].echo  # the short form is what the user said
+    assert turn.reply.kind == "lookup" and f"（会員番号 {shown[1]}）の送付区分です。" in turn.reply.text
+    # In the desk's transcript the pressed choice is masked like any name and number.
+    pressed = core.transcript(conversation)[-2].text
+    assert shown[1] not in pressed and family not in pressed
 
     # Osaka's secretariat is offered none of Tokyo's namesakes.
     other = ask(core, ASKERS["pref_other"], f"{family}先生の送付先は")
-    assert not any(n.startswith("13") for c in other.choices for n in [c.split("|")[2]])
+    assert not any(c.member_number.startswith("13") for c in other.choices)
 
 
 def test_a_wrong_kanji_is_offered_as_maybe(core):
     reply = ask(core, ASKERS["county_own"], "山田太朗先生の送付先は")
     assert (reply.kind, reply.text) == ("lookup_choices", NEAR_TEXT)
-    assert [b.label for b in reply.buttons] == ["山田　太郎（千代田区医師会・会員番号 13***01）"]
+    assert [b.label for b in reply.buttons] == ["山田　太郎（千代田区医師会・会員番号 1300001）"]
 
 
 def test_an_old_character_form_finds_the_member(core):
@@ -351,7 +366,7 @@ def test_link_code_lifecycle(core, clock, audit_db, tmp_path):
     with pytest.raises(LinkCodeInvalid) as reused:
         core.consume_link_code(code, "telegram", "666")
     assert reused.value.reason == "used"
-    assert core.linked_asker("telegram", "666") == Asker()
+    assert core.linked_asker("telegram", "666") == Asker(account="telegram:666")  # one owner before and after
 
     # The linked account asks as the member: their own records, nobody else's.
     doctor = core.linked_asker("telegram", "555")

@@ -1,0 +1,75 @@
+"""Actions a reply offers besides its text: typed values that every channel draws its own way.
+
+The web widget gets them as JSON objects with a `type` (the keys it reads: type, label, payload,
+desk, phone, tel); Telegram turns an offer into an inline button and the desk's number into a
+`tel:` link; hints (sign in, records not loaded) become words the adapter chooses, so no screen
+wording or CLI command is written in the core.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Union
+
+from .buttons import DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_BUTTON, HANDOFF_PAYLOAD, Button
+
+
+@dataclass(frozen=True)
+class OfferEscalation:
+    """「担当者に問い合わせる」: pressing it asks for a person (button id `handoff`)."""
+
+    type: ClassVar[str] = "offer_escalation"
+    label: str = "担当者に問い合わせる"
+
+    @property
+    def button(self) -> Button:
+        return Button(self.label, HANDOFF_BUTTON, echo=HANDOFF_PAYLOAD)
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, "label": self.label, "id": HANDOFF_BUTTON, "payload": HANDOFF_PAYLOAD,
+                "desk": DESK_NAME, "phone": DESK_PHONE}
+
+
+@dataclass(frozen=True)
+class CallDesk:
+    """The desk's telephone, drawn as a link that dials it (`tel:` on phones), with its hours."""
+
+    type: ClassVar[str] = "handoff"
+    label: str = f"{DESK_NAME}に電話する"
+
+    @property
+    def tel(self) -> str:
+        return "tel:" + DESK_PHONE.replace("-", "")
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, "label": self.label, "desk": DESK_NAME, "phone": DESK_PHONE, "tel": self.tel,
+                "hours": DESK_HOURS}
+
+
+@dataclass(frozen=True)
+class SignInHint:
+    """Record lookups need a signed-in secretariat account: the channel says where to sign in."""
+
+    type: ClassVar[str] = "sign_in"
+
+    def to_dict(self) -> dict:
+        return {"type": self.type}
+
+
+@dataclass(frozen=True)
+class RecordsNotLoaded:
+    """No member data yet: the channel says what an administrator runs (the web shows the command)."""
+
+    type: ClassVar[str] = "records_missing"
+
+    def to_dict(self) -> dict:
+        return {"type": self.type}
+
+
+Action = Union[OfferEscalation, CallDesk, SignInHint, RecordsNotLoaded]
+_BY_TYPE = {cls.type: cls for cls in (OfferEscalation, CallDesk, SignInHint, RecordsNotLoaded)}
+
+
+def action_from_dict(d: dict) -> Action:
+    """A stored action back as its value (stored replies of every version carry `type` and `label`)."""
+    cls = _BY_TYPE[d["type"]]
+    return cls(label=d["label"]) if "label" in d and hasattr(cls, "label") else cls()
