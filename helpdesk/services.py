@@ -138,13 +138,23 @@ class Services:
         return self._searcher
 
     def core(self) -> Core:
+        """The conversation core, built on first use. The index is opened with it when it exists, so a
+        serving process that warms up with core() answers its first question at full speed."""
         if self._core is None:
             with self._lock:
                 if self._core is None:
                     self._core = Core(self._searcher, self.store, self.clock,
                                       max_chars=int(self.config["MAX_MESSAGE_CHARS"]), records=self.records,
                                       link_code_minutes=int(self.config["LINK_CODE_MINUTES"]))
+            self.warm()
         return self._core
+
+    def warm(self) -> None:
+        """Open the index now if there is one (a missing index is not an error until someone searches)."""
+        try:
+            self._searcher.open()
+        except IndexMissing:
+            pass
 
     def close(self) -> None:
         with self._lock:

@@ -100,12 +100,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("web", "LINK_CODE_RATE_LIMIT", RateLimit(), "20 per minute;200 per day",
        "1つのIPアドレスあたりの連携コード発行の上限"),
     _s("serve", "HOST", Text(r"\S+", "待ち受けるアドレス（例: 127.0.0.1）"), "127.0.0.1",
-       "待ち受けるアドレス。外部に公開するときも HTTPS のリバースプロキシ（nginx など）を前に置き、"
-       "そこから 127.0.0.1 へ転送してください"),
+       "待ち受けるアドレス（既定はこのマシンからだけ）。外部に公開するときも HTTPS のリバースプロキシ"
+       "（nginx など）を前に置き、そこから転送してください（docs/security.md）"),
     _s("serve", "PORT", Integer(0, 65535), 8000, "待ち受けるポート番号"),
     _s("serve", "WORKERS", Integer(1, 64), 2, "gunicorn のワーカープロセス数（目安は CPU コア数。waitress では使いません）"),
-    _s("serve", "THREADS", Integer(1, 256), 4,
-       "1プロセスあたりのスレッド数（gunicorn は gthread ワーカー、waitress は処理スレッド数）"),
+    _s("serve", "THREADS", Integer(1, 256), 4, "1プロセスあたりの処理スレッド数（要求を受け取り終えてから割り当てます）"),
     _s("serve", "SERVER", Choice("gunicorn", "waitress"), "gunicorn", "使う WSGI サーバー"),
     _s("telegram", "TELEGRAM_BOT_TOKEN", Text(r"[0-9]+:[A-Za-z0-9_-]+", "BotFather が発行したトークン"
                                               "（123456:ABC-… の形）"), None,
