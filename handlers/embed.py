@@ -6,14 +6,17 @@ opens, and may only be framed by this site and the origins in ALLOWED_ORIGINS.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, make_response, render_template, send_from_directory, url_for
+from flask import Blueprint, current_app, make_response, render_template, send_from_directory
+
+from handlers.headers import public_url
 
 bp = Blueprint("embed", __name__)
 
 
 @bp.get("/")
 def demo():
-    return render_template("demo.html", widget_src=url_for("embed.widget_js", _external=True))
+    # Never from the request's Host header (handlers/headers.py): PUBLIC_URL or the listening address.
+    return render_template("demo.html", widget_src=public_url("embed.widget_js"))
 
 
 @bp.get("/widget.js")

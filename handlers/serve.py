@@ -1,10 +1,16 @@
 """`helpdesk serve`: run the web app under a production WSGI server (gunicorn, or waitress).
 
+Either way, a request reaches a thread only once waitress has read all of it: under gunicorn each
+worker process serves with waitress's buffering event loop (`buffering_worker_class`), so clients
+that send slowly hold a socket and a buffer, never a thread (docs/security.md, "Slow clients").
+
 The command builds nothing: the index comes from `helpdesk index`. It checks the instance once in
 this process (settings, migrations, the secret key), closes what that opened, and lets each gunicorn
 worker build its own app after the fork, since SQLite connections must not cross a fork.
 """
 from __future__ import annotations
+
+import os
 
 import click
 
@@ -13,8 +19,10 @@ from handlers.instance import Instance
 SERVERS = ("gunicorn", "waitress")
 
 
-def app_config(instance: Instance) -> dict:
-    return {"INSTANCE_PATH": str(instance.path)}
+def app_config(instance: Instance, host: str = "127.0.0.1", port: int = 8000) -> dict:
+    """The app's settings from the command line: the instance, and the address it listens on, from
+    which links to itself are built when PUBLIC_URL is not set (never from a request's Host header)."""
+    return {"INSTANCE_PATH": str(instance.path), "HOST": host, "PORT": port}
 
 
 def check_instance(instance: Instance) -> None:
@@ -32,12 +40,12 @@ def check_instance(instance: Instance) -> None:
     app.extensions["helpdesk"].close()
 
 
-def warm_app(instance: Instance):
+def warm_app(instance: Instance, host: str, port: int):
     """The app of one serving process, with its searcher already open (in the worker, after the fork),
     so the first questions are not slow and memory does not step up under load."""
     from handlers.web import create_app
 
-    app = create_app(app_config(instance))
+    app = create_app(app_config(instance, host, port))
     app.extensions["helpdesk"].core()
     return app
 
@@ -45,6 +53,44 @@ def warm_app(instance: Instance):
 def url_for_host(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
+
+
+# What waitress may hold per process: a slow client costs a buffer and a socket, never a thread, but
+# the number of sockets is still finite. A channel idle this long is closed.
+# Bodies up to 1 MB are read whole so that the app answers an oversized one with its own Japanese 413
+# (MAX_CONTENT_LENGTH is far lower); waitress refuses anything larger itself.
+WAITRESS_OPTIONS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_interval": 10,
+                    "max_request_body_size": 1 << 20, "ident": "mamis-helpdesk"}
+
+
+def buffering_worker_class():
+    """A gunicorn worker that serves its share of the listening socket with waitress.
+
+    gunicorn's own workers give a thread to a connection as soon as its first byte arrives and keep it
+    while the client trickles in the headers and body, so a handful of slow clients can hold every
+    thread (issue 9, item 3). waitress reads each request completely on its event loop, buffering the
+    body (to a temporary file past 512 KB), and only then hands it to one of its threads. gunicorn
+    still runs the processes: it forks the workers after binding, restarts one that dies, and stops
+    them gracefully; this class only swaps the per-process request loop.
+    """
+    from gunicorn.workers.base import Worker
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    class WaitressWorker(Worker):
+        def run(self):
+            channels: dict = {}
+            server = create_server(self.wsgi, map=channels, sockets=[s.sock for s in self.sockets],
+                                   threads=self.cfg.threads, **WAITRESS_OPTIONS)
+            try:
+                while self.alive and self.ppid == os.getppid():
+                    self.notify()  # the arbiter's heartbeat: a worker silent for `timeout` s is replaced
+                    wasyncore.loop(timeout=1.0, map=channels, use_poll=True, count=1)
+            finally:
+                server.task_dispatcher.shutdown()
+                wasyncore.close_all(channels)
+
+    return WaitressWorker
 
 
 def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads: int) -> None:
@@ -61,7 +107,7 @@ def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads
                 "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                 "workers": workers,
                 "threads": threads,
-                "worker_class": "gthread" if threads > 1 else "sync",
+                "worker_class": buffering_worker_class(),
                 "accesslog": None,
                 "errorlog": "-",
                 "loglevel": "warning",
@@ -74,7 +120,7 @@ def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads
                 self.cfg.set(key, value)
 
         def load(self):
-            return warm_app(instance)
+            return warm_app(instance, host, port)
 
     HelpdeskGunicorn().run()
 
@@ -82,7 +128,8 @@ def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads
 def run_waitress(instance: Instance, host: str, port: int, threads: int) -> None:
     from waitress import create_server
 
-    server = create_server(warm_app(instance), host=host, port=port, threads=threads, ident="mamis-helpdesk")
+    server = create_server(warm_app(instance, host, port), host=host, port=port, threads=threads,
+                           **WAITRESS_OPTIONS)
     click.echo(f"MAMIS ヘルプデスクを起動しました: {url_for_host(host, server.effective_port)} "
                f"（waitress、スレッド {threads}。終了は Ctrl+C）")
     try:
@@ -94,12 +141,14 @@ def run_waitress(instance: Instance, host: str, port: int, threads: int) -> None
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="待ち受けるアドレス（外部に公開するなら 0.0.0.0）")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="待ち受けるアドレス（既定はこのマシンからだけ）。外部に公開するときも HTTPS のリバースプロキシ"
+                   "（nginx など）を前に置き、そこから転送してください（docs/security.md）")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="待ち受けるポート番号")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn のワーカープロセス数（目安は CPU コア数。waitress では使いません）")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
-              help="1プロセスあたりのスレッド数（gunicorn は gthread ワーカー、waitress は処理スレッド数）")
+              help="1プロセスあたりの処理スレッド数（要求を受け取り終えてから割り当てます）")
 @click.option("--server", "server_name", default="gunicorn", show_default=True, type=click.Choice(SERVERS),
               help="使う WSGI サーバー")
 @click.pass_obj

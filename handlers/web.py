@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from bot import HelpdeskError
-from handlers import api, auth, embed, health, logs, metrics, pages
+from handlers import api, auth, embed, headers, health, logs, metrics, pages
 from handlers import ratelimit  # also registers the helpdesk-memory:// and helpdesk-sqlite:// storages
 from handlers.api import ApiError, api_error_response, error_for_exception
 from handlers.pages import page_response
@@ -131,6 +131,7 @@ def create_app(config=None) -> Flask:
     logs.init_app(app)
     metrics.init_app(app)
     register_error_handlers(app)
+    headers.register(app)  # CSP and cache rules on every HTML page (handlers/headers.py)
 
     @app.after_request
     def security_headers(response):

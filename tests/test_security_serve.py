@@ -1,0 +1,52 @@
+"""Slow clients cannot stop the server: `helpdesk serve` (a real subprocess) hands a request to a thread
+only once it has been read whole, so fifty connections that announce a body and trickle it in hold no
+thread, and /api/health keeps answering. Also the demo page over the real server, with a forged Host."""
+from __future__ import annotations
+
+import socket
+import time
+from contextlib import ExitStack
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+SLOW_CLIENTS = 50
+BODY = b"{}" + b" " * 998  # 1,000 bytes of valid JSON
+
+
+def open_slow_client(url: str) -> socket.socket:
+    """A connection that announces a 1,000-byte body and sends one byte of it."""
+    parts = urlsplit(url)
+    conn = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    conn.sendall(b"POST /api/conversations HTTP/1.1\r\nHost: " + parts.netloc.encode() +
+                 b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n" + BODY[:1])
+    return conn
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "waitress"])
+def test_fifty_slow_clients_do_not_stop_the_server(server_process, server):
+    running = server_process(server=server).start()
+    with ExitStack() as stack:
+        slow = [stack.enter_context(open_slow_client(running.url)) for _ in range(SLOW_CLIENTS)]
+        time.sleep(0.5)  # every one of them has been accepted and is waiting for its body
+        with httpx.Client(base_url=running.url, timeout=5) as http:
+            started = time.monotonic()
+            answers = [http.get("/api/health").status_code for _ in range(20)]
+            assert answers == [200] * 20
+            created = http.post("/api/conversations")
+            assert created.status_code == 201
+            assert time.monotonic() - started < 10
+        # A slow client that finally sends the rest is answered normally.
+        slow[0].sendall(BODY[1:])
+        head = slow[0].recv(4096).split(b"\r\n", 1)[0]
+        assert head.split(b" ")[:2] == [b"HTTP/1.1", b"201"]
+
+
+def test_the_demo_page_over_the_real_server_ignores_a_forged_host(server_process):
+    running = server_process().start()
+    port = urlsplit(running.url).port
+    page = httpx.get(running.url + "/", headers={"Host": "evil.example"}, timeout=10)
+    assert page.status_code == 200 and "evil.example" not in page.text
+    assert f'<script src="http://127.0.0.1:{port}/widget.js" defer></script>' in page.text
+    assert "Content-Security-Policy" in page.headers and "no-cache" in page.headers["Cache-Control"]
