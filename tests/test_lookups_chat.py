@@ -393,3 +393,71 @@ def test_link_codes_are_issued_only_within_scope(core):
     assert ask(core, ASKERS["member_self"], "会員番号1300001の連携コードを発行して").text.startswith(
         "連携コードは医師会事務局の職員が発行します。")
     assert core.issue_link_code(ASKERS["pref_own"], "1300003").member_number == "1300003"
+
+
+# -- buttons any channel can draw ------------------------------------------------------------------------------
+
+
+class LongSearcher:
+    """The real search, plus one article whose slug and title are longer than any button id may be,
+    so that the 「もしかして」 buttons of both kinds (kb:<slug>, choice:<n>) are exercised."""
+
+    SLUG = "a-very-long-article-slug-that-does-not-fit-into-telegram-callback-data-at-all"
+
+    def __init__(self, real):
+        from kb.search import SearchResult
+
+        self.real = real
+        self.long = SearchResult(slug=self.SLUG, title="とても長い記事のタイトル" * 6, kind="faq", audience="all",
+                                 updated=None, event_date=None, passage="本文です。", section=None, score=1.0,
+                                 confidence=0.3)
+
+    def search(self, query, k=5):
+        found = self.real.search(query, k=k)
+        if "長い記事" in query:
+            return [self.long, *[r for r in found if r.confidence < 0.5]][:k]
+        return found
+
+    def article(self, slug):
+        return self.real.article(slug)
+
+
+def test_every_button_the_core_draws_has_a_short_id_that_it_resolves(searcher, demo_db, audit_db, tmp_path, clock):
+    records = Records(demo_db, audit_db, today=lambda: clock().date())
+    store = Store(tmp_path / "buttons.sqlite")
+    core = Core(LongSearcher(searcher), store, clock, records=records)
+    staff = ASKERS["county_own"]
+    family, _numbers = namesakes(demo_db)
+    script = [
+        (staff, "こんにちは"), (staff, "使い方"), (Asker(), "長い記事について"), (Asker(), "パスワードを忘れた"),
+        (Asker(), "明日の天気を教えて"), (Asker(), "担当者と話したい"), (Asker(), "会員番号1300001の送付先は"),
+        (staff, "会員番号1300001の会員情報"), (staff, f"{family}先生の送付先は"), (staff, "山田太朗先生の送付先は"),
+        (staff, "千代田やまだ内科はマスタに載っていますか"), (staff, "送付先の確認"), (staff, "ありがとう"),
+        (staff, "日医ニュースの送付先を自宅に変更したい"),
+    ]
+    seen_kinds, pressed = set(), 0
+    try:
+        for asker, text in script:
+            cid = core.open_conversation("test", asker).conversation.id
+            reply = core.reply(cid, text, asker, "test").reply
+            seen_kinds.add(reply.kind)
+            buttons = list(reply.buttons) + [a.button for a in reply.actions if hasattr(a, "button")]
+            for button in buttons:
+                assert 0 < len(button.id.encode("utf-8")) <= 64, (reply.kind, button)
+            for button in buttons:  # each one, pressed right after it was shown, means something
+                again = core.open_conversation("test", asker).conversation.id
+                shown = core.reply(again, text, asker, "test").reply
+                assert button in list(shown.buttons) + [a.button for a in shown.actions if hasattr(a, "button")]
+                answer = core.reply(again, None, asker, "test", button=button.id).reply
+                assert answer.text != "この選択肢は使えなくなりました。お手数ですが、もう一度ご質問を入力してください。"
+                pressed += 1
+        answer = core.reply(cid, "日医ニュースの送付先を自宅に変更したい", staff, "test")
+        next_step = core.next_step(answer.answer.id)
+        seen_kinds.add(next_step.reply.kind)
+        assert all(len(b.id.encode()) <= 64 for b in next_step.reply.buttons)
+    finally:
+        records.close()
+        store.close()
+    assert seen_kinds == {"greeting", "help", "choices", "unknown", "out_of_scope", "handoff", "sign_in_required",
+                          "lookup", "lookup_choices", "lookup_prompt", "thanks", "answer", "next_step"}
+    assert pressed >= 15
