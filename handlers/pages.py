@@ -35,6 +35,8 @@ AUDIENCES = {"all": "どなたでも", "staff": "医師会事務局の方", "mem
 
 def _rewrite_link(tag: str, attr: str, value: str) -> str | None:
     if tag == "a" and attr == "href":
+        if value.lstrip().replace("\\", "/").startswith("//"):
+            return None  # scheme-relative (//evil.example/phish): another site, whatever nh3's scheme list says
         m = ARTICLE_LINK.fullmatch(value)
         if m:
             return f"/kb/{m.group(1)}{m.group(2) or ''}"

@@ -3,7 +3,9 @@
 Two kinds of source are accepted: Markdown articles with YAML front matter (the
 shipped knowledge base: `kb/articles/`, `release_notes/`) and JSON-lines corpora
 (`{"id","title","body"}` or `{"id","question","answer"}` per line), so that an
-outside FAQ collection is indexed and measured exactly like our own articles.
+outside FAQ collection is indexed and measured exactly like our own articles. A Markdown
+article must say when it was `updated`; an FAQ line may carry no date (`updated` None, and the
+answer then mentions none).
 
 The loader only parses. It never touches the index, so a broken file is a
 value (`BrokenArticle`) the caller can report while indexing the rest.
@@ -99,7 +101,7 @@ def _as_strings(value, path, key) -> tuple[str, ...]:
 def parse_article(path: Path, raw: bytes) -> Document:
     """Parse one Markdown article; raise BrokenArticle with a reason a writer can act on."""
     slug = path.stem
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):
         raise BrokenArticle(path, "ファイル名は半角英小文字・数字・ハイフンのスラッグにしてください")
     try:
         text = raw.decode("utf-8-sig")
@@ -131,6 +133,10 @@ def parse_article(path: Path, raw: bytes) -> Document:
     body = m.group(2).strip()
     if not body:
         raise BrokenArticle(path, "本文がありません")
+    if meta.get("updated") in (None, ""):
+        # Every answer from an article says when it was last checked; an article without
+        # the date would be answered with none (or not at all), so it is refused here.
+        raise BrokenArticle(path, "updated（最終更新日）がありません。YYYY-MM-DD 形式で書いてください")
     source = meta.get("source")
     return Document(
         slug=slug,
@@ -156,6 +162,10 @@ def parse_corpus_line(path: Path, lineno: int, line: str) -> Document:
         raise BrokenArticle(where, f"JSON として読めません（{e.msg}）")
     if not isinstance(row, dict) or "id" not in row:
         raise BrokenArticle(where, "id がありません")
+    # The id becomes the article's address (/kb/<id>), so it obeys the rule of file-name slugs:
+    # no `../../etc/passwd`, no `//evil.example`.
+    if not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool) or not SLUG_RE.fullmatch(str(row["id"])):
+        raise BrokenArticle(where, "id は半角英小文字・数字・ハイフンにしてください（先頭は英小文字か数字）")
     title = row.get("title") or row.get("question")
     body = row.get("body") or row.get("answer") or ""
     if not isinstance(title, str) or not title.strip():
@@ -167,6 +177,7 @@ def parse_corpus_line(path: Path, lineno: int, line: str) -> Document:
         slug=str(row["id"]),
         title=title.strip(),
         kind=row.get("kind") if row.get("kind") in KINDS else "faq",
+        updated=_as_date(row.get("updated"), where, "updated"),
         body=body,
         sections=(Section(None, body),),
     )

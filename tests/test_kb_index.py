@@ -78,7 +78,7 @@ def test_broken_file_is_reported_and_the_rest_indexed(tmp_path, articles):
     assert report.indexed == len(list(articles.glob("*.md"))) - 2
     # Reported again until fixed, so the exit status keeps saying so.
     assert len(build_index([articles], db).broken) == 2
-    (articles / "broken.md").write_text("---\ntitle: 直した記事\n---\n\n## 本文\n\n直しました。", encoding="utf-8")
+    (articles / "broken.md").write_text("---\ntitle: 直した記事\nupdated: 2026-02-01\n---\n\n## 本文\n\n直しました。", encoding="utf-8")
     (articles / "binary.md").unlink()
     fixed = build_index([articles], db)
     assert fixed.broken == [] and fixed.indexed == 1

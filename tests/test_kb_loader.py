@@ -1,4 +1,5 @@
 """The loader accepts good articles and names the path and reason of every broken one."""
+import json
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,9 @@ def test_good_article(tmp_path):
         ("baddate.md", "---\ntitle: t\nupdated: 昨日\n---\n本文", "updated は YYYY-MM-DD"),
         ("nobody.md", "---\ntitle: t\n---\n", "本文がありません"),
         ("Bad Name.md", GOOD, "スラッグ"),
-        ("listq.md", "---\ntitle: t\nquestions: {a: 1}\n---\n本文", "questions は文字列のリスト"),
+        ("listq.md", "---\ntitle: t\nupdated: 2026-01-15\nquestions: {a: 1}\n---\n本文", "questions は文字列のリスト"),
+        ("noupdated.md", "---\ntitle: t\n---\n本文", "updated（最終更新日）がありません"),
+        ("emptyupdated.md", "---\ntitle: t\nupdated:\n---\n本文", "updated（最終更新日）がありません"),
     ],
 )
 def test_broken_article_names_reason(tmp_path, name, content, reason):
@@ -88,3 +91,26 @@ def test_corpus_lines(tmp_path):
         (f"{path}:4", "JSON として読めません（Expecting value）"),
         (f"{path}:5", "id がありません"),
     ]
+
+
+@pytest.mark.parametrize("bad_id", ["../../../etc/passwd", "//evil.example", "a/b", "A", "-x", "x\n", "", "id 1", True, 1.5, None])
+def test_corpus_ids_are_slugs(tmp_path, bad_id):
+    path = tmp_path / "faq.jsonl"
+    path.write_text(json.dumps({"id": bad_id, "question": "q", "answer": "a"}) + "\n", encoding="utf-8")
+    [item] = iter_corpus(path)
+    assert isinstance(item, BrokenArticle)
+    assert (item.path, item.reason) == (f"{path}:1", "id は半角英小文字・数字・ハイフンにしてください（先頭は英小文字か数字）")
+
+
+def test_corpus_dates_are_optional(tmp_path):
+    path = tmp_path / "faq.jsonl"
+    path.write_text(
+        '{"id": "a-1", "question": "q", "answer": "a"}\n'
+        '{"id": 7, "question": "q", "answer": "a", "updated": "2026-02-01"}\n'
+        '{"id": "b", "question": "q", "answer": "a", "updated": "先週"}\n',
+        encoding="utf-8",
+    )
+    first, second, third = iter_corpus(path)
+    assert (first.slug, first.updated) == ("a-1", None)
+    assert (second.slug, second.updated) == ("7", "2026-02-01")
+    assert isinstance(third, BrokenArticle) and "updated は YYYY-MM-DD" in third.reason
