@@ -13,6 +13,8 @@ behalf of that asker, in the access log and on the ticket.
 """
 from __future__ import annotations
 
+import html
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -75,11 +77,7 @@ class Desk:
             current = conn.execute(self.handoff.STATE_SQL, {"id": ticket.conversation_id}).fetchone()[0]
             if current == state.WAITING_DESK:
                 self.handoff.move(conn, ticket.conversation_id, state.WITH_AGENT)
-            mid = conn.execute(self.store.INSERT_MESSAGE_SQL, {
-                "conversation_id": ticket.conversation_id, "role": "agent", "text": text, "reply": None,
-                "in_reply_to": None, "idempotency_key": None, "created_at": at,
-                "redacted": self.handoff.redact(text), "author": agent.display_name, "button": None,
-            }).lastrowid
+            mid = self.handoff.add_message(conn, ticket.conversation_id, "agent", text, at, author=agent.display_name)
             self.tickets.add_event(conn, number, agent.login_id, "reply", at,
                                    {"text": text, "agent_name": agent.display_name}, message_id=mid)
             self.tickets.claim(conn, number, agent.login_id, at)
@@ -197,14 +195,14 @@ class DeskOutbox:
     def enqueue_reply(self, conn, conversation_id: str, message_id: int, text: str, author: str | None,
                       at: str) -> bool:
         """Queue one desk message inside the caller's transaction (once per message id)."""
-        import json
-
         from .outbox import Outbox
 
         row = conn.execute(self.CHAT_SQL, {"id": conversation_id}).fetchone()
         if row is None or not row["external_chat_id"]:
             return False
-        payload = {"text": f"【{author}（MAMIS運営事務局）】\n{text}" if author else text,
+        # The channel sends Telegram HTML: what an agent typed is text, never markup.
+        body = html.escape(text, quote=False)
+        payload = {"text": f"【{html.escape(author, quote=False)}（MAMIS運営事務局）】\n{body}" if author else body,
                    "desk_message_id": message_id}
         return conn.execute(Outbox.ENQUEUE_SQL, {
             "channel": row["channel"], "chat_id": row["external_chat_id"], "key": self.key(message_id),
@@ -213,8 +211,6 @@ class DeskOutbox:
 
     def status(self, message_ids) -> dict[int, str]:
         """message id → sent | failed | unreachable | queued, for the desk messages that were queued."""
-        import json
-
         keys = [self.key(m) for m in message_ids]
         out = {}
         for r in self.store.conn.execute(self.STATUS_SQL, {"keys": json.dumps(keys)}):

@@ -17,21 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import state
+from . import intents, state
 from .accounts import association_name
-from .buttons import DESK_NAME, Button
+from .buttons import DESK_NAME, HANDOFF_BUTTON, Button
 from .hours import JST, BusinessHours
-from .model import Asker, Message, Reply
+from .model import Asker, Message, Reply, Turn
 from .tickets import REASONS, Ticket, TicketStore
 
 CONFIRM_BUTTON = "handoff:yes:"  # + reason: what led to the offer, kept on the ticket
 CANCEL_BUTTON = "handoff:no"
+HUMAN_COMMAND = "/human"
 NOTE_CHARS = 500
 SUBJECT_CHARS = 80
 
 OFFER_TEXT = (
     f"{DESK_NAME}の担当者にお問い合わせを送りますか。これまでのやり取りを担当者に引き継ぎますので、"
     "同じことを説明し直す必要はありません（会員番号やお名前は伏せ字にして引き継ぎます）。"
+    "担当者に伝えたいことがあれば、一言入力して送信してください。そのまま送る場合は「担当者に問い合わせる」を押してください。"
 )
 OFFER_AFTER = {
     "not_helpful": "お役に立てず申し訳ありません。",
@@ -78,6 +80,22 @@ class Created:
     answer: Message | None = None
 
 
+def asks_for_person(text: str | None, button: str | None, history) -> str | None:
+    """Why this message asks for a person (a REASONS value), or None when it does not."""
+    if button == HANDOFF_BUTTON:
+        last = history[0] if history else None
+        if last is not None and last.kind == "next_step":
+            return "not_helpful"
+        if len(history) >= 2 and all(r.kind == "unknown" for r in history[:2]):
+            return "unanswered"
+        return "button"
+    if button is not None or not text:
+        return None
+    if text.strip().split("@")[0].lower() == HUMAN_COMMAND:
+        return "command"
+    return "words" if intents.is_handoff(intents.fold(text)) else None
+
+
 def snapshot(messages: list[tuple[Message, str | None]], redact: Callable[[str], str]) -> dict:
     """What the ticket carries from the conversation, all redacted: transcript, articles, unanswered."""
     transcript, articles, unfound, seen = [], [], [], set()
@@ -107,12 +125,6 @@ def snapshot(messages: list[tuple[Message, str | None]], redact: Callable[[str],
 class Handoff:
     """Creates tickets from conversations and handles the user's side while the desk holds one."""
 
-    INSERT_MESSAGE_SQL = """
-        INSERT INTO messages (conversation_id, role, text, reply, in_reply_to, idempotency_key, created_at,
-                              redacted, button)
-        VALUES (:conversation_id, :role, :text, :reply, :in_reply_to, :idempotency_key, :created_at,
-                :redacted, :button)
-    """
     STATE_SQL = "SELECT state FROM conversations WHERE id = :id"
     MOVE_SQL = "UPDATE conversations SET state = :to WHERE id = :id AND state = :from"
     LAST_MESSAGE_SQL = "SELECT MAX(id) FROM messages WHERE conversation_id = :id"
@@ -139,12 +151,13 @@ class Handoff:
 
     def add_message(self, conn, conversation_id: str, role: str, text: str, at: str, *, reply: Reply | None = None,
                     in_reply_to: int | None = None, key: str | None = None, button: str | None = None,
-                    redacted: str | None = None) -> int:
-        return conn.execute(self.INSERT_MESSAGE_SQL, {
+                    author: str | None = None) -> int:
+        """Insert one message with the store's own statement, inside the caller's transaction."""
+        return conn.execute(self.store.INSERT_MESSAGE_SQL, {
             "conversation_id": conversation_id, "role": role, "text": text, "in_reply_to": in_reply_to,
             "reply": json.dumps(reply.to_dict(), ensure_ascii=False) if reply else None,
-            "idempotency_key": key, "created_at": at, "button": button,
-            "redacted": redacted if redacted is not None else self.redact(text),
+            "idempotency_key": key, "created_at": at, "button": button, "author": author,
+            "redacted": self.redact(text),
         }).lastrowid
 
     # -- creating a ticket ---------------------------------------------------------------------------
@@ -165,16 +178,18 @@ class Handoff:
         note = " ".join((note or "").split())[:NOTE_CHARS] or None
         at = self.now()
         with self.store.transaction() as conn:
-            existing = self.tickets.active_for(conversation_id, conn)
+            done = self.store.answered(conversation_id, idempotency_key, user_text, button)
+            existing = self.tickets.active_for(conversation_id, conn) or (
+                self.tickets.latest_for(conversation_id, conn) if done else None)
             if existing is not None:
-                return Created(existing, False, self.created_reply(existing, False))
+                question, answer = done or (None, None)
+                if user_text and not done:
+                    question, answer = self.store_turn(conn, conversation_id, user_text, at, button, idempotency_key,
+                                                       self.created_reply(existing, False))
+                return Created(existing, False, self.created_reply(existing, False), question, answer)
             messages = self.store.redacted_messages(conversation_id)
             snap = snapshot(messages, self.redact)
             subject = note or (snap["questions"][-1] if snap["questions"] else "（質問なし）")
-            qid = None
-            if user_text:
-                qid = self.add_message(conn, conversation_id, "user", user_text, at, key=idempotency_key,
-                                       button=button)
             number = self.tickets.insert(
                 conn, conversation_id=conversation_id, channel=channel, asker_role=asker.role,
                 asker_name=asker.display_name if asker.role == "staff" else None,
@@ -192,10 +207,64 @@ class Handoff:
             self.move(conn, conversation_id, state.WAITING_DESK)
             ticket = self.tickets.get(number, conn)
             reply = self.created_reply(ticket, True)
-            aid = self.add_message(conn, conversation_id, "bot", reply.text, at, reply=reply, in_reply_to=qid)
-        question = Message(qid, conversation_id, "user", user_text, at, idempotency_key, button=button) if qid else None
-        answer = Message(aid, conversation_id, "bot", reply.text, at, in_reply_to=qid, reply=reply)
+            if user_text:
+                question, answer = self.store_turn(conn, conversation_id, user_text, at, button, idempotency_key, reply)
+            else:
+                aid = self.add_message(conn, conversation_id, "bot", reply.text, at, reply=reply)
+                question, answer = None, Message(aid, conversation_id, "bot", reply.text, at, reply=reply)
         return Created(ticket, True, reply, question, answer)
+
+    def store_turn(self, conn, conversation_id: str, text: str, at: str, button: str | None, key: str | None,
+                   reply: Reply) -> tuple[Message, Message]:
+        qid = self.add_message(conn, conversation_id, "user", text, at, key=key, button=button)
+        aid = self.add_message(conn, conversation_id, "bot", reply.text, at, reply=reply, in_reply_to=qid)
+        return (Message(qid, conversation_id, "user", text, at, key, button=button),
+                Message(aid, conversation_id, "bot", reply.text, at, in_reply_to=qid, reply=reply))
+
+    # -- the core's hook: a message while the bot holds the conversation ---------------------------------
+
+    def handle(self, conversation_id: str, text: str, button: str | None, asker: Asker, channel: str,
+               history, idempotency_key: str | None = None) -> Turn | None:
+        """The turn for a message about the desk (asking for a person, confirming, cancelling, or the
+        line typed after the offer); None for any other message, which the core answers as usual."""
+        last = history[0] if history else None
+        if button is None and last is not None and last.kind == "handoff_offer":
+            button = next((b.id for b in last.buttons if text in (b.label, b.payload)), None)
+            if button is None:  # the line the offer asked for: it goes on the ticket as the note
+                confirm = next(b.id for b in last.buttons if b.id.startswith(CONFIRM_BUTTON))
+                return self.created_turn(conversation_id, asker, channel, confirm, text, None, idempotency_key,
+                                         note=text)
+        if confirmed_reason(button):
+            return self.created_turn(conversation_id, asker, channel, button, text, button, idempotency_key)
+        if button == CANCEL_BUTTON:
+            reply = cancelled()
+        else:
+            reason = asks_for_person(text, button, history)
+            if reason is None:
+                return None
+            reply = offer(reason)
+        question, answer, replayed = self.store.save_turn(
+            conversation_id, text, reply, self.now(), idempotency_key=idempotency_key, button=button,
+            redacted_question=self.redact(text), redacted_answer=reply.text, state=state.BOT)
+        return Turn(question, answer, replayed)
+
+    def created_turn(self, conversation_id, asker, channel, confirm: str, text: str, button: str | None,
+                     key: str | None, note: str | None = None) -> Turn:
+        created = self.create(conversation_id, asker, channel, reason=confirmed_reason(confirm), note=note,
+                              user_text=text, button=button, idempotency_key=key)
+        return Turn(created.question, created.answer, replayed=not created.created and created.question is not None
+                    and created.question.idempotency_key == key and key is not None)
+
+    def held(self, conversation_id: str, question: Message) -> Message | None:
+        """The core's hook after storing a message while the desk holds the conversation: put it on the
+        ticket and return the acknowledgement (once per ticket; None after that)."""
+        at = self.now()
+        with self.store.transaction() as conn:
+            ack = self.user_wrote(conn, conversation_id, question.id, at)
+            if ack is None:
+                return None
+            aid = self.add_message(conn, conversation_id, "bot", ack.text, at, reply=ack, in_reply_to=question.id)
+        return Message(aid, conversation_id, "bot", ack.text, at, in_reply_to=question.id, reply=ack)
 
     # -- while the desk holds the conversation ---------------------------------------------------------
 
@@ -219,3 +288,13 @@ class Handoff:
             return None
         self.tickets.add_event(conn, ticket.number, "system", "acknowledged", at)
         return Reply(ACK_TEXT, "desk_ack")
+
+
+def attach_desk(core, settings) -> Handoff:
+    """Give `core` its desk (every process that builds a Core does this, so every channel can hand
+    over): business hours from the settings, tickets in the core's own store."""
+    from .lookups import redact
+
+    handoff = Handoff(core.store, TicketStore(core.store), BusinessHours.from_settings(settings), core.clock, redact)
+    core.desk = handoff
+    return handoff

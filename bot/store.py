@@ -28,6 +28,7 @@ from .model import Conversation, Message, NewConversation, Reply
 from .outbox import MIGRATIONS as OUTBOX_MIGRATIONS
 from .schema import CONVERSATION_MIGRATIONS
 from .state import BOT, StateChanged
+from .tickets import MIGRATIONS as TICKET_MIGRATIONS
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
@@ -157,6 +158,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     *OUTBOX_MIGRATIONS,  # 0009: a messaging channel's inbox, outbox, chats (bot/outbox.py)
+    *TICKET_MIGRATIONS,  # 0010: desk agents, tickets and their audit log, saved replies (bot/tickets.py)
 ]
 
 

@@ -199,7 +199,12 @@ def post_message(conversation_id: str):
 
 
 def list_messages(conversation_id: str):
-    return jsonify([message_json(m) for m in core().history(conversation_id, bearer_token(), current_asker())])
+    """Every message, or with `?after=<message id>` only the newer ones (the widget's poll for replies)."""
+    from handlers.desk_api import after_id
+
+    after = after_id()
+    messages = core().history(conversation_id, bearer_token(), current_asker())
+    return jsonify([message_json(m) for m in messages if after is None or m.id > after])
 
 
 def post_feedback(message_id: int):

@@ -153,9 +153,10 @@ def _register_commands() -> None:
 
     from handlers.ops_cli import COMMANDS as OPS_COMMANDS
 
+    from handlers.desk_cli import agent
     from handlers.telegram_cli import register as register_telegram
 
-    for command in (serve, config_command, demo_data, sync_members, staff, demo_accounts, *OPS_COMMANDS):
+    for command in (serve, config_command, demo_data, sync_members, staff, demo_accounts, agent, *OPS_COMMANDS):
         cli.add_command(command)
     register_telegram(cli)  # helpdesk telegram; sync-members and index notify subscribers
 

@@ -17,7 +17,7 @@ from flask import current_app, g, redirect, request, session, url_for
 from bot.accounts import SignInFailed, session_fingerprint
 from bot.agents import AgentAccounts
 from bot.desk import Agent, Desk
-from bot.handoff import Handoff
+from bot.handoff import Handoff, attach_desk
 from bot.hours import BusinessHours
 from bot.tickets import TicketStore
 
@@ -39,14 +39,12 @@ class DeskServices:
 
 def build_desk(services, config) -> DeskServices:
     """The desk's parts over the app's store and core (`services`: the app's helpdesk services)."""
-    from bot.lookups import redact
     from bot.desk import DeskOutbox
 
     core = services.core()
     store = services.store
-    hours = BusinessHours.from_settings(config)
-    tickets = TicketStore(store)
-    handoff = Handoff(store, tickets, hours, lambda: core.clock(), redact)
+    handoff = core.desk or attach_desk(core, config)
+    tickets = handoff.tickets
     accounts = services.accounts()
 
     def asker_of(conversation):
@@ -60,7 +58,7 @@ def build_desk(services, config) -> DeskServices:
         return asker_for(accounts.get(owner)) if owner else asker_for(None)
 
     desk = Desk(store, tickets, handoff, outbox=DeskOutbox(store), asker_of=asker_of, lookups=core.lookups)
-    return DeskServices(AgentAccounts(store), tickets, handoff, desk, hours)
+    return DeskServices(AgentAccounts(store), tickets, handoff, desk, handoff.hours)
 
 
 def desk_services() -> DeskServices:
@@ -124,7 +122,8 @@ def agent_required(view):
             expired = "1" if g.get("desk_expired") else None
             if request.headers.get("X-Requested-With") == "fetch":
                 return {"error": {"code": "sign_in_required", "message": EXPIRED_TEXT}}, 401
-            target = request.full_path.rstrip("?") if request.method == "GET" else request.path
+            # After signing in, a GET comes back to its page; a refused POST (its form is gone) to the queue.
+            target = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("desk.login", next=target, expired=expired), code=303)
         return view(*args, **kwargs)
 

@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from bot import HelpdeskError
-from handlers import api, auth, embed, headers, health, logs, metrics, pages
+from handlers import api, auth, desk, embed, headers, health, logs, metrics, pages
 from handlers import ratelimit  # also registers the helpdesk-memory:// and helpdesk-sqlite:// storages
 from handlers.api import ApiError, api_error_response, error_for_exception
 from handlers.pages import page_response
@@ -128,6 +128,7 @@ def create_app(config=None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(embed.bp)
     app.register_blueprint(health.create_blueprint())
+    desk.register(app, limiter)  # the operations desk: console, insights, handoff API (handlers/desk.py)
     logs.init_app(app)
     metrics.init_app(app)
     register_error_handlers(app)

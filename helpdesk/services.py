@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 from bot import JST, Core, IndexMissing, Store, system_clock
+from bot.handoff import attach_desk
 from bot.accounts import StaffAccounts
 from helpdesk.instance import Instance
 from helpdesk.settings import load_settings
@@ -146,6 +147,7 @@ class Services:
                     self._core = Core(self._searcher, self.store, self.clock,
                                       max_chars=int(self.config["MAX_MESSAGE_CHARS"]), records=self.records,
                                       link_code_minutes=int(self.config["LINK_CODE_MINUTES"]))
+                    attach_desk(self._core, self.config)  # the operations desk: handoff and tickets
             self.warm()
         return self._core
 
