@@ -54,6 +54,7 @@ def telegram(instance, check: bool, webhook: bool, listen: str, port: int) -> No
         return asyncio.run(check_bot(config))
     if webhook and not config.webhook_url:
         fail(NO_WEBHOOK_URL)
+    asyncio.run(reachable(config))  # before the library starts, which would log a traceback instead
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL at INFO, and the URL carries the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -70,16 +71,21 @@ def telegram(instance, check: bool, webhook: bool, listen: str, port: int) -> No
         services.close()
 
 
-async def check_bot(config: TelegramConfig) -> None:
-    """Print what Telegram knows about the bot, so a silent bot is diagnosed in one command."""
+async def reachable(config: TelegramConfig, then=None):
+    """Ask Telegram who we are (getMe), and `then(bot)` if given; a refusal ends the command with one line."""
     bot = Bot(config.token, base_url=config.base_url, base_file_url=config.base_file_url)
     try:
         async with bot:
-            info = await bot.get_webhook_info()
+            return bot, (await then(bot) if then else None)
     except InvalidToken:
         fail(REJECTED)
     except (NetworkError, TelegramError):
         fail(UNREACHABLE.format(url=config.api_url))
+
+
+async def check_bot(config: TelegramConfig) -> None:
+    """Print what Telegram knows about the bot, so a silent bot is diagnosed in one command."""
+    bot, info = await reachable(config, lambda bot: bot.get_webhook_info())
     click.echo(f"ボット: @{bot.username}（{bot.first_name}）")
     click.echo(f"Webhook: {info.url}" if info.url else "Webhook: 未設定（ロングポーリングで受け取ります）")
     click.echo(f"待機中の更新: {info.pending_update_count} 件")

@@ -32,6 +32,7 @@ BOT_ID = 123456
 BOT_USERNAME = "mamis_helpdesk_test_bot"
 
 # Parameters the library sends JSON-encoded; every other parameter is a plain string (text stays text).
+_UPDATE_IDS = itertools.count(int(time.time() * 1000) % 1_000_000_000)
 _JSON_FIELDS = {"chat_id", "message_id", "reply_markup", "commands", "allowed_updates", "offset", "limit",
                 "timeout", "link_preview_options", "show_alert", "reply_parameters", "drop_pending_updates",
                 "max_connections", "cache_time", "scope"}
@@ -60,7 +61,7 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.cond = threading.Condition()
         self.pending: list[dict] = []  # offered, not yet confirmed by an offset
-        self.ids = itertools.count(1000)
+        self.ids = _UPDATE_IDS  # Telegram never reuses an update id for a bot, across restarts too
         self.message_ids = itertools.count(1)
         self.failures: dict[str, list[Failure]] = {}
         self.webhook = {"url": "", "secret_token": None}

@@ -1,0 +1,128 @@
+"""`helpdesk telegram` as a real process: start-up errors, --check, webhook mode, SIGKILL and restart."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import build_instance, free_port
+from tests.telegram_fake import BOT_USERNAME, FakeTelegram
+from tests.telegram_harness import BotProcess, InProcessBot, wait_until
+
+
+@pytest.fixture
+def fake():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    return build_instance(tmp_path_factory.mktemp("telegram-process") / "instance")
+
+
+def test_rejected_token_is_one_japanese_line(instance, fake):
+    bot = BotProcess(instance.path, fake.url, token="999:WRONG").start()
+    try:
+        assert bot.wait() == 1
+        lines = [line for line in bot.output.splitlines() if line.strip()]
+        assert lines == ["Telegram がボットのトークンを受け付けませんでした。環境変数 TELEGRAM_BOT_TOKEN を確認してください。"]
+    finally:
+        bot.stop()
+
+
+def test_missing_token_is_one_japanese_line(instance, fake):
+    bot = BotProcess(instance.path, fake.url, token="").start()
+    try:
+        assert bot.wait() == 1
+        assert bot.output.strip().splitlines() == [
+            "Telegram ボットのトークンが設定されていません。BotFather が発行したトークンを環境変数 "
+            "TELEGRAM_BOT_TOKEN に設定してから起動してください。"]
+    finally:
+        bot.stop()
+
+
+def test_check_prints_name_webhook_pending_updates_and_last_error(instance, fake):
+    fake.message(2001, "こんにちは")
+    fake.last_error = (1764000000, "Connection refused")
+    bot = BotProcess(instance.path, fake.url, args=["--check"]).start()
+    try:
+        assert bot.wait() == 0
+        out = bot.output
+        assert f"ボット: @{BOT_USERNAME}（MAMIS）" in out
+        assert "Webhook: 未設定（ロングポーリングで受け取ります）" in out
+        assert "待機中の更新: 1 件" in out
+        assert "最後のエラー: " in out and "Connection refused" in out
+    finally:
+        bot.stop()
+
+
+def test_sigkill_mid_update_then_restart_answers_each_update_exactly_once(instance, fake):
+    """Kill while answers are stored but their sends hang, and while other updates are in flight."""
+    bot = BotProcess(instance.path, fake.url).start()
+    try:
+        fake.wait_for("setMyCommands", timeout=30)
+        fake.hold("sendMessage")
+        chats = list(range(2101, 2109))
+        ids = [fake.message(chat, "日医ニュースの送付先を自宅に変更したい") for chat in chats]
+        fake.wait_confirmed(ids[-1])  # the bot asked for later updates: Telegram will not offer these again
+        wait_until(lambda: fake.held >= 1, what="a send hanging")
+        bot.kill()
+        fake.release(deliver=False)  # the hanging sends never reached Telegram
+        assert all(fake.sent(chat) == [] for chat in chats)
+        bot = BotProcess(instance.path, fake.url).start()
+        for chat in chats:
+            fake.wait_for("sendMessage", chat, timeout=30)
+        time.sleep(1.0)  # room for any duplicate to show up
+        assert [len(fake.sent(chat)) for chat in chats] == [1] * len(chats)
+        assert all("delivery-settings" in fake.sent(chat)[0]["text"] or "送付" in fake.sent(chat)[0]["text"]
+                   for chat in chats)
+    finally:
+        bot.stop()
+    from bot import Store
+
+    store = Store(instance.helpdesk_db)
+    try:
+        questions = store.conn.execute(
+            "SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.channel = 'telegram' AND m.role = 'user' AND c.external_chat_id BETWEEN '2101' AND '2108'"
+        ).fetchone()[0]
+    finally:
+        store.close()
+    assert questions == len(chats)  # each question stored once, answered once
+
+
+def test_webhook_mode_refuses_updates_without_the_secret(instance, fake):
+    port = free_port()
+    secret = "s3cret-token_1"
+    bot = InProcessBot(instance.path, fake.url, TELEGRAM_WEBHOOK_SECRET=secret,
+                       TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram")
+    bot.start(webhook={"listen": "127.0.0.1", "port": port, "url_path": "telegram",
+                       "webhook_url": f"http://127.0.0.1:{port}/telegram", "secret_token": secret})
+    try:
+        hook = fake.wait_for("setWebhook", timeout=15)[0].params
+        assert hook["secret_token"] == secret
+        wait_until(lambda: _listening(port), what="the webhook server listening")
+        update = {"update_id": 999_001, "message": fake.message_dict(2201, "こんにちは")}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/telegram", json.dumps(update).encode(),
+                                          {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 403
+        fake.message(2202, "こんにちは")  # pushed by the fake with the secret
+        assert "MAMIS" in fake.wait_for("sendMessage", 2202, timeout=10)[0].params["text"]
+        time.sleep(0.3)
+        assert fake.sent(2201) == []
+    finally:
+        bot.stop()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
