@@ -274,7 +274,8 @@ class Handoff:
         """The user wrote while the desk holds the conversation (inside the caller's transaction).
 
         The message goes on the ticket's log; a ticket waiting for the user is open again; the first
-        such message of a ticket is acknowledged (the returned reply), later ones are not.
+        such message of a ticket is acknowledged (the returned reply) while no agent has answered yet,
+        later ones are not.
         """
         ticket = self.tickets.active_for(conversation_id, conn)
         if ticket is None:
@@ -284,7 +285,9 @@ class Handoff:
             self.tickets.set_state(conn, ticket, "open", "user", at)
         else:
             conn.execute(self.tickets.TOUCH_SQL, {"at": at, "number": ticket.number})
-        if conn.execute(self.ACKED_SQL, {"number": ticket.number}).fetchone():
+        # Once an agent holds the conversation they answer; the bot never talks over them.
+        waiting = conn.execute(self.STATE_SQL, {"id": conversation_id}).fetchone()[0] == state.WAITING_DESK
+        if not waiting or conn.execute(self.ACKED_SQL, {"number": ticket.number}).fetchone():
             return None
         self.tickets.add_event(conn, ticket.number, "system", "acknowledged", at)
         return Reply(ACK_TEXT, "desk_ack")
