@@ -133,6 +133,28 @@ def _institution(text: str) -> str | None:
     return best
 
 
+NAME_CHARS = 40  # no institution's name is longer
+_TRAILING = re.compile(r"[\s、。,.!?！？]*(は|って|とは)?[\s、。,.!?！？]*$")
+
+
+def institution_name_candidates(text: str) -> list[str]:
+    """Every stretch of the message that could be an institution's whole name: whatever ends at a
+    クリニック/医院/病院… (however far back it starts), a quoted phrase, or the whole short message.
+
+    Which of them is a name only the institution table knows (Lookups.exact_institution asks it);
+    scanning back alone cuts 「丸の内メディカルクリニック」 at its の.
+    """
+    t = unicodedata.normalize("NFKC", text or "").strip()
+    found = {q.strip() for q in _QUOTED.findall(t)}
+    for m in _INSTITUTION_SUFFIX.finditer(t):
+        end = m.end()
+        found.update(t[start:end].strip() for start in range(max(0, end - NAME_CHARS), m.start() + 1))
+    whole = _TRAILING.sub("", t)
+    if 0 < len(whole) <= NAME_CHARS:
+        found.add(whole)
+    return sorted((c for c in found if len(c) >= 2), key=len, reverse=True)
+
+
 def parse(text: str, pending_topic: str | None = None) -> Request:
     """Find the topic and the subject of a message; `pending_topic` is the topic a prompt asked for.
 

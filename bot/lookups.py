@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
-from records import access
+from records import access, names
 from records.errors import DatabaseMissing, MemberNotFound, RecordsError, RecordUnavailable, message_ja
 from records.lookup import Records
 
@@ -25,7 +25,9 @@ from .lookup_replies import (  # noqa: F401  (re-exported for the channels and t
     MANY_INSTITUTIONS_TEXT, MANY_TEXT, NEAR_INSTITUTION_TEXT, NEAR_TEXT, NO_DATA_TEXT, PROMPT_NOTE, PROMPTS,
     SIGN_IN_TEXT, STAFF_ONLY_LINK_TEXT, WITHDRAWN_LINK_TEXT,
 )
-from .lookup_requests import TOPICS, Request, parse, quick_action, quick_buttons  # noqa: F401
+from .lookup_requests import (  # noqa: F401
+    TOPICS, Request, institution_name_candidates, parse, quick_action, quick_buttons,
+)
 from .model import Asker, Reply
 from .redaction import redact  # noqa: F401  (the core masks transcripts with it)
 
@@ -84,6 +86,10 @@ class Lookups:
             if topic:
                 return Request(topic=topic)
         request = parse(text, pending)
+        exact = self.exact_institution(text, request, pending)
+        if exact:
+            topic = request.topic if request.topic in ("institution", "report") else "institution"
+            return replace(request, topic=topic, institution=exact)
         if request.subject:
             return request
         # A linked doctor asking about themselves: 「私の日医ニュースの送付先は」.
@@ -91,6 +97,23 @@ class Lookups:
                 and (request.self_reference or pending)):
             return replace(request, member_number=asker.member_number)
         return None
+
+    def exact_institution(self, text: str, request: Request, pending: str | None) -> str | None:
+        """An institution's exact name in the message, wherever it stands (「かかりつけ医機能報告の状況を
+        教えて 千代田やまだ内科クリニック」, or the name alone), unless the message asks about something
+        else (a member, an application, a code) or answers a prompt for a member."""
+        if (request.member_number or request.application_number or request.institution_code or request.person
+                or (request.topic or pending or "institution") not in ("institution", "report")):
+            return None
+        candidates = institution_name_candidates(text)
+        if not candidates:
+            return None
+        keys = {names.fold(c): c for c in candidates}
+        try:
+            known = self.records.known_institution_names(list(keys))
+        except RecordsError:  # no records yet: nothing is known to be a name
+            return None
+        return next((keys[k] for k in sorted(known, key=len, reverse=True)), None)
 
     @staticmethod
     def pending_topic(history) -> str | None:

@@ -681,6 +681,20 @@ class Records:
         return FamilyDoctorReport(inst[1], inst[2], Association(inst[8], inst[9]), year, submitted,
                                   stage, state, history)
 
+    # -- recognising a name in the chat (bot/lookup_requests.py) ------------------------------------
+    # Read-only and not logged: it only says whether a phrase is exactly an institution's name; the
+    # lookup that follows (find_institutions, institution) checks access and writes the log.
+
+    _KNOWN_INSTITUTION_KEYS = """
+    SELECT DISTINCT name_key FROM institutions WHERE name_key IN (SELECT value FROM json_each(:keys))
+    """
+
+    def known_institution_names(self, keys: list[str]) -> set[str]:
+        """Which of these folded names (`names.fold`) are exactly the name of an institution."""
+        rows = self.connection().execute(self._KNOWN_INSTITUTION_KEYS,
+                                         {"keys": json.dumps(keys, ensure_ascii=False)})
+        return {r[0] for r in rows}
+
 
 def _rank_members(folded: str, by_kana: bool, rows, limit: int) -> list[tuple[str, float]]:
     """Score candidates against the query with rapidfuzz: full key and family part, best wins."""

@@ -461,3 +461,51 @@ def test_every_button_the_core_draws_has_a_short_id_that_it_resolves(searcher, d
     assert seen_kinds == {"greeting", "help", "choices", "unknown", "out_of_scope", "handoff", "sign_in_required",
                           "lookup", "lookup_choices", "lookup_prompt", "thanks", "answer", "next_step"}
     assert pressed >= 15
+
+
+# -- institutions by their exact name -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question, topic", [
+    ("丸の内メディカルクリニックはマスタに載っていますか", "institution"),  # の inside the name
+    ("丸の内メディカルクリニック", "institution"),                          # the name alone
+    ("かかりつけ医機能報告の状況を教えて 千代田やまだ内科クリニック", "report"),  # the name after the topic
+])
+def test_an_institution_named_exactly_is_that_institution(core, question, topic):
+    asker = ASKERS["county_own"]
+    request = core.lookups.wants(question, asker)
+    assert (request.topic, request.institution) == (topic, question.split(" ")[-1].split("は")[0])
+    reply = ask(core, asker, question)
+    assert reply.kind == "lookup" and reply.buttons == ()
+    assert reply.text.startswith(MARK + request.institution)
+
+
+def test_an_institution_answer_says_its_status_once_and_dates_the_japanese_way(core):
+    reply = ask(core, ASKERS["pref_own"], "「神田ひだまり在宅クリニック」はマスタに載っていますか")
+    assert reply.text.count("厚生局の登録待ち") == 1
+    assert not re.search(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", reply.full_text)
+    assert "の厚生局への届出から見ると、2026年11月28日〜2027年1月10日の週末夜間のマスタ更新で反映される見込みです（目安）。" in reply.text
+
+
+def test_a_name_shared_by_two_institutions_offers_both_own_area_first(core, demo_db):
+    conn = sqlite3.connect(demo_db)
+    try:
+        shared = conn.execute("SELECT name FROM institutions GROUP BY name HAVING count(*) > 1 ORDER BY name").fetchall()
+        rows = {name: conn.execute("SELECT institution_code, prefecture_code FROM institutions WHERE name = :n",
+                                   {"n": name}).fetchall() for (name,) in shared}
+    finally:
+        conn.close()
+    for name, places in rows.items():
+        prefectures = sorted({p for _code, p in places})
+        if len(prefectures) < 2:
+            continue
+        asker = staff_asker("osaka" if "27" in prefectures else "tokyo")
+        own = asker.association_code
+        reply = ask(core, asker, f"{name}はマスタに載っていますか")
+        assert (reply.kind, reply.text) == ("lookup_choices", "該当しそうな医療機関が複数あります。どの医療機関についてお調べしますか。")
+        assert len(reply.choices) == len(places) and all(c.name == name for c in reply.choices)
+        prefecture_of = dict(places)
+        first = [prefecture_of[c.code] == own for c in reply.choices]
+        assert first == sorted(first, reverse=True) and first[0]  # the asker's own prefecture first
+        return
+    pytest.skip("the demo has no institution name shared across prefectures")
