@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from bot import HelpdeskError
 from handlers import api, auth, desk, embed, headers, health, logs, metrics, pages
+from handlers import qr
 from handlers import ratelimit  # also registers the helpdesk-memory:// and helpdesk-sqlite:// storages
 from handlers.api import ApiError, api_error_response, error_for_exception
 from handlers.pages import page_response
@@ -127,6 +128,7 @@ def create_app(config=None) -> Flask:
     app.register_blueprint(auth.create_blueprint(limiter))
     app.register_blueprint(pages.bp)
     app.register_blueprint(embed.bp)
+    app.register_blueprint(qr.bp)  # Telegram deep link and QR code of a link code
     app.register_blueprint(health.create_blueprint())
     desk.register(app, limiter)  # the operations desk: console, insights, handoff API (handlers/desk.py)
     logs.init_app(app)
