@@ -158,7 +158,7 @@ def watch_index(command: click.Command, public_url=lambda instance: None) -> cli
 RELEASE_NOTES = Path(__file__).resolve().parent.parent / "release_notes"
 
 
-def release_notes(kb_index: Path, folder: Path = RELEASE_NOTES) -> list[tuple[str, str]]:
+def release_notes(kb_index: Path, folder: Path | None = None) -> list[tuple[str, str]]:
     """(slug, title) of every release note (a file of release_notes/, slug = file name) in the index."""
     if not Path(kb_index).exists():
         return []
@@ -166,7 +166,7 @@ def release_notes(kb_index: Path, folder: Path = RELEASE_NOTES) -> list[tuple[st
 
     searcher = Searcher(kb_index)
     try:
-        found = (searcher.article(path.stem) for path in sorted(Path(folder).glob("*.md")))
+        found = (searcher.article(path.stem) for path in sorted(Path(folder or RELEASE_NOTES).glob("*.md")))
         return [(a.slug, a.title) for a in found if a is not None]
     finally:
         searcher.close()

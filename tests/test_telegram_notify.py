@@ -1,0 +1,136 @@
+"""Notifications to subscribed doctors (written by sync-members and index, sent by the bot), and the
+deep link with its QR code for the web chat."""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import NOW, build_instance
+from tests.telegram_fake import BOT_USERNAME, FakeTelegram
+from tests.telegram_harness import InProcessBot, wait_until
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    from records.demo import generate_demo
+
+    inst = build_instance(tmp_path_factory.mktemp("telegram-notify") / "instance")
+    generate_demo(inst.records_db, members=10)
+    return inst
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bot(instance, fake):
+    running = InProcessBot(instance.path, fake.url).start()
+    yield running
+    running.stop()
+
+
+def subscribe(bot, fake, chat: int, member: str | None) -> None:
+    if member:
+        code = bot.desk.core.links.issue(member, "test", datetime.fromisoformat(NOW)).code
+        fake.command(chat, f"/link {code}")
+    fake.command(chat, "/notify on")
+    fake.wait_for("sendMessage", chat, 2 if member else 1)
+    wait_until(lambda: bot.desk.outbox.notify_on(chat), what="subscribed")
+
+
+def run_cli(instance, *args):
+    from handlers.cli import cli
+
+    return CliRunner().invoke(cli, ["--instance", str(instance.path), *args], catch_exceptions=False)
+
+
+def test_sync_that_changes_a_linked_doctors_membership_notifies_once(bot, fake, instance, tmp_path):
+    from records.sync import load_member_rows, write_members_csv
+    from storage.sqlite import connect
+
+    subscribe(bot, fake, 3001, "1300002")  # 佐藤 花子: 入会手続中
+    subscribe(bot, fake, 3002, None)  # subscribed, not linked: no personal notification
+    sent_before = len(fake.sent(3001))
+    conn = connect(instance.records_db, readonly=True)
+    row = next(r for r in load_member_rows(conn) if r.member_number == "1300002")
+    conn.close()
+    diff = tmp_path / "diff.csv"
+    write_members_csv(diff, [row.__class__(**{**{f: getattr(row, f) for f in row.__slots__}, "status": "active"})],
+                      operations=["changed"])
+    result = run_cli(instance, "sync-members", "--diff", str(diff), "--json")
+    assert result.exit_code == 0, result.output
+    note = fake.wait_for("sendMessage", 3001, sent_before + 1, timeout=10)[-1].params["text"]
+    assert "会員状態が「入会手続中」から「在籍」に変わりました。" in note
+    assert run_cli(instance, "sync-members", "--diff", str(diff)).exit_code == 0  # the same file again
+    time.sleep(0.5)
+    assert len(fake.sent(3001)) == sent_before + 1 and len(fake.sent(3002)) == 1
+
+
+def test_an_import_that_changes_an_applications_stage_notifies_with_the_reason(bot, fake, instance):
+    """An importer that carries applications (simulated by SQL) is watched the same way."""
+    from handlers.telegram_notify import watch_sync
+    from storage.sqlite import connect
+
+    subscribe(bot, fake, 3003, "1300005")
+    sent_before = len(fake.sent(3003))
+
+    @click.command("import-applications")
+    @click.pass_obj
+    def importer(obj):
+        conn = connect(instance.records_db)
+        conn.execute("UPDATE applications SET stage = 'prefecture', state = 'in_review' "
+                     "WHERE application_number = 'A2026-000003'")
+        conn.close()
+
+    group = click.Group(commands=[watch_sync(importer)])
+    from helpdesk.instance import Instance
+
+    result = CliRunner().invoke(group, ["import-applications"], obj=Instance.at(instance.path))
+    assert result.exit_code == 0, result.output
+    note = fake.wait_for("sendMessage", 3003, sent_before + 1, timeout=10)[-1].params["text"]
+    assert "異動届（申請番号 A2026-000003）の状況が変わりました：都道府県医師会で確認中" in note
+
+
+def test_a_new_release_note_is_announced_to_subscribers(bot, fake, instance, tmp_path, monkeypatch):
+    import handlers.telegram_notify as notify
+
+    subscribe(bot, fake, 3004, None)
+    before = len(fake.sent(3004))
+    assert run_cli(instance, "index").exit_code == 0  # records what exists; announces nothing
+    notes = tmp_path / "release_notes"
+    notes.mkdir()
+    (notes / "2026-12-new.md").write_text(
+        "---\ntitle: MAMIS 12月の更新\nkind: notice\naudience: all\ntags: [リリースノート]\nupdated: 2026-12-01\n"
+        "---\n\n会員情報の画面を改善しました。\n", encoding="utf-8")
+    monkeypatch.setattr(notify, "RELEASE_NOTES", notes)
+    from kb.indexer import build_index
+    from tests.conftest import SOURCES
+
+    build_index([*SOURCES, notes], instance.kb_index)
+    assert notify.announce_release_notes(instance, "https://helpdesk.example-med.or.jp") >= 1
+    note = fake.wait_for("sendMessage", 3004, before + 1, timeout=10)[-1].params["text"]
+    assert "新しいリリースノートが公開されました：MAMIS 12月の更新" in note
+    assert "https://helpdesk.example-med.or.jp/kb/2026-12-new" in note
+    assert notify.announce_release_notes(instance, None) == 0  # once only
+
+
+def test_deep_link_and_qr_code_for_the_web_chat(bot, instance):
+    from handlers.web import create_app
+
+    app = create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True})
+    client = app.test_client()
+    link = client.get("/api/telegram/link/ABCD2345").get_json()
+    assert link == {"url": f"https://t.me/{BOT_USERNAME}?start=ABCD2345", "qr": "/api/telegram/link/ABCD2345.svg"}
+    svg = client.get("/api/telegram/link/ABCD2345.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert svg.data.startswith(b"<svg") and b"<path" in svg.data
+    assert client.get("/api/telegram/link/bad%20code").status_code == 404
+    app.extensions["helpdesk"].close()
