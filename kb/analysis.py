@@ -56,9 +56,6 @@ HIRAGANA_ONLY = re.compile(r"[ぁ-ゖー]+")
 MAX_INPUT_CHARS = 2000
 # Distinct words remembered by an Analyzer (unknown spellings from questions could grow it without end).
 MORPHEME_CACHE = 200_000
-# Synonym-group terms are written `syn<id>`: letters and digits, so FTS5's unicode61 keeps them
-# one token, and no folded word of ours looks like that.
-SYNONYM_PREFIX = "syn"
 
 
 def nfkc(text: str) -> str:
@@ -93,8 +90,8 @@ def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, str]:
     return table
 
 
-def _morpheme_entry(m) -> tuple[tuple[str, ...], tuple[str, ...], str | None, bool]:
-    """(terms, synonym-group terms, reading, is a known word) of one morpheme.
+def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool]:
+    """(terms, reading, is a known word) of one morpheme.
 
     The reading is None for a symbol or blank, "" to read it as spelled (ASCII). A known word
     is one the dictionary has and that is not written in hiragana alone: when the index lacks it,
@@ -105,10 +102,10 @@ def _morpheme_entry(m) -> tuple[tuple[str, ...], tuple[str, ...], str | None, bo
     surface = m.surface()
     read = None if pos[0] in ("補助記号", "空白", "記号") else ("" if surface.isascii() else m.reading_form())
     if pos[0] in SKIP_POS or pos[1] == "非自立可能" or m.normalized_form() in STOP_LEMMAS or not surface.strip():
-        return (), (), read, False
+        return (), read, False
     term = fold_kana(m.normalized_form())
     if not term or NON_WORD.fullmatch(term):
-        return (), (), read, False
+        return (), read, False
     terms = [term]
     parts = m.split(SplitMode.A)
     if len(parts) > 1:
@@ -117,7 +114,7 @@ def _morpheme_entry(m) -> tuple[tuple[str, ...], tuple[str, ...], str | None, bo
             if sub and sub != term and p.part_of_speech()[0] not in SKIP_POS and not NON_WORD.fullmatch(sub):
                 terms.append(sub)
     known = not m.is_oov() and not HIRAGANA_ONLY.fullmatch(surface)
-    return tuple(terms), tuple(f"{SYNONYM_PREFIX}{g}" for g in m.synonym_group_ids()), read, known
+    return tuple(terms), read, known
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,6 @@ class Analysis:
     terms: tuple[str, ...]  # folded normalized forms of content words, in order, with repeats
     reading: str  # folded katakana reading of the whole text
     surface: str  # folded text with punctuation and spaces removed (for fuzzy matching)
-    synonyms: tuple[str, ...] = ()  # Sudachi synonym groups of the content words, as SYNONYM_PREFIX + id
     # One per content word: its terms (the word's own first, then its parts) and whether it is
     # a known word (see _morpheme_entry). Coverage is counted per word, not per term, so a
     # compound and its parts do not weigh three times.
@@ -162,7 +158,7 @@ class Analyzer:
         return self._synonym_re.sub(lambda m: self.synonyms.get(m.group(0), m.group(0)), text)
 
     def analyze(self, text: str, limit: int | None = MAX_INPUT_CHARS, reading: bool = True) -> Analysis:
-        """Terms, synonym groups, reading and folded surface of `text`.
+        """Terms, words, reading and folded surface of `text`.
 
         `reading=False` skips the reading and the surface (the indexer needs them only for
         short fields, and they cost a third of the time on long bodies).
@@ -172,7 +168,6 @@ class Analyzer:
         # Lone surrogates (possible in JSON input) cannot be encoded for the segmenter.
         text = self.canonical(text.encode("utf-8", "ignore").decode("utf-8"))
         terms: list[str] = []
-        synonyms: list[str] = []
         readings: list[str] = []
         units: list[tuple[tuple[str, ...], bool]] = []
         cache = self._morphemes
@@ -187,15 +182,13 @@ class Analyzer:
                 entry = cache[key] = _morpheme_entry(m)
             if entry[0]:
                 terms.extend(entry[0])
-                synonyms.extend(entry[1])
-                units.append((entry[0], entry[3]))
-            if reading and entry[2] is not None:
-                readings.append(entry[2] or m.surface())
+                units.append((entry[0], entry[2]))
+            if reading and entry[1] is not None:
+                readings.append(entry[1] or m.surface())
         return Analysis(
             terms=tuple(terms),
             reading=fold_kana(NON_WORD.sub("", "".join(readings))) if reading else "",
             surface=fold_kana(NON_WORD.sub("", text)) if reading else "",
-            synonyms=tuple(dict.fromkeys(synonyms)),
             units=tuple(units),
         )
 

@@ -27,7 +27,7 @@ from kb.passages import CUES_VERSION, section_kinds
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "10"
+SCHEMA_VERSION = "11"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -69,7 +69,7 @@ CREATE TABLE sections (
     UNIQUE (doc_id, ord)
 );
 CREATE VIRTUAL TABLE fts USING fts5(
-    title, questions, body, grams, syn_head, syn_body, tokenize = 'unicode61 remove_diacritics 0'
+    title, questions, body, grams, tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');
 CREATE TABLE term_df (term TEXT PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID;
@@ -170,7 +170,7 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
         h = analyzer.analyze(s.heading or "", reading=False)
         a = analyzer.analyze(said, limit=None, reading=False)
         b = analyzer.analyze(unsaid, limit=None, reading=False)
-        sections.append((s, h, Analysis(h.terms + a.terms + b.terms, "", "", h.synonyms + a.synonyms + b.synonyms)))
+        sections.append((s, h, Analysis(h.terms + a.terms + b.terms, "", "")))
         stated.update(a.terms)  # a heading names a topic; it says nothing about it
         hedged.update(b.terms)
     head_terms = set(title.terms)
@@ -226,18 +226,13 @@ def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document,
     # One FTS row per article: BM25 has to score every matching row, so rows are kept
     # few; which section answers is decided by the re-rank from `sections.terms`.
     conn.execute(
-        "INSERT INTO fts (rowid, title, questions, body, grams, syn_head, syn_body)"
-        " VALUES (:id, :title, :questions, :body, :grams, :syn_head, :syn_body)",
+        "INSERT INTO fts (rowid, title, questions, body, grams) VALUES (:id, :title, :questions, :body, :grams)",
         {
             "id": doc_id,
             "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
             "questions": " ".join(t for a in questions for t in a.terms),
             "body": " ".join(t for _, _, a in sections for t in a.terms),
             "grams": " ".join(grams),
-            # Sudachi synonym groups (送付先 = 送り先, 診療所 = クリニック), a column of their
-            # own so that they weigh less than the words themselves.
-            "syn_head": " ".join(t for a in [title, *questions, *tags] for t in a.synonyms),
-            "syn_body": " ".join(t for _, _, a in sections for t in a.synonyms),
         },
     )
 

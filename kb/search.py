@@ -50,7 +50,7 @@ COMMON_ROWS = 1000
 # bm25() column weights: title, questions, body, grams. Measured on both evaluation sets:
 # title and example questions count double; the reading bigrams only help as a fallback
 # (long questions drown in their noise), see `match_expression`.
-FIELD_WEIGHTS = (2.0, 2.0, 1.0, 0.3, 1.0, 0.5)
+FIELD_WEIGHTS = (2.0, 2.0, 1.0, 0.3)
 # Re-rank mix: BM25 relative to the best candidate, idf-weighted share of the question found
 # in the article's title/example questions/tags, fuzzy similarity to one of those.
 RANK_MIX = (0.6, 0.2, 0.2)
@@ -140,7 +140,7 @@ def match_expression(terms: list[str], grams: list[str]) -> str:
 
 
 CANDIDATES_SQL = """
-SELECT rowid AS id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams, :w_syn_head, :w_syn_body) AS rank
+SELECT rowid AS id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams) AS rank
 FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :limit
 """
 
@@ -290,7 +290,7 @@ class Searcher:
         match = match_expression(terms, grams)
         if not match:
             return {}
-        params = dict(zip(("w_title", "w_questions", "w_body", "w_grams", "w_syn_head", "w_syn_body"), FIELD_WEIGHTS))
+        params = dict(zip(("w_title", "w_questions", "w_body", "w_grams"), FIELD_WEIGHTS))
         params.update(match=match, limit=CANDIDATES)
         try:
             rows = self.conn.execute(CANDIDATES_SQL, params).fetchall()
@@ -335,11 +335,7 @@ class Searcher:
         fallback = len(terms) <= SHORT_QUESTION_TERMS or unknown >= UNKNOWN_SHARE_FOR_FALLBACK * len(terms)
         grams = list(dict.fromkeys(bigrams(analysis.reading)))[:MAX_QUERY_GRAMS] if fallback else []
         asked = Counter(analysis.terms)
-        syns = list(analysis.synonyms)[:MAX_QUERY_TERMS]
-        candidates = self._candidates(
-            self._useful(df, asked) + (self._useful(self._doc_freq(syns)) if syns else []),
-            self._useful(self._doc_freq(grams)) if grams else [],
-        )
+        candidates = self._candidates(self._useful(df, asked), self._useful(self._doc_freq(grams)) if grams else [])
         if not candidates:
             return []
         idf = self._idf(df)
