@@ -24,6 +24,8 @@ run: setup
 	$(HD) --instance $(INSTANCE) index
 	test -f $(INSTANCE)/records.sqlite || $(HD) --instance $(INSTANCE) demo-data
 	$(HD) --instance $(INSTANCE) demo-accounts
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(HD) --instance $(INSTANCE) telegram & \
+	else echo "Telegram ボットも動かすには TELEGRAM_BOT_TOKEN=<BotFather のトークン> make run としてください（docs/telegram.md）。"; fi
 	$(HD) --instance $(INSTANCE) serve --host $(HOST) --port $(PORT)
 
 test: setup
