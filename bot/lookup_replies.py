@@ -48,6 +48,7 @@ MANY_INSTITUTIONS_TEXT = "該当しそうな医療機関が複数あります。
 NEAR_INSTITUTION_TEXT = "名称が完全に一致する医療機関は見つかりませんでした。もしかして、次の医療機関ですか。"
 
 HISTORY_ROWS = 6  # a table, never a dump
+NEAR_SPREAD = 15  # near matches further than this behind the closest are other institutions
 
 
 def who(name: str | None, number: str) -> str:
@@ -182,8 +183,10 @@ def institution_reply(inst) -> Reply:
 
 
 def institution_choices(topic: str | None, found) -> Reply:
+    """Several institutions of that exact name, or (only when none has it) the near ones: those about
+    as close as the closest, in the records' order (closeness, then the asker's own prefecture)."""
     exact = [(i, s) for i, s in found if s >= 100]
-    shown = exact if len(exact) > 1 else found
+    shown = exact if len(exact) > 1 else [(i, s) for i, s in found if s >= found[0][1] - NEAR_SPREAD]
     buttons = tuple(Button(f"{inst.name}（{inst.county.name}）", f"{CHOICE_BUTTON}{i}")
                     for i, (inst, _score) in enumerate(shown))
     choices = tuple(InstitutionChoice(inst.name, inst.institution_code, topic) for inst, _score in shown)

@@ -355,3 +355,90 @@ def test_store_is_in_wal_mode_and_tokens_are_not_stored(store, core):
 def test_unknown_role_is_refused():
     with pytest.raises(ValueError):
         Asker(role="admin")
+
+
+# -- what an answer says once, and to whom ------------------------------------------------------------------
+
+
+def test_an_article_without_a_date_answers_without_one(tmp_path, store):
+    """Issue 9.4: an undated article (every article of a FAQ.jsonl source has no date)."""
+    import json
+
+    from kb.indexer import build_index
+    from kb.search import Searcher
+
+    faq = tmp_path / "FAQ.jsonl"
+    faq.write_text(json.dumps({"id": "parking", "question": "駐車場の利用方法",
+                               "answer": "来館者用の駐車場はありません。公共交通機関をご利用ください。"},
+                              ensure_ascii=False) + "\n", encoding="utf-8")
+    report = build_index([faq], tmp_path / "kb.sqlite")
+    assert not report.broken
+    searcher = Searcher(tmp_path / "kb.sqlite")
+    try:
+        core = Core(searcher, store, lambda: TODAY)
+        cid = core.open_conversation("test", Asker()).conversation.id
+        for text in ("駐車場の利用方法", "kb:parking"):
+            reply = ask(core, cid, text)
+            assert (reply.kind, reply.sources) == ("answer", (Source("parking", "駐車場の利用方法", None),))
+            assert reply.text == "来館者用の駐車場はありません。公共交通機関をご利用ください。"
+    finally:
+        searcher.close()
+
+
+def test_a_closing_lead_into_nothing_is_left_out(core, conversation, searcher):
+    """「以下は…で報告された内容です。」 announces what follows; when the passage ends there it goes."""
+    [top] = searcher.search("会員数は？", k=1)
+    assert top.passage.endswith("可能性があります。以下はMAMIS LETTER 第15号（2026年1月）で報告された内容です。")
+    reply = ask(core, conversation, "会員数は？")
+    assert reply.sources[0].slug == "member-count"
+    assert reply.text == plain(top.passage)[:-len("以下はMAMIS LETTER 第15号（2026年1月）で報告された内容です。")]
+
+
+@pytest.mark.parametrize("text", ["明日の天気を教えて", "今日の株価は？", "おすすめのラーメン屋"])
+def test_a_question_outside_mamis_is_told_what_the_desk_answers(core, conversation, text):
+    reply = ask(core, conversation, text)
+    assert (reply.kind, reply.buttons, reply.actions) == ("out_of_scope", (), (DESK_ACTION,))
+    assert reply.text.startswith("MAMISに関するご質問にお答えしています。") and DESK in reply.text
+
+
+def test_a_staff_article_tells_members_and_the_public_whom_it_was_written_for(core, conversation):
+    question = "医療機関マスタはいつ更新されますか"  # institution-master-updates: audience staff
+    note = "※この記事は医師会事務局の職員向けに書かれています。"
+    for asker in (Asker(), Asker(role="member", member_number="1300001", account="telegram:1")):
+        reply = ask(core, core.open_conversation("test", asker).conversation.id, question, asker)
+        assert reply.sources[0].slug == "institution-master-updates" and reply.text.endswith("\n\n" + note)
+    staff = Asker(role="staff", association_code="13001", association_level="county", account="chiyoda")
+    reply = ask(core, core.open_conversation("test", staff).conversation.id, question, staff)
+    assert note not in reply.text
+    everyone = ask(core, conversation, "日医ニュースの送付先を自宅に変更したい")  # audience all
+    assert note not in everyone.text
+
+
+def test_after_an_unhelpful_answer_the_next_step_is_offered_once(core, store):
+    new = core.open_conversation("test", Asker())
+    turn = core.reply(new.conversation.id, "雑誌の送り先を勤務先にしたい", Asker(), "test")
+    assert turn.reply.kind == "answer"
+    core.feedback(turn.answer.id, False, new.token)
+    step = core.next_step(turn.answer.id, new.token)
+    assert step.reply.kind == "next_step" and step.in_reply_to == turn.answer.id
+    assert step.reply.text.startswith("お役に立てず申し訳ありません。") and DESK in step.reply.text
+    assert turn.reply.topic not in [c.slug for c in step.reply.choices]
+    assert step.reply.actions == (DESK_ACTION,)
+    assert core.next_step(turn.answer.id, new.token) == step  # a second click: the same message
+    if step.reply.buttons:  # a 「もしかして」 article from the next step answers when pressed
+        pressed = core.reply(new.conversation.id, None, Asker(), "test", button=step.reply.buttons[0].id).reply
+        assert (pressed.kind, pressed.sources[0].slug) == ("answer", step.reply.choices[0].slug)
+    with pytest.raises(ConversationNotFound):
+        core.next_step(turn.answer.id, "wrong-token")
+
+
+def test_only_answers_are_rated(core, store):
+    from bot import NotAReply
+
+    new = core.open_conversation("test", Asker())
+    unknown = core.reply(new.conversation.id, "パスワードを忘れた", Asker(), "test")
+    assert unknown.reply.kind == "unknown"
+    with pytest.raises(NotAReply):
+        core.feedback(unknown.answer.id, False, new.token)
+    with pytest.raises(NotAReply):
+        core.next_step(unknown.answer.id, new.token)
