@@ -55,9 +55,11 @@ def test_index_then_search_json(tmp_path):
 
 
 def test_search_without_index_is_a_clear_error(tmp_path):
+    """The CLI says the same sentence as the API and the pages (helpdesk.errors), naming the command."""
     result = CliRunner().invoke(cli, ["--instance", str(tmp_path), "search", "マスタ"])
     assert result.exit_code == 1
-    assert "検索索引がありません" in result.output
+    assert result.output == ("Error: ナレッジベースの準備ができていません。しばらくしてからもう一度お試しください。"
+                             "（管理者の方は `helpdesk index` を実行してください）\n")
 
 
 def test_search_human_output_for_nothing_found(tmp_path):
