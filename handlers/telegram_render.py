@@ -112,44 +112,36 @@ def split(paragraphs: list[str], limit: int = MAX_CHARS) -> list[str]:
     """
     pieces: list[str] = []
     for p in paragraphs:
-        pieces.extend(_fit(p, "\n", limit) if utf16_len(p) > limit else [p])
+        if utf16_len(p) <= limit:
+            pieces.append(p)
+            continue
+        for line in p.split("\n"):
+            pieces.extend(_cut(line, limit) if utf16_len(line) > limit else [line])
+    return [c for c in _pack(pieces, limit) if c.strip()]
+
+
+def _pack(pieces: list[str], limit: int) -> list[str]:
+    """Greedily join pieces with a blank line while they fit."""
     chunks, current = [], ""
     for piece in pieces:
         candidate = f"{current}\n\n{piece}" if current else piece
         if utf16_len(candidate) <= limit:
             current = candidate
         else:
-            chunks.append(current)
+            if current:
+                chunks.append(current)
             current = piece
-    if current:
-        chunks.append(current)
-    return [c for c in chunks if c.strip()]
+    return chunks + ([current] if current else [])
 
 
-def _fit(text: str, sep: str, limit: int) -> list[str]:
-    if sep:
-        out, current = [], ""
-        for line in text.split(sep):
-            if utf16_len(line) > limit:
-                if current:
-                    out.append(current)
-                    current = ""
-                out.extend(_fit(line, "", limit))
-                continue
-            candidate = f"{current}{sep}{line}" if current else line
-            if utf16_len(candidate) <= limit:
-                current = candidate
-            else:
-                out.append(current)
-                current = line
-        return out + ([current] if current else [])
+def _cut(text: str, limit: int) -> list[str]:
     out = []
     while text:
         cut = limit
         while utf16_len(text[:cut]) > limit:
             cut -= 1
         amp = text.rfind("&", max(0, cut - 8), cut)
-        if amp != -1 and ";" not in text[amp:cut]:
+        if amp > 0 and ";" not in text[amp:cut]:
             cut = amp
         out.append(text[:cut])
         text = text[cut:]

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.telegram_fake import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,3 +121,36 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"{what} not met within {timeout}s")
+
+
+# -- fixtures shared by the Telegram test modules (imported there by name) ------------------------------
+
+PUBLIC_URL = "https://helpdesk.example-med.or.jp"
+
+
+@pytest.fixture(scope="module")
+def demo_instance(tmp_path_factory):
+    """An instance with the index, demo member data and PUBLIC_URL, shared by a module's tests."""
+    from records.demo import generate_demo
+    from tests.conftest import build_instance
+
+    inst = build_instance(tmp_path_factory.mktemp("telegram") / "instance", {"PUBLIC_URL": PUBLIC_URL})
+    generate_demo(inst.records_db, members=10)
+    return inst
+
+
+@pytest.fixture(scope="module")
+def fake():
+    from tests.telegram_fake import FakeTelegram
+
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bot(demo_instance, fake, request):
+    """The bot polling `fake`; a module sets BOT_SETTINGS to change settings for its tests."""
+    running = InProcessBot(demo_instance.path, fake.url, **getattr(request.module, "BOT_SETTINGS", {})).start()
+    yield running
+    running.stop()

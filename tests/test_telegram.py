@@ -11,35 +11,12 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import NOW, build_instance
-from tests.telegram_fake import BOT_ID, BOT_USERNAME, FakeTelegram
-from tests.telegram_harness import InProcessBot, wait_until
+from tests.conftest import NOW
+from tests.telegram_fake import BOT_ID, BOT_USERNAME
+from tests.telegram_harness import PUBLIC_URL, bot, demo_instance, fake, wait_until  # noqa: F401 (fixtures)
 
-PUBLIC_URL = "https://helpdesk.example-med.or.jp"
 APOLOGY = "一時的なエラーが発生しました。しばらくしてからもう一度お試しください。"
-
-
-@pytest.fixture(scope="module")
-def instance(tmp_path_factory):
-    from records.demo import generate_demo
-
-    inst = build_instance(tmp_path_factory.mktemp("telegram") / "instance", {"PUBLIC_URL": PUBLIC_URL})
-    generate_demo(inst.records_db, members=10)
-    return inst
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def bot(instance, fake):
-    running = InProcessBot(instance.path, fake.url, TELEGRAM_RATE_LIMIT="4 per minute").start()
-    yield running
-    running.stop()
+BOT_SETTINGS = {"TELEGRAM_RATE_LIMIT": "4 per minute"}
 
 
 def issue_code(bot, number: str) -> str:

@@ -9,32 +9,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import NOW, build_instance
-from tests.telegram_fake import BOT_USERNAME, FakeTelegram
-from tests.telegram_harness import InProcessBot, wait_until
-
-
-@pytest.fixture(scope="module")
-def instance(tmp_path_factory):
-    from records.demo import generate_demo
-
-    inst = build_instance(tmp_path_factory.mktemp("telegram-notify") / "instance")
-    generate_demo(inst.records_db, members=10)
-    return inst
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def bot(instance, fake):
-    running = InProcessBot(instance.path, fake.url).start()
-    yield running
-    running.stop()
+from tests.conftest import NOW
+from tests.telegram_fake import BOT_USERNAME
+from tests.telegram_harness import bot, demo_instance, fake, wait_until  # noqa: F401 (fixtures)
 
 
 def subscribe(bot, fake, chat: int, member: str | None) -> None:
@@ -46,35 +23,35 @@ def subscribe(bot, fake, chat: int, member: str | None) -> None:
     wait_until(lambda: bot.desk.outbox.notify_on(chat), what="subscribed")
 
 
-def run_cli(instance, *args):
+def run_cli(demo_instance, *args):
     from handlers.cli import cli
 
-    return CliRunner().invoke(cli, ["--instance", str(instance.path), *args], catch_exceptions=False)
+    return CliRunner().invoke(cli, ["--instance", str(demo_instance.path), *args], catch_exceptions=False)
 
 
-def test_sync_that_changes_a_linked_doctors_membership_notifies_once(bot, fake, instance, tmp_path):
+def test_sync_that_changes_a_linked_doctors_membership_notifies_once(bot, fake, demo_instance, tmp_path):
     from records.sync import load_member_rows, write_members_csv
     from storage.sqlite import connect
 
     subscribe(bot, fake, 3001, "1300002")  # 佐藤 花子: 入会手続中
     subscribe(bot, fake, 3002, None)  # subscribed, not linked: no personal notification
     sent_before = len(fake.sent(3001))
-    conn = connect(instance.records_db, readonly=True)
+    conn = connect(demo_instance.records_db, readonly=True)
     row = next(r for r in load_member_rows(conn) if r.member_number == "1300002")
     conn.close()
     diff = tmp_path / "diff.csv"
     write_members_csv(diff, [row.__class__(**{**{f: getattr(row, f) for f in row.__slots__}, "status": "active"})],
                       operations=["changed"])
-    result = run_cli(instance, "sync-members", "--diff", str(diff), "--json")
+    result = run_cli(demo_instance, "sync-members", "--diff", str(diff), "--json")
     assert result.exit_code == 0, result.output
     note = fake.wait_for("sendMessage", 3001, sent_before + 1, timeout=10)[-1].params["text"]
     assert "会員状態が「入会手続中」から「在籍」に変わりました。" in note
-    assert run_cli(instance, "sync-members", "--diff", str(diff)).exit_code == 0  # the same file again
+    assert run_cli(demo_instance, "sync-members", "--diff", str(diff)).exit_code == 0  # the same file again
     time.sleep(0.5)
     assert len(fake.sent(3001)) == sent_before + 1 and len(fake.sent(3002)) == 1
 
 
-def test_an_import_that_changes_an_applications_stage_notifies_with_the_reason(bot, fake, instance):
+def test_an_import_that_changes_an_applications_stage_notifies_with_the_reason(bot, fake, demo_instance):
     """An importer that carries applications (simulated by SQL) is watched the same way."""
     from handlers.telegram_notify import watch_sync
     from storage.sqlite import connect
@@ -85,7 +62,7 @@ def test_an_import_that_changes_an_applications_stage_notifies_with_the_reason(b
     @click.command("import-applications")
     @click.pass_obj
     def importer(obj):
-        conn = connect(instance.records_db)
+        conn = connect(demo_instance.records_db)
         conn.execute("UPDATE applications SET stage = 'prefecture', state = 'in_review' "
                      "WHERE application_number = 'A2026-000003'")
         conn.close()
@@ -93,18 +70,18 @@ def test_an_import_that_changes_an_applications_stage_notifies_with_the_reason(b
     group = click.Group(commands=[watch_sync(importer)])
     from helpdesk.instance import Instance
 
-    result = CliRunner().invoke(group, ["import-applications"], obj=Instance.at(instance.path))
+    result = CliRunner().invoke(group, ["import-applications"], obj=Instance.at(demo_instance.path))
     assert result.exit_code == 0, result.output
     note = fake.wait_for("sendMessage", 3003, sent_before + 1, timeout=10)[-1].params["text"]
     assert "異動届（申請番号 A2026-000003）の状況が変わりました：都道府県医師会で確認中" in note
 
 
-def test_a_new_release_note_is_announced_to_subscribers(bot, fake, instance, tmp_path, monkeypatch):
+def test_a_new_release_note_is_announced_to_subscribers(bot, fake, demo_instance, tmp_path, monkeypatch):
     import handlers.telegram_notify as notify
 
     subscribe(bot, fake, 3004, None)
     before = len(fake.sent(3004))
-    assert run_cli(instance, "index").exit_code == 0  # records what exists; announces nothing
+    assert run_cli(demo_instance, "index").exit_code == 0  # records what exists; announces nothing
     notes = tmp_path / "release_notes"
     notes.mkdir()
     (notes / "2026-12-new.md").write_text(
@@ -114,18 +91,18 @@ def test_a_new_release_note_is_announced_to_subscribers(bot, fake, instance, tmp
     from kb.indexer import build_index
     from tests.conftest import SOURCES
 
-    build_index([*SOURCES, notes], instance.kb_index)
-    assert notify.announce_release_notes(instance, "https://helpdesk.example-med.or.jp") >= 1
+    build_index([*SOURCES, notes], demo_instance.kb_index)
+    assert notify.announce_release_notes(demo_instance, "https://helpdesk.example-med.or.jp") >= 1
     note = fake.wait_for("sendMessage", 3004, before + 1, timeout=10)[-1].params["text"]
     assert "新しいリリースノートが公開されました：MAMIS 12月の更新" in note
     assert "https://helpdesk.example-med.or.jp/kb/2026-12-new" in note
-    assert notify.announce_release_notes(instance, None) == 0  # once only
+    assert notify.announce_release_notes(demo_instance, None) == 0  # once only
 
 
-def test_deep_link_and_qr_code_for_the_web_chat(bot, instance):
+def test_deep_link_and_qr_code_for_the_web_chat(bot, demo_instance):
     from handlers.web import create_app
 
-    app = create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True})
+    app = create_app({"INSTANCE_PATH": str(demo_instance.path), "TESTING": True})
     client = app.test_client()
     link = client.get("/api/telegram/link/ABCD2345").get_json()
     assert link == {"url": f"https://t.me/{BOT_USERNAME}?start=ABCD2345", "qr": "/api/telegram/link/ABCD2345.svg"}
