@@ -7,7 +7,6 @@ starts from, so of two agents taking the same conversation exactly one succeeds.
 """
 from __future__ import annotations
 
-
 from .errors import ConversationNotFound
 from .model import Conversation, Message, NewConversation
 from .state import StateChanged, check
@@ -73,5 +72,3 @@ class ConversationStates:
                 "author": author, "button": None,
             }).lastrowid
         return Message(mid, conversation_id, "agent", text, created_at, author=author)
-
-

@@ -5,8 +5,6 @@ A mixin of `bot.store.Store` (it uses the store's connection and transaction).
 """
 from __future__ import annotations
 
-import json
-
 from .errors import ConversationNotFound, MessageNotFound, NotAReply
 from .model import Message, Reply
 
@@ -61,10 +59,5 @@ class Feedback:
             done = self.follow_up_of(in_reply_to)
             if done is not None:
                 return done
-            mid = conn.execute(self.INSERT_MESSAGE_SQL, {
-                "conversation_id": conversation_id, "role": "bot", "text": kept.full_text,
-                "reply": json.dumps(kept.to_dict(), ensure_ascii=False), "in_reply_to": in_reply_to,
-                "idempotency_key": None, "created_at": created_at, "redacted": redacted,
-                "author": None, "button": None,
-            }).lastrowid
+            mid = self.insert_bot_message(conn, conversation_id, kept, created_at, in_reply_to, redacted)
         return Message(mid, conversation_id, "bot", reply.full_text, created_at, in_reply_to=in_reply_to, reply=reply)

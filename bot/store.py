@@ -22,8 +22,8 @@ from pathlib import Path
 from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations, connect
 
 from .conversations import ConversationStates
+from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound
 from .feedback import Feedback
-from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound, NotAReply
 from .model import Conversation, Message, NewConversation, Reply
 from .outbox import MIGRATIONS as OUTBOX_MIGRATIONS
 from .schema import CONVERSATION_MIGRATIONS
@@ -402,12 +402,7 @@ class Store(ConversationStates, Feedback):
             question = Message(qid, conversation_id, "user", text, created_at, idempotency_key, button=button)
             if kept is None:
                 return question, None, False
-            aid = conn.execute(self.INSERT_MESSAGE_SQL, {
-                "conversation_id": conversation_id, "role": "bot", "text": kept.full_text,
-                "reply": json.dumps(kept.to_dict(), ensure_ascii=False), "in_reply_to": qid,
-                "idempotency_key": None, "created_at": created_at, "redacted": redacted_answer,
-                "author": None, "button": None,
-            }).lastrowid
+            aid = self.insert_bot_message(conn, conversation_id, kept, created_at, qid, redacted_answer)
             if unanswered is not None:
                 conn.execute(self.INSERT_UNANSWERED_SQL, {
                     "conversation_id": conversation_id, "message_id": qid,
@@ -417,6 +412,15 @@ class Store(ConversationStates, Feedback):
         # Built from what was just written rather than read back, to keep the write lock short.
         answer = Message(aid, conversation_id, "bot", reply.full_text, created_at, in_reply_to=qid, reply=reply)
         return question, answer, False
+
+    def insert_bot_message(self, conn, conversation_id: str, kept: Reply, created_at: str, in_reply_to: int,
+                           redacted: str | None) -> int:
+        """Write a bot message inside the caller's transaction; `kept` is the reply as it may be stored."""
+        return conn.execute(self.INSERT_MESSAGE_SQL, {
+            "conversation_id": conversation_id, "role": "bot", "text": kept.full_text,
+            "reply": json.dumps(kept.to_dict(), ensure_ascii=False), "in_reply_to": in_reply_to,
+            "idempotency_key": None, "created_at": created_at, "redacted": redacted, "author": None, "button": None,
+        }).lastrowid
 
     def redacted_messages(self, conversation_id: str) -> list[tuple[Message, str | None]]:
         """Every message with its redacted text (None for messages stored before redaction existed)."""

@@ -3,31 +3,19 @@ migration 0006, on a real SQLite file through the real store and core."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 
 import pytest
 
-from bot import JST, Asker, Core, Store
+from bot import Asker, Store
 from bot.errors import ConversationNotFound, NotAnAgent
 from bot.state import (BOT, CLOSED, STATES, TRANSITIONS, WAITING_DESK, WITH_AGENT, StateChanged,
                        TransitionNotAllowed)
 from bot.store import MIGRATIONS
 from storage.sqlite import apply_migrations, connect
 
-TODAY = datetime(2026, 11, 25, 10, 0, tzinfo=JST)
+from tests.test_core import core, store  # noqa: F401  (the same fixtures: a real store and core)
+
 AGENT = Asker(role="desk", display_name="佐藤（運営事務局）", account="desk:sato")
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "helpdesk.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def core(searcher, store):
-    return Core(searcher, store, lambda: TODAY)
 
 
 def opened(core, asker=Asker()) -> str:
