@@ -13,6 +13,56 @@ def _error(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+def handoff_and_link_paths(bearer: list, conversation_id: dict) -> dict:
+    """Handing a conversation to the operations desk (handlers/desk_api.py) and the Telegram deep link
+    of a link code (handlers/qr.py)."""
+    from bot.handoff import NOTE_CHARS
+
+    code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+    ticket = {"type": "object", "properties": {
+        "ticket": {"type": "object", "properties": {"number": {"type": "integer"}, "state": {"type": "string"},
+                                                    "created_at": {"type": "string", "format": "date-time"}}},
+        "message": {"type": "string"}}}
+    no_bot = _error("Telegram ボットがまだ一度も起動していない (not_found)")
+    return {
+        "/api/conversations/{conversation_id}/handoff": {
+            "parameters": [conversation_id],
+            "post": {
+                "summary": "会話を運営事務局に引き継ぐ（担当者への問い合わせ）。未完了のチケットがあればそれを返す",
+                "security": bearer,
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"note": {"type": "string", "maxLength": NOTE_CHARS}}}}}},
+                "responses": {
+                    "201": {"description": "作成したチケット", "content": {"application/json": {"schema": ticket}}},
+                    "200": {"description": "既にある未完了のチケット", "content": {"application/json": {"schema": ticket}}},
+                    "400": _error("JSON として読めない (invalid_json)"),
+                    "404": _error("会話がない、または token が違う (conversation_not_found)"),
+                    "422": _error("note が長すぎる・文字列でない (invalid_field)、使えない文字 (invalid_text)"),
+                    "429": _error("送信が多すぎる (rate_limited)"),
+                },
+            },
+        },
+        "/api/telegram/link/{code}": {
+            "get": {
+                "summary": "連携コードの Telegram ディープリンクと、その QR コードの URL",
+                "parameters": [code],
+                "responses": {
+                    "200": {"description": "リンク", "content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"url": {"type": "string"}, "qr": {"type": "string"}}}}}},
+                    "404": no_bot,
+                },
+            }
+        },
+        "/api/telegram/link/{code}.svg": {
+            "get": {
+                "summary": "連携コードの Telegram ディープリンクの QR コード（SVG）",
+                "parameters": [code],
+                "responses": {"200": {"description": "QR コード", "content": {"image/svg+xml": {}}}, "404": no_bot},
+            }
+        },
+    }
+
+
 def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
     bearer = [{"conversationToken": []}]
     conversation_id = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -105,6 +155,7 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     },
                 }
             },
+            **handoff_and_link_paths(bearer, conversation_id),
             "/api/session": {
                 "get": {
                     "summary": "ログイン状態と CSRF トークン",
