@@ -40,3 +40,13 @@ def config_command(instance, as_markdown: bool, as_toml: bool):
         click.echo(to_toml(settings), nl=False)
         return
     click.echo("\n".join(effective_lines(settings)))
+
+
+def setting_option(name: str, *param_decls: str, **kwargs):
+    """A command-line option whose default, environment variable and help come from the declared
+    setting `name`, so `--help`, docs/settings.md and the validation read the same list."""
+    from helpdesk.settings import BY_NAME
+
+    setting = BY_NAME[name]
+    return click.option(*param_decls, default=setting.default, show_default=True, envvar=setting.env_name,
+                        show_envvar=True, help=setting.help, **kwargs)

@@ -14,6 +14,7 @@ import os
 
 import click
 
+from handlers.config_cli import setting_option  # options' defaults and help come from helpdesk.settings
 from handlers.instance import Instance
 
 SERVERS = ("gunicorn", "waitress")
@@ -141,16 +142,11 @@ def run_waitress(instance: Instance, host: str, port: int, threads: int) -> None
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="待ち受けるアドレス（既定はこのマシンからだけ）。外部に公開するときも HTTPS のリバースプロキシ"
-                   "（nginx など）を前に置き、そこから転送してください（docs/security.md）")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="待ち受けるポート番号")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="gunicorn のワーカープロセス数（目安は CPU コア数。waitress では使いません）")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
-              help="1プロセスあたりの処理スレッド数（要求を受け取り終えてから割り当てます）")
-@click.option("--server", "server_name", default="gunicorn", show_default=True, type=click.Choice(SERVERS),
-              help="使う WSGI サーバー")
+@setting_option("HOST", "--host")
+@setting_option("PORT", "--port", type=click.IntRange(0, 65535))
+@setting_option("WORKERS", "--workers", type=click.IntRange(1, 64))
+@setting_option("THREADS", "--threads", type=click.IntRange(1, 256))
+@setting_option("SERVER", "--server", "server_name", type=click.Choice(SERVERS))
 @click.pass_obj
 def serve(instance: Instance, host, port, workers, threads, server_name):
     """Webチャット・API・記事ページのサーバーを起動し、URL を表示します（索引は `helpdesk index` で作成）。"""

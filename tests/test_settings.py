@@ -144,3 +144,14 @@ def test_cli_help_comes_from_the_list():
     result = CliRunner().invoke(cli, ["--help"], terminal_width=400)
     assert BY_NAME["INSTANCE_PATH"].help in " ".join(result.output.split())
     assert "HELPDESK_INSTANCE_PATH" in result.output
+
+
+def test_serve_options_take_default_and_help_from_the_list():
+    from handlers.cli import cli
+    from helpdesk.settings import BY_NAME
+
+    result = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=400)
+    text = " ".join(result.output.split())
+    for name in ("HOST", "PORT", "WORKERS", "THREADS", "SERVER"):
+        setting = BY_NAME[name]
+        assert " ".join(setting.help.split()) in text and f"env var: HELPDESK_{name}; default: {setting.default}" in text
