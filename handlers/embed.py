@@ -30,6 +30,13 @@ def widget_js():
     return response
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """A small icon, so browsers asking for it on every page get one instead of a 404."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                               max_age=86400)
+
+
 @bp.get("/widget/frame")
 def frame():
     response = make_response(render_template("frame.html", api_base=""))

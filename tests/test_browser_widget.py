@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.browser import (
+    ROOT,
     StaticHost,
     format_violations,
     host_page,
@@ -27,6 +28,8 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 
 QUESTION = "送付区分設定とは何ですか"
 QUESTION_SLUG = "delivery-settings"
+LONG_QUESTION = "新規開業した診療所が医療機関マスタに反映されるまで何か月かかりますか"
+NOT_FOUND = "ラーメンのおすすめ"  # nothing in the knowledge base: a refusal naming the desk and its number
 LAUNCHER = "mamis-helpdesk-widget .launcher"
 PANEL = "mamis-helpdesk-widget .panel"
 IFRAME = "mamis-helpdesk-widget iframe"
@@ -282,16 +285,26 @@ def test_shift_enter_makes_a_newline_and_escape_returns_focus(page, server):
     expect(frame.locator("#input")).to_be_focused()
 
 
-def test_reply_buttons_and_the_desk_button_send_their_text(page, server):
+def test_reply_buttons_send_their_id_and_show_a_short_text(page, server):
+    """A pressed button posts its id from the reply (`button`) with its short text, which the log shows."""
     frame = open_widget(page, server + "/")
-    unknown = ask(frame, "ラーメンのおすすめ")  # nothing in the knowledge base: the desk is offered
-    unknown.get_by_role("button", name="担当者に問い合わせる").click()
-    expect(frame.locator(".msg-user .msg-text")).to_have_text(["ラーメンのおすすめ", "担当者と話したい"])
-    handoff = frame.locator(".msg-bot:not(.msg-welcome)").nth(1)
-    expect(handoff.get_by_role("link", name=re.compile("電話する"))).to_have_attribute("href", "tel:0120110030")
+    is_post = lambda r: r.request.method == "POST" and MESSAGES_POST.search(r.url)  # noqa: E731
+    with page.expect_response(is_post) as answered:
+        ask(frame, NOT_FOUND)  # nothing in the knowledge base: the desk is offered
+    [offer] = [a for a in answered.value.json()["reply"]["actions"] if a.get("label") == "担当者に問い合わせる"]
+    with page.expect_request(lambda r: r.method == "POST" and MESSAGES_POST.search(r.url)) as pressed:
+        frame.locator(".msg-bot:not(.msg-welcome)").first.get_by_role("button", name="担当者に問い合わせる").click()
+    body = pressed.value.post_data_json
+    shown = offer.get("echo") or offer["label"]
+    if "id" in offer:
+        assert (body["button"], body["text"]) == (offer["id"], shown)
+    else:  # a reply from before button ids: its payload goes as the text
+        assert "button" not in body and body["text"] == offer["payload"]
+    expect(frame.locator(".msg-user .msg-text")).to_have_text([NOT_FOUND, body["text"]])
+    expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(2)
 
     frame.locator(".composer-actions").get_by_role("button", name="担当者に問い合わせる").click()
-    expect(frame.locator(".msg-user .msg-text")).to_have_text(["ラーメンのおすすめ", "担当者と話したい", "担当者と話したい"])
+    expect(frame.locator(".msg-user .msg-text")).to_have_text([NOT_FOUND, body["text"], "担当者と話したい"])
     expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(3)
 
 
@@ -459,9 +472,151 @@ def test_article_page_has_no_serious_accessibility_violations(page, server):
 
 def test_widget_scripts_never_parse_html():
     """User and knowledge-base text goes in with textContent only; no HTML-parsing sink is used at all."""
-    from tests.browser import ROOT
+    scripts = sorted((ROOT / "handlers" / "static").glob("*.js"))
+    assert {"widget.js", "frame.js"} <= {p.name for p in scripts}
+    for path in scripts:
+        source = path.read_text(encoding="utf-8")
+        found = re.findall(r"\.(?:innerHTML|outerHTML|insertAdjacentHTML)\b|document\.write|\beval\(|new Function", source)
+        assert found == [], path.name
 
-    for name in ("widget.js", "frame.js"):
-        source = (ROOT / "handlers" / "static" / name).read_text(encoding="utf-8")
-        found = re.findall(r"\.(?:innerHTML|outerHTML|insertAdjacentHTML)\b|document\.write|\beval\(", source)
-        assert found == [], name
+
+def test_chat_frame_is_es_modules_of_at_most_400_lines():
+    """The frame loads as an ES module (no build step) that imports its parts; no script is over 400 lines."""
+    html = (ROOT / "handlers" / "templates" / "frame.html").read_text(encoding="utf-8")
+    assert re.search(r'<script type="module" src="[^"]*frame\.js[^"]*">', html)
+    static = ROOT / "handlers" / "static"
+    imported = set(re.findall(r'from "\./([\w-]+\.js)"', (static / "frame.js").read_text(encoding="utf-8")))
+    assert len(imported) >= 4 and all((static / name).exists() for name in imported)
+    lengths = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in static.glob("*.js")}
+    assert {name: n for name, n in lengths.items() if n > 400} == {}
+
+
+# -- the conversation view (issue 10) --------------------------------------------------------------------
+
+
+
+def log_geometry(message):
+    """Where a message sits in the scrolled log: its top relative to the log's visible top, in px."""
+    return message.evaluate("""m => {
+        const log = document.getElementById('log').getBoundingClientRect(), r = m.getBoundingClientRect();
+        return {top: r.top - log.top, height: r.height, view: log.height};
+    }""")
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (360, 640)], ids=["desktop", "phone"])
+def test_a_new_answer_opens_at_its_start(browser, server, size):
+    page = new_page(browser, width=size[0], height=size[1])
+    try:
+        frame = open_widget(page, server + "/")
+        ask(frame, QUESTION)
+        answer = ask(frame, LONG_QUESTION)
+        where = log_geometry(answer)
+        assert where["height"] > where["view"]  # too long to show whole: which part shows matters
+        assert 0 <= where["top"] <= 24, where
+        expect(answer.locator(".msg-text")).to_be_in_viewport()
+    finally:
+        page.context.close()
+
+
+def test_phone_numbers_are_tel_links_that_never_break(browser, server):
+    page = new_page(browser, width=360, height=740)
+    try:
+        frame = open_widget(page, server + "/")
+        refusal = ask(frame, NOT_FOUND)
+        link = refusal.locator(".msg-text a")
+        expect(link).to_have_text("0120-110-030")
+        expect(link).to_have_attribute("href", "tel:0120110030")
+        # Wherever the line ends (every width a phone may have), the number stays on one line.
+        for width in range(320, 481, 4):
+            page.set_viewport_size({"width": width, "height": 740})
+            assert link.evaluate("a => a.getClientRects().length") == 1, width
+    finally:
+        page.context.close()
+
+
+def test_feedback_is_asked_on_answers_only_and_not_helpful_offers_a_next_step(page, server):
+    frame = open_widget(page, server + "/")
+    refusal = ask(frame, NOT_FOUND)
+    expect(refusal.locator(".msg-text")).to_contain_text("0120-110-030")
+    expect(refusal.get_by_role("button", name="役に立った")).to_have_count(0)
+    frame.get_by_role("button", name="新しい質問").click()
+
+    answer = ask(frame, QUESTION)
+    expect(answer.locator(".sources a")).not_to_have_count(0)
+    steps = frame.locator("#log button:not(.feedback-button)")
+    expect(steps).to_have_count(0)
+    answer.get_by_role("button", name="役に立たなかった").click()
+    expect(answer.get_by_role("button", name="役に立たなかった")).to_have_attribute("aria-pressed", "true")
+    # The next step: the reply the API gives for negative feedback, or rephrasing and the desk.
+    expect(steps.first).to_be_visible()
+
+
+def test_a_reply_to_feedback_is_drawn_and_its_buttons_send_their_id(page, server):
+    frame = open_widget(page, server + "/")
+    answer = ask(frame, QUESTION)
+    label = "送付区分設定とは（日医ニュース・日本医師会雑誌の送付先）"
+
+    def next_step(route):
+        message_id = int(route.request.url.rsplit("/", 2)[-2])
+        route.fulfill(json={"id": message_id, "feedback": False, "reply": {
+            "id": message_id + 1000, "role": "bot", "kind": "choices", "text": "こちらの記事はいかがですか。",
+            "sources": [], "actions": [], "table": None, "created_at": "2026-11-25T10:00:00+09:00",
+            "buttons": [{"id": "article:delivery-settings", "label": label, "echo": "送付区分設定"}]}})
+
+    page.route(re.compile(r"/api/messages/\d+/feedback$"), next_step)
+    answer.get_by_role("button", name="役に立たなかった").click()
+    offered = frame.locator(".msg-bot:not(.msg-welcome)").last
+    expect(offered.locator(".msg-text")).to_have_text("こちらの記事はいかがですか。")
+    expect(offered.locator(".feedback")).to_have_count(0)
+    with page.expect_request(lambda r: r.method == "POST" and MESSAGES_POST.search(r.url)) as sent:
+        offered.get_by_role("button", name=label).click()
+    expect(frame.locator(".msg-user .msg-text").last).to_have_text("送付区分設定")
+    body = sent.value.post_data_json
+    assert (body["button"], body["text"]) == ("article:delivery-settings", "送付区分設定")
+    assert body["idempotency_key"]
+
+
+def test_keyboard_hint_shows_on_a_desktop(page, server):
+    frame = open_widget(page, server + "/")
+    expect(frame.locator("#input-hint")).to_have_text("Enter で送信、Shift + Enter で改行")
+    expect(frame.locator("#input-hint")).to_be_visible()
+
+
+def test_resend_is_in_view_on_a_phone(browser, server):
+    page = new_page(browser, width=360, height=740)
+    try:
+        frame = open_widget(page, server + "/")
+        ask(frame, LONG_QUESTION)
+        page.route(MESSAGES_POST, only_posts(lambda route: route.abort("connectionrefused")))
+        frame.locator("#input").fill(QUESTION)
+        frame.locator("#input").press("Enter")
+        expect(frame.locator(".msg-user.is-unsent")).to_have_count(1)
+        expect(frame.get_by_role("button", name="再送信")).to_be_in_viewport(ratio=1)
+    finally:
+        page.context.close()
+
+
+def test_messages_show_their_time(browser, server):
+    """The test server's clock says 2026-11-25 10:00 (JST): that time today, with the date on a later day."""
+    page = new_page(browser)
+    try:
+        page.clock.set_fixed_time("2026-11-25T14:05:00+09:00")
+        frame = open_widget(page, server + "/")
+        ask(frame, QUESTION)
+        expect(frame.locator(".msg-user .msg-time")).to_have_text("10:00")
+        expect(frame.locator(".msg-bot:not(.msg-welcome) .msg-time")).to_have_text("10:00")
+        expect(frame.locator(".msg-user time")).to_have_attribute("datetime", "2026-11-25T10:00:00+09:00")
+
+        page.clock.set_fixed_time("2026-11-26T09:00:00+09:00")
+        page.reload()
+        frame = page.frame_locator(IFRAME)
+        expect(frame.locator(".msg-user .msg-time")).to_have_text("11月25日 10:00")
+        expect(frame.locator(".msg-bot:not(.msg-welcome) .msg-time")).to_have_text("11月25日 10:00")
+    finally:
+        page.context.close()
+
+
+def test_favicon_is_served(server):
+    r = httpx.get(server + "/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/")
+    assert r.content[:4] == b"\x00\x00\x01\x00"  # an ICO file

@@ -30,6 +30,7 @@
   // mounted under a path prefix works too.
   var BASE = FRAME_ORIGIN + scriptUrl.pathname.replace(/\/widget\.js$/, "");
   var OPEN_KEY = NS + ":open";
+  var OPEN_HASH = "#" + NS + "-chat"; // a page address ending in it opens the chat (after /login)
   var READY_GRACE_MS = 1500; // after the iframe's load event, before showing the fallback
 
   var data = script.dataset;
@@ -282,7 +283,13 @@
     });
 
     renderLauncher();
-    if (options.open || sessionGet(OPEN_KEY) === "1") open(false);
+    if (location.hash === OPEN_HASH) {
+      // Back from the help desk's /login page: open the chat where the visitor was, and drop the mark.
+      history.replaceState(history.state, "", location.pathname + location.search);
+      open(true);
+    } else if (options.open || sessionGet(OPEN_KEY) === "1") {
+      open(false);
+    }
   }
 
   if (document.body) mount();
