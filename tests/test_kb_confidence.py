@@ -7,6 +7,7 @@ import pytest
 from kb.evaluate import evaluate, load_questions
 from kb.indexer import build_index
 from kb.search import CONFIDENCE_THRESHOLD, Searcher
+from tests.test_kb_passages import searcher_over
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT.parent / "shared" / "eval"
@@ -43,13 +44,7 @@ updated: 2026-01-10
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("articles")
-    (folder / "parking.md").write_text(PARKING, encoding="utf-8")
-    (folder / "library.md").write_text(LIBRARY, encoding="utf-8")
-    (folder / "access.md").write_text(ACCESS, encoding="utf-8")
-    db = folder / "kb.sqlite"
-    assert build_index([folder], db).broken == []
-    s = Searcher(db)
+    s = searcher_over(tmp_path_factory.mktemp("articles"), {"parking": PARKING, "library": LIBRARY, "access": ACCESS})
     yield s
     s.close()
 

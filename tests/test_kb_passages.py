@@ -38,13 +38,17 @@ updated: 2026-01-10
 """
 
 
+def searcher_over(folder: Path, articles: dict[str, str]) -> Searcher:
+    """A real index over the given Markdown articles (slug → text), none of them broken."""
+    for slug, text in articles.items():
+        (folder / f"{slug}.md").write_text(text, encoding="utf-8")
+    assert build_index([folder], folder / "kb.sqlite").broken == []
+    return Searcher(folder / "kb.sqlite")
+
+
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("articles")
-    (folder / "parking.md").write_text(ARTICLE, encoding="utf-8")
-    db = folder / "kb.sqlite"
-    assert build_index([folder], db).broken == []
-    s = Searcher(db)
+    s = searcher_over(tmp_path_factory.mktemp("articles"), {"parking": ARTICLE})
     yield s
     s.close()
 
