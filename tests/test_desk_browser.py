@@ -1,0 +1,157 @@
+"""The desk in Debian's Chromium: a signed-in secretariat escalates in the widget, an agent answers in the
+console, and the console's pages pass axe-core. A real server (gunicorn) serves both."""
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.browser import format_violations, launch_chromium, new_page, run_axe, serious_violations
+from tests.desk_support import AGENT_PASSWORD, add_agents
+
+pytestmark = pytest.mark.browser
+
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
+
+STAFF_PASSWORD = "correct-horse-battery-13"
+NOT_FOUND = "ラーメンのおすすめ"
+LAUNCHER = "mamis-helpdesk-widget .launcher"
+IFRAME = "mamis-helpdesk-widget iframe"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def server(live_server_factory):
+    def prepare(instance):
+        from bot import Store
+        from bot.accounts import StaffAccounts
+
+        add_agents(instance)
+        store = Store(instance.helpdesk_db)
+        StaffAccounts(store).add("chiyoda", "千代田区医師会 事務局（テスト）", "county", "13001", STAFF_PASSWORD,
+                                 "2026-11-25T09:00:00+09:00")
+        store.close()
+
+    return live_server_factory(prepare=prepare)
+
+
+def sign_in_agent(page, server):
+    page.goto(f"{server}/desk/login")
+    page.get_by_label("ログインID").fill("yamada")
+    page.get_by_label("パスワード").fill(AGENT_PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_role("heading", name="問い合わせ一覧")).to_be_visible()
+
+
+def escalate_as_staff(page, server):
+    """Staff sign in, open the widget, ask something the knowledge base lacks, and ask for a person."""
+    page.goto(f"{server}/login")
+    page.get_by_label("ログインID").fill("chiyoda")
+    page.get_by_label("パスワード").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.goto(f"{server}/")
+    page.locator(LAUNCHER).click()
+    frame = page.frame_locator(IFRAME)
+    expect(frame.locator("#input")).to_be_focused()
+    bots = frame.locator(".msg-bot:not(.msg-welcome)")
+    frame.locator("#input").fill(NOT_FOUND)
+    frame.locator("#input").press("Enter")
+    expect(bots).to_have_count(1, timeout=20_000)  # the first answer of a fresh worker loads the analyser
+    bots.last.get_by_role("button", name="担当者に問い合わせる").click()
+    expect(bots).to_have_count(2)
+    expect(bots.last).to_contain_text("担当者にお問い合わせを送りますか")
+    bots.last.get_by_role("button", name="担当者に問い合わせる").click()
+    expect(bots).to_have_count(3)
+    expect(bots.last).to_contain_text("お問い合わせ番号 #")
+    number = re.search(r"#(\d+)", bots.last.inner_text()).group(1)
+    conversation = next(f for f in page.frames if "/widget/frame" in f.url).evaluate(
+        "JSON.parse(localStorage.getItem('mamis-helpdesk:conversation'))")
+    return frame, number, conversation
+
+
+def test_staff_escalates_and_the_agent_answers_with_markup_shown_as_text(browser, server):
+    user = new_page(browser)
+    frame, number, conversation = escalate_as_staff(user, server)
+
+    agent = new_page(browser)
+    sign_in_agent(agent, server)
+    expect(agent).to_have_title(re.compile(r"^\(\d+\) 問い合わせ一覧"))
+    agent.get_by_role("link", name=f"#{number}").click()
+    expect(agent.get_by_role("heading", name=re.compile(f"#{number}"))).to_be_visible()
+    transcript = agent.locator("section", has=agent.locator("#h-transcript"))
+    expect(transcript).to_contain_text(NOT_FOUND)
+    expect(agent.locator(".facts")).to_contain_text("医師会事務局の職員（千代田区医師会 事務局（テスト））")
+    expect(agent.locator(".facts")).to_contain_text("千代田区医師会（13001）")
+
+    # Insert a saved reply, then send markup: it must arrive as text.
+    agent.get_by_role("button", name="定型文を挿入").click()
+    expect(agent.get_by_label("本文")).to_have_value(re.compile("お問い合わせいただきありがとうございます"))
+    agent.get_by_label("本文").fill('<img src=x onerror="window.pwned=1"><b>ご確認ください</b>')
+    agent.get_by_role("button", name="利用者に返信する").click()
+    expect(agent.locator("#done")).to_have_text("返信を送信しました。")
+    expect(agent.locator(".msg-agent .msg-text")).to_have_text('<img src=x onerror="window.pwned=1"><b>ご確認ください</b>')
+    assert agent.evaluate("window.pwned") is None
+
+    # The widget's poll for news (GET …/messages?after=<last id>) carries the reply, by display name. The
+    # conversation is the signed-in staff member's: asked with their session, as the widget asks.
+    headers = {"Authorization": f"Bearer {conversation['token']}"}
+    url = f"{server}/api/conversations/{conversation['id']}/messages"
+
+    def poll(after=None):
+        response = user.context.request.get(url + (f"?after={after}" if after is not None else ""), headers=headers)
+        assert response.status == 200, response.text()
+        return response.json()
+
+    before_reply = [m for m in poll() if m["role"] != "agent"][-1]["id"]
+    news = poll(before_reply)
+    assert [(m["role"], m["author"], m["text"]) for m in news] == [
+        ("agent", "運営事務局 山田", '<img src=x onerror="window.pwned=1"><b>ご確認ください</b>')]
+
+    # An internal note is drawn differently and never reaches the user.
+    agent.get_by_label("本文").fill("社内メモ: 千代田区に確認済み")
+    agent.get_by_role("button", name="内部メモとして保存（利用者には送りません）").click()
+    expect(agent.locator(".msg-note .msg-text")).to_have_text("社内メモ: 千代田区に確認済み")
+    assert agent.locator(".msg-note").evaluate("e => getComputedStyle(e).borderStyle") == "dashed"
+    assert "社内メモ" not in str(poll())
+    user.context.close()
+    agent.context.close()
+
+
+def test_the_queue_updates_without_a_reload(browser, server):
+    agent = new_page(browser)
+    sign_in_agent(agent, server)
+    rows = agent.locator("#queue-rows a[href^='/desk/tickets/']")
+    before = rows.count()
+    created = httpx.post(f"{server}/api/conversations", json={}).json()
+    headers = {"Authorization": f"Bearer {created['token']}"}
+    httpx.post(f"{server}/api/conversations/{created['id']}/messages", json={"text": NOT_FOUND}, headers=headers)
+    number = httpx.post(f"{server}/api/conversations/{created['id']}/handoff", json={"note": "新しい問い合わせ"},
+                        headers=headers).json()["ticket"]["number"]
+    expect(rows).to_have_count(before + 1, timeout=15_000)
+    expect(agent.get_by_role("link", name=f"#{number}")).to_be_visible()
+    expect(agent).to_have_title(re.compile(r"^\(\d+\) 問い合わせ一覧"))
+    agent.context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_console_pages_have_no_serious_accessibility_violations(browser, server, width):
+    created = httpx.post(f"{server}/api/conversations", json={}).json()
+    headers = {"Authorization": f"Bearer {created['token']}"}
+    httpx.post(f"{server}/api/conversations/{created['id']}/messages", json={"text": NOT_FOUND}, headers=headers)
+    number = httpx.post(f"{server}/api/conversations/{created['id']}/handoff", json={}, headers=headers).json()[
+        "ticket"]["number"]
+    page = new_page(browser, width=width)
+    page.goto(f"{server}/desk/login")
+    assert serious_violations(run_axe(page)) == [], format_violations(run_axe(page))
+    sign_in_agent(page, server)
+    for path in ("/desk/", f"/desk/tickets/{number}", "/desk/insights/"):
+        page.goto(server + path)
+        violations = serious_violations(run_axe(page))
+        assert violations == [], f"{path}:\n{format_violations(violations)}"
+    page.context.close()
