@@ -29,13 +29,12 @@ from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, 
                           CommandHandler, MessageHandler, TypeHandler, filters)
 
 from bot import HelpdeskError
+from bot.outbox import Outbox
 from handlers import telegram_handlers as h
 from handlers.telegram_outbox import Drain, Sender
 from handlers.telegram_render import render_reply, render_text
 from helpdesk.errors import describe
 from records.errors import RecordsError
-
-from bot.outbox import Outbox
 
 log = logging.getLogger("helpdesk.telegram")
 

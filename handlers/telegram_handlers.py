@@ -23,8 +23,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import Asker, HelpdeskError
 from bot.buttons import HANDOFF_PAYLOAD
-from handlers.telegram_render import (FEEDBACK_DATA, GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, render_reply,
-                                      render_text)
+from handlers.telegram_render import FEEDBACK_DATA, GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, render_text
 from helpdesk.errors import describe
 from records.errors import RecordsError
 

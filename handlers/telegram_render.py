@@ -61,9 +61,8 @@ def action_lines(actions: Iterable) -> tuple[list[str], list[tuple[str, str]]]:
             button = action.button
             buttons.append((button.label, button.id))
         elif kind == "handoff":
-            hours = getattr(action, "to_dict", lambda: {})().get("hours")
-            phone = action.to_dict().get("phone", "")
-            lines.append(esc(f"電話: {phone}" + (f"（{hours}）" if hours else "")))
+            desk = action.to_dict()
+            lines.append(esc(f"電話: {desk.get('phone', '')}" + (f"（{desk['hours']}）" if desk.get("hours") else "")))
         elif kind == "sign_in":
             lines.append(esc(LINK_HINT))
         elif kind == "records_missing":

@@ -9,8 +9,6 @@ import re
 import time
 from datetime import datetime
 
-import pytest
-
 from tests.conftest import NOW
 from tests.telegram_fake import BOT_ID, BOT_USERNAME
 from tests.telegram_harness import PUBLIC_URL, bot, demo_instance, fake, wait_until  # noqa: F401 (fixtures)

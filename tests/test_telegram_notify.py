@@ -6,7 +6,6 @@ import time
 from datetime import datetime
 
 import click
-import pytest
 from click.testing import CliRunner
 
 from tests.conftest import NOW
