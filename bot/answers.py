@@ -62,7 +62,7 @@ class Answers:
         if results and results[0].confidence >= self.answer_at:
             return self.answer(self.for_reader(results, asker), asker)
         best = round(max((r.confidence for r in results), default=0.0), 4)
-        if text and intents.is_out_of_scope(intents.fold(text)):
+        if text and intents.is_out_of_scope(intents.fold(text), getattr(results, "out_of_domain", None)):
             return Reply(OUT_OF_SCOPE_TEXT, "out_of_scope", actions=(ESCALATION,), confidence=best)
         choices = distinct([r for r in results if r.confidence >= self.choices_at])[:3]
         if choices:

@@ -99,8 +99,8 @@ def is_follow_up(folded: str) -> bool:
 
 
 # Everyday topics a help desk for MAMIS never covers: the weather, shopping and eating out, money
-# markets, sport and entertainment, travel. Matched on folded text (katakana as hiragana). A question
-# that also names anything of MAMIS's own world is not out of scope, whatever else it mentions.
+# markets, sport and entertainment, travel. Matched on folded text (katakana as hiragana). Only a
+# fallback for a search that gives no out-of-domain signal of its own (kb.search.SearchResults does).
 _ELSEWHERE = re.compile(
     r"天気|天候|気温|気象|降水|雨|雪|台風|花粉情報|"
     r"買い物|かいもの|通販|せーる|安売り|ぷれぜんと|おみやげ|お土産|れすとらん|らんち|ぐるめ|らーめん|すし|寿司|"
@@ -109,13 +109,23 @@ _ELSEWHERE = re.compile(
     r"野球|さっかー|試合結果|競馬|芸能|映画|どらま|あにめ|げーむ|占い|星座|"
     r"観光|旅行|ほてる|時刻表|乗り換え"
 )
+# Words of MAMIS's own world: a question that names one is never out of scope, whatever else it says
+# (「パスワードを忘れた」 is about signing in to MAMIS even if no article covers it).
 _OURS = re.compile(
     r"mamis|まみす|医師会|会員|日医|入会|異動|退会|送付|雑誌|にゅーす|医療機関|くりにっく|かかりつけ|"
     r"ますた|申請|届|承認|協議会|説明会|登録|ろぐいん|ぱすわーど|事務局|連携"
 )
 
 
-def is_out_of_scope(folded: str) -> bool:
+def is_out_of_scope(folded: str, out_of_domain: bool | None = None) -> bool:
     """A question about something else entirely (「明日の天気を教えて」「株価は？」), to be told what the
-    desk answers rather than offered articles that merely share a word with it."""
-    return bool(folded) and _ELSEWHERE.search(folded) is not None and _OURS.search(folded) is None
+    desk answers rather than offered articles that merely share a word with it.
+
+    `out_of_domain` is the search's own judgement when it gives one; the topic words above stand in
+    when it does not.
+    """
+    if not folded or _OURS.search(folded):
+        return False
+    if out_of_domain is not None:
+        return out_of_domain
+    return _ELSEWHERE.search(folded) is not None

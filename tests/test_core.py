@@ -298,9 +298,9 @@ def test_empty_and_oversized_messages_are_refused(core, conversation, store):
         core.reply(conversation, "あ" * 2001, Asker(), "test")
     assert (e.value.length, e.value.limit) == (2001, 2000)
     assert store.messages(conversation) == []
-    longest = "あ" * 1999 + "？"  # exactly the limit: taken, and (no article is about 「あ」) not found
+    longest = "あ" * 1999 + "？"  # exactly the limit: taken, and (it says nothing of MAMIS) out of scope
     turn = core.reply(conversation, longest, Asker(), "test")
-    assert (turn.question.text, turn.reply.kind) == (longest, "unknown")
+    assert (turn.question.text, turn.reply.kind) == (longest, "out_of_scope")
 
 
 def test_unknown_conversation(core):
@@ -399,6 +399,17 @@ def test_a_question_outside_mamis_is_told_what_the_desk_answers(core, conversati
     reply = ask(core, conversation, text)
     assert (reply.kind, reply.buttons, reply.actions) == ("out_of_scope", (), (DESK_ACTION,))
     assert reply.text.startswith("MAMISに関するご質問にお答えしています。") and DESK in reply.text
+
+
+@pytest.mark.parametrize("text, out_of_domain, expected", [
+    ("明日の天気を教えて", None, True),          # no signal from the search: the topic words decide
+    ("日医ニュースの天気", None, False),          # a word of MAMIS's own world wins
+    ("パスワードを忘れた", True, False),          # about MAMIS, even if the search finds nothing of it
+    ("英語で話せますか", True, True),            # the search's signal, no topic word needed
+    ("明日の天気を教えて", False, False),        # the search's signal decides when it gives one
+])
+def test_what_counts_as_out_of_scope(text, out_of_domain, expected):
+    assert intents.is_out_of_scope(intents.fold(text), out_of_domain) is expected
 
 
 def test_a_staff_article_tells_members_and_the_public_whom_it_was_written_for(core, conversation):
