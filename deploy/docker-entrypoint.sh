@@ -14,6 +14,9 @@ case "${1:-serve}" in
       test -f "$INSTANCE/records.sqlite" || helpdesk --instance "$INSTANCE" demo-data
       helpdesk --instance "$INSTANCE" demo-accounts
     fi
+    # As `make run`: the bot beside the server when a token is set (a separate container with the
+    # `telegram` command is the better choice in production: it restarts on its own).
+    if [ -n "${TELEGRAM_BOT_TOKEN:-}" ]; then helpdesk --instance "$INSTANCE" telegram & fi
     exec helpdesk --instance "$INSTANCE" serve --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
       --workers "${WORKERS:-2}"
     ;;
