@@ -10,6 +10,8 @@ hash, so it costs the same time as a wrong password, and both raise the same `Si
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import secrets
 import unicodedata
@@ -88,6 +90,33 @@ def normalize_login_id(login_id: str) -> str:
 
 def generate_password(length: int = 14) -> str:
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+
+
+def demo_passwords(path: Path, login_ids) -> dict[str, str]:
+    """The demo accounts' passwords, kept in a file of the instance folder readable by its owner only.
+
+    `make run` sets the demo accounts up at every start; reading the same passwords back keeps them
+    (and everyone signed in with them) valid across restarts of one instance. A login id without a
+    password yet gets a new one. Demo accounts only: real accounts never have a password on disk.
+    """
+    path = Path(path)
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        stored = {}
+    if not isinstance(stored, dict):
+        stored = {}
+    passwords = {i: stored[i] if isinstance(stored.get(i), str) and len(stored[i]) >= MIN_PASSWORD
+                 else generate_password() for i in login_ids}
+    changed = passwords != {i: stored.get(i) for i in login_ids}
+    if changed or path.stat().st_mode & 0o077:  # (a file just read exists; loose modes are tightened)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({**stored, **passwords}, f, ensure_ascii=False, indent=2)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    return passwords
 
 
 def association_name(level: str, code: str, records_db: Path | None = None) -> str | None:
@@ -191,13 +220,27 @@ class StaffAccounts:
 
     def put_demo(self, login_id: str, display_name: str, level: str, association_code: str, password: str,
                  now: str) -> StaffAccount:
-        """Create a demo account, or reset its password; a real account of that id is left alone."""
+        """Create a demo account, or reset its password; a real account of that id is left alone.
+
+        An unchanged demo account with this very password is left as it is: a new hash of the same
+        password would end the sessions signed in with it (their fingerprint is the hash's).
+        """
         row = self.validate(login_id, display_name, level, association_code, password)
+        same = self.get(row["login_id"])
+        if (same is not None and same.demo and (same.display_name, same.level, same.association_code)
+                == (row["display_name"], level, association_code) and self._verifies(same.password_hash, password)):
+            return same
         with self.store.transaction() as conn:
             changed = conn.execute(self.UPSERT_DEMO_SQL, {**row, "created_at": now}).rowcount
         if not changed:
             raise AccountExists(row["login_id"])
         return self.get(row["login_id"])
+
+    def _verifies(self, password_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
     def authenticate(self, login_id: str, password: str, now: str) -> StaffAccount:
         """The account for these credentials, or SignInFailed; rehashes when the parameters changed."""

@@ -139,11 +139,12 @@ def signout_command(instance: Instance, login_id):
 @click.command("demo-accounts")
 @click.pass_obj
 def demo_accounts(instance: Instance):
-    """デモ用の職員アカウントを作成し、ログインIDとパスワードを表示します（実行のたびにパスワードを作り直します）。
+    """デモ用の職員アカウントを作成し、ログインIDとパスワードを表示します（パスワードはインスタンスフォルダの
+    demo-passwords.json（所有者のみ読み書き可）に保存し、再実行しても変わりません）。
 
     会員データがデモデータ（架空）のときだけ作成します。本番の会員データがあるインスタンスでは何もしません。
     """
-    from bot.accounts import AccountError, generate_password
+    from bot.accounts import AccountError, demo_passwords
     from records.errors import DatabaseMissing
     from records.lookup import Records
 
@@ -157,8 +158,10 @@ def demo_accounts(instance: Instance):
     accounts = _accounts(instance)
     made = []
     try:
+        # Stable across restarts of this instance, so the printed passwords and signed-in sessions stay valid.
+        passwords = demo_passwords(instance.path / "demo-passwords.json", [a[0] for a in DEMO_ACCOUNTS])
         for login_id, name, level, code in DEMO_ACCOUNTS:
-            password = generate_password()
+            password = passwords[login_id]
             try:
                 account = accounts.put_demo(login_id, name, level, code, password, _now())
             except AccountError as e:

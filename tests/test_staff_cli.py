@@ -74,12 +74,24 @@ def test_demo_accounts_are_printed_and_work(tmp_path, demo_db):
         ("demo-osaka", "大阪府医師会（都道府県医師会）")]
     for login, password, _where in logins:
         assert authenticate(inst, login, password).demo is True
-    # Run again: new passwords, the old ones stop working.
+    # Run again, as `make run` does at every start: the same passwords, and the same hashes, so the
+    # sessions signed in with them (whose fingerprint is the hash's) stay valid. The file is owner-only.
+    hashes = {login: authenticate(inst, login, password).password_hash for login, password, _w in logins}
     again = dict((l, p) for l, p, _w in re.findall(r"ログインID: (\S+)  パスワード: (\S+)  所属: (\S+)",
                                                    run("--instance", str(inst), "demo-accounts").output))
+    assert again == {login: password for login, password, _w in logins}
+    assert {login: authenticate(inst, login, password).password_hash for login, password in again.items()} == hashes
+    assert (inst / "demo-passwords.json").stat().st_mode & 0o777 == 0o600
     with pytest.raises(SignInFailed):
-        authenticate(inst, "demo-tokyo", logins[1][1])
-    assert authenticate(inst, "demo-tokyo", again["demo-tokyo"]).login_id == "demo-tokyo"
+        authenticate(inst, "demo-tokyo", logins[0][1])
+    # Without the file (a new instance folder's copy), new passwords replace the old ones.
+    (inst / "demo-passwords.json").unlink()
+    fresh = dict((l, p) for l, p, _w in re.findall(r"ログインID: (\S+)  パスワード: (\S+)  所属: (\S+)",
+                                                   run("--instance", str(inst), "demo-accounts").output))
+    assert fresh["demo-tokyo"] != again["demo-tokyo"]
+    with pytest.raises(SignInFailed):
+        authenticate(inst, "demo-tokyo", again["demo-tokyo"])
+    assert authenticate(inst, "demo-tokyo", fresh["demo-tokyo"]).login_id == "demo-tokyo"
 
 
 def test_demo_accounts_need_demo_data(tmp_path):
