@@ -193,5 +193,7 @@ def test_frame_may_be_embedded_by_allowed_origins(tmp_path):
 
     app = create_app({"INSTANCE_PATH": str(tmp_path), "ALLOWED_ORIGINS": "https://a.example.jp, http://localhost:8080"})
     r = app.test_client().get("/widget/frame")
-    assert r.headers["Content-Security-Policy"] == "frame-ancestors 'self' https://a.example.jp http://localhost:8080"
+    directives = r.headers["Content-Security-Policy"].split("; ")
+    assert "frame-ancestors 'self' https://a.example.jp http://localhost:8080" in directives
+    assert "script-src 'self'" in directives  # completed with the strict policy of every page
     app.extensions["helpdesk"].close()
