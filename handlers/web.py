@@ -17,6 +17,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import HelpdeskError
 from handlers import api, auth, desk, embed, headers, health, logs, metrics, pages
@@ -108,7 +109,12 @@ def create_app(config=None) -> Flask:
     app.config.update(values)
     for note in settings.notes:
         app.logger.warning(note)
-    app.extensions["helpdesk"] = build_services(instance.path, app.config)
+    app.extensions["helpdesk"] = build_services(instance.path, app.config, search_timer=metrics.search_timer)
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind nginx every request comes from the proxy: take the client's address (rate limits, logs)
+        # and scheme from the headers the configured number of proxies set, and from nobody else.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     limiter = Limiter(
         key_func=lambda: request.remote_addr or "-",

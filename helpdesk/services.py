@@ -8,6 +8,7 @@ answers IndexMissing until the index is built, and picks it up as soon as it is.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -36,8 +37,10 @@ class SharedSearcher:
     are still read, from their Markdown files.
     """
 
-    def __init__(self, index_path: Path, sources=ARTICLE_SOURCES):
+    def __init__(self, index_path: Path, sources=ARTICLE_SOURCES, timer=None):
         self.index_path = Path(index_path)
+        # A context-manager factory timing each search (the web app passes its Prometheus histogram).
+        self._timer = timer or contextlib.nullcontext
         self.sources = tuple(Path(s) for s in sources)
         self._searcher = None
         self._lock = threading.Lock()
@@ -62,7 +65,7 @@ class SharedSearcher:
             self._required()
 
     def search(self, query: str, k: int = 5):
-        with self._lock:
+        with self._lock, self._timer():
             return self._required().search(query, k)
 
     def suggest(self, text: str, k: int = 3):
@@ -118,7 +121,7 @@ class Services:
     built (MAX_MESSAGE_CHARS, LINK_CODE_MINUTES, NOW), so the web app can pass its live config.
     """
 
-    def __init__(self, instance: Instance, settings: Mapping):
+    def __init__(self, instance: Instance, settings: Mapping, search_timer=None):
         from records.lookup import Records
 
         self.instance = instance
@@ -128,7 +131,7 @@ class Services:
         self.records = Records(instance.records_db, instance.audit_db,
                                today=lambda: self.clock().astimezone(JST).date())
         self._accounts = StaffAccounts(self.store, records_db=instance.records_db)
-        self._searcher = SharedSearcher(instance.kb_index)
+        self._searcher = SharedSearcher(instance.kb_index, timer=search_timer)
         self._core: Core | None = None
         self._lock = threading.Lock()
 
@@ -166,8 +169,8 @@ class Services:
         self.store.close()
 
 
-def build_services(instance_path: Path | str, settings: Mapping | None = None) -> Services:
+def build_services(instance_path: Path | str, settings: Mapping | None = None, *, search_timer=None) -> Services:
     """The services of the instance at `instance_path`; `settings` defaults to the instance's own
-    (helpdesk.settings.load_settings)."""
+    (helpdesk.settings.load_settings). `search_timer` times each search (a metrics histogram)."""
     instance = Instance.at(instance_path)
-    return Services(instance, load_settings(instance.path) if settings is None else settings)
+    return Services(instance, load_settings(instance.path) if settings is None else settings, search_timer)

@@ -79,9 +79,12 @@ SETTINGS: tuple[Setting, ...] = (
        "API が受け付けるリクエスト本文の最大バイト数"),
     _s("web", "RATELIMIT_ENABLED", Boolean(), True, "レート制限を有効にするか"),
     _s("web", "RATELIMIT_STORAGE_URI", Text(r"[a-z][a-z0-9+.-]*://\S*", "flask-limiter の storage URI（例: "
-                                            "helpdesk-memory://, redis://localhost:6379）"), "helpdesk-memory://",
-       "レート制限のカウンタの保存先（flask-limiter の storage URI）。helpdesk-memory:// はワーカープロセスごとに"
-       "メモリ上で数えます（handlers/ratelimit.py）"),
+                                            "helpdesk-sqlite://, redis://localhost:6379）"), "helpdesk-sqlite://",
+       "レート制限のカウンタの保存先（flask-limiter の storage URI）。helpdesk-sqlite:// はインスタンスフォルダの"
+       "ratelimit.sqlite で全ワーカープロセスが共有して数えます。helpdesk-memory:// はプロセスごとのメモリです"),
+    _s("web", "TRUSTED_PROXIES", Integer(0, 5), 0,
+       "前段のリバースプロキシ（nginx など）の段数。1 以上なら X-Forwarded-For / -Proto / -Host をその段数だけ信頼し、"
+       "レート制限と記録は利用者の IP アドレスで数えます。プロキシなしで公開するときは 0 のまま"),
     _s("web", "MESSAGE_RATE_LIMIT", RateLimit(), "30 per minute;300 per hour",
        "1つの会話・1つのIPアドレスあたりの質問送信の上限"),
     _s("web", "CONVERSATION_RATE_LIMIT", RateLimit(), "30 per minute;500 per day",

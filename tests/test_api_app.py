@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from handlers.web import create_app
@@ -118,17 +120,39 @@ def test_serve_refuses_a_bad_config_file(instance):
     assert "設定に誤りがあります" in result.output
 
 
-def test_rate_limit_counters_start_no_thread_per_request(instance):
+@pytest.mark.parametrize("uri, storage", [("helpdesk-memory://", "SweepingMemoryStorage"),
+                                          ("helpdesk-sqlite://", "SQLiteStorage")])
+def test_rate_limit_counters_start_no_thread_per_request(instance, uri, storage):
     import threading
 
-    from handlers.ratelimit import SweepingMemoryStorage
-
-    app = create_app({"INSTANCE_PATH": str(instance.path), "CONVERSATION_RATE_LIMIT": "1000 per minute"})
-    assert isinstance(app.extensions["helpdesk_limiter"].storage, SweepingMemoryStorage)
+    app = create_app({"INSTANCE_PATH": str(instance.path), "CONVERSATION_RATE_LIMIT": "1000 per minute",
+                      "RATELIMIT_STORAGE_URI": uri})
+    assert type(app.extensions["helpdesk_limiter"].storage).__name__ == storage
     client = app.test_client()
     client.post("/api/conversations")
     before = {t.ident for t in threading.enumerate()}
     for _ in range(20):
         assert client.post("/api/conversations").status_code == 201
     assert {t.ident for t in threading.enumerate()} - before == set()
+    app.extensions["helpdesk"].close()
+
+
+def test_behind_a_trusted_proxy_each_client_is_limited_by_its_own_address(instance):
+    """With TRUSTED_PROXIES=1 the limit counts the address nginx forwards, not nginx's own."""
+    app = create_app({"INSTANCE_PATH": str(instance.path), "CONVERSATION_RATE_LIMIT": "1 per 5 minutes",
+                      "TRUSTED_PROXIES": 1})
+    client = app.test_client()
+    first = {"X-Forwarded-For": "203.0.113.7"}
+    assert client.post("/api/conversations", headers=first).status_code == 201
+    assert client.post("/api/conversations", headers=first).status_code == 429
+    assert client.post("/api/conversations", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 201
+    app.extensions["helpdesk"].close()
+
+
+def test_without_trusted_proxies_a_forwarded_address_is_ignored(instance):
+    """Nobody may pick their own rate-limit key by sending X-Forwarded-For to a server without a proxy."""
+    app = create_app({"INSTANCE_PATH": str(instance.path), "CONVERSATION_RATE_LIMIT": "1 per 7 minutes"})
+    client = app.test_client()
+    assert client.post("/api/conversations", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 201
+    assert client.post("/api/conversations", headers={"X-Forwarded-For": "203.0.113.10"}).status_code == 429
     app.extensions["helpdesk"].close()
