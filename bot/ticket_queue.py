@@ -74,9 +74,10 @@ def queue_sql(f: QueueFilter, now: datetime, *, with_state: bool = True) -> tupl
         where.append("channel = :channel")
         params["channel"] = f.channel
     if f.association:
-        # A prefecture's code (13) also finds its counties (13001 …).
-        where.append("substr(association_code, 1, length(:association)) = :association")
+        # A prefecture's code (13) also finds its counties (13001 …): a range, so an index serves it.
+        where.append("association_code >= :association AND association_code < :association_end")
         params["association"] = f.association
+        params["association_end"] = f.association[:-1] + chr(ord(f.association[-1]) + 1)
     if f.age:
         where.append("created_at <= :older_than")
         params["older_than"] = (now - AGES[f.age]).isoformat(timespec="seconds")
