@@ -27,6 +27,7 @@ from .tickets import REASONS, Ticket, TicketStore
 CONFIRM_BUTTON = "handoff:yes:"  # + reason: what led to the offer, kept on the ticket
 CANCEL_BUTTON = "handoff:no"
 HUMAN_COMMAND = "/human"
+UNANSWERED_KINDS = ("unknown", "out_of_scope")  # replies that found nothing to answer with
 NOTE_CHARS = 500
 SUBJECT_CHARS = 80
 
@@ -86,7 +87,7 @@ def asks_for_person(text: str | None, button: str | None, history) -> str | None
         last = history[0] if history else None
         if last is not None and last.kind == "next_step":
             return "not_helpful"
-        if len(history) >= 2 and all(r.kind == "unknown" for r in history[:2]):
+        if len(history) >= 2 and all(r.kind in ("unknown", "out_of_scope") for r in history[:2]):
             return "unanswered"
         return "button"
     if button is not None or not text:
@@ -116,7 +117,7 @@ def snapshot(messages: list[tuple[Message, str | None]], redact: Callable[[str],
             if slug not in seen:
                 seen.add(slug)
                 articles.append({"slug": slug, "title": title})
-        if m.reply.kind == "unknown" and last_user:
+        if m.reply.kind in ("unknown", "out_of_scope") and last_user:  # what the knowledge base did not answer
             unfound.append(last_user)
     questions = [t["text"] for t in transcript if t["role"] == "user"]
     return {"transcript": transcript, "articles": articles, "unfound": unfound, "questions": questions}

@@ -18,6 +18,12 @@ ROLES = ("anonymous", "staff", "member", "desk")
 CHANNELS = ("web", "telegram", "console", "test")
 
 LEVELS = ("county", "prefecture")
+# Every kind of reply the core (and the desk's part of it, bot/handoff.py and bot/desk.py) gives.
+REPLY_KINDS = (
+    "answer", "choices", "unknown", "out_of_scope", "next_step", "greeting", "thanks", "help", "handoff",
+    "lookup", "lookup_choices", "lookup_prompt", "sign_in_required", "link_code",
+    "handoff_offer", "handoff_cancelled", "ticket", "desk_ack", "desk_closed",
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ class Reply:
     """
 
     text: str
-    kind: str  # answer | choices | unknown | out_of_scope | next_step | greeting | thanks | help | handoff | lookup | lookup_choices | lookup_prompt | sign_in_required | link_code
+    kind: str  # one of REPLY_KINDS
     sources: tuple[Source, ...] = ()
     buttons: tuple[Button, ...] = ()
     actions: tuple[Action, ...] = ()

@@ -5,6 +5,8 @@ appears here, so the two cannot drift apart silently.
 """
 from __future__ import annotations
 
+from bot.model import REPLY_KINDS
+
 #: An idempotency key: 1 to 128 printable ASCII characters (handlers.api checks the same pattern).
 IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,128}"
 
@@ -108,9 +110,11 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                                     "schema": {"type": "string", "maxLength": 128,
                                                "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"}}],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["text"],
+                        "type": "object", "anyOf": [{"required": ["text"]}, {"required": ["button"]}],
                         "properties": {
                             "text": {"type": "string", "minLength": 1, "maxLength": max_chars},
+                            "button": {"type": "string", "minLength": 1, "maxLength": 64,
+                                       "description": "押されたボタンの id（64バイト以内）。text はそのとき利用者の発言として表示した短い文"},
                             "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128,
                                                 "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
                         },
@@ -133,7 +137,8 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "responses": {
                         "200": {"description": "メッセージの配列", "content": {"application/json": {"schema": {
                             "type": "array", "items": {"oneOf": [
-                                {"$ref": "#/components/schemas/UserMessage"}, {"$ref": "#/components/schemas/BotMessage"}]}}}}},
+                                {"$ref": "#/components/schemas/UserMessage"}, {"$ref": "#/components/schemas/BotMessage"},
+                                {"$ref": "#/components/schemas/AgentMessage"}]}}}}},
                         "404": _error("会話がない、または token が違う (conversation_not_found)"),
                     },
                 },
@@ -239,15 +244,18 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "updated": {"type": "string", "format": "date"}}},
                 "Button": {"type": "object", "properties": {
                     "label": {"type": "string"},
-                    "payload": {"type": "string", "description": "押されたら次の質問の text としてそのまま送る"}}},
+                    "id": {"type": "string", "maxLength": 64, "description": "押されたら button として送る"},
+                    "echo": {"type": "string", "nullable": True, "description": "押したときに利用者の発言として表示する短い文"},
+                    "payload": {"type": "string", "description": "ボタン id を送れない利用者が text として送る文"}}},
+                "AgentMessage": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "role": {"type": "string", "enum": ["agent"]}, "text": {"type": "string"},
+                    "author": {"type": "string", "nullable": True}, "created_at": {"type": "string", "format": "date-time"}}},
                 "UserMessage": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "role": {"type": "string", "enum": ["user"]}, "text": {"type": "string"},
                     "created_at": {"type": "string", "format": "date-time"}, "idempotency_key": {"type": "string", "nullable": True}}},
                 "BotMessage": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "role": {"type": "string", "enum": ["bot"]}, "text": {"type": "string"},
-                    "kind": {"type": "string", "enum": ["answer", "choices", "unknown", "greeting", "thanks", "help", "handoff",
-                                                        "lookup", "lookup_choices", "lookup_prompt", "sign_in_required",
-                                                        "link_code"]},
+                    "kind": {"type": "string", "enum": list(REPLY_KINDS)},
                     "sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
                     "buttons": {"type": "array", "items": {"$ref": "#/components/schemas/Button"}},
                     "actions": {"type": "array", "items": {"type": "object", "properties": {
@@ -258,7 +266,8 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "in_reply_to": {"type": "integer"}, "feedback": {"type": "boolean", "nullable": True}}},
                 "Exchange": {"type": "object", "required": ["message", "reply"], "properties": {
                     "message": {"$ref": "#/components/schemas/UserMessage"},
-                    "reply": {"$ref": "#/components/schemas/BotMessage"}}},
+                    "reply": {"allOf": [{"$ref": "#/components/schemas/BotMessage"}], "nullable": True,
+                              "description": "担当者が対応中の会話ではボットは答えず null"}}},
                 "Table": {"type": "object", "description": "照会結果の小さな表（text の後に表示。textContent で挿入）", "properties": {
                     "caption": {"type": "string"}, "columns": {"type": "array", "items": {"type": "string"}},
                     "rows": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}}},
