@@ -46,6 +46,19 @@ def launch_chromium():
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """The module's Chromium (import this fixture into a browser test module)."""
+    with launch_chromium() as b:
+        yield b
+
+
+# The widget on a host page: its launcher and panel (in the shadow root) and the chat's iframe.
+LAUNCHER = "mamis-helpdesk-widget .launcher"
+PANEL = "mamis-helpdesk-widget .panel"
+IFRAME = "mamis-helpdesk-widget iframe"
+
+
 def new_page(browser, *, width=1280, height=800):
     """A page in a fresh context: its own storage, so tests never see each other's conversations."""
     context = browser.new_context(viewport={"width": width, "height": height}, locale="ja-JP")

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import launch_chromium, new_page
+from tests.browser import IFRAME, LAUNCHER, PANEL, browser, new_page  # noqa: F401 (browser: a fixture)
 from tests.staff import PASSWORD, add_records_and_staff, build_demo
 
 pytestmark = pytest.mark.browser
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
-LAUNCHER = "mamis-helpdesk-widget .launcher"
-PANEL = "mamis-helpdesk-widget .panel"
-IFRAME = "mamis-helpdesk-widget iframe"
 CHIYODA = "千代田区医師会 事務局（テスト）"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,15 @@ import re
 import httpx
 import pytest
 
-from tests.browser import (
+from tests.browser import (  # noqa: F401 (browser: a fixture)
+    IFRAME,
+    LAUNCHER,
+    PANEL,
     ROOT,
     StaticHost,
+    browser,
     format_violations,
     host_page,
-    launch_chromium,
     new_page,
     run_axe,
     serious_violations,
@@ -30,19 +33,10 @@ QUESTION = "送付区分設定とは何ですか"
 QUESTION_SLUG = "delivery-settings"
 LONG_QUESTION = "新規開業した診療所が医療機関マスタに反映されるまで何か月かかりますか"
 NOT_FOUND = "ラーメンのおすすめ"  # nothing in the knowledge base: a refusal naming the desk and its number
-LAUNCHER = "mamis-helpdesk-widget .launcher"
-PANEL = "mamis-helpdesk-widget .panel"
-IFRAME = "mamis-helpdesk-widget iframe"
 MESSAGES_POST = re.compile(r"/api/conversations/[^/]+/messages$")
 
 
 # -- fixtures -----------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
-
 
 @pytest.fixture
 def page(browser):
@@ -620,3 +614,12 @@ def test_favicon_is_served(server):
     r = httpx.get(server + "/favicon.ico")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/")
     assert r.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_readme_pictures_come_from_the_screenshot_script():
+    """Every picture the README shows is one scripts/screenshots.py makes, and it is in the repository."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"\(docs/screenshots/([\w-]+\.png)\)", readme))
+    made = set(re.findall(r'"([\w-]+\.png)"', (ROOT / "scripts" / "screenshots.py").read_text(encoding="utf-8")))
+    assert len(shown) >= 4 and shown <= made
+    assert all((ROOT / "docs" / "screenshots" / name).stat().st_size > 10_000 for name in shown)
