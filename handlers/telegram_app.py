@@ -25,12 +25,15 @@ from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from telegram import BotCommand, Update
+from telegram.request import HTTPXRequest
 from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler,
                           CommandHandler, MessageHandler, TypeHandler, filters)
 
 from bot import HelpdeskError
 from bot.outbox import Outbox
 from handlers import telegram_handlers as h
+from handlers.health import touch_heartbeat
+from handlers.metrics import record_turn
 from handlers.telegram_outbox import Drain, Sender
 from handlers.telegram_render import render_reply, render_text
 from helpdesk.errors import describe
@@ -48,38 +51,30 @@ COMMANDS = (
     ("human", "担当者（MAMIS運営事務局）に相談する"),
     ("notify", "手続きの状況・リリースノートのお知らせ（on / off）"),
 )
-#: Settings of the bot beyond the declared TELEGRAM_* ones, with their defaults (a caller may override).
-DEFAULTS = {
-    "TELEGRAM_RATE_LIMIT": "20 per minute;200 per hour",
-    "TELEGRAM_LINK_RATE_LIMIT": "5 per 15 minutes",
-    "TELEGRAM_CONCURRENT_UPDATES": 64,
-    "TELEGRAM_DRAIN_INTERVAL": 0.5,
-}
 
 
 @dataclass(frozen=True)
 class TelegramConfig:
+    """The bot's settings, taken from the declared list (helpdesk/settings.py), which holds their defaults."""
+
     token: str | None
     api_url: str
     public_url: str | None
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-    rate_limit: str = DEFAULTS["TELEGRAM_RATE_LIMIT"]
-    link_rate_limit: str = DEFAULTS["TELEGRAM_LINK_RATE_LIMIT"]
-    concurrent_updates: int = DEFAULTS["TELEGRAM_CONCURRENT_UPDATES"]
-    drain_interval: float = DEFAULTS["TELEGRAM_DRAIN_INTERVAL"]
+    webhook_url: str | None
+    webhook_secret: str | None
+    rate_limit: str
+    link_rate_limit: str
+    concurrent_updates: int
+    drain_interval: float
 
     @classmethod
     def from_settings(cls, settings: Mapping) -> "TelegramConfig":
-        def get(name):
-            return settings.get(name, DEFAULTS.get(name))
-
-        return cls(token=get("TELEGRAM_BOT_TOKEN"), api_url=(get("TELEGRAM_API_URL") or "https://api.telegram.org"),
-                   public_url=get("PUBLIC_URL"), webhook_url=get("TELEGRAM_WEBHOOK_URL"),
-                   webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"), rate_limit=get("TELEGRAM_RATE_LIMIT"),
-                   link_rate_limit=get("TELEGRAM_LINK_RATE_LIMIT"),
-                   concurrent_updates=int(get("TELEGRAM_CONCURRENT_UPDATES")),
-                   drain_interval=float(get("TELEGRAM_DRAIN_INTERVAL")))
+        return cls(token=settings["TELEGRAM_BOT_TOKEN"], api_url=settings["TELEGRAM_API_URL"],
+                   public_url=settings["PUBLIC_URL"], webhook_url=settings["TELEGRAM_WEBHOOK_URL"],
+                   webhook_secret=settings["TELEGRAM_WEBHOOK_SECRET"], rate_limit=settings["TELEGRAM_RATE_LIMIT"],
+                   link_rate_limit=settings["TELEGRAM_LINK_RATE_LIMIT"],
+                   concurrent_updates=int(settings["TELEGRAM_CONCURRENT_UPDATES"]),
+                   drain_interval=float(settings["TELEGRAM_DRAIN_INTERVAL"]))
 
     @property
     def base_url(self) -> str:
@@ -148,6 +143,7 @@ class TelegramDesk:
                                    idempotency_key=f"tg:{update_id}" + (f":{n}" if n else ""), button=button)
         except (HelpdeskError, RecordsError) as e:
             return render_text(describe(e).message)
+        record_turn(h.CHANNEL, turn.reply.kind if turn.answer else None)
         if turn.answer is None:
             return []
         reply = turn.reply
@@ -182,6 +178,7 @@ class InboxQueue(asyncio.Queue):
             chat = item.effective_chat
             await asyncio.to_thread(self.desk.outbox.receive, item.update_id, chat.id if chat else None,
                                     item.to_dict(), self.desk.now())
+            touch_heartbeat(self.desk.services.instance.path)  # a webhook call (or a polled update) arrived
         await super().put(item)
 
 
@@ -212,11 +209,28 @@ class PerChatProcessor(BaseUpdateProcessor):
         pass
 
 
+class HeartbeatRequest(HTTPXRequest):
+    """The getUpdates connection, noting each successful long poll for /readyz (handlers/health.py)."""
+
+    def __init__(self, instance_path, **kwargs):
+        super().__init__(**kwargs)
+        self.instance_path = instance_path
+
+    async def do_request(self, *args, **kwargs):
+        result = await super().do_request(*args, **kwargs)
+        if result[0] < 300:
+            touch_heartbeat(self.instance_path)
+        return result
+
+
 def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
     """The Application with our plumbing and no handlers (the benchmark's echo ceiling uses this too)."""
     if not config.token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    # The library's own getUpdates request settings (one connection), plus the heartbeat.
+    polling = HeartbeatRequest(desk.services.instance.path, connection_pool_size=1)
     app = (ApplicationBuilder().token(config.token).base_url(config.base_url).base_file_url(config.base_file_url)
+           .get_updates_request(polling)
            .concurrent_updates(PerChatProcessor(config.concurrent_updates)).update_queue(InboxQueue(desk))
            .post_init(post_init).post_stop(post_stop).build())
     app.bot_data["helpdesk"] = desk

@@ -55,7 +55,11 @@ def telegram(instance, check: bool, webhook: bool, listen: str, port: int) -> No
     if webhook and not config.webhook_url:
         fail(NO_WEBHOOK_URL)
     asyncio.run(reachable(config))  # before the library starts, which would log a traceback instead
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from handlers.logs import configure as json_logs
+    from handlers.metrics import use_instance_dir
+
+    use_instance_dir(instance.path)  # counted with the web workers' metrics (before prometheus is imported)
+    json_logs(settings["LOG_LEVEL"])  # one JSON object per line, like the web server's
     # httpx logs every request URL at INFO, and the URL carries the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     from helpdesk.services import build_services

@@ -126,3 +126,29 @@ def _listening(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_running_bot_is_seen_by_readiness_logs_json_and_counts_in_the_metrics(tmp_path, fake):
+    """What an operator watches of the bot process: its heartbeat after each successful long poll
+    (/readyz), one JSON object per log line, and its answers in the metrics the web workers serve."""
+    from handlers.health import TELEGRAM_HEARTBEAT, check_telegram
+    from helpdesk.instance import Instance
+
+    instance = build_instance(tmp_path / "instance")
+    heartbeat = Instance.at(instance.path).path / TELEGRAM_HEARTBEAT
+    assert check_telegram(instance, True, 180)["ok"] is False  # enabled but never heard from
+    bot = BotProcess(instance.path, fake.url).start()
+    try:
+        fake.wait_for("setMyCommands", timeout=30)
+        wait_until(heartbeat.exists, what="the first successful poll noted")
+        assert check_telegram(instance, True, 180)["ok"] is True
+        fake.message(2301, "日医ニュースの送付先を自宅に変更したい")
+        fake.wait_for("sendMessage", 2301, timeout=15)
+        metrics = list((instance.path / "metrics").glob("counter_*.db"))
+        assert metrics, "the bot process counts into the instance's metrics folder"
+        bot.proc.terminate()
+        bot.wait()
+        lines = [line for line in bot.output.splitlines() if line.strip()]
+    finally:
+        bot.stop()
+    assert lines and all(json.loads(line)["level"] for line in lines)
