@@ -19,7 +19,8 @@ from typing import Callable
 
 from . import intents, state
 from .accounts import association_name
-from .buttons import DESK_NAME, HANDOFF_BUTTON, Button
+from .actions import CallDesk
+from .buttons import DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_BUTTON, Button
 from .hours import JST, BusinessHours
 from .model import Asker, Message, Reply, Turn
 from .tickets import REASONS, Ticket, TicketStore
@@ -35,6 +36,7 @@ OFFER_TEXT = (
     f"{DESK_NAME}の担当者にお問い合わせを送りますか。これまでのやり取りを担当者に引き継ぎますので、"
     "同じことを説明し直す必要はありません（会員番号やお名前は伏せ字にして引き継ぎます）。"
     "担当者に伝えたいことがあれば、一言入力して送信してください。そのまま送る場合は「担当者に問い合わせる」を押してください。"
+    f"お電話（{DESK_NAME} フリーダイヤル {DESK_PHONE}、{DESK_HOURS}）でもご相談いただけます。"
 )
 OFFER_AFTER = {
     "not_helpful": "お役に立てず申し訳ありません。",
@@ -55,7 +57,7 @@ def offer(reason: str = "words") -> Reply:
     return Reply(text, "handoff_offer", buttons=(
         Button("担当者に問い合わせる", CONFIRM_BUTTON + reason, echo="担当者に問い合わせる"),
         Button("やめる", CANCEL_BUTTON),
-    ))
+    ), actions=(CallDesk(),))
 
 
 def confirmed_reason(button: str | None) -> str | None:

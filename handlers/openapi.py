@@ -132,14 +132,18 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     },
                 },
                 "get": {
-                    "summary": "会話の履歴（古い順）",
+                    "summary": "会話の履歴（古い順）。after を付けると、そのメッセージより新しいものだけ（担当者の返信の確認に）",
                     "security": bearer,
+                    "parameters": [{"name": "after", "in": "query", "required": False,
+                                    "schema": {"type": "integer", "minimum": 0},
+                                    "description": "最後に受け取ったメッセージの id。これより新しいメッセージだけを返します"}],
                     "responses": {
                         "200": {"description": "メッセージの配列", "content": {"application/json": {"schema": {
                             "type": "array", "items": {"oneOf": [
                                 {"$ref": "#/components/schemas/UserMessage"}, {"$ref": "#/components/schemas/BotMessage"},
                                 {"$ref": "#/components/schemas/AgentMessage"}]}}}}},
                         "404": _error("会話がない、または token が違う (conversation_not_found)"),
+                        "422": _error("after が整数でない (invalid_field)"),
                     },
                 },
             },

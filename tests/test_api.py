@@ -88,7 +88,7 @@ def test_past_event_and_unknown_question_through_the_api(http):
                                    "payload": "担当者と話したい", "desk": "MAMIS運営事務局", "phone": "0120-110-030"}]
     handoff = http.post(f"/api/conversations/{cid}/messages", json={"text": unknown["actions"][0]["payload"]},
                         headers=auth).json()["reply"]
-    assert handoff["kind"] == "handoff" and "0120-110-030" in handoff["text"]
+    assert handoff["kind"] == "handoff_offer" and "0120-110-030" in handoff["text"]  # the desk asks first (issue 13)
 
 
 # -- validation: each code --------------------------------------------------------------------------------
