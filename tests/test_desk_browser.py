@@ -1,5 +1,6 @@
 """The desk in Debian's Chromium: a signed-in secretariat escalates in the widget, an agent answers in the
-console, and the console's pages pass axe-core. A real server (gunicorn) serves both."""
+console, the widget shows the answer without a reload, and the console's pages pass axe-core. A real
+server (gunicorn) serves both."""
 from __future__ import annotations
 
 import re
@@ -98,6 +99,12 @@ def test_staff_escalates_and_the_agent_answers_with_markup_shown_as_text(browser
     expect(agent.locator(".msg-agent .msg-text")).to_have_text('<img src=x onerror="window.pwned=1"><b>ご確認ください</b>')
     assert agent.evaluate("window.pwned") is None
 
+    # The widget shows the reply without a reload (desk-poll.js), under the agent's name, as text.
+    expect(frame.locator(".msg-agent .msg-text")).to_have_text(
+        '<img src=x onerror="window.pwned=1"><b>ご確認ください</b>', timeout=15_000)
+    expect(frame.locator(".msg-agent")).to_contain_text("運営事務局 山田（MAMIS運営事務局）")
+    expect(frame.locator(".msg-agent img")).to_have_count(0)
+
     # The widget's poll for news (GET …/messages?after=<last id>) carries the reply, by display name. The
     # conversation is the signed-in staff member's: asked with their session, as the widget asks.
     headers = {"Authorization": f"Bearer {conversation['token']}"}
@@ -119,6 +126,11 @@ def test_staff_escalates_and_the_agent_answers_with_markup_shown_as_text(browser
     expect(agent.locator(".msg-note .msg-text")).to_have_text("社内メモ: 千代田区に確認済み")
     assert agent.locator(".msg-note").evaluate("e => getComputedStyle(e).borderStyle") == "dashed"
     assert "社内メモ" not in str(poll())
+
+    # Resolving hands the chat back to the bot: the widget says so, and stops asking.
+    agent.get_by_role("button", name="解決済みにする").click()
+    expect(agent.locator("#done")).to_contain_text("解決済みにしました")
+    expect(frame.locator(".msg-bot").last).to_contain_text("担当者が対応を終了しました", timeout=15_000)
     user.context.close()
     agent.context.close()
 

@@ -17,6 +17,7 @@ import * as outbox from "./frame-outbox.js";
 import * as render from "./frame-render.js";
 import { clearComposer, hideSuggestions, isImeKey, submitText, updateCounter } from "./frame-composer.js";
 import { accountChange, initSignIn } from "./frame-signin.js";
+import * as deskPoll from "./desk-poll.js";
 
 const ui = {
   title: $("chat-title"), log: $("log"), input: $("input"), newConversation: $("new-conversation"),
@@ -68,7 +69,7 @@ window.addEventListener("message", (event) => {
 outbox.connect({
   show: (entry) => render.renderPending(entry),
   state: render.setEntryState,
-  reply: (reply) => render.renderBot(reply),
+  reply: (reply) => { render.renderBot(reply); deskPoll.seen(reply); },
   typing: render.setTyping
 });
 render.onNewReply(() => { if (!isOpen) setUnread(unread + 1); });
@@ -105,7 +106,9 @@ function loadHistory(notice) {
       messages.forEach((m) => {
         if (m.idempotency_key) seen[m.idempotency_key] = true;
         if (isUser(m)) render.renderUser(m, slot);
+        else if (m.role === "agent") deskPoll.renderAgent(m, slot);
         else render.renderBot(m, slot);
+        deskPoll.seen(m); // replies from the desk keep coming without a reload (desk-poll.js)
       });
       // Stored by the server before the reload, though its answer never arrived: not unsent after all.
       outbox.forgetPending(seen);
