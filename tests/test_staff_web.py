@@ -38,7 +38,10 @@ def make_app(instance):
     apps = []
 
     def make(**config):
-        apps.append(create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True, **config}))
+        # Counters in memory, fresh for each app: the instance is shared by the module's tests, and
+        # the rate-limit tests below count from zero.
+        apps.append(create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True,
+                                "RATELIMIT_STORAGE_URI": "helpdesk-memory://", **config}))
         return apps[-1]
 
     yield make
