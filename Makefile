@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "セットアップ 2/3: pip を更新します"
 	@$(VENV)/bin/pip install --quiet --upgrade pip
 	@echo "セットアップ 3/3: 依存パッケージ（pyproject.toml の固定版）を入れます。初回は数分かかります"
-	@$(VENV)/bin/pip install --quiet --progress-bar off -e '.[test]'
+	@$(VENV)/bin/pip install --quiet -e '.[test]'
 	@touch $@
 
 # axe-core for the accessibility tests (npm registry only; no browser download).
