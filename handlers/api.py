@@ -212,9 +212,15 @@ def post_feedback(message_id: int):
     helpful = body.get("helpful")
     if not isinstance(helpful, bool):
         raise ApiError("invalid_field", field="helpful", expected="true または false")
-    m = core().feedback(message_id, helpful, bearer_token(), current_asker())
+    if message_id > MAX_ROWID:  # SQLite cannot even bind it; no message has such an id
+        raise MessageNotFound(message_id)
+    token, asker = bearer_token(), current_asker()
+    m = core().feedback(message_id, helpful, token, asker)
     metrics.record_feedback(helpful)
-    return jsonify({"id": m.id, "feedback": m.feedback})
+    body = {"id": m.id, "feedback": m.feedback}
+    if not helpful:  # what to try next: other articles, rephrasing, the desk (stored once per answer)
+        body["reply"] = reply_json(core().next_step(message_id, token, asker))
+    return jsonify(body)
 
 
 def create_link_code():
@@ -240,8 +246,6 @@ def suggest():
         raise ApiError("query_too_long", limit=limit)
     found = current_app.extensions["helpdesk"].searcher().suggest(q, k=3)
     return jsonify({"suggestions": [{"slug": s.slug, "title": s.title, "question": s.question} for s in found[:3]]})
-    if message_id > MAX_ROWID:  # SQLite cannot even bind it; no message has such an id
-        raise MessageNotFound(message_id)
 
 
 def create_blueprint(limiter: Limiter) -> Blueprint:

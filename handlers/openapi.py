@@ -155,8 +155,11 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
                         "type": "object", "required": ["helpful"], "properties": {"helpful": {"type": "boolean"}}}}}},
                     "responses": {
-                        "200": {"description": "記録した評価", "content": {"application/json": {"schema": {
-                            "type": "object", "properties": {"id": {"type": "integer"}, "feedback": {"type": "boolean"}}}}}},
+                        "200": {"description": "記録した評価。役に立たなかった（false）ときは reply に次の一手"
+                                               "（もしかして・言い換え・担当者）", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["id", "feedback"],
+                            "properties": {"id": {"type": "integer"}, "feedback": {"type": "boolean"},
+                                           "reply": {"$ref": "#/components/schemas/BotMessage"}}}}}},
                         "400": _error("JSON として読めない (invalid_json)"),
                         "404": _error("メッセージがない、または token が違う (message_not_found)"),
                         "422": _error("helpful が真偽値でない (invalid_field)、回答でないメッセージ (not_a_reply)、"

@@ -68,6 +68,7 @@ def test_a_whole_conversation(http):
     assert r.status_code == 200
     history = r.json()
     assert [m["role"] for m in history] == ["user", "bot", "user", "bot"]
+    unhelpful_then_next_step(http, follow, auth)
     assert history[0] == question
     assert history[1] == {**reply, "feedback": True}
     assert history[3] == follow
@@ -136,7 +137,7 @@ def test_feedback_errors(http):
                  422, "not_a_reply")
     assert_error(http.post("/api/messages/999999999/feedback", json={"helpful": True}, headers=auth),
                  404, "message_not_found")
-    assert http.post(url, json={"helpful": False}, headers=auth).json() == {"id": turn["reply"]["id"], "feedback": False}
+    assert http.post(url, json={"helpful": True}, headers=auth).json() == {"id": turn["reply"]["id"], "feedback": True}
 
 
 # -- tokens ----------------------------------------------------------------------------------------------
@@ -276,3 +277,14 @@ def test_history_survives_a_restart(server_process):
             assert_error(http.get(f"/api/conversations/{cid}/messages"), 404, "conversation_not_found")
     finally:
         server.stop()
+
+
+def unhelpful_then_next_step(http, answer, auth):
+    """「役に立たなかった」 answers with the next step (the desk among the ways on), once per answer."""
+    url = f"/api/messages/{answer['id']}/feedback"
+    first = http.post(url, json={"helpful": False}, headers=auth).json()
+    assert (first["id"], first["feedback"]) == (answer["id"], False)
+    step = first["reply"]
+    assert step["role"] == "bot" and step["in_reply_to"] == answer["id"]
+    assert "handoff" in [a.get("id") for a in step["actions"]] + [b["id"] for b in step["buttons"]]
+    assert http.post(url, json={"helpful": False}, headers=auth).json()["reply"] == step
