@@ -215,6 +215,6 @@ class DeskOutbox:
         out = {}
         for r in self.store.conn.execute(self.STATUS_SQL, {"keys": json.dumps(keys)}):
             mid = int(r["key"].split(":", 1)[1])
-            out[mid] = ("sent" if r["sent_at"] else "unreachable" if r["unreachable_at"] or r["failed"] == "unwanted"
-                        else "failed" if r["failed"] else "queued")
+            blocked = r["failed"] in ("forbidden", "unwanted") or (r["unreachable_at"] and not r["failed"])
+            out[mid] = ("sent" if r["sent_at"] else "unreachable" if blocked else "failed" if r["failed"] else "queued")
         return out

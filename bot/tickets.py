@@ -271,7 +271,6 @@ class TicketStore:
     """
     TOUCH_SQL = "UPDATE tickets SET updated_at = :at WHERE number = :number"
     PRIORITY_SQL = "UPDATE tickets SET priority = :priority, updated_at = :at WHERE number = :number"
-    UNREACHABLE_SQL = "UPDATE tickets SET unreachable_at = :at WHERE number = :number AND unreachable_at IS NULL"
 
     def assign(self, conn, ticket: Ticket, assignee: str | None, actor: str, at: str) -> None:
         if assignee == ticket.assignee:
@@ -297,11 +296,6 @@ class TicketStore:
             return
         conn.execute(self.PRIORITY_SQL, {"priority": priority, "at": at, "number": ticket.number})
         self.add_event(conn, ticket.number, actor, "priority", at, {"from": ticket.priority, "to": priority})
-
-    def mark_unreachable(self, conn, number: int, at: str, detail: dict) -> None:
-        """Telegram refused a message (the user blocked the bot): the agent must see it on the ticket."""
-        conn.execute(self.UNREACHABLE_SQL, {"at": at, "number": number})
-        self.add_event(conn, number, "system", "undeliverable", at, detail)
 
     # -- reading ---------------------------------------------------------------------------------------
 

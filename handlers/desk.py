@@ -21,7 +21,7 @@ from handlers.pages import page_response
 ROLE_JA = {"staff": "医師会事務局の職員", "member": "会員（医師）", "anonymous": "ログインなし", "desk": "運営事務局"}
 EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "内部メモ", "state": "状態を変更",
             "assign": "担当者を変更", "priority": "優先度を変更", "lookup": "記録を照会（問い合わせ者の権限で）",
-            "user_message": "利用者からのメッセージ", "acknowledged": "受付の自動返信", "undeliverable": "送信できず"}
+            "user_message": "利用者からのメッセージ", "acknowledged": "受付の自動返信"}
 DONE_JA = {"reply": "返信を送信しました。", "note": "内部メモを保存しました。", "assign": "担当者を変更しました。",
            "priority": "優先度を変更しました。", "resolve": "解決済みにしました。利用者との会話はヘルプデスクに戻りました。",
            "reopen": "対応中に戻しました。", "close": "終了にしました。"}
@@ -146,11 +146,12 @@ def ticket_view(number: int, *, status: int = 200, error: str | None = None, loo
     ds = desk_services()
     events = ds.tickets.events(number)
     names = ds.agents.names()
-    return render("desk/ticket.html", status, ticket=ticket, items=timeline(ticket), events=events,
+    items = timeline(ticket)
+    return render("desk/ticket.html", status, ticket=ticket, items=items, events=events,
                   names=names, EVENT_JA=EVENT_JA, REASON_JA=REASON_JA, PRIORITIES=PRIORITIES,
                   saved=ds.tickets.saved_replies(), links=kb_links(), error=error, lookup=lookup,
                   draft=draft, done=DONE_JA.get(request.args.get("done", "")), hours=ds.hours,
-                  undeliverable=ticket.unreachable_at or any(e.kind == "undeliverable" for e in events))
+                  undeliverable=any(i["undelivered"] for i in items))
 
 
 @agent_required

@@ -1,0 +1,60 @@
+"""The desk through Telegram: the real Application polling the fake Bot API (tests/telegram_harness.py).
+
+A doctor asks for a person with the inline buttons, the agent's reply reaches the chat through the
+outbox that the bot process drains (HTML from the agent arrives as text), and a chat that blocked the
+bot shows on the ticket as undelivered.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bot.desk import Agent, Desk, DeskOutbox
+from tests.telegram_harness import bot, demo_instance, fake, wait_until  # noqa: F401 (fixtures)
+
+YAMADA = Agent("yamada", "運営事務局 山田")
+
+
+def buttons(message: dict) -> list[tuple[str, str]]:
+    markup = message.get("reply_markup") or {}
+    return [(b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row]
+
+
+@pytest.fixture
+def desk(bot):
+    core = bot.services.core()
+    return Desk(core.store, core.desk.tickets, core.desk, outbox=DeskOutbox(core.store))
+
+
+def hand_over(fake, chat_id: int) -> int:
+    fake.message(chat_id, "担当者と話したい")
+    offer = fake.wait_for("sendMessage", chat_id)[0].params
+    assert ("担当者に問い合わせる", "handoff:yes:words") in buttons(offer) and ("やめる", "handoff:no") in buttons(offer)
+    fake.press(chat_id, "handoff:yes:words", message_id=5)
+    done = fake.wait_for("sendMessage", chat_id, 2)[1].params["text"]
+    assert "お問い合わせ番号 #" in done
+    return int(done.split("#", 1)[1].split(" ", 1)[0])
+
+
+def test_a_doctor_hands_over_and_the_agents_reply_arrives_as_text(bot, fake, desk):
+    number = hand_over(fake, 3001)
+    fake.message(3001, "会員証の再発行について")
+    assert fake.wait_for("sendMessage", 3001, 3)[2].params["text"] == "担当者にお伝えしました。返信をお待ちください。"
+    mid = desk.reply(number, YAMADA, "<b>確認します</b> & お待ちください")
+    sent = fake.wait_for("sendMessage", 3001, 4)[3].params
+    assert sent["text"] == "【運営事務局 山田（MAMIS運営事務局）】\n&lt;b&gt;確認します&lt;/b&gt; &amp; お待ちください"
+    assert sent["parse_mode"] == "HTML"
+    wait_until(lambda: desk.outbox.status([mid]) == {mid: "sent"}, what="the reply marked sent")
+    fake.message(3001, "ありがとうございます")  # with an agent: no bot answer, no second acknowledgement
+    store = bot.services.core().store
+    wait_until(lambda: store.conn.execute("SELECT 1 FROM messages WHERE text = 'ありがとうございます'").fetchone(),
+               what="the message stored for the agent")
+    desk.resolve(number, YAMADA)
+    closed = fake.wait_for("sendMessage", 3001, 5)[4].params["text"]
+    assert closed.startswith("担当者が対応を終了しました。")
+
+
+def test_a_chat_that_blocked_the_bot_shows_as_undelivered(bot, fake, desk):
+    number = hand_over(fake, 3002)
+    fake.fail("sendMessage", 403, chat_id=3002)
+    mid = desk.reply(number, YAMADA, "ご確認ください")
+    wait_until(lambda: desk.outbox.status([mid]) == {mid: "unreachable"}, what="the refusal recorded")
