@@ -28,7 +28,8 @@ from pathlib import Path
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 CHANNELS = ("web", "telegram")
 OUTCOMES = {"answer": "answered", "lookup": "answered", "choices": "choices", "lookup_choices": "choices",
-            "unknown": "unknown", "handoff": "handoff"}
+            "next_step": "choices", "unknown": "unknown", "out_of_scope": "unknown", "handoff": "handoff",
+            "handoff_offer": "handoff", "ticket": "handoff"}
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 

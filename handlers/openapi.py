@@ -203,7 +203,7 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
             "/api/link-codes": {
                 "post": {
                     "summary": "会員の連携コードを発行する（ログイン中の職員のみ）",
-                    "description": ("会員がメッセージアプリのアカウントを会員番号に連携するための、8文字・1回限りのコード。"
+                    "description": ("会員が Telegram のアカウントを会員番号に連携するための、8文字・1回限りのコード。"
                                     "有効期限は LINK_CODE_MINUTES 分（既定 15 分）。コードはこの応答でしか返りません（保存はハッシュのみ）。"
                                     "自分の医師会の範囲外の会員番号は、存在しない番号と同じ 404 です。"),
                     "security": [{"csrfToken": []}],
