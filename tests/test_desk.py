@@ -16,14 +16,10 @@ UNANSWERABLE = "ぴよぴよほげほげ"
 
 
 @pytest.fixture
-def desk_app(tmp_path):
-    from handlers.web import create_app
-
-    instance = build_instance(tmp_path / "instance")
+def desk_app(app, instance):
+    """The app of tests/conftest.py, with the agents of tests/desk_support.py."""
     add_agents(instance)
-    app = create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True})
-    yield app
-    app.extensions["helpdesk"].close()
+    return app
 
 
 @pytest.fixture

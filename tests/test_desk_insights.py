@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from bot.insights import Group, draft_article, group_questions
-from tests.conftest import build_instance
 from tests.desk_support import add_agents, body, conversation, sign_in
 
 
@@ -40,14 +39,10 @@ def test_a_draft_is_an_article_the_loader_reads_once_titled(tmp_path):
 
 
 @pytest.fixture
-def app(tmp_path):
-    from handlers.web import create_app
-
-    instance = build_instance(tmp_path / "instance")
+def app(app, instance):
+    """The app of tests/conftest.py, with the agents of tests/desk_support.py."""
     add_agents(instance)
-    app = create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True})
-    yield app
-    app.extensions["helpdesk"].close()
+    return app
 
 
 def test_insight_pages_with_their_numbers(app):
