@@ -158,6 +158,11 @@ class TelegramDesk:
             return False
         return True
 
+    def next_step(self, chat, user_id, message_id: str) -> list[dict]:
+        """The core's next step after 「役に立たなかった」, drawn like any reply (asked twice, the same one)."""
+        step = self.core.next_step(int(message_id), asker=self.asker(chat, user_id))
+        return render_reply(step.reply, self.config.public_url, message_id=step.id)
+
     def set_notify(self, chat_id, user_id, on: bool) -> list[dict]:
         self.outbox.set_notify(chat_id, user_id, on, self.now())
         if not on:

@@ -276,7 +276,10 @@ async def press(update: Update, context) -> None:
     if data.startswith(FEEDBACK_DATA):
         helpful, _, message_id = data[len(FEEDBACK_DATA):].partition(":")
         ok = await asyncio.to_thread(hd.feedback, query.message.chat, query.from_user.id, message_id, helpful == "1")
-        return await quietly(query.answer(FEEDBACK_THANKS if ok else FEEDBACK_GONE))
+        await quietly(query.answer(FEEDBACK_THANKS if ok else FEEDBACK_GONE))
+        if ok and helpful != "1":  # 役に立たなかった: what to try next (もしかして, rephrasing, the desk)
+            await respond(update, context, lambda: hd.next_step(query.message.chat, query.from_user.id, message_id))
+        return
     await quietly(query.answer())
     if query.message is None:
         return

@@ -55,6 +55,16 @@ def test_question_is_answered_with_its_absolute_source_link_and_feedback_buttons
     wait_until(lambda: bot.services.store.message(message_id).feedback is True, what="feedback stored")
 
 
+def test_unhelpful_answer_is_followed_by_the_next_step_with_the_desk(bot, fake):
+    fake.message(1031, "日医ニュースの送付先を自宅に変更したい")
+    answer = fake.wait_for("sendMessage", 1031)[0].params
+    unhelpful = dict(buttons(answer))["役に立たなかった"]
+    fake.press(1031, unhelpful)
+    step = fake.wait_for("sendMessage", 1031, 2)[1].params
+    assert ("担当者に問い合わせる", "handoff") in buttons(step)
+    assert "役に立った" not in dict(buttons(step))  # a next step is not itself rated
+
+
 def test_text_from_users_and_articles_is_escaped(bot, fake):
     fake.message(1003, "<b>マスタ</b> & <script>")
     sent = texts(fake, 1003) or [m.params["text"] for m in fake.wait_for("sendMessage", 1003)]
