@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from bot import Message, MessageNotFound
-from handlers import metrics, ratelimit
+from handlers import metrics, qr, ratelimit
 from handlers.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_spec
 from handlers.session import current_asker
 from helpdesk.errors import ERRORS, CodedError, Description, by_code, describe, for_status
@@ -142,7 +142,10 @@ def reply_json(m: Message | None) -> dict | None:
         return None
     r = m.reply
     hints = [WEB_HINTS[a.type] for a in r.actions if a.type in WEB_HINTS]
-    return {
+    extra = {}
+    if r.kind == "link_code" and r.conceal:  # just issued (a stored reply has no code): one tap or one scan
+        extra["telegram"] = qr.telegram_link(r.conceal[0])
+    return extra | {
         "id": m.id, "role": "bot", "text": " ".join([r.text, *hints]) if hints else r.text, "kind": r.kind,
         "sources": [{**s.to_dict(), "url": f"/kb/{s.slug}"} for s in r.sources],
         "buttons": [{**b.to_dict(), "payload": b.payload} for b in r.buttons],
@@ -233,7 +236,8 @@ def create_link_code():
     if not isinstance(number, str):
         raise ApiError("invalid_field", field="member_number", expected="7桁の会員番号（文字列）")
     issued = core().issue_link_code(asker, number)
-    response = jsonify({"code": issued.code, "member_number": issued.member_number, "expires_at": issued.expires_at})
+    response = jsonify({"code": issued.code, "member_number": issued.member_number, "expires_at": issued.expires_at,
+                        "telegram": qr.telegram_link(issued.code)})
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
     return response

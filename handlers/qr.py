@@ -26,6 +26,13 @@ def deep_link(code: str) -> str | None:
     return f"https://t.me/{username}?start={code}" if username else None
 
 
+def telegram_link(code: str) -> dict | None:
+    """What the web chat shows beside a freshly issued code: the deep link and its QR code's address
+    (None while the bot has never run, so no username is known)."""
+    url = deep_link(code) if CODE.fullmatch(code) else None
+    return {"url": url, "qr": f"/api/telegram/link/{code}.svg"} if url else None
+
+
 def _not_found(message: str):
     return jsonify({"error": {"code": "not_found", "message": message}}), 404
 
@@ -33,10 +40,8 @@ def _not_found(message: str):
 @bp.get("/api/telegram/link/<code>")
 def link(code: str):
     """{"url": deep link, "qr": address of its SVG}, or 404 while the bot has never run."""
-    url = deep_link(code) if CODE.fullmatch(code) else None
-    if url is None:
-        return _not_found(NO_BOT)
-    return jsonify({"url": url, "qr": f"/api/telegram/link/{code}.svg"})
+    found = telegram_link(code)
+    return jsonify(found) if found else _not_found(NO_BOT)
 
 
 @bp.get("/api/telegram/link/<code>.svg")

@@ -15,10 +15,30 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 CHIYODA = "千代田区医師会 事務局（テスト）"
 
 
+BOT_USERNAME = "mamis_helpdesk_test_bot"
+
+
 @pytest.fixture(scope="module")
 def server(live_server_factory, tmp_path_factory):
     demo_db = build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
-    return live_server_factory(prepare=lambda instance: add_records_and_staff(instance, demo_db))
+
+    def prepare(instance):
+        add_records_and_staff(instance, demo_db)
+        remember_bot_username(instance, BOT_USERNAME)
+
+    return live_server_factory(prepare=prepare)
+
+
+def remember_bot_username(instance, username):
+    """What the Telegram process writes when it starts (the web process never calls Telegram)."""
+    from bot import Store
+    from bot.outbox import Outbox
+
+    store = Store(instance.helpdesk_db)
+    try:
+        Outbox(store, "telegram").set_meta("username", username)
+    finally:
+        store.close()
 
 
 def sign_in_on_the_login_page(page, server, path="/login"):
@@ -89,5 +109,28 @@ def test_table_labels_keep_their_words_whole_on_a_phone(browser, server):
         for header in table.locator("th").all():
             assert one_line(header), header.inner_text()
         assert frame.locator("#log").evaluate("l => l.scrollWidth <= l.clientWidth")
+    finally:
+        page.context.close()
+
+
+def test_a_link_code_comes_with_the_telegram_deep_link_and_its_qr_code(browser, server):
+    page = new_page(browser)
+    try:
+        sign_in_on_the_login_page(page, server, "/login?next=/kb")
+        page.goto(server + "/")
+        page.locator(LAUNCHER).click()
+        frame = page.frame_locator(IFRAME)
+        expect(frame.locator("#account-status")).to_have_text(f"職員ログイン中：{CHIYODA}")
+        frame.locator("#input").fill("会員番号1300001の連携コードを発行してください")
+        frame.locator("#input").press("Enter")
+        box = frame.locator(".msg-bot .telegram-link").last
+        link = box.get_by_role("link", name="Telegram で連携する（先生のスマートフォンで開くリンク）")
+        href = link.get_attribute("href")
+        code = href.rsplit("=", 1)[1]
+        assert href == f"https://t.me/{BOT_USERNAME}?start={code}"
+        assert code in box.locator("xpath=..").inner_text()  # the same code as the one shown in words
+        qr = box.get_by_role("img", name="Telegram 連携用 QR コード（先生のスマートフォンで読み取ってください）")
+        expect(qr).to_be_visible()
+        assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the SVG really loaded
     finally:
         page.context.close()

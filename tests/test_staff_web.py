@@ -232,7 +232,8 @@ def test_link_code_api(client):
     r = client.post("/api/link-codes", json={"member_number": "1300001"}, headers=token)
     assert r.status_code == 201 and r.headers["Cache-Control"] == "no-store"
     body = r.get_json()
-    assert sorted(body) == ["code", "expires_at", "member_number"]
+    assert sorted(body) == ["code", "expires_at", "member_number", "telegram"]
+    assert body["telegram"] is None  # the bot has never run: no username to link to yet
     assert re.fullmatch(r"[A-HJKMNP-Z2-9]{8}", body["code"])
     assert (body["member_number"], body["expires_at"]) == ("1300001", "2026-11-25T10:15:00+09:00")
 

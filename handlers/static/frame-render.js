@@ -5,7 +5,7 @@
  * breaks are shown by CSS (white-space: pre-wrap). A new answer is scrolled so that its start is
  * in view, not its end: a long answer is read from the top.
  */
-import { $, h, formatDate, formatTime, safeUrl, textWithLinks } from "./frame-util.js";
+import { $, apiBase, h, formatDate, formatTime, safeUrl, textWithLinks } from "./frame-util.js";
 import { account } from "./frame-api.js";
 import { submit, resend } from "./frame-outbox.js";
 import { renderFeedback } from "./frame-feedback.js";
@@ -201,6 +201,21 @@ function renderActions(actions) {
   return nodes.length ? h("div", { className: "choices" }, nodes) : null;
 }
 
+/* A freshly issued link code: the Telegram deep link (one tap on the doctor's phone) and its QR code
+   (one scan from this screen). Absent while the bot has never run, and on stored replies. */
+function renderTelegramLink(link) {
+  if (!link || typeof link !== "object") return null;
+  const url = safeUrl(link.url);
+  if (!url || !/^https:\/\/t\.me\//.test(url)) return null;
+  return h("div", { className: "telegram-link" }, [
+    h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: "Telegram で連携する（先生のスマートフォンで開くリンク）" }),
+    typeof link.qr === "string" && link.qr.startsWith("/api/telegram/link/")
+      ? h("img", { src: apiBase + link.qr, alt: "Telegram 連携用 QR コード（先生のスマートフォンで読み取ってください）",
+          width: 164, height: 164 })
+      : null
+  ]);
+}
+
 /* A stored bot message may carry its reply nested under `reply`; a fresh reply is flat. */
 function replyOf(m) {
   if (!m.reply || typeof m.reply !== "object") return m;
@@ -219,6 +234,7 @@ export function renderBot(message, into) {
     speaker("ヘルプデスク"),
     messageText(reply.text || ""),
     renderTable(reply.table),
+    renderTelegramLink(reply.telegram),
     renderSources(reply.sources),
     renderChoices(reply.buttons),
     renderActions(reply.actions),
