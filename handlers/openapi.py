@@ -289,7 +289,10 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                 "LinkCode": {"type": "object", "required": ["code", "member_number", "expires_at"], "properties": {
                     "code": {"type": "string", "pattern": "^[A-HJKMNP-Z2-9]{8}$"},
                     "member_number": {"type": "string"},
-                    "expires_at": {"type": "string", "format": "date-time"}}},
+                    "expires_at": {"type": "string", "format": "date-time"},
+                    "telegram": {"type": "object", "nullable": True,
+                                 "description": "Telegram のディープリンクと QR コード（SVG）の URL。ボット未起動なら null",
+                                 "properties": {"url": {"type": "string"}, "qr": {"type": "string"}}}}},
                 "Suggestion": {"type": "object", "properties": {
                     "slug": {"type": "string"}, "title": {"type": "string"}, "question": {"type": "string"}}},
             },
