@@ -32,6 +32,7 @@ run: setup
 	else echo "起動 2/4: デモ用の架空の会員データを作ります（10秒ほど）"; $(HD) --instance $(INSTANCE) demo-data; fi
 	@echo "起動 3/4: デモ用の職員アカウント（パスワードはこのインスタンスで固定）"
 	@$(HD) --instance $(INSTANCE) demo-accounts
+	@$(HD) --instance $(INSTANCE) agent demo
 	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(HD) --instance $(INSTANCE) telegram & \
 	else echo "Telegram ボットも動かすには TELEGRAM_BOT_TOKEN=<BotFather のトークン> make run としてください（docs/telegram.md）。"; fi
 	@echo "起動 4/4: ヘルプデスクを起動します: http://$(HOST):$(PORT)/"

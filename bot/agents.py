@@ -27,6 +27,9 @@ class AgentAccount:
     last_sign_in_at: str | None
     password_hash: str
     role: str = "desk"
+    # An agent belongs to no association; StaffAccounts' shared code compares these.
+    level: None = None
+    association_code: None = None
 
     def __repr__(self) -> str:  # keep the hash out of logs and tracebacks
         return f"AgentAccount({self.login_id!r})"

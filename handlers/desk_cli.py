@@ -2,7 +2,7 @@
 
 The work is in bot/agents.py; these commands translate arguments and turn its errors into
 ClickException with the Japanese it carries. `agent demo` (run by `make run`) creates the demo agent
-and prints its password, like `demo-accounts` does for the demo staff.
+and prints its password, kept stable per instance like the demo staff's (`demo-accounts`).
 """
 from __future__ import annotations
 
@@ -93,10 +93,12 @@ def passwd_command(instance, login_id, password):
 @agent.command("demo")
 @click.pass_obj
 def demo_command(instance):
-    """デモ用の担当者アカウントを作成し、ログインIDとパスワードを表示します（実行のたびに作り直します）。"""
-    from bot.accounts import generate_password
+    """デモ用の担当者アカウントを作成し、ログインIDとパスワードを表示します（パスワードはデモ用の職員と同じく
+    インスタンスフォルダの demo-passwords.json に保存し、再実行しても変わりません）。"""
+    from bot.accounts import demo_passwords
+    from bot.agents import DEMO_AGENT
 
-    password = generate_password()
+    password = demo_passwords(instance.path / "demo-passwords.json", [DEMO_AGENT[0]])[DEMO_AGENT[0]]
     account = _run(instance, lambda agents: agents.put_demo_agent(password, _now()))
     click.echo("デモ用の運営事務局担当者（本番では使わないでください）:")
     click.echo(f"  デモ用  ログインID: {account.login_id}  パスワード: {password}  表示名: {account.display_name}")

@@ -109,6 +109,7 @@ def test_agent_commands(tmp_path):
     demo = runner.invoke(cli, [*base, "demo"])
     password = re.search(r"ログインID: demo-desk  パスワード: (\S+)", demo.output).group(1)
     assert demo.exit_code == 0 and len(password) >= 10
+    assert runner.invoke(cli, [*base, "demo"]).output == demo.output  # the same password on every start
     removed = runner.invoke(cli, [*base, "remove", "yamada"])
     assert removed.exit_code == 0
     gone = runner.invoke(cli, [*base, "remove", "yamada"])
