@@ -26,7 +26,7 @@ def test_similar_questions_are_one_group_and_the_biggest_comes_first():
 
 
 def test_a_draft_is_an_article_the_loader_reads_once_titled(tmp_path):
-    from kb.loader import BrokenArticle, parse_article
+    from kb.loader import parse_article
 
     group = Group(questions=["ぴよぴよの設定方法を教えて", "設定: ぴよぴよ #1"], unanswered=2)
     text = draft_article(group, date(2026, 11, 25))
