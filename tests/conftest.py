@@ -36,6 +36,14 @@ UNTHROTTLED = {
 }
 
 
+@pytest.fixture(autouse=True)
+def no_metrics_folder_left_behind(monkeypatch):
+    """`helpdesk serve` and `helpdesk telegram` point their process at the instance's metrics folder
+    (PROMETHEUS_MULTIPROC_DIR). Run in-process by a test, that would leak into every server the later
+    tests start; each test begins without it, and what a test sets is taken back after it."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+
 def build_instance(path: Path, config: dict | None = None, sources=SOURCES):
     """A fresh instance folder with a real index and a config.json; returns the Instance."""
     from handlers.instance import Instance
