@@ -45,8 +45,11 @@ class Watched:
 
 
 def _open_store(instance) -> Store | None:
-    """The help desk store, or None when there is none yet (nobody can have subscribed)."""
-    return Store(instance.helpdesk_db) if Path(instance.helpdesk_db).exists() else None
+    """The help desk store, or None when there is none yet (nobody can have subscribed) or no instance
+    at all (the command itself then says so)."""
+    if instance is None or not Path(instance.helpdesk_db).exists():
+        return None
+    return Store(instance.helpdesk_db)
 
 
 MEMBERS_SQL = """
