@@ -99,8 +99,11 @@ def test_a_new_release_note_is_announced_to_subscribers(bot, fake, demo_instance
 
 
 def test_deep_link_and_qr_code_for_the_web_chat(bot, demo_instance):
+    from bot.outbox import Outbox
     from handlers.web import create_app
 
+    # The bot caches its name when it starts (post_init): wait for that, as the web chat would.
+    wait_until(lambda: Outbox(bot.services.store, "telegram").meta("username"), what="the bot's name cached")
     app = create_app({"INSTANCE_PATH": str(demo_instance.path), "TESTING": True})
     client = app.test_client()
     link = client.get("/api/telegram/link/ABCD2345").get_json()
