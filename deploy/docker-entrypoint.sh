@@ -13,6 +13,7 @@ case "${1:-serve}" in
     if [ "${HELPDESK_DEMO:-0}" = "1" ]; then
       test -f "$INSTANCE/records.sqlite" || helpdesk --instance "$INSTANCE" demo-data
       helpdesk --instance "$INSTANCE" demo-accounts
+      helpdesk --instance "$INSTANCE" agent demo
     fi
     # As `make run`: the bot beside the server when a token is set (a separate container with the
     # `telegram` command is the better choice in production: it restarts on its own).
