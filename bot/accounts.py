@@ -297,29 +297,35 @@ class StaffAccounts:
     # a copy of the cookie made before that is worthless afterwards.
 
     SESSION_TOUCH_EVERY = timedelta(minutes=1)  # how stale last_seen_at may get before it is rewritten
+    # The tables sessions are kept in: {sessions} rows point at {accounts} rows by {owner} (desk agents
+    # keep theirs in agent_sessions, bot/agents.py). Identifiers from these constants only, never users.
+    SESSION_TABLES = {"sessions": "staff_sessions", "accounts": "staff", "owner": "staff_id"}
     START_SESSION_SQL = """
-        INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at)
-        VALUES (:token_hash, :staff_id, :now, :now)
+        INSERT INTO {sessions} (token_hash, {owner}, created_at, last_seen_at)
+        VALUES (:token_hash, :owner_id, :now, :now)
     """
     PRUNE_SESSIONS_SQL = """
-        DELETE FROM staff_sessions
-        WHERE staff_id = :staff_id AND (ended_at IS NOT NULL OR last_seen_at < :stale)
+        DELETE FROM {sessions}
+        WHERE {owner} = :owner_id AND (ended_at IS NOT NULL OR last_seen_at < :stale)
     """
     SESSION_SQL = """
-        SELECT s.id, s.last_seen_at, st.login_id FROM staff_sessions AS s JOIN staff AS st ON st.id = s.staff_id
+        SELECT s.id, s.last_seen_at, a.login_id FROM {sessions} AS s JOIN {accounts} AS a ON a.id = s.{owner}
         WHERE s.token_hash = :token_hash AND s.ended_at IS NULL
     """
-    TOUCH_SESSION_SQL = "UPDATE staff_sessions SET last_seen_at = :now WHERE id = :id AND ended_at IS NULL"
-    END_SESSION_SQL = "UPDATE staff_sessions SET ended_at = :now WHERE token_hash = :token_hash AND ended_at IS NULL"
-    END_ALL_SQL = "UPDATE staff_sessions SET ended_at = :now WHERE staff_id = :staff_id AND ended_at IS NULL"
+    TOUCH_SESSION_SQL = "UPDATE {sessions} SET last_seen_at = :now WHERE id = :id AND ended_at IS NULL"
+    END_SESSION_SQL = "UPDATE {sessions} SET ended_at = :now WHERE token_hash = :token_hash AND ended_at IS NULL"
+    END_ALL_SQL = "UPDATE {sessions} SET ended_at = :now WHERE {owner} = :owner_id AND ended_at IS NULL"
+
+    def _sql(self, template: str) -> str:
+        return template.format(**self.SESSION_TABLES)
 
     def start_session(self, account: StaffAccount, now: datetime, idle_limit: timedelta) -> str:
         """Record a new session of `account` and return its token (for the cookie; only its hash is kept).
         Ended and long-idle sessions of the account are dropped on the way, so the table stays small."""
         token = secrets.token_urlsafe(32)
         with self.store.transaction() as conn:
-            conn.execute(self.PRUNE_SESSIONS_SQL, {"staff_id": account.id, "stale": _utc(now - idle_limit)})
-            conn.execute(self.START_SESSION_SQL, {"token_hash": hash_token(token), "staff_id": account.id,
+            conn.execute(self._sql(self.PRUNE_SESSIONS_SQL), {"owner_id": account.id, "stale": _utc(now - idle_limit)})
+            conn.execute(self._sql(self.START_SESSION_SQL), {"token_hash": hash_token(token), "owner_id": account.id,
                                                   "now": _utc(now)})
         return token
 
@@ -330,7 +336,7 @@ class StaffAccounts:
         does not turn into a write per request)."""
         if not isinstance(token, str) or not token:
             return None
-        row = self.store.conn.execute(self.SESSION_SQL, {"token_hash": hash_token(token)}).fetchone()
+        row = self.store.conn.execute(self._sql(self.SESSION_SQL), {"token_hash": hash_token(token)}).fetchone()
         if row is None:
             return None
         last_seen = datetime.fromisoformat(row["last_seen_at"])
@@ -339,14 +345,14 @@ class StaffAccounts:
             return None
         if now - last_seen >= self.SESSION_TOUCH_EVERY:
             with self.store.transaction() as conn:
-                conn.execute(self.TOUCH_SESSION_SQL, {"now": _utc(now), "id": row["id"]})
+                conn.execute(self._sql(self.TOUCH_SESSION_SQL), {"now": _utc(now), "id": row["id"]})
         return self.get(row["login_id"])
 
     def end_session(self, token: str, now: datetime) -> None:
         """Sign out: the session of this token ends for every copy of the cookie."""
         if isinstance(token, str) and token:
             with self.store.transaction() as conn:
-                conn.execute(self.END_SESSION_SQL, {"token_hash": hash_token(token), "now": _utc(now)})
+                conn.execute(self._sql(self.END_SESSION_SQL), {"token_hash": hash_token(token), "now": _utc(now)})
 
     def end_sessions(self, login_id: str, now: datetime) -> int:
         """End every session of one account (`helpdesk staff signout`); returns how many were live."""
@@ -355,7 +361,7 @@ class StaffAccounts:
             return self._end_all(conn, account.id, now)
 
     def _end_all(self, conn, staff_id: int, now: datetime) -> int:
-        return conn.execute(self.END_ALL_SQL, {"staff_id": staff_id, "now": _utc(now)}).rowcount
+        return conn.execute(self._sql(self.END_ALL_SQL), {"owner_id": staff_id, "now": _utc(now)}).rowcount
 
     def _burn(self, password: str) -> None:
         """Spend the time a real verification costs, so an unknown id is not faster to reject."""

@@ -9,6 +9,7 @@ and changes only the table, the columns and what a valid account is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from .accounts import LOGIN_ID, MIN_PASSWORD, InvalidAccount, StaffAccounts, normalize_login_id
 
@@ -57,6 +58,7 @@ class AgentAccounts(StaffAccounts):
     # An agent who answered tickets stays in their audit log by login id; removal only ends sign-in.
     DELETE_SQL = "DELETE FROM agents WHERE login_id = :login_id"
     NAMES_SQL = "SELECT login_id, display_name FROM agents ORDER BY display_name"
+    SESSION_TABLES = {"sessions": "agent_sessions", "accounts": "agents", "owner": "agent_id"}
 
     def _account(self, row) -> AgentAccount:
         return AgentAccount(row["id"], row["login_id"], row["display_name"], bool(row["demo"]),
@@ -87,7 +89,7 @@ class AgentAccounts(StaffAccounts):
             return conn.execute(self.DELETE_SQL, {"login_id": normalize_login_id(login_id)}).rowcount > 0
 
     def set_password(self, login_id: str, password: str) -> AgentAccount:
-        """Replace the password; sessions signed in under the old one end (their fingerprint changes)."""
+        """Replace the password and end every session signed in under the old one."""
         account = self.get(login_id)
         if account is None:
             raise InvalidAccount(f"ログインID「{normalize_login_id(login_id)}」の担当者は登録されていません。")
@@ -95,6 +97,7 @@ class AgentAccounts(StaffAccounts):
             raise InvalidAccount(f"パスワードは{MIN_PASSWORD}文字以上にしてください。")
         with self.store.transaction() as conn:
             conn.execute(self.SET_PASSWORD_SQL, {"password_hash": self.hasher.hash(password), "id": account.id})
+            self._end_all(conn, account.id, datetime.now(timezone.utc))
         return self.get(login_id)
 
     def names(self) -> dict[str, str]:

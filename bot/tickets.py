@@ -124,6 +124,21 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX tickets_by_association ON tickets (association_code, state)",
         "CREATE INDEX tickets_by_state_age ON tickets (state, created_at)",
     ]),
+    # Agent sign-ins held on the server like the staff's (0008): signing out of the console ends the
+    # session for every copy of the cookie; removing an agent removes their sessions with them.
+    ("0012_agent_sessions", [
+        """
+        CREATE TABLE agent_sessions (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            ended_at TEXT
+        )
+        """,
+        "CREATE INDEX agent_sessions_by_agent ON agent_sessions (agent_id)",
+    ]),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, redirect, request, session, url_for
 
@@ -21,7 +22,7 @@ from bot.handoff import Handoff, attach_desk
 from bot.hours import BusinessHours
 from bot.tickets import TicketStore
 
-AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY = "desk_agent", "desk_fp", "desk_since"
+AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY, TOKEN_KEY = "desk_agent", "desk_fp", "desk_since", "desk_token"
 DEFAULT_SESSION_MINUTES = 480
 EXPIRED_TEXT = "ログインの有効期限が切れました。もう一度ログインしてください。"
 
@@ -78,7 +79,8 @@ def current_agent():
         account = None
         login_id = session.get(AGENT_KEY)
         if login_id:
-            account = desk_services().agents.get(login_id)
+            # The session's row on the server (ended by signing out, `agent passwd|remove`), then the shift.
+            account = desk_services().agents.session_account(session.get(TOKEN_KEY), _now(), shift())
             expired = time.time() - float(session.get(SINCE_KEY, 0)) > session_minutes() * 60
             if account is None or expired or session.get(FINGERPRINT_KEY) != session_fingerprint(account):
                 g.desk_expired = expired and account is not None
@@ -97,10 +99,11 @@ def start_agent_session(login_id: str, password: str) -> None:
     """Sign an agent in (raises SignInFailed); the staff part of the cookie is left as it is."""
     if not isinstance(login_id, str) or not isinstance(password, str):
         raise SignInFailed()
-    account = desk_services().agents.authenticate(login_id, password, desk_services().handoff.now())
-    for key in (AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY):
-        session.pop(key, None)
+    agents = desk_services().agents
+    account = agents.authenticate(login_id, password, desk_services().handoff.now())
+    end_agent_session()  # a session this browser held before ends on the server
     session.permanent = True
+    session[TOKEN_KEY] = agents.start_session(account, _now(), shift())
     session[AGENT_KEY] = account.login_id
     session[FINGERPRINT_KEY] = session_fingerprint(account)
     session[SINCE_KEY] = time.time()
@@ -108,9 +111,21 @@ def start_agent_session(login_id: str, password: str) -> None:
 
 
 def end_agent_session() -> None:
-    for key in (AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY):
+    """Sign out of the console: the session ends on the server, so a copied cookie is worthless."""
+    token = session.get(TOKEN_KEY)
+    if token:
+        desk_services().agents.end_session(token, _now())
+    for key in (AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY, TOKEN_KEY):
         session.pop(key, None)
     g.desk_agent = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)  # the real clock, like the shift length (see the module doc)
+
+
+def shift() -> timedelta:
+    return timedelta(minutes=session_minutes())
 
 
 def agent_required(view):

@@ -202,6 +202,32 @@ def test_signed_out_the_console_sends_you_to_sign_in(desk_app):
     assert r.status_code == 303 and r.headers["Location"].startswith("/desk/login?next=/desk/tickets/1001")
 
 
+def test_signing_out_of_the_console_makes_a_copied_cookie_worthless(desk_app, agent):
+    """The session ends on the server: a copy of the cookie taken before signing out opens nothing."""
+    copy = desk_app.test_client()
+    copy.set_cookie("mamis_helpdesk_session", agent.get_cookie("mamis_helpdesk_session").value)
+    assert copy.get("/desk/").status_code == 200
+    assert form(agent, "/desk/logout", {}).status_code == 303
+    assert copy.get("/desk/").status_code == 303
+
+
+def test_agent_passwd_and_remove_end_the_agents_sessions(desk_app, agent):
+    from bot import Store
+    from bot.agents import AgentAccounts
+
+    assert agent.get("/desk/").status_code == 200
+    store = Store(desk_app.extensions["helpdesk"].instance.helpdesk_db)
+    try:
+        AgentAccounts(store).set_password("yamada", "a-new-password-123")
+        assert agent.get("/desk/").status_code == 303
+        assert sign_in(agent, "yamada", "a-new-password-123").status_code == 303
+        assert agent.get("/desk/").status_code == 200
+        AgentAccounts(store).remove("yamada")
+        assert agent.get("/desk/").status_code == 303
+    finally:
+        store.close()
+
+
 def test_a_staff_session_does_not_open_the_console(tmp_path):
     """Desk agents are accounts of their own: a secretariat's staff login is not an agent."""
     from handlers.web import create_app
