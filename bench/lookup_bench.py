@@ -50,8 +50,8 @@ from records.access import Asker
 from records.demo import generate_demo
 from records.errors import MemberNotFound
 from records.lookup import Records
-from records.sync import (MemberRow, export_members_csv, import_members, load_member_rows,
-                          parse_members_csv, write_members_csv)
+from records.member_csv import MemberRow, parse_members_csv, write_members_csv
+from records.sync import export_members_csv, import_members, load_member_rows
 
 WRONG_KANJI = "一二三四五六七八九十上下中山川田本木林森"
 

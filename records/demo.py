@@ -30,7 +30,8 @@ from . import names
 from .associations import PREFECTURES, county_associations
 from .errors import DatabaseExists
 from .schema import DEMO_KEY, DEMO_LABEL, connect_writer, get_meta, set_meta
-from .sync import MemberRow, gc_paused, write_members
+from .member_csv import MemberRow
+from .sync import gc_paused, write_members
 from .vocab import PUBLICATIONS
 
 DEFAULT_SEED = 15  # MAMIS LETTER No. 15

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from handlers.instance import Instance
 from records.cli import demo_data, sync_members
-from records.sync import MemberRow, csv_header, export_members_csv, write_members_csv
+from records.member_csv import MemberRow, csv_header, write_members_csv
+from records.sync import export_members_csv
 
 COMMANDS = [demo_data, sync_members]
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from records.demo import WELL_KNOWN_APPLICATIONS, WELL_KNOWN_MEMBERS
 from records.schema import MIGRATIONS
-from records.sync import COLUMNS
+from records.member_csv import COLUMNS
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "records.md").read_text(encoding="utf-8")
 

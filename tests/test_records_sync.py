@@ -13,8 +13,8 @@ import pytest
 
 from records.demo import generate_demo
 from records.errors import CsvFormatError
-from records.sync import (COLUMNS, MemberRow, csv_header, export_members_csv, import_members,
-                          load_member_rows, write_members_csv)
+from records.member_csv import COLUMNS, MemberRow, csv_header, write_members_csv
+from records.sync import export_members_csv, import_members, load_member_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,7 +29,8 @@ def run_cli(demo_instance, *args):
 
 
 def test_sync_that_changes_a_linked_doctors_membership_notifies_once(bot, fake, demo_instance, tmp_path):
-    from records.sync import load_member_rows, write_members_csv
+    from records.member_csv import write_members_csv
+    from records.sync import load_member_rows
     from storage.sqlite import connect
 
     subscribe(bot, fake, 3001, "1300002")  # 佐藤 花子: 入会手続中
