@@ -30,7 +30,7 @@ import jaconv
 from sudachipy import Dictionary, SplitMode
 
 #: Bump when analysis changes: the indexer then rebuilds every document.
-ANALYZER_VERSION = "8"
+ANALYZER_VERSION = "9"
 
 SYNONYMS_PATH = Path(__file__).with_name("synonyms.txt")
 
@@ -56,6 +56,11 @@ HIRAGANA_ONLY = re.compile(r"[ぁ-ゖー]+")
 MAX_INPUT_CHARS = 2000
 # Distinct words remembered by an Analyzer (unknown spellings from questions could grow it without end).
 MORPHEME_CACHE = 200_000
+# Sudachi gives unknown words word ids from here on (0xF in the dictionary field).
+OOV_WORD_ID = 0xF000_0000
+# Text per segmenter call, in UTF-8 bytes: Sudachi refuses more than 49,149.
+SEGMENT_BYTES = 40_000
+PIECE_CHARS = SEGMENT_BYTES // 4  # at most four bytes a character
 
 
 def nfkc(text: str) -> str:
@@ -90,8 +95,8 @@ def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, str]:
     return table
 
 
-def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool]:
-    """(terms, reading, is a known word) of one morpheme.
+def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool, tuple | None]:
+    """(terms, reading, is a known word, the word's unit for `Analysis.units`) of one morpheme.
 
     The reading is None for a symbol or blank, "" to read it as spelled (ASCII). A known word
     is one the dictionary has and that is not written in hiragana alone: when the index lacks it,
@@ -102,10 +107,10 @@ def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool]:
     surface = m.surface()
     read = None if pos[0] in ("補助記号", "空白", "記号") else ("" if surface.isascii() else m.reading_form())
     if pos[0] in SKIP_POS or pos[1] == "非自立可能" or m.normalized_form() in STOP_LEMMAS or not surface.strip():
-        return (), read, False
+        return (), read, False, None
     term = fold_kana(m.normalized_form())
     if not term or NON_WORD.fullmatch(term):
-        return (), read, False
+        return (), read, False, None
     terms = [term]
     parts = m.split(SplitMode.A)
     if len(parts) > 1:
@@ -114,7 +119,7 @@ def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool]:
             if sub and sub != term and p.part_of_speech()[0] not in SKIP_POS and not NON_WORD.fullmatch(sub):
                 terms.append(sub)
     known = not m.is_oov() and not HIRAGANA_ONLY.fullmatch(surface)
-    return tuple(terms), read, known
+    return tuple(terms), read, known, (tuple(terms), known)
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,22 @@ class Analysis:
 
     def unique_terms(self) -> list[str]:
         return list(dict.fromkeys(self.terms))
+
+
+def _batches(texts: list[str]) -> list[list[int]]:
+    """Indices of `texts` (each at most PIECE_CHARS long) grouped so that each group, joined
+    by line breaks, fits one segmenter call."""
+    batches, current, size = [], [], 0
+    for i, text in enumerate(texts):
+        n = len(text.encode("utf-8")) + 1
+        if current and size + n > SEGMENT_BYTES:
+            batches.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += n
+    if current:
+        batches.append(current)
+    return batches
 
 
 def bigrams(text: str) -> list[str]:
@@ -163,34 +184,75 @@ class Analyzer:
         `reading=False` skips the reading and the surface (the indexer needs them only for
         short fields, and they cost a third of the time on long bodies).
         """
-        if limit is not None:
-            text = text[:limit]
+        return self.analyze_many([text], limit, reading)[0]
+
+    def analyze_many(self, texts: list[str], limit: int | None = MAX_INPUT_CHARS,
+                     reading: bool = True) -> list[Analysis]:
+        """Each text analysed exactly as `analyze` would, in as few segmenter calls as possible.
+
+        The indexer has a dozen short texts per article (title, questions, tags, and each
+        section's heading, stated and "not stated" sentences); one call per text spent more
+        on the per-call work than on segmenting. The texts are joined by line breaks (never
+        part of a word), segmented in pieces below the segmenter's input limit, and every
+        word goes back to the text its offset falls in.
+        """
         # Lone surrogates (possible in JSON input) cannot be encoded for the segmenter.
-        text = self.canonical(text.encode("utf-8", "ignore").decode("utf-8"))
-        terms: list[str] = []
-        readings: list[str] = []
-        units: list[tuple[tuple[str, ...], bool]] = []
+        texts = [self.canonical((t[:limit] if limit is not None else t).encode("utf-8", "ignore").decode("utf-8"))
+                 for t in texts]
+        terms: list[list[str]] = [[] for _ in texts]
+        readings: list[list[str]] = [[] for _ in texts]
+        units: list[list] = [[] for _ in texts]
+        # A text longer than one call allows (a very long section) goes in pieces; its pieces
+        # share its lists.
+        pieces = [(i, text[at:at + PIECE_CHARS]) for i, text in enumerate(texts)
+                  for at in range(0, max(len(text), 1), PIECE_CHARS)]
+        for batch in _batches([piece for _, piece in pieces]):
+            owners = [pieces[j][0] for j in batch]
+            self._segment([pieces[j][1] for j in batch], [terms[i] for i in owners],
+                          [readings[i] for i in owners] if reading else None, [units[i] for i in owners])
+        return [
+            Analysis(
+                terms=tuple(terms[i]),
+                reading=fold_kana(NON_WORD.sub("", "".join(readings[i]))) if reading else "",
+                surface=fold_kana(NON_WORD.sub("", text)) if reading else "",
+                units=tuple(units[i]),
+            )
+            for i, text in enumerate(texts)
+        ]
+
+    def _segment(self, texts: list[str], terms: list[list], readings: list[list] | None, units: list[list]) -> None:
+        """Segment `texts` (joined by line breaks) in one call; append each one's words to its lists."""
+        ends, at = [], -1
+        for text in texts:
+            at += len(text) + 1
+            ends.append(at)  # offset of the line break after the text
+        i, end, several = 0, ends[0], len(texts) > 1
         cache = self._morphemes
-        for m in self._tokenizer.tokenize(text):
+        get = cache.get
+        words, unit_list = terms[0], units[0]
+        read = readings[0] if readings is not None else None
+        for m in self._tokenizer.tokenize("\n".join(texts)):
+            if several and m.begin() >= end:
+                while m.begin() >= end:
+                    i += 1
+                    end = ends[i]
+                words, unit_list = terms[i], units[i]
+                read = readings[i] if readings is not None else None
             # A dictionary word always folds the same way, so each is worked out once per
-            # process; unknown words (one shared word id) are keyed by their spelling.
-            key = (m.surface(), m.part_of_speech_id()) if m.is_oov() else m.word_id()
-            entry = cache.get(key)
+            # process; unknown words (one shared word id per part of speech) by their spelling.
+            key = m.word_id()
+            if key >= OOV_WORD_ID:
+                key = (m.surface(), key)
+            entry = get(key)
             if entry is None:
                 if len(cache) > MORPHEME_CACHE:
                     cache.clear()
                 entry = cache[key] = _morpheme_entry(m)
             if entry[0]:
-                terms.extend(entry[0])
-                units.append((entry[0], entry[2]))
-            if reading and entry[1] is not None:
-                readings.append(entry[1] or m.surface())
-        return Analysis(
-            terms=tuple(terms),
-            reading=fold_kana(NON_WORD.sub("", "".join(readings))) if reading else "",
-            surface=fold_kana(NON_WORD.sub("", text)) if reading else "",
-            units=tuple(units),
-        )
+                words.extend(entry[0])
+                unit_list.append(entry[3])
+            if read is not None and entry[1] is not None:
+                read.append(entry[1] or m.surface())
 
     @cached_property
     def version(self) -> str:

@@ -17,11 +17,12 @@ import re
 import sqlite3
 import sys
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from tqdm import tqdm
 
-from kb.analysis import Analysis, Analyzer, bigrams
+from kb.analysis import Analyzer, bigrams
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
 from kb.passages import CUES_VERSION, section_kinds
 from storage.sqlite import connect
@@ -153,87 +154,96 @@ SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
 
 def split_unstated(text: str) -> tuple[str, str]:
     """(sentences that say something, sentences that say the source does not tell)."""
+    if not NOT_STATED.search(text):
+        return text, ""  # nearly every section: one scan instead of one per sentence
     said, unsaid = [], []
     for sentence in SENTENCE_END.split(text):
         (unsaid if NOT_STATED.search(sentence) else said).append(sentence)
     return "".join(said), "".join(unsaid)
 
 
-def _index_document(conn: sqlite3.Connection, analyzer: Analyzer, doc: Document, file: str) -> None:
-    """Write one document: its row, its sections and its FTS entry (terms joined by spaces)."""
+def _analyse_document(analyzer: Analyzer, doc: Document) -> tuple[dict, list[dict], dict]:
+    """Everything the index stores for one document: its row, its sections' rows and its FTS row.
+
+    Kept apart from the writing (no database here): this is where a build spends its time.
+    Each text is segmented once; the section rows, the article's terms and the FTS body all
+    reuse that one analysis.
+    """
     title = analyzer.analyze(doc.title)
     questions = [analyzer.analyze(q) for q in doc.questions]
     tags = [analyzer.analyze(t) for t in doc.tags]
     sections, hedged, stated = [], set(), set()
-    for s in doc.sections:
-        said, unsaid = split_unstated(s.body)
-        h = analyzer.analyze(s.heading or "", reading=False)
-        a = analyzer.analyze(said, limit=None, reading=False)
-        b = analyzer.analyze(unsaid, limit=None, reading=False)
-        sections.append((s, h, Analysis(h.terms + a.terms + b.terms, "", "")))
+    # Every section's heading, stated and "not stated" sentences in one segmenter pass.
+    parts = [text for s in doc.sections for text in (s.heading or "", *split_unstated(s.body))]
+    analysed = analyzer.analyze_many(parts, limit=None, reading=False)
+    for i, s in enumerate(doc.sections):
+        h, a, b = analysed[3 * i:3 * i + 3]
+        sections.append((s, h, h.terms + a.terms + b.terms))
         stated.update(a.terms)  # a heading names a topic; it says nothing about it
         hedged.update(b.terms)
     head_terms = set(title.terms)
     for a in questions + tags:
         head_terms.update(a.terms)
     all_terms = set(head_terms)
-    for _, _, a in sections:
-        all_terms.update(a.terms)
+    for _, _, terms in sections:
+        all_terms.update(terms)
     # Words the article mentions only to say it does not know (「録画が提供されるかは
     # この資料からは分かりません」): the search must not count them as answered.
     hedged -= stated | head_terms
     # Readings and character pairs of the short fields only: enough for kana questions and
     # fragments, without multiplying the size of long bodies.
-    grams = []
+    grams, seen = [], set()
     for a in [title, *questions, *tags]:
         grams.extend(bigrams(a.reading))
-        grams.extend(g for g in bigrams(a.surface) if g not in grams)
-    cur = conn.execute(
-        INSERT_DOCUMENT,
-        {
-            "slug": doc.slug,
-            "file": file,
-            "title": doc.title,
-            "kind": doc.kind,
-            "audience": doc.audience,
-            "tags": json.dumps(doc.tags, ensure_ascii=False),
-            "questions": json.dumps(doc.questions, ensure_ascii=False),
-            "updated": doc.updated,
-            "event_date": doc.event_date,
-            "source": doc.source,
-            "body": doc.body,
-            "terms": " ".join(sorted(all_terms)),
-            "head_terms": " ".join(sorted(head_terms)),
-            "title_terms": " ".join(sorted(set(title.terms))),
-            "hedged_terms": " ".join(sorted(hedged)),
-            "match_texts": json.dumps(
-                [[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False
-            ),
-        },
-    )
-    doc_id = cur.lastrowid
+        seen.update(grams)
+        grams.extend(g for g in dict.fromkeys(bigrams(a.surface)) if g not in seen)
+    document = {
+        "slug": doc.slug,
+        "title": doc.title,
+        "kind": doc.kind,
+        "audience": doc.audience,
+        "tags": json.dumps(doc.tags, ensure_ascii=False),
+        "questions": json.dumps(doc.questions, ensure_ascii=False),
+        "updated": doc.updated,
+        "event_date": doc.event_date,
+        "source": doc.source,
+        "body": doc.body,
+        "terms": " ".join(sorted(all_terms)),
+        "head_terms": " ".join(sorted(head_terms)),
+        "title_terms": " ".join(sorted(set(title.terms))),
+        "hedged_terms": " ".join(sorted(hedged)),
+        "match_texts": json.dumps([[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False),
+    }
+    section_rows = [
+        {"ord": i, "heading": section.heading, "body": section.body,
+         "terms": " ".join(sorted(set(terms))),
+         "heading_terms": " ".join(sorted(set(h.terms))),
+         "kinds": json.dumps(section_kinds(section.heading, section.body))}
+        for i, (section, h, terms) in enumerate(sections)
+    ]
+    # One FTS row per article: BM25 has to score every matching row, so rows are kept
+    # few; which section answers is decided by the re-rank from `sections.terms`.
+    fts = {
+        "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
+        "questions": " ".join(t for a in questions for t in a.terms),
+        "body": " ".join(chain.from_iterable(terms for _, _, terms in sections)),
+        "grams": " ".join(grams),
+    }
+    return document, section_rows, fts
+
+
+def _write_document(conn: sqlite3.Connection, file: str, analysed: tuple[dict, list[dict], dict]) -> None:
+    """Store one analysed document: its row, its sections and its FTS entry (terms joined by spaces)."""
+    document, section_rows, fts = analysed
+    doc_id = conn.execute(INSERT_DOCUMENT, {**document, "file": file}).lastrowid
     conn.executemany(
         "INSERT INTO sections (doc_id, ord, heading, body, terms, heading_terms, kinds)"
         " VALUES (:doc_id, :ord, :heading, :body, :terms, :heading_terms, :kinds)",
-        [
-            {"doc_id": doc_id, "ord": i, "heading": section.heading, "body": section.body,
-             "terms": " ".join(sorted(set(a.terms))),
-             "heading_terms": " ".join(sorted(set(h.terms))),
-             "kinds": json.dumps(section_kinds(section.heading, section.body))}
-            for i, (section, h, a) in enumerate(sections)
-        ],
+        [{**row, "doc_id": doc_id} for row in section_rows],
     )
-    # One FTS row per article: BM25 has to score every matching row, so rows are kept
-    # few; which section answers is decided by the re-rank from `sections.terms`.
     conn.execute(
         "INSERT INTO fts (rowid, title, questions, body, grams) VALUES (:id, :title, :questions, :body, :grams)",
-        {
-            "id": doc_id,
-            "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
-            "questions": " ".join(t for a in questions for t in a.terms),
-            "body": " ".join(t for _, _, a in sections for t in a.terms),
-            "grams": " ".join(grams),
-        },
+        {**fts, "id": doc_id},
     )
 
 
@@ -302,7 +312,7 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
                 if doc.slug in slugs:
                     report.broken.append((key, f"スラッグ「{doc.slug}」が {slugs[doc.slug]} と重複しています"))
                     continue
-                _index_document(conn, analyzer, doc, key)
+                _write_document(conn, key, _analyse_document(analyzer, doc))
                 slugs[doc.slug] = key
                 report.indexed += 1
             if not broken:  # a file with errors is read again next time, and reported again

@@ -56,3 +56,22 @@ def test_bigrams():
 def test_long_input_is_capped(analyzer):
     a = analyzer.analyze("医師会" * 10000)
     assert 0 < len(a.terms) <= 2000
+
+
+def test_many_texts_in_one_pass_keep_each_texts_words_apart(analyzer):
+    texts = ["会費の納入方法", "", "パスワードを忘れた", "ﾏｽﾀの差戻し"]
+    many = analyzer.analyze_many(texts)
+    assert len(many) == 4
+    assert "会費" in many[0].terms and "パスワド" not in many[0].terms
+    assert many[1].terms == () and many[1].reading == ""
+    assert "パスワド" in many[2].terms and "会費" not in many[2].terms
+    assert many[3].terms == analyzer.analyze("マスターの差し戻し").terms
+    assert many[2].reading == analyzer.analyze("パスワードを忘れた").reading
+
+
+def test_text_longer_than_the_segmenter_takes_is_analysed_whole(analyzer):
+    # Sudachi refuses more than 49,149 bytes in one call; a long section must still be indexed.
+    text = "会費" * 30_000  # 180,000 bytes
+    analysis = analyzer.analyze_many([text, "パスワード"], limit=None, reading=False)
+    assert analysis[0].terms.count("会費") == 30_000
+    assert analysis[1].terms == ("パスワド",)
