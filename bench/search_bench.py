@@ -27,8 +27,8 @@ What it does
    calls it (it makes its own Analyzer, so dictionary loading is included). Before it,
    in the same run, a baseline (`baseline_build_s`): Sudachi segmenting the same files
    into a bare FTS5 table, the floor any build of ours stands on. Each comes with its
-   CPU time (`*_cpu_s`, this process plus the build's worker processes), which a loaded
-   machine inflates far less than wall time.
+   CPU time (`*_cpu_s`, this process plus any it started), which a loaded machine inflates
+   far less than wall time.
 3. Runs `--queries` queries after a warm-up, one `Searcher.search(q, k=5)` each,
    timed with `time.perf_counter`. The mix is what the chat actually receives:
    an example question verbatim, a paraphrase with words dropped, a word typed in
@@ -49,7 +49,6 @@ With `--json` stdout is exactly one JSON object (`build_s`, `rebuild_unchanged_s
 `query_p50_ms`, `query_p99_ms`, `naive_query_p50_ms`, `naive_query_p99_ms`,
 `peak_rss_mb`, `build_cpu_s`, `baseline_build_s`, `baseline_build_cpu_s`,
 `rebuild_unchanged_cpu_s`, `query_cpu_p50_ms`, `query_cpu_p99_ms`, `load_average`,
-`worker_peak_rss_mb` (the largest build worker; `peak_rss_mb` is this process),
 plus `docs`, `queries`, `targets`); otherwise a table, followed by
 per-query-kind latencies and a sanity check that the search found what it should
 (a fast search that finds nothing would be a useless benchmark). The table also shows
@@ -367,13 +366,14 @@ def baseline_build(folder: Path, db: Path) -> None:
 
 
 def cpu_s() -> float:
-    """CPU seconds of this process and of its finished children (the build's worker processes)."""
+    """CPU seconds of this process and of its finished children (none today; a build that
+    spread its work over processes would still be measured whole)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def timed(fn, *args):
-    """(result, wall seconds, CPU seconds of this process and its workers) of one call."""
+    """(result, wall seconds, CPU seconds) of one call."""
     wall, cpu = time.perf_counter(), cpu_s()
     result = fn(*args)
     return result, time.perf_counter() - wall, cpu_s() - cpu
@@ -526,7 +526,6 @@ def main(argv=None) -> int:
         "query_cpu_p50_ms": round(percentile(kb.cpu_ms, 50), 3),
         "query_cpu_p99_ms": round(percentile(kb.cpu_ms, 99), 3),
         "load_average": [round(load_start, 1), round(os.getloadavg()[0], 1)],
-        "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "docs": args.docs,
         "queries": len(queries),
     }
