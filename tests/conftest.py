@@ -104,6 +104,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_env() -> dict:
+    """The environment for a server or bot process of a test: this one's, without a metrics folder
+    another instance's server chose (each process of an instance counts in that instance's folder)."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    return {**env, "PYTHONUNBUFFERED": "1"}
+
+
 class ServerProcess:
     """`helpdesk serve` in a subprocess on a free port; output goes to a file printed if it dies."""
 
@@ -126,7 +133,7 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "handlers.serve_main", "--instance", str(self.instance_path),
                "serve", "--host", "127.0.0.1", "--port", str(port), *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     start_new_session=True, env=server_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import server_env
 from tests.telegram_fake import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,8 +81,8 @@ class BotProcess:
 
     def start(self) -> "BotProcess":
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-telegram-", suffix=".log", delete=False)
-        env = {**os.environ, "TELEGRAM_BOT_TOKEN": self.token, "TELEGRAM_API_URL": self.api_url,
-               "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+        env = {**server_env(), "TELEGRAM_BOT_TOKEN": self.token, "TELEGRAM_API_URL": self.api_url,
+               "PYTHONPATH": str(ROOT)}
         cmd = [sys.executable, "-c", "from handlers.cli import cli; cli()", "--instance", str(self.instance_path),
                "telegram", *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env,
