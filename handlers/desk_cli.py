@@ -11,6 +11,8 @@ from datetime import datetime
 
 import click
 
+from handlers.staff import password_option
+
 
 def _run(instance, work):
     """Run `work(agents)` over the instance's help desk database; AccountError → ClickException."""
@@ -42,8 +44,7 @@ def agent():
 @click.argument("login_id")
 @click.option("--name", "display_name", required=True,
               help="利用者にも表示される名前（例: 運営事務局 山田）。ログインIDは利用者には見えません")
-@click.option("--password", prompt="パスワード", hide_input=True, confirmation_prompt="パスワード（確認）",
-              help="パスワード（10文字以上）。省略すると入力を求めます（コマンド履歴に残らないよう、省略を推奨）")
+@password_option("パスワード")
 @click.pass_obj
 def add_command(instance, login_id, display_name, password):
     """担当者アカウントを追加します。パスワードは argon2id でハッシュ化して保存します。"""
@@ -81,8 +82,7 @@ def remove_command(instance, login_id):
 
 @agent.command("passwd")
 @click.argument("login_id")
-@click.option("--password", prompt="新しいパスワード", hide_input=True, confirmation_prompt="新しいパスワード（確認）",
-              help="新しいパスワード（10文字以上）。省略すると入力を求めます")
+@password_option("新しいパスワード")
 @click.pass_obj
 def passwd_command(instance, login_id, password):
     """担当者のパスワードを変更します。古いパスワードでのログインは次の操作で終了します。"""

@@ -56,6 +56,13 @@ def _run(instance: Instance, work):
         accounts.store.close()
 
 
+def password_option(label: str):
+    """--password, asked for twice without echo when omitted (so it stays out of the shell history);
+    staff and desk agent commands alike."""
+    return click.option("--password", prompt=label, hide_input=True, confirmation_prompt=f"{label}（確認）",
+                        help=f"{label}（10文字以上）。省略すると入力を求めます（コマンド履歴に残らないよう、省略を推奨）")
+
+
 @click.group("staff")
 def staff():
     """Webチャットにログインする医師会事務局職員のアカウントを管理します。"""
@@ -68,8 +75,7 @@ def staff():
               help="所属の区分: county（郡市区等医師会）または prefecture（都道府県医師会）")
 @click.option("--code", "association_code", required=True,
               help="所属する医師会のコード（都道府県医師会は2桁の例: 13、郡市区等医師会は5桁の例: 13001）")
-@click.option("--password", prompt="パスワード", hide_input=True, confirmation_prompt="パスワード（確認）",
-              help="パスワード（10文字以上）。省略すると入力を求めます（コマンド履歴に残らないよう、省略を推奨）")
+@password_option("パスワード")
 @click.pass_obj
 def add_command(instance: Instance, login_id, display_name, level, association_code, password):
     """職員アカウントを追加します。パスワードは argon2id でハッシュ化して保存します。"""
@@ -102,8 +108,7 @@ def list_command(instance: Instance, as_json):
 
 @staff.command("passwd")
 @click.argument("login_id")
-@click.option("--password", prompt="新しいパスワード", hide_input=True, confirmation_prompt="新しいパスワード（確認）",
-              help="新しいパスワード（10文字以上）。省略すると入力を求めます（省略を推奨）")
+@password_option("新しいパスワード")
 @click.pass_obj
 def passwd_command(instance: Instance, login_id, password):
     """職員アカウントのパスワードを変更します。そのアカウントのログイン中のセッションはすべて終了します。"""

@@ -79,6 +79,18 @@ def test_login_page_sends_a_visitor_back_to_the_page_named_in_next(browser, serv
         page.context.close()
 
 
+def ask_signed_in(page, server, question: str):
+    """Sign in as 千代田区's secretariat, open the chat on the demo page and ask; returns the chat frame."""
+    sign_in_on_the_login_page(page, server, "/login?next=/kb")
+    page.goto(server + "/")
+    page.locator(LAUNCHER).click()
+    frame = page.frame_locator(IFRAME)
+    expect(frame.locator("#account-status")).to_have_text(f"職員ログイン中：{CHIYODA}")
+    frame.locator("#input").fill(question)
+    frame.locator("#input").press("Enter")
+    return frame
+
+
 def one_line(cell) -> bool:
     """Whether a table cell's text is laid out on a single line."""
     return cell.evaluate("""c => {
@@ -91,13 +103,7 @@ def one_line(cell) -> bool:
 def test_table_labels_keep_their_words_whole_on_a_phone(browser, server):
     page = new_page(browser, width=360, height=740)
     try:
-        sign_in_on_the_login_page(page, server, "/login?next=/kb")
-        page.goto(server + "/")
-        page.locator(LAUNCHER).click()
-        frame = page.frame_locator(IFRAME)
-        expect(frame.locator("#account-status")).to_have_text(f"職員ログイン中：{CHIYODA}")
-        frame.locator("#input").fill("神田ひだまり在宅クリニックはマスタに載っていますか")
-        frame.locator("#input").press("Enter")
+        frame = ask_signed_in(page, server, "神田ひだまり在宅クリニックはマスタに載っていますか")
         table = frame.locator(".msg-bot:not(.msg-welcome) table.reply-table").last
         labels = table.locator("tbody tr td:first-child")
         expect(labels.first).to_have_text("名称")
@@ -116,13 +122,7 @@ def test_table_labels_keep_their_words_whole_on_a_phone(browser, server):
 def test_a_link_code_comes_with_the_telegram_deep_link_and_its_qr_code(browser, server):
     page = new_page(browser)
     try:
-        sign_in_on_the_login_page(page, server, "/login?next=/kb")
-        page.goto(server + "/")
-        page.locator(LAUNCHER).click()
-        frame = page.frame_locator(IFRAME)
-        expect(frame.locator("#account-status")).to_have_text(f"職員ログイン中：{CHIYODA}")
-        frame.locator("#input").fill("会員番号1300001の連携コードを発行してください")
-        frame.locator("#input").press("Enter")
+        frame = ask_signed_in(page, server, "会員番号1300001の連携コードを発行してください")
         box = frame.locator(".msg-bot .telegram-link").last
         link = box.get_by_role("link", name="Telegram で連携する（先生のスマートフォンで開くリンク）")
         href = link.get_attribute("href")
