@@ -17,8 +17,9 @@ import re
 import sqlite3
 import sys
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
+from typing import Iterator
 
 from tqdm import tqdm
 
@@ -259,12 +260,88 @@ def _load(path: Path, raw: bytes) -> tuple[list[Document], list[BrokenArticle]]:
         return [], [e]
 
 
+#: From this many changed files on, a build analyses in worker processes, one per CPU: segmenting is
+#: most of a build's time, and each document is analysed on its own. Below it, starting the workers
+#: (each loads the Sudachi dictionary) costs more than it saves.
+PARALLEL_FROM = 2000
+_worker_analyzer: Analyzer | None = None
+
+
+def _analyse_in_worker(docs: list[Document]) -> list:
+    global _worker_analyzer
+    if _worker_analyzer is None:
+        _worker_analyzer = Analyzer()
+    return [_analyse_document(_worker_analyzer, doc) for doc in docs]
+
+
+def _analyse_all(pairs: Iterator[tuple[str, Document]], analyzer: Analyzer | None, batch: int = 128):
+    """Each (file, document) with its analysis, in order. With the default analyzer (None here) the
+    work goes to worker processes started fresh ("spawn": nothing of this process, its threads or its
+    connections, is carried into them); the results are the same, only sooner. Batches are handed out
+    a few at a time and yielded as they come back, so reading, analysing and writing overlap and
+    memory stays flat."""
+    workers = min(os.cpu_count() or 1, 4)
+    if analyzer is not None or workers < 2:
+        analyzer = analyzer or Analyzer()
+        for key, doc in pairs:
+            yield key, _analyse_document(analyzer, doc)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    def submit(pool):
+        chunk = list(islice(pairs, batch))
+        return ([key for key, _ in chunk], pool.submit(_analyse_in_worker, [doc for _, doc in chunk])) if chunk else None
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        flight = deque(filter(None, (submit(pool) for _ in range(2 * workers))))
+        while flight:
+            keys, future = flight.popleft()
+            done = future.result()
+            more = submit(pool)
+            if more:
+                flight.append(more)
+            yield from zip(keys, done)
+
+
+def _changed_documents(conn, todo, known, report: BuildReport, finished_files: list) -> Iterator[tuple[str, Document]]:
+    """The documents of the files that changed, in order, each file's old rows deleted first; broken
+    files and duplicate slugs go to `report`, and the files read cleanly to `finished_files`.
+    A generator, so that files are read only as fast as their documents are analysed."""
+    slugs = {r[0]: r[1] for r in conn.execute("SELECT slug, file FROM documents")}
+    for path, st in todo:
+        key = str(path)
+        raw = path.read_bytes()
+        digest = _sha256(raw)
+        old = known.get(key)
+        if old and old[2] == digest:
+            # Touched but not changed: remember the new mtime, skip the work.
+            conn.execute("UPDATE files SET mtime_ns = :m, size = :s WHERE path = :p",
+                         {"m": st.st_mtime_ns, "s": st.st_size, "p": key})
+            report.unchanged += 1
+            continue
+        for slug in _delete_file(conn, key):
+            del slugs[slug]
+        docs, broken = _load(path, raw)
+        report.broken.extend((e.path, e.reason) for e in broken)
+        for doc in docs:
+            if doc.slug in slugs:
+                report.broken.append((key, f"スラッグ「{doc.slug}」が {slugs[doc.slug]} と重複しています"))
+                continue
+            slugs[doc.slug] = key
+            yield key, doc
+        if not broken:  # a file with errors is read again next time, and reported again
+            finished_files.append({"p": key, "m": st.st_mtime_ns, "s": st.st_size, "h": digest})
+
+
 def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, progress: bool | None = None) -> BuildReport:
     """Bring the index at `db_path` up to date with `sources` (folders of .md) and `extra` (.jsonl files).
 
     Returns what was indexed, left unchanged, removed and skipped as broken. A broken file is
     removed from the index too, so the index never answers from a version that no longer exists.
     """
+    custom = analyzer is not None  # a caller's own analyzer cannot be recreated in worker processes
     analyzer = analyzer or Analyzer()
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,36 +367,15 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
         conn.execute("BEGIN")
         for key in sorted(set(known) - seen):
             report.removed += len(_delete_file(conn, key))
-        slugs = {r[0]: r[1] for r in conn.execute("SELECT slug, file FROM documents")}
-        for path, st in tqdm(todo, desc="索引作成", unit="件", disable=not show):
-            key = str(path)
-            raw = path.read_bytes()
-            digest = _sha256(raw)
-            old = known.get(key)
-            if old and old[2] == digest:
-                # Touched but not changed: remember the new mtime, skip the work.
-                conn.execute(
-                    "UPDATE files SET mtime_ns = :m, size = :s WHERE path = :p",
-                    {"m": st.st_mtime_ns, "s": st.st_size, "p": key},
-                )
-                report.unchanged += 1
-                continue
-            for slug in _delete_file(conn, key):
-                del slugs[slug]
-            docs, broken = _load(path, raw)
-            report.broken.extend((e.path, e.reason) for e in broken)
-            for doc in docs:
-                if doc.slug in slugs:
-                    report.broken.append((key, f"スラッグ「{doc.slug}」が {slugs[doc.slug]} と重複しています"))
-                    continue
-                _write_document(conn, key, _analyse_document(analyzer, doc))
-                slugs[doc.slug] = key
-                report.indexed += 1
-            if not broken:  # a file with errors is read again next time, and reported again
-                conn.execute(
-                    "INSERT INTO files (path, mtime_ns, size, sha256) VALUES (:p, :m, :s, :h)",
-                    {"p": key, "m": st.st_mtime_ns, "s": st.st_size, "h": digest},
-                )
+        finished_files: list[dict] = []
+        changed = _changed_documents(conn, todo, known, report, finished_files)
+        parallel = not custom and len(todo) >= PARALLEL_FROM
+        for key, result in tqdm(_analyse_all(changed, None if parallel else analyzer), desc="索引作成", unit="件",
+                                disable=not show):
+            _write_document(conn, key, result)
+            report.indexed += 1
+        conn.executemany("INSERT INTO files (path, mtime_ns, size, sha256) VALUES (:p, :m, :s, :h)",
+                         finished_files)
         if report.indexed or report.removed:
             # Row counts per term, kept as a table: fts5vocab walks a term's whole posting
             # list on every lookup, which costs milliseconds per common term at query time.

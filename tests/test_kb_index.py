@@ -114,3 +114,22 @@ def test_extra_corpus_is_searched(tmp_path):
     db = tmp_path / "c.sqlite"
     assert build_index([], db, extra=[corpus]).indexed == 2
     assert [r.slug for r in Searcher(db).search("住民票がほしい", k=1)] == ["g2"]
+
+
+def test_a_build_in_worker_processes_writes_the_same_index(tmp_path, articles, monkeypatch):
+    """Many changed files are analysed in worker processes (kb.indexer.PARALLEL_FROM); what they write
+    is what one process writes, row for row, and broken files are reported alike."""
+    import kb.indexer
+
+    (articles / "broken.md").write_text("---\ntitle: 壊れた記事\n", encoding="utf-8")
+    one = build_index([articles], tmp_path / "one.sqlite")
+    monkeypatch.setattr(kb.indexer, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    many = build_index([articles], tmp_path / "many.sqlite")
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime > children  # the workers did the analysing
+    assert (many.indexed, many.unchanged, sorted(many.broken)) == (one.indexed, one.unchanged, sorted(one.broken))
+    assert one.indexed >= 10 and len(one.broken) == 1
+    assert dump(tmp_path / "many.sqlite") == dump(tmp_path / "one.sqlite")
