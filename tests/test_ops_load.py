@@ -1,5 +1,5 @@
-"""Running for real: 4 gunicorn workers and a second writer process (standing in for the Telegram
-process) share the databases under load, with no "database is locked" and nothing lost; /metrics sums
+"""Running for real: 4 gunicorn workers and the Telegram process (`helpdesk telegram`, polling a fake
+Bot API) share the databases under load, with no "database is locked" and nothing lost; /metrics sums
 every process; rate limits hold across workers; a backup taken under load holds everything committed
 before it started and restores; and the server's log lines are JSON without a member number, a name
 or a link code in them."""
@@ -9,7 +9,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,43 +17,20 @@ import pytest
 
 from tests.conftest import ROOT, ServerProcess, build_instance
 from tests.staff import PASSWORD, add_records_and_staff, build_demo
+from tests.telegram_fake import FakeTelegram
+from tests.telegram_harness import BotProcess, wait_until
 
 WEB_CLIENTS, WEB_MESSAGES = 6, 12
-BOT_MESSAGES = 150
+CHATS, CHAT_MESSAGES = 10, 15
+FIRST_CHAT = 9000
 QUESTIONS = ["マスタはいつ更新されますか", "日医ニュースの送付先を変えたい", "API連携の申し込み方法", "こんにちは"]
-
-# The bot's stand-in: its own process, writing telegram turns into the same database through the
-# store, counting them in the shared metrics folder like the Telegram process does.
-WRITER = r"""
-import sys
-from datetime import datetime, timezone
-from bot.model import Reply
-from bot.store import Store
-from handlers import metrics
-
-instance, count = sys.argv[1], int(sys.argv[2])
-metrics.use_instance_dir(instance)
-store = Store(instance + "/helpdesk.sqlite")
-now = lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
-done = 0
-for i in range(count):
-    new = store.create_conversation("telegram", "anonymous", now(), external_chat_id=str(9000 + i % 10)) \
-        if i < 10 else None
-    cid = new.conversation.id if new else cids[i % 10]
-    if new:
-        cids = globals().setdefault("cids", [])
-        cids.append(cid)
-    store.save_turn(cid, f"質問 {i}", Reply("回答です", "answer"), now(), idempotency_key=f"tg-{i}")
-    metrics.record_turn("telegram", "answer")
-    done += 1
-print(done)
-"""
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     demo = build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
-    instance = build_instance(tmp_path_factory.mktemp("ops"), {"RATELIMIT_STORAGE_URI": "helpdesk-sqlite://"})
+    instance = build_instance(tmp_path_factory.mktemp("ops"), {"RATELIMIT_STORAGE_URI": "helpdesk-sqlite://",
+                                                               "TELEGRAM_RATE_LIMIT": "10000 per minute"})
     add_records_and_staff(instance, demo)
     server = ServerProcess(instance.path, workers=4, threads=2).start(timeout=60)
     yield instance, server
@@ -73,57 +49,99 @@ def web_client(base: str, n: int, acknowledged: list, errors: list) -> None:
              else errors.append((r.status_code, r.text)))
 
 
-def test_workers_and_a_second_writer_share_the_databases(served, tmp_path):
+def telegram_chat(fake: FakeTelegram, chat: int, offered: dict) -> None:
+    """One chat's messages, each sent once the bot answered the one before (a person waiting for it)."""
+    for k in range(CHAT_MESSAGES):
+        text = QUESTIONS[(chat + k) % len(QUESTIONS)]
+        offered.setdefault(chat, []).append((fake.message(chat, text), text))
+        fake.wait_for("sendMessage", chat, k + 1, timeout=60)
+
+
+def test_workers_and_the_telegram_process_share_the_databases(served, tmp_path):
+    """Web clients and Telegram chats at once, against 4 gunicorn workers and the real bot process,
+    with a backup taken midway."""
+    from handlers.telegram_handlers import APOLOGY
+
     instance, server = served
+    chats = range(FIRST_CHAT, FIRST_CHAT + CHATS)
     acknowledged, errors = [], []
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(instance.path), str(BOT_MESSAGES)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    offered: dict[int, list[tuple[int, str]]] = {}  # chat -> (update id, text), in the order offered
     before_backup: list[int] = []
+    answered_before_backup: dict[int, int] = {}
     backup_dir = tmp_path / "backup"
 
     def backup_midway():
-        while len(acknowledged) < WEB_CLIENTS * WEB_MESSAGES // 3:
-            time.sleep(0.01)
-        before_backup.extend(acknowledged)  # every one of these was committed before the backup starts
+        wait_until(lambda: len(acknowledged) >= WEB_CLIENTS * WEB_MESSAGES // 3
+                   and len(fake.calls_of("sendMessage")) >= CHATS * CHAT_MESSAGES // 10,
+                   timeout=120, what="a third of the web messages and a tenth of the updates answered")
+        # Every one of these was committed before the backup starts (the bot stores a turn before sending).
+        before_backup.extend(acknowledged)
+        answered_before_backup.update({chat: len(fake.sent(chat)) for chat in chats})
         subprocess.run([sys.executable, "-m", "handlers.serve_main", "--instance", str(instance.path),
                         "backup", str(backup_dir)], cwd=ROOT, check=True, capture_output=True)
 
-    backup_thread = threading.Thread(target=backup_midway)
-    backup_thread.start()
-    with ThreadPoolExecutor(WEB_CLIENTS) as pool:
-        list(pool.map(lambda n: web_client(server.url, n, acknowledged, errors), range(WEB_CLIENTS)))
-    out, err = writer.communicate(timeout=120)
-    backup_thread.join(timeout=120)
+    fake = FakeTelegram().start()
+    bot = BotProcess(instance.path, fake.url).start()
+    try:
+        fake.wait_for("getUpdates", timeout=60)  # the bot is up and polling
+        with ThreadPoolExecutor(WEB_CLIENTS + CHATS + 1) as pool:
+            backup = pool.submit(backup_midway)
+            web = [pool.submit(web_client, server.url, n, acknowledged, errors) for n in range(WEB_CLIENTS)]
+            telegram = [pool.submit(telegram_chat, fake, chat, offered) for chat in chats]
+            for future in web:
+                future.result()
+            web_done = time.monotonic()
+            for future in [*telegram, backup]:
+                future.result()
+        # The two loads overlapped: the bot answered while web clients were still posting.
+        assert any(call.at < web_done for call in fake.calls_of("sendMessage"))
 
-    assert errors == [] and writer.returncode == 0, (errors, err)
-    assert int(out) == BOT_MESSAGES
-    assert "database is locked" not in server.output + err
+        # /metrics from any worker counts every worker and the running bot process.
+        assert (instance.path / "metrics" / f"counter_{bot.proc.pid}.db").exists()
+        pids = {httpx.get(server.url + "/healthz").json()["pid"] for _ in range(40)}
+        assert len(pids) >= 2
+        for _ in range(4):
+            text = httpx.get(server.url + "/metrics").text
+            messages = {line for line in text.splitlines() if line.startswith("helpdesk_messages_total")}
+            assert messages == {f'helpdesk_messages_total{{channel="web"}} {float(WEB_CLIENTS * WEB_MESSAGES)}',
+                                f'helpdesk_messages_total{{channel="telegram"}} {float(CHATS * CHAT_MESSAGES)}'}, \
+                (messages, sorted(p.name for p in (instance.path / "metrics").iterdir()))
+            assert 'helpdesk_request_seconds_count{method="POST",route="/api/conversations",status="2xx"} ' \
+                   f'{float(WEB_CLIENTS)}' in text
+
+        bot.proc.terminate()  # a clean stop: no send can come after it, so the counts below are final
+        assert bot.wait(30) == 0, bot.output
+        bot_output = bot.output
+    finally:
+        bot.stop()
+        fake.stop()
+
+    assert errors == [], errors
+    assert "database is locked" not in server.output and "database is locked" not in bot_output
+    # Every Telegram update answered exactly once, and never with the apology for a failed update.
+    assert [len(fake.sent(chat)) for chat in chats] == [CHAT_MESSAGES] * CHATS
+    assert not [call for call in fake.calls_of("sendMessage") if APOLOGY in call.params["text"]]
+
+    telegram_user = ("SELECT c.external_chat_id, m.idempotency_key, m.text FROM messages m JOIN conversations c "
+                     "ON c.id = m.conversation_id WHERE c.channel = 'telegram' AND m.role = 'user'")
+    expected = sorted((str(chat), f"tg:{update}", text) for chat in chats for update, text in offered[chat])
     with sqlite3.connect(instance.helpdesk_db) as conn:
         web = {r[0] for r in conn.execute("SELECT m.id FROM messages m JOIN conversations c ON c.id = "
                                           "m.conversation_id WHERE c.channel = 'web' AND m.role = 'user'")}
-        bot = conn.execute("SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                           "WHERE c.channel = 'telegram' AND m.role = 'user'").fetchone()[0]
+        stored = sorted(conn.execute(telegram_user).fetchall())
     assert web == set(acknowledged) and len(web) == WEB_CLIENTS * WEB_MESSAGES
-    assert bot == BOT_MESSAGES
+    assert len(expected) == CHATS * CHAT_MESSAGES and stored == expected  # one stored message per update
 
-    # The backup taken halfway holds everything acknowledged before it began, and is sound.
+    # The backup taken halfway holds everything acknowledged or answered before it began, and is sound.
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     assert manifest["databases"]["helpdesk.sqlite"]["integrity"] == "ok"
     with sqlite3.connect(backup_dir / "helpdesk.sqlite") as conn:
         copied = {r[0] for r in conn.execute("SELECT id FROM messages WHERE role = 'user'")}
+        copied_updates = {r[1] for r in conn.execute(telegram_user)}
     assert set(before_backup) <= copied and len(before_backup) >= WEB_CLIENTS * WEB_MESSAGES // 3
-
-    # /metrics from any worker counts every worker and the writer process.
-    pids = {httpx.get(server.url + "/healthz").json()["pid"] for _ in range(40)}
-    assert len(pids) >= 2
-    for _ in range(4):
-        text = httpx.get(server.url + "/metrics").text
-        messages = {line for line in text.splitlines() if line.startswith("helpdesk_messages_total")}
-        assert messages == {f'helpdesk_messages_total{{channel="web"}} {float(WEB_CLIENTS * WEB_MESSAGES)}',
-                            f'helpdesk_messages_total{{channel="telegram"}} {float(BOT_MESSAGES)}'}, \
-            (messages, sorted(p.name for p in (instance.path / "metrics").iterdir()))
-        assert 'helpdesk_request_seconds_count{method="POST",route="/api/conversations",status="2xx"} ' \
-               f'{float(WEB_CLIENTS)}' in text
+    # A chat's updates are answered in the order offered, so its first n answers are its first n updates.
+    answered = {f"tg:{update}" for chat, n in answered_before_backup.items() for update, _ in offered[chat][:n]}
+    assert answered <= copied_updates and len(answered) >= CHATS * CHAT_MESSAGES // 10
 
 
 def test_restore_brings_back_the_backup(served, tmp_path):
