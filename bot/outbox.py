@@ -188,7 +188,9 @@ class Outbox:
         UPDATE outbox SET claimed_by = :run
         WHERE id = :id AND sent_at IS NULL AND failed IS NULL AND (claimed_by IS NULL OR claimed_by != :run)
     """
-    SENT_SQL = "UPDATE outbox SET sent_at = :now, attempts = attempts + 1 WHERE id = :id"
+    SENT_SQL = """
+        UPDATE outbox SET sent_at = :now, attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(:ids))
+    """
     FAILED_SQL = "UPDATE outbox SET failed = :reason, attempts = attempts + 1 WHERE id = :id"
     LATER_SQL = """
         UPDATE outbox SET claimed_by = NULL, not_before = :not_before, attempts = attempts + 1 WHERE id = :id
@@ -209,9 +211,10 @@ class Outbox:
         with self.store.transaction() as conn:
             return conn.execute(self.CLAIM_SQL, {"id": row_id, "run": run}).rowcount > 0
 
-    def sent(self, row_id: int, now: str) -> None:
+    def sent(self, row_ids: Iterable[int], now: str) -> None:
+        """Mark rows sent, in one write (the messages answering one update)."""
         with self.store.transaction() as conn:
-            conn.execute(self.SENT_SQL, {"id": row_id, "now": now})
+            conn.execute(self.SENT_SQL, {"ids": json.dumps(list(row_ids)), "now": now})
 
     def failed(self, row_id: int, reason: str) -> None:
         """Give up on a row (the channel refused it for good); kept for the record."""

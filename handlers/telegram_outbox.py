@@ -31,6 +31,7 @@ log = logging.getLogger("helpdesk.telegram")
 
 SENT, UNREACHABLE, FAILED, LATER = "sent", "unreachable", "failed", "later"
 RETRIES_429 = 5
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # Telegram objects are frozen: one serves every send
 
 
 def keyboard(payload: dict) -> InlineKeyboardMarkup | None:
@@ -64,7 +65,7 @@ class Sender:
                 await self.bot.send_message(
                     chat_id=chat_id, text=row.payload["text"], parse_mode=ParseMode.HTML,
                     reply_markup=keyboard(row.payload),
-                    link_preview_options=LinkPreviewOptions(is_disabled=True))
+                    link_preview_options=NO_PREVIEW)
                 break
             except RetryAfter as e:
                 wait = seconds(e)
@@ -104,12 +105,7 @@ class Sender:
                 break
             sent.append(row.id)
         if sent:
-            await asyncio.to_thread(self._mark_sent, sent)
-
-    def _mark_sent(self, ids) -> None:
-        now = self.now()
-        for row_id in ids:
-            self.outbox.sent(row_id, now)
+            await asyncio.to_thread(self.outbox.sent, sent, self.now())
 
 
 class Drain:
@@ -157,7 +153,7 @@ class Drain:
             self.limiter.hit(self.per_chat, row.chat_id)
             outcome = await self.sender.send(row)
             if outcome == SENT:
-                await asyncio.to_thread(self.sender.outbox.sent, row.id, self.sender.now())
+                await asyncio.to_thread(self.sender.outbox.sent, [row.id], self.sender.now())
                 sent += 1
             else:
                 waiting.add(row.chat_id)
