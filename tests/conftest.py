@@ -44,6 +44,14 @@ def no_metrics_folder_left_behind(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
 
 
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    """The demo member data (tests/staff.py: build_demo), made once per test module."""
+    from tests.staff import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
+
+
 def build_instance(path: Path, config: dict | None = None, sources=SOURCES):
     """A fresh instance folder with a real index and a config.json; returns the Instance."""
     from handlers.instance import Instance

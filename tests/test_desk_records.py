@@ -12,12 +12,7 @@ from click.testing import CliRunner
 
 from tests.conftest import build_instance
 from tests.desk_support import AGENT_PASSWORD, add_agents, csrf_of, sign_in
-from tests.staff import PASSWORD, add_records_and_staff, build_demo
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
+from tests.staff import PASSWORD, add_records_and_staff
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from bot.linking import LinkCodeInvalid
 from bot.lookups import NEAR_TEXT, NO_DATA_TEXT, SIGN_IN_TEXT, records_asker
 from records.errors import UNAVAILABLE_JA, RecordUnavailable
 from records.lookup import Records
-from tests.staff import build_demo, staff_asker
+from tests.staff import staff_asker
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=JST)
@@ -34,11 +34,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
 
 
 @pytest.fixture

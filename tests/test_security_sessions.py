@@ -16,15 +16,10 @@ from flask.sessions import SecureCookieSessionInterface
 
 from handlers.web import create_app
 from tests.conftest import ROOT, build_instance
-from tests.staff import PASSWORD, add_records_and_staff, build_demo
+from tests.staff import PASSWORD, add_records_and_staff
 
 COOKIE = "mamis_helpdesk_session"
 SIGN_IN_REQUIRED = "sign_in_required"
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
 
 
 @pytest.fixture(scope="module")

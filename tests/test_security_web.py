@@ -7,12 +7,7 @@ import re
 import pytest
 
 from handlers.web import create_app
-from tests.staff import PASSWORD, add_records_and_staff, build_demo
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
+from tests.staff import PASSWORD, add_records_and_staff
 
 
 @pytest.fixture

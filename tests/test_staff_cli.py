@@ -11,14 +11,8 @@ from click.testing import CliRunner
 from bot import Store
 from bot.accounts import SignInFailed, StaffAccounts
 from handlers.cli import cli
-from tests.staff import build_demo
 
 NOW = "2026-11-25T10:00:00+09:00"
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
 
 
 def run(*args, input=None):

@@ -14,16 +14,11 @@ from handlers.web import create_app
 from records.errors import UNAVAILABLE_JA
 from tests.browser import format_violations, launch_chromium, new_page, run_axe, serious_violations
 from tests.conftest import build_instance
-from tests.staff import PASSWORD, add_records_and_staff, build_demo
+from tests.staff import PASSWORD, add_records_and_staff
 
 WRONG = "ログインIDまたはパスワードが正しくありません。"
 TOO_MANY = "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"
 CSRF_FAILED = "セッションの確認に失敗しました。ページを再読み込みしてから、もう一度お試しください。"
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
 
 
 @pytest.fixture(scope="module")
