@@ -23,7 +23,6 @@ from bot.hours import BusinessHours
 from bot.tickets import TicketStore
 
 AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY, TOKEN_KEY = "desk_agent", "desk_fp", "desk_since", "desk_token"
-DEFAULT_SESSION_MINUTES = 480
 EXPIRED_TEXT = "ログインの有効期限が切れました。もう一度ログインしてください。"
 
 
@@ -70,7 +69,7 @@ def desk_services() -> DeskServices:
 
 
 def session_minutes() -> float:
-    return float(current_app.config.get("DESK_SESSION_MINUTES") or DEFAULT_SESSION_MINUTES)
+    return float(current_app.config["DESK_SESSION_MINUTES"])
 
 
 def current_agent():

@@ -26,16 +26,10 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from storage.sqlite import connect
+from bot.tickets import ACTIVE_STATES
+from storage.sqlite import applied_migrations, connect
 
 TELEGRAM_HEARTBEAT = "telegram.heartbeat"
-
-#: Readiness thresholds; each may be set like any other setting (config.toml / HELPDESK_…).
-READY_DEFAULTS = {
-    "READY_MEMBER_SYNC_MAX_HOURS": 48,
-    "READY_TELEGRAM_MAX_SECONDS": 180,
-    "READY_OUTBOX_MAX_MINUTES": 15,
-}
 
 _ABSENT = {"ok": True, "state": "absent"}
 
@@ -58,9 +52,7 @@ def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
 
 def _applied(path: Path) -> set[str]:
     with closing(_open(path)) as conn:
-        if not _table_exists(conn, "migrations"):
-            return set()
-        return {row[0] for row in conn.execute("SELECT name FROM migrations")}
+        return set(applied_migrations(conn)) if _table_exists(conn, "migrations") else set()
 
 
 def known_migrations() -> dict[str, list[str]]:
@@ -209,6 +201,9 @@ def check_outbox(instance, max_minutes: float) -> dict:
     return result
 
 
+TICKETS_OPEN_SQL = "SELECT count(*) FROM tickets WHERE state IN (SELECT value FROM json_each(:states))"
+
+
 def tickets_open(instance) -> int | None:
     """Tickets not yet resolved or closed; None when the desk's tables do not exist yet."""
     if not instance.helpdesk_db.exists():
@@ -216,28 +211,20 @@ def tickets_open(instance) -> int | None:
     with closing(_open(instance.helpdesk_db)) as conn:
         if not _table_exists(conn, "tickets"):
             return None
-        return conn.execute("SELECT count(*) FROM tickets WHERE state NOT IN ('resolved', 'closed')").fetchone()[0]
-
-
-def setting(config, name: str):
-    value = config.get(name)
-    return READY_DEFAULTS[name] if value is None else value
-
-
-def telegram_enabled(config) -> bool:
-    return bool(config.get("TELEGRAM_BOT_TOKEN") or os.environ.get("TELEGRAM_BOT_TOKEN"))
+        return conn.execute(TICKETS_OPEN_SQL, {"states": json.dumps(ACTIVE_STATES)}).fetchone()[0]
 
 
 def readiness(instance, config) -> dict:
-    """Every part's check; `failing` names the parts that are not ready."""
+    """Every part's check; `failing` names the parts that are not ready. `config` holds the declared
+    settings (helpdesk/settings.py: the thresholds' defaults, and TELEGRAM_BOT_TOKEN from the environment)."""
     checks = {
         "databases": check_databases(instance),
         "migrations": check_migrations(instance),
         "index": check_index(instance),
-        "member_data": check_member_data(instance, float(setting(config, "READY_MEMBER_SYNC_MAX_HOURS"))),
-        "telegram": check_telegram(instance, telegram_enabled(config),
-                                   float(setting(config, "READY_TELEGRAM_MAX_SECONDS"))),
-        "outbox": check_outbox(instance, float(setting(config, "READY_OUTBOX_MAX_MINUTES"))),
+        "member_data": check_member_data(instance, float(config["READY_MEMBER_SYNC_MAX_HOURS"])),
+        "telegram": check_telegram(instance, bool(config["TELEGRAM_BOT_TOKEN"]),
+                                   float(config["READY_TELEGRAM_MAX_SECONDS"])),
+        "outbox": check_outbox(instance, float(config["READY_OUTBOX_MAX_MINUTES"])),
     }
     failing = [name for name, result in checks.items() if not result["ok"]]
     return {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}

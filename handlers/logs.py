@@ -106,7 +106,7 @@ def init_app(app) -> None:
     duration. Probes (/healthz, /readyz, /metrics) are logged at DEBUG, so they do not drown the rest."""
     from flask import g, request
 
-    configure(str(app.config.get("LOG_LEVEL") or "INFO"))
+    configure(app.config["LOG_LEVEL"])
     log = logging.getLogger("helpdesk.request")
 
     @app.before_request
