@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
+
 # What secretariat staff and doctors actually ask, with follow-ups, small talk and questions the
 # knowledge base cannot answer, so every branch of the core is in the mix.
 QUESTIONS = [
@@ -194,12 +196,6 @@ def run_phase(port: int, clients: int, seconds: float, health_only: bool = False
     return latencies, sum(t.errors for t in threads), elapsed
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return 0.0
-    return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))]
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (threads)")
@@ -238,8 +234,8 @@ def main(argv=None) -> dict:
 
     result = {
         "throughput_msgs_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2) if latencies else 0.0,
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2) if latencies else 0.0,
         "errors": errors + trivial_errors,
         "rss_start_mb": rss_start,
         "rss_end_mb": rss_end,

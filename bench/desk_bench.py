@@ -38,6 +38,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
+
 PASSWORD = "bench-password-2026"
 NOW = "2026-11-25T10:00:00+09:00"
 STATES = ("new", "open", "pending", "resolved", "closed")
@@ -134,13 +136,6 @@ def timed(samples: list[float], errors: list[str], call, ok=(200,)) -> httpx.Res
     return response
 
 
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 2)
-
-
 def measure(url: str, tickets: int, requests: int, rng: random.Random) -> dict:
     import re
 
@@ -185,8 +180,8 @@ def measure(url: str, tickets: int, requests: int, rng: random.Random) -> dict:
     result = {"tickets": tickets, "requests": requests}
     for key, name in (("queue", "queue"), ("ticket", "ticket"), ("create", "create_ticket"), ("poll", "poll"),
                       ("baseline", "baseline")):
-        result[f"{name}_p50_ms"] = percentile(samples[key], 50)
-        result[f"{name}_p99_ms"] = percentile(samples[key], 99)
+        result[f"{name}_p50_ms"] = round(percentile(samples[key], 50), 2)
+        result[f"{name}_p99_ms"] = round(percentile(samples[key], 99), 2)
     result["errors"] = len(errors)
     return result
 

@@ -64,7 +64,6 @@ import argparse
 import cProfile
 import datetime as dt
 import json
-import math
 import os
 import random
 import re
@@ -83,6 +82,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from kb.indexer import build_index  # noqa: E402
 from kb.search import CONFIDENCE_THRESHOLD, Searcher  # noqa: E402
 
@@ -334,14 +334,6 @@ def make_queries(metas: list[Meta], n: int, seed: int) -> list[Query]:
 
 
 # -- measuring ------------------------------------------------------------------------------
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least p% of the values at or below it."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
 
 def baseline_build(folder: Path, db: Path) -> None:
     """What any Sudachi-based index must pay: segment every file's text and put the words in a bare FTS5 table.

@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
+
 QUESTIONS = [
     "日医ニュースの送付先を自宅に変更したい",
     "医療機関マスタはいつ更新されますか",
@@ -88,9 +90,9 @@ def measure(instance_path: Path, fake_url: str, total: int, chats: int, echo: bo
     finally:
         bot.stop()
     lat = result["latencies"]
-    pick = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 2)) if lat else (lambda q: None)
+    pick = (lambda p: round(percentile(lat, p) * 1000, 2)) if lat else (lambda p: None)
     return {"updates_per_s": round(result["answered"] / result["seconds"], 1) if result["seconds"] else 0.0,
-            "p50_ms": pick(0.50), "p99_ms": pick(0.99),
+            "p50_ms": pick(50), "p99_ms": pick(99),
             "errors": result["errors"] + (result["offered"] - result["answered"])}
 
 
