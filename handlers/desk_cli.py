@@ -7,32 +7,17 @@ and prints its password, kept stable per instance like the demo staff's (`demo-a
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import click
 
-from handlers.staff import password_option
+from handlers.staff import password_option, run_accounts, timestamp
 
 
 def _run(instance, work):
     """Run `work(agents)` over the instance's help desk database; AccountError → ClickException."""
-    from bot import Store
-    from bot.accounts import AccountError
     from bot.agents import AgentAccounts
 
-    store = Store(instance.helpdesk_db)
-    try:
-        return work(AgentAccounts(store))
-    except AccountError as e:
-        raise click.ClickException(e.message_ja)
-    finally:
-        store.close()
-
-
-def _now() -> str:
-    from bot import JST
-
-    return datetime.now(JST).isoformat(timespec="seconds")
+    return run_accounts(instance, work, AgentAccounts)
 
 
 @click.group("agent")
@@ -48,7 +33,7 @@ def agent():
 @click.pass_obj
 def add_command(instance, login_id, display_name, password):
     """担当者アカウントを追加します。パスワードは argon2id でハッシュ化して保存します。"""
-    account = _run(instance, lambda agents: agents.add_agent(login_id, display_name, password, _now()))
+    account = _run(instance, lambda agents: agents.add_agent(login_id, display_name, password, timestamp()))
     click.echo(f"追加しました: {account.login_id}（{account.display_name}）")
 
 
@@ -99,7 +84,7 @@ def demo_command(instance):
     from bot.agents import DEMO_AGENT
 
     password = demo_passwords(instance.path / "demo-passwords.json", [DEMO_AGENT[0]])[DEMO_AGENT[0]]
-    account = _run(instance, lambda agents: agents.put_demo_agent(password, _now()))
+    account = _run(instance, lambda agents: agents.put_demo_agent(password, timestamp()))
     click.echo("デモ用の運営事務局担当者（本番では使わないでください）:")
     click.echo(f"  デモ用  ログインID: {account.login_id}  パスワード: {password}  表示名: {account.display_name}")
     click.echo("ログイン: /desk/login（運営事務局コンソール）")

@@ -24,16 +24,19 @@ DEMO_ACCOUNTS = (
 )
 
 
-def _accounts(instance: Instance):
+def _accounts(instance: Instance, kind=None):
+    """The staff accounts of the instance, or `kind(store)` (the desk's agents: handlers/desk_cli.py)."""
     from bot import Store
     from bot.accounts import StaffAccounts
 
     if not isinstance(instance, Instance):
-        raise click.ClickException("インスタンスフォルダが指定されていません。`helpdesk --instance DIR staff …` で実行してください。")
-    return StaffAccounts(Store(instance.helpdesk_db), records_db=instance.records_db)
+        raise click.ClickException("インスタンスフォルダが指定されていません。`helpdesk --instance DIR …` で実行してください。")
+    store = Store(instance.helpdesk_db)
+    return kind(store) if kind else StaffAccounts(store, records_db=instance.records_db)
 
 
-def _now() -> str:
+def timestamp() -> str:
+    """Now in Japan time, as account rows record it."""
     return _clock().isoformat(timespec="seconds")
 
 
@@ -43,11 +46,12 @@ def _clock() -> datetime:
     return datetime.now(JST)
 
 
-def _run(instance: Instance, work):
-    """Run `work(accounts)`, turning an AccountError into its Japanese message; always close the store."""
+def run_accounts(instance: Instance, work, kind=None):
+    """Run `work(accounts)` (staff accounts, or `kind`'s), turning an AccountError into its Japanese
+    message; always close the store."""
     from bot.accounts import AccountError
 
-    accounts = _accounts(instance)
+    accounts = _accounts(instance, kind)
     try:
         return work(accounts)
     except AccountError as e:
@@ -79,8 +83,8 @@ def staff():
 @click.pass_obj
 def add_command(instance: Instance, login_id, display_name, level, association_code, password):
     """職員アカウントを追加します。パスワードは argon2id でハッシュ化して保存します。"""
-    account = _run(instance, lambda accounts: accounts.add(login_id, display_name, level, association_code,
-                                                           password, _now()))
+    account = run_accounts(instance, lambda accounts: accounts.add(login_id, display_name, level, association_code,
+                                                           password, timestamp()))
     click.echo(f"追加しました: {account.login_id}（{account.display_name}、{account.association_name}）")
 
 
@@ -89,7 +93,7 @@ def add_command(instance: Instance, login_id, display_name, level, association_c
 @click.pass_obj
 def list_command(instance: Instance, as_json):
     """職員アカウントの一覧を表示します（パスワードは表示しません）。"""
-    rows = _run(instance, lambda accounts: accounts.all())
+    rows = run_accounts(instance, lambda accounts: accounts.all())
     if as_json:
         click.echo(json.dumps([{
             "login_id": a.login_id, "display_name": a.display_name, "level": a.level,
@@ -112,7 +116,7 @@ def list_command(instance: Instance, as_json):
 @click.pass_obj
 def passwd_command(instance: Instance, login_id, password):
     """職員アカウントのパスワードを変更します。そのアカウントのログイン中のセッションはすべて終了します。"""
-    account, ended = _run(instance, lambda accounts: accounts.set_password(login_id, password, _clock()))
+    account, ended = run_accounts(instance, lambda accounts: accounts.set_password(login_id, password, _clock()))
     click.echo(f"パスワードを変更しました: {account.login_id}（終了したセッション: {ended}）")
 
 
@@ -126,7 +130,7 @@ def remove_command(instance: Instance, login_id, yes):
         click.confirm(f"職員アカウント「{login_id}」を削除しますか？", abort=True)
     from bot.accounts import normalize_login_id
 
-    ended = _run(instance, lambda accounts: accounts.remove(login_id, _clock()))
+    ended = run_accounts(instance, lambda accounts: accounts.remove(login_id, _clock()))
     click.echo(f"削除しました: {normalize_login_id(login_id)}（終了したセッション: {ended}）")
 
 
@@ -137,7 +141,7 @@ def signout_command(instance: Instance, login_id):
     """職員アカウントのログイン中のセッションをすべて終了します（Cookie を盗まれた疑いがあるときなど）。"""
     from bot.accounts import normalize_login_id
 
-    ended = _run(instance, lambda accounts: accounts.end_sessions(login_id, _clock()))
+    ended = run_accounts(instance, lambda accounts: accounts.end_sessions(login_id, _clock()))
     click.echo(f"ログアウトさせました: {normalize_login_id(login_id)}（終了したセッション: {ended}）")
 
 
@@ -168,7 +172,7 @@ def demo_accounts(instance: Instance):
         for login_id, name, level, code in DEMO_ACCOUNTS:
             password = passwords[login_id]
             try:
-                account = accounts.put_demo(login_id, name, level, code, password, _now())
+                account = accounts.put_demo(login_id, name, level, code, password, timestamp())
             except AccountError as e:
                 raise click.ClickException(e.message_ja)
             made.append((account, password))
