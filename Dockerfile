@@ -23,6 +23,7 @@ COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 
 RUN pip install --quiet --upgrade pip \
  && pip install --quiet --no-cache-dir . \
+ && pip install --quiet --no-cache-dir --no-deps $(python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['helpdesk']['data-packages'])") \
  && useradd --system --create-home --home-dir /home/helpdesk --uid 10001 helpdesk \
  && mkdir -p "$INSTANCE" && chown helpdesk:helpdesk "$INSTANCE"
 

@@ -5,18 +5,22 @@ HD       := $(VENV)/bin/helpdesk
 INSTANCE ?= instance
 HOST     ?= 127.0.0.1
 PORT     ?= 8000
+# The pins of [tool.helpdesk] data-packages in pyproject.toml (installed with --no-deps).
+DATA_PACKAGES := import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['helpdesk']['data-packages'])
 
 .PHONY: setup run test screenshots
 setup: $(VENV)/.installed node_modules/.installed
 
 # Each step says what it does in one line (pip's own output stays quiet unless something fails).
 $(VENV)/.installed: pyproject.toml
-	@echo "セットアップ 1/3: Python の仮想環境を作ります（$(VENV)）"
+	@echo "セットアップ 1/4: Python の仮想環境を作ります（$(VENV)）"
 	@python3 -m venv $(VENV)
-	@echo "セットアップ 2/3: pip を更新します"
+	@echo "セットアップ 2/4: pip を更新します"
 	@$(VENV)/bin/pip install --quiet --upgrade pip
-	@echo "セットアップ 3/3: 依存パッケージ（pyproject.toml の固定版）を入れます。初回は数分かかります"
+	@echo "セットアップ 3/4: 依存パッケージ（pyproject.toml の固定版）を入れます。初回は数分かかります"
 	@$(VENV)/bin/pip install --quiet -e '.[test]'
+	@echo "セットアップ 4/4: 検索用の単語ベクトル（pyproject.toml の data-packages）を入れます"
+	@$(VENV)/bin/pip install --quiet --no-deps $$($(VENV)/bin/python -c "$(DATA_PACKAGES)")
 	@touch $@
 
 # axe-core for the accessibility tests (npm registry only; no browser download).

@@ -95,8 +95,11 @@ def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, str]:
     return table
 
 
-def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool, tuple | None]:
-    """(terms, reading, is a known word, the word's unit for `Analysis.units`) of one morpheme.
+def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool, tuple | None, tuple[str, ...]]:
+    """(terms, reading, is a known word, the word's unit for `Analysis.units`, its lemma) of one morpheme.
+
+    The lemma is the normalized form as Sudachi spells it (not folded), then its mode-A parts
+    for a compound: what word vectors are keyed by (kb.vectors).
 
     The reading is None for a symbol or blank, "" to read it as spelled (ASCII). A known word
     is one the dictionary has and that is not written in hiragana alone: when the index lacks it,
@@ -107,19 +110,21 @@ def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool, tuple | None]
     surface = m.surface()
     read = None if pos[0] in ("補助記号", "空白", "記号") else ("" if surface.isascii() else m.reading_form())
     if pos[0] in SKIP_POS or pos[1] == "非自立可能" or m.normalized_form() in STOP_LEMMAS or not surface.strip():
-        return (), read, False, None
+        return (), read, False, None, ()
     term = fold_kana(m.normalized_form())
     if not term or NON_WORD.fullmatch(term):
-        return (), read, False, None
+        return (), read, False, None, ()
     terms = [term]
+    lemma = [m.normalized_form()]
     parts = m.split(SplitMode.A)
     if len(parts) > 1:
+        lemma.extend(p.normalized_form() for p in parts)
         for p in parts:
             sub = fold_kana(p.normalized_form())
             if sub and sub != term and p.part_of_speech()[0] not in SKIP_POS and not NON_WORD.fullmatch(sub):
                 terms.append(sub)
     known = not m.is_oov() and not HIRAGANA_ONLY.fullmatch(surface)
-    return tuple(terms), read, known, (tuple(terms), known)
+    return tuple(terms), read, known, (tuple(terms), known), tuple(lemma)
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,8 @@ class Analysis:
     # a known word (see _morpheme_entry). Coverage is counted per word, not per term, so a
     # compound and its parts do not weigh three times.
     units: tuple[tuple[tuple[str, ...], bool], ...] = ()
-
+    # One per content word, in order with repeats: its lemma (see _morpheme_entry).
+    lemmas: tuple[tuple[str, ...], ...] = ()
 
     def unique_terms(self) -> list[str]:
         return list(dict.fromkeys(self.terms))
@@ -202,6 +208,7 @@ class Analyzer:
         terms: list[list[str]] = [[] for _ in texts]
         readings: list[list[str]] = [[] for _ in texts]
         units: list[list] = [[] for _ in texts]
+        lemmas: list[list] = [[] for _ in texts]
         # A text longer than one call allows (a very long section) goes in pieces; its pieces
         # share its lists.
         pieces = [(i, text[at:at + PIECE_CHARS]) for i, text in enumerate(texts)
@@ -209,18 +216,21 @@ class Analyzer:
         for batch in _batches([piece for _, piece in pieces]):
             owners = [pieces[j][0] for j in batch]
             self._segment([pieces[j][1] for j in batch], [terms[i] for i in owners],
-                          [readings[i] for i in owners] if reading else None, [units[i] for i in owners])
+                          [readings[i] for i in owners] if reading else None, [units[i] for i in owners],
+                          [lemmas[i] for i in owners])
         return [
             Analysis(
                 terms=tuple(terms[i]),
                 reading=fold_kana(NON_WORD.sub("", "".join(readings[i]))) if reading else "",
                 surface=fold_kana(NON_WORD.sub("", text)) if reading else "",
                 units=tuple(units[i]),
+                lemmas=tuple(lemmas[i]),
             )
             for i, text in enumerate(texts)
         ]
 
-    def _segment(self, texts: list[str], terms: list[list], readings: list[list] | None, units: list[list]) -> None:
+    def _segment(self, texts: list[str], terms: list[list], readings: list[list] | None, units: list[list],
+                 lemmas: list[list]) -> None:
         """Segment `texts` (joined by line breaks) in one call; append each one's words to its lists."""
         ends, at = [], -1
         for text in texts:
@@ -229,14 +239,14 @@ class Analyzer:
         i, end, several = 0, ends[0], len(texts) > 1
         cache = self._morphemes
         get = cache.get
-        words, unit_list = terms[0], units[0]
+        words, unit_list, lemma_list = terms[0], units[0], lemmas[0]
         read = readings[0] if readings is not None else None
         for m in self._tokenizer.tokenize("\n".join(texts)):
             if several and m.begin() >= end:
                 while m.begin() >= end:
                     i += 1
                     end = ends[i]
-                words, unit_list = terms[i], units[i]
+                words, unit_list, lemma_list = terms[i], units[i], lemmas[i]
                 read = readings[i] if readings is not None else None
             # A dictionary word always folds the same way, so each is worked out once per
             # process; unknown words (one shared word id per part of speech) by their spelling.
@@ -251,6 +261,7 @@ class Analyzer:
             if entry[0]:
                 words.extend(entry[0])
                 unit_list.append(entry[3])
+                lemma_list.append(entry[4])
             if read is not None and entry[1] is not None:
                 read.append(entry[1] or m.surface())
 

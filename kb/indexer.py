@@ -21,15 +21,17 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from tqdm import tqdm
 
+from kb import vectors as word_vectors
 from kb.analysis import Analyzer, bigrams
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
 from kb.passages import CUES_VERSION, section_kinds
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "11"
+SCHEMA_VERSION = "12"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -56,7 +58,9 @@ CREATE TABLE documents (
     head_terms TEXT NOT NULL,
     title_terms TEXT NOT NULL,
     hedged_terms TEXT NOT NULL,
-    match_texts TEXT NOT NULL
+    match_texts TEXT NOT NULL,
+    head_bag BLOB NOT NULL,  -- the vector rows of title, questions and tags (kb.vectors.Bag)
+    body_bag BLOB NOT NULL   -- ... and of the body
 );
 CREATE INDEX documents_file ON documents(file);
 CREATE TABLE sections (
@@ -75,6 +79,10 @@ CREATE VIRTUAL TABLE fts USING fts5(
 );
 CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');
 CREATE TABLE term_df (term TEXT PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID;
+-- Each article's meaning as vectors (float16), and what a question needs to be compared with
+-- them (the weight of each vector row): derived from the documents' bags after every change.
+CREATE TABLE doc_vectors (id INTEGER PRIMARY KEY, head BLOB NOT NULL, body BLOB NOT NULL);
+CREATE TABLE vector_space (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
 
@@ -119,7 +127,8 @@ def _connect(db_path: Path, version: str) -> sqlite3.Connection:
     row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() if has_meta else None
     if row is None or row[0] != version:
         conn.execute("BEGIN")
-        for table in ("term_df", "fts_vocab", "fts", "sections", "documents", "files", "meta"):
+        for table in ("vector_space", "doc_vectors", "term_df", "fts_vocab", "fts", "sections", "documents",
+                      "files", "meta"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SCHEMA.split(";"):
             if statement.strip():
@@ -135,6 +144,7 @@ def _delete_file(conn: sqlite3.Connection, path: str) -> list[str]:
     for doc_id, _slug in rows:
         conn.execute("DELETE FROM fts WHERE rowid = :id", {"id": doc_id})
         conn.execute("DELETE FROM sections WHERE doc_id = :id", {"id": doc_id})
+        conn.execute("DELETE FROM doc_vectors WHERE id = :id", {"id": doc_id})
     conn.execute("DELETE FROM documents WHERE file = :file", {"file": path})
     conn.execute("DELETE FROM files WHERE path = :file", {"file": path})
     return [slug for _id, slug in rows]
@@ -142,9 +152,9 @@ def _delete_file(conn: sqlite3.Connection, path: str) -> list[str]:
 
 INSERT_DOCUMENT = """
 INSERT INTO documents (slug, file, title, kind, audience, tags, questions, updated, event_date,
-                       source, body, terms, head_terms, title_terms, hedged_terms, match_texts)
+                       source, body, terms, head_terms, title_terms, hedged_terms, match_texts, head_bag, body_bag)
 VALUES (:slug, :file, :title, :kind, :audience, :tags, :questions, :updated, :event_date,
-        :source, :body, :terms, :head_terms, :title_terms, :hedged_terms, :match_texts)
+        :source, :body, :terms, :head_terms, :title_terms, :hedged_terms, :match_texts, :head_bag, :body_bag)
 """
 
 
@@ -163,7 +173,8 @@ def split_unstated(text: str) -> tuple[str, str]:
     return "".join(said), "".join(unsaid)
 
 
-def _analyse_document(analyzer: Analyzer, doc: Document) -> tuple[dict, list[dict], dict]:
+def _analyse_document(analyzer: Analyzer, doc: Document,
+                      vectors: word_vectors.WordVectors | None = None) -> tuple[dict, list[dict], dict]:
     """Everything the index stores for one document: its row, its sections' rows and its FTS row.
 
     Kept apart from the writing (no database here): this is where a build spends its time.
@@ -185,6 +196,10 @@ def _analyse_document(analyzer: Analyzer, doc: Document) -> tuple[dict, list[dic
     head_terms = set(title.terms)
     for a in questions + tags:
         head_terms.update(a.terms)
+    bags = {"head_bag": b"", "body_bag": b""}
+    if vectors is not None:
+        bags["head_bag"] = vectors.bag(chain.from_iterable(a.lemmas for a in [title, *questions, *tags])).to_bytes()
+        bags["body_bag"] = vectors.bag(chain.from_iterable(a.lemmas for a in analysed)).to_bytes()
     all_terms = set(head_terms)
     for _, _, terms in sections:
         all_terms.update(terms)
@@ -214,6 +229,7 @@ def _analyse_document(analyzer: Analyzer, doc: Document) -> tuple[dict, list[dic
         "title_terms": " ".join(sorted(set(title.terms))),
         "hedged_terms": " ".join(sorted(hedged)),
         "match_texts": json.dumps([[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False),
+        **bags,
     }
     section_rows = [
         {"ord": i, "heading": section.heading, "body": section.body,
@@ -271,7 +287,8 @@ def _analyse_in_worker(docs: list[Document]) -> list:
     global _worker_analyzer
     if _worker_analyzer is None:
         _worker_analyzer = Analyzer()
-    return [_analyse_document(_worker_analyzer, doc) for doc in docs]
+    vectors = word_vectors.load()
+    return [_analyse_document(_worker_analyzer, doc, vectors) for doc in docs]
 
 
 def _analyse_all(pairs: Iterator[tuple[str, Document]], analyzer: Analyzer | None, batch: int = 128):
@@ -283,8 +300,9 @@ def _analyse_all(pairs: Iterator[tuple[str, Document]], analyzer: Analyzer | Non
     workers = min(os.cpu_count() or 1, 4)
     if analyzer is not None or workers < 2:
         analyzer = analyzer or Analyzer()
+        vectors = word_vectors.load()
         for key, doc in pairs:
-            yield key, _analyse_document(analyzer, doc)
+            yield key, _analyse_document(analyzer, doc, vectors)
         return
     import multiprocessing
     from collections import deque
@@ -347,7 +365,10 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
     db_path.parent.mkdir(parents=True, exist_ok=True)
     files = source_files(list(sources) + list(extra))
     report = BuildReport()
-    conn = _connect(db_path, f"{SCHEMA_VERSION}/{analyzer.version}/{CUES_VERSION}")
+    vectors = word_vectors.load()
+    # Bags of vector rows are only comparable within one vector table: another (or none) rebuilds.
+    source = vectors.source if vectors else "-"
+    conn = _connect(db_path, f"{SCHEMA_VERSION}/{analyzer.version}/{CUES_VERSION}/{source}")
     try:
         known = {
             r[0]: (r[1], r[2], r[3]) for r in conn.execute("SELECT path, mtime_ns, size, sha256 FROM files")
@@ -381,6 +402,8 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
             # list on every lookup, which costs milliseconds per common term at query time.
             conn.execute("DELETE FROM term_df")
             conn.execute("INSERT INTO term_df (term, doc) SELECT term, doc FROM fts_vocab")
+            if vectors is not None:
+                _write_vectors(conn, vectors)
         conn.execute("COMMIT")
         if report.indexed or report.removed:
             conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
@@ -391,3 +414,31 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
     finally:
         conn.close()
     return report
+
+
+# Articles whose vectors are worked out and written together.
+VECTOR_BATCH = 1024
+
+
+def _write_vectors(conn: sqlite3.Connection, vectors: word_vectors.WordVectors) -> None:
+    """Every article's vectors again, from the stored bags.
+
+    A row's weight depends on all the articles (its idf), so one changed article changes every
+    vector a little; recomputing them all takes a second or two at 10,000 articles, and only
+    when something changed.
+    """
+    Bag = word_vectors.Bag
+    stored = [(doc_id, Bag.from_bytes(head), Bag.from_bytes(body))
+              for doc_id, head, body in conn.execute("SELECT id, head_bag, body_bag FROM documents ORDER BY id")]
+    weights = word_vectors.weights_of([np.union1d(h.rows, b.rows) for _, h, b in stored], vectors.size)
+    table = vectors.unit(np.arange(vectors.size))
+    conn.execute("DELETE FROM doc_vectors")
+    for at in range(0, len(stored), VECTOR_BATCH):
+        batch = stored[at:at + VECTOR_BATCH]
+        head = vectors.meanings([h for _, h, _ in batch], weights, table).astype(np.float16)
+        body = vectors.meanings([b for _, _, b in batch], weights, table).astype(np.float16)
+        conn.executemany("INSERT INTO doc_vectors (id, head, body) VALUES (:id, :head, :body)",
+                         ({"id": doc_id, "head": head[i].tobytes(), "body": body[i].tobytes()}
+                          for i, (doc_id, _, _) in enumerate(batch)))
+    conn.execute("INSERT OR REPLACE INTO vector_space (key, value) VALUES ('weights', :value)",
+                 {"value": weights.tobytes()})

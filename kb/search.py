@@ -5,10 +5,11 @@ Three stages, each cheap:
 1. FTS5 BM25 over the analysed terms, one row per article, with field weights (title
    and example questions above body) and kana-reading bigrams as a low-weight fallback,
    gives up to `CANDIDATES` candidates;
-2. a re-rank mixes the BM25 score with two signals FTS5 cannot see: how much of the
+2. a re-rank mixes the BM25 score with three signals FTS5 cannot see: how much of the
    question (weighted by term rarity) the article's title, tags and example questions
-   cover, and how close the question is to one of those (rapidfuzz, which also forgives
-   a wrong kanji or a missing character);
+   cover, how close the question is to one of those (rapidfuzz, which also forgives
+   a wrong kanji or a missing character), and how close its meaning is to the article's
+   (word vectors, kb.vectors: 「仕事をやめた」 and 退職 share no word);
 3. for the results returned, the answering `##` section and a calibrated confidence in
    0..1 (share of the question the whole article covers, and that closeness), which the
    conversation core compares with the single threshold `CONFIDENCE_THRESHOLD` to
@@ -27,8 +28,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from rapidfuzz import fuzz
 
+from kb import vectors as word_vectors
 from kb.analysis import Analysis, Analyzer, bigrams
 from kb.confidence import (CONFIDENCE_THRESHOLD, OUT_OF_DOMAIN_COVERAGE, RESCUE_BELOW, asks_something,
                            calibrate, coverage, gram_coverage, may_rescue)
@@ -54,6 +57,12 @@ FIELD_WEIGHTS = (2.0, 2.0, 1.0, 0.3)
 # Re-rank mix: BM25 relative to the best candidate, idf-weighted share of the question found
 # in the article's title/example questions/tags, fuzzy similarity to one of those.
 RANK_MIX = (0.6, 0.2, 0.2)
+# ... plus this much of the question's cosine to the article's meaning (kb.vectors): it lifts
+# the article that says the same in other words (仕事をやめた → 退職) among the candidates.
+MEANING_WEIGHT = 1.0
+# A question of one or two words says too little for its meaning to outweigh the words
+# themselves (「医療機関マスタ」 typed in the box): the weight reaches full at this many words.
+MEANING_FULL_AT = 4
 # A question with at most this many words also searches by reading bigrams...
 SHORT_QUESTION_TERMS = 2
 # ... and so does one where this share of the words is unknown to the index (kana, typos).
@@ -162,6 +171,12 @@ SELECT term, doc FROM term_df WHERE term IN (SELECT value FROM json_each(:terms)
 
 SECTION_SQL = "SELECT heading, body FROM sections WHERE id = :id"
 
+DOC_VECTORS_SQL = "SELECT id, head, body FROM doc_vectors WHERE id IN (SELECT value FROM json_each(:ids))"
+
+VERSION_SQL = "SELECT value FROM meta WHERE key = 'version'"
+
+VECTOR_SPACE_SQL = "SELECT key, value FROM vector_space"
+
 
 class Searcher:
     """Read-only access to a built index. Cheap to open; use one per thread."""
@@ -175,6 +190,7 @@ class Searcher:
         self.analyzer = analyzer or Analyzer()
         # Document frequencies count FTS rows: one per article.
         self.total_rows = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        self._space = self._vector_space()
 
     @cached_property
     def _title_words(self) -> frozenset[str]:
@@ -183,6 +199,17 @@ class Searcher:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _vector_space(self):
+        """(word vectors, row weights) when the index was built with the vectors this process has;
+        otherwise None, and the ranking is lexical only."""
+        vectors = word_vectors.load()
+        if vectors is None or not self.conn.execute(VERSION_SQL).fetchone()[0].endswith("/" + vectors.source):
+            return None
+        space = {r["key"]: np.frombuffer(r["value"], dtype=np.float32) for r in self.conn.execute(VECTOR_SPACE_SQL)}
+        if len(space.get("weights", ())) != len(vectors.vectors):
+            return None
+        return vectors, space["weights"]
 
     # -- public API ---------------------------------------------------------
 
@@ -341,6 +368,7 @@ class Searcher:
         idf = self._idf(df)
         total_idf = sum(idf.values()) or 1.0
         top_bm25 = max(candidates.values()) or 1.0
+        meaning = self._meaning(analysis, candidates)
         ranked = []
         for row in self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}):
             head_terms = set(row["head_terms"].split())
@@ -348,7 +376,8 @@ class Searcher:
             texts = json.loads(row["match_texts"])
             similarity = max(self._similarity(analysis, t) for t in texts) / 100.0
             relative = candidates[row["id"]] / top_bm25
-            score = RANK_MIX[0] * relative + RANK_MIX[1] * head_coverage + RANK_MIX[2] * similarity
+            score = (RANK_MIX[0] * relative + RANK_MIX[1] * head_coverage + RANK_MIX[2] * similarity
+                     + MEANING_WEIGHT * meaning.get(row["id"], 0.0))
             ranked.append({**dict(row), "score": score, "similarity": similarity, "texts": texts})
         ranked.sort(key=lambda c: (-c["score"], c["slug"]))
         ranked = ranked[:k]
@@ -369,6 +398,24 @@ class Searcher:
                 sections[cand["id"]], key=lambda s: section_score(terms, idf, kinds, s[1], s[2] - topic, s[3])
             )[0]
         return ranked
+
+    def _meaning(self, analysis: Analysis, doc_ids) -> dict[int, float]:
+        """Document id → cosine of the question's vector to the article's (kb.vectors), {} without vectors."""
+        if self._space is None:
+            return {}
+        vectors, weights = self._space
+        bag = vectors.bag(analysis.lemmas)
+        if not len(bag.rows):
+            return {}
+        question = vectors.meaning(bag, weights)
+        rows = self.conn.execute(DOC_VECTORS_SQL, {"ids": json.dumps(list(doc_ids))}).fetchall()
+        if not rows:
+            return {}
+        head, body = (np.frombuffer(b"".join(r[part] for r in rows), dtype=np.float16)
+                      .reshape(len(rows), word_vectors.WIDTH).astype(np.float32) for part in word_vectors.FIELDS)
+        mix = word_vectors.FIELD_MIX[0] * (head @ question) + word_vectors.FIELD_MIX[1] * (body @ question)
+        mix *= min(1.0, len(bag.rows) / MEANING_FULL_AT)
+        return {r["id"]: float(m) for r, m in zip(rows, mix)}
 
     @staticmethod
     def _similarity(analysis: Analysis, text: list[str]) -> float:

@@ -24,8 +24,8 @@ def dump(db: Path) -> list:
     """Everything that decides an answer, independent of row ids and file times."""
     conn = sqlite3.connect(db)
     docs = conn.execute(
-        "SELECT slug, title, kind, audience, tags, questions, updated, event_date, source, body, terms, head_terms "
-        "FROM documents ORDER BY slug"
+        "SELECT slug, title, kind, audience, tags, questions, updated, event_date, source, d.body, terms, head_terms, "
+        "head_bag, body_bag, v.head, v.body FROM documents d JOIN doc_vectors v ON v.id = d.id ORDER BY slug"
     ).fetchall()
     sections = conn.execute(
         "SELECT d.slug, s.ord, s.heading, s.body, f.title, f.questions, f.body, f.grams "

@@ -34,6 +34,11 @@ def test_the_image_installs_the_package_like_the_makefile():
     # The Makefile installs the project editable with its test extra; the image installs the project itself.
     assert re.fullmatch(r"-e '\.(\[test\])?'", make_installs[1].strip())
     assert docker_installs[1].strip() == "."
+    # Then the data-only packages (word vectors), without their dependencies, from the same pins.
+    data_pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["helpdesk"]["data-packages"]
+    assert data_pins and make_installs[2].startswith("--no-deps ") and docker_installs[2].startswith("--no-deps ")
+    reads_pins = "print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['helpdesk']['data-packages'])"
+    assert reads_pins in MAKEFILE and reads_pins in DOCKERFILE
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     copied = set(re.findall(r"^COPY ([a-z_]+) \./\1$", DOCKERFILE, re.M))
     assert {p.rstrip("*") for p in packages["include"]} <= copied
