@@ -431,12 +431,11 @@ def _write_vectors(conn: sqlite3.Connection, vectors: word_vectors.WordVectors) 
     stored = [(doc_id, Bag.from_bytes(head), Bag.from_bytes(body))
               for doc_id, head, body in conn.execute("SELECT id, head_bag, body_bag FROM documents ORDER BY id")]
     weights = word_vectors.weights_of([np.union1d(h.rows, b.rows) for _, h, b in stored], vectors.size)
-    table = vectors.unit(np.arange(vectors.size))
     conn.execute("DELETE FROM doc_vectors")
     for at in range(0, len(stored), VECTOR_BATCH):
         batch = stored[at:at + VECTOR_BATCH]
-        head = vectors.meanings([h for _, h, _ in batch], weights, table).astype(np.float16)
-        body = vectors.meanings([b for _, _, b in batch], weights, table).astype(np.float16)
+        head = vectors.meanings([h for _, h, _ in batch], weights).astype(np.float16)
+        body = vectors.meanings([b for _, _, b in batch], weights).astype(np.float16)
         conn.executemany("INSERT INTO doc_vectors (id, head, body) VALUES (:id, :head, :body)",
                          ({"id": doc_id, "head": head[i].tobytes(), "body": body[i].tobytes()}
                           for i, (doc_id, _, _) in enumerate(batch)))

@@ -38,7 +38,8 @@ from kb.confidence import (CONFIDENCE_THRESHOLD, OUT_OF_DOMAIN_COVERAGE, RESCUE_
 from kb.passages import question_kinds, section_score
 from storage.sqlite import connect
 
-CANDIDATES = 30
+CANDIDATES = 100
+RERANK = 30
 MAX_QUERY_TERMS = 48
 MAX_QUERY_GRAMS = 48
 # The rarest this many terms (and as many bigrams) go into MATCH: they decide BM25, while
@@ -207,7 +208,7 @@ class Searcher:
         if vectors is None or not self.conn.execute(VERSION_SQL).fetchone()[0].endswith("/" + vectors.source):
             return None
         space = {r["key"]: np.frombuffer(r["value"], dtype=np.float32) for r in self.conn.execute(VECTOR_SPACE_SQL)}
-        if len(space.get("weights", ())) != len(vectors.vectors):
+        if len(space.get("weights", ())) != vectors.size:
             return None
         return vectors, space["weights"]
 
@@ -369,6 +370,10 @@ class Searcher:
         total_idf = sum(idf.values()) or 1.0
         top_bm25 = max(candidates.values()) or 1.0
         meaning = self._meaning(analysis, candidates)
+        if len(candidates) > RERANK:
+            # Only the most promising by the two cheap signals go on to the costly ones.
+            cheap = {d: RANK_MIX[0] * b / top_bm25 + MEANING_WEIGHT * meaning.get(d, 0.0) for d, b in candidates.items()}
+            candidates = {d: candidates[d] for d in sorted(cheap, key=cheap.get, reverse=True)[:RERANK]}
         ranked = []
         for row in self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}):
             head_terms = set(row["head_terms"].split())
