@@ -111,12 +111,13 @@ def test_eval_rejects_a_bad_question_file(tmp_path):
 
 
 @pytest.mark.skipif(not (LOCALGOV / "dev.jsonl").exists(), reason="../shared/eval/localgovfaq is not present")
-def test_localgov_beats_the_published_lexical_baseline(tmp_path):
+def test_localgov_reaches_the_issue_targets(tmp_path):
     result = run(
         ["--instance", str(tmp_path), "eval", "--corpus", str(LOCALGOV / "corpus.jsonl"),
          "--questions", str(LOCALGOV / "dev.jsonl"), "--json"]
     )
     report = json.loads(result.output)
-    # BM25 with Elasticsearch's Kuromoji analyzer: Recall@10 0.600, nDCG@10 0.494.
-    assert report["recall@10"] > 0.600
-    assert report["ndcg@10"] > 0.494
+    # BM25 with Elasticsearch's Kuromoji analyzer: Recall@10 0.600, nDCG@10 0.494; issue 11 asks for
+    # multilingual-e5-large's level, 0.68 / 0.57 (the word vectors, kb/vectors.py, get there).
+    assert report["recall@10"] >= 0.68
+    assert report["ndcg@10"] >= 0.57

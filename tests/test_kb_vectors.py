@@ -40,6 +40,12 @@ def test_words_used_alike_are_close(vectors):
     assert cos("診療所", "クリニック") > cos("診療所", "住民票") + 0.2
 
 
+def test_a_word_is_also_found_under_its_other_kana(vectors):
+    # Our dictionary's normalized form is ゴミ; the vectors were keyed by an older one, ごみ.
+    assert vectors.row("ゴミ") is None
+    assert vectors.rows(("ゴミ",)) == (vectors.row("ごみ"),)
+
+
 def test_a_compound_the_table_lacks_is_read_by_its_parts(vectors):
     lemmas = Analyzer().analyze("医療機関マスタ更新申請").lemmas
     bag = vectors.bag(lemmas)
