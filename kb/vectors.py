@@ -9,11 +9,13 @@ SudachiPy older than ours; see `[tool.helpdesk] data-packages` in pyproject.toml
 imported.
 
 An article is one vector per field group (title, example questions and tags; body): the
-idf-weighted sum of its words' unit vectors with the direction common to all words taken out,
-then normalised (the "smooth inverse frequency" recipe of Arora et al., 2017, with idf in place
-of word probabilities, and the common direction read from the word table rather than from the
-articles, so that a knowledge base of a dozen articles gets vectors as sound as a large one). The search adds the cosine to a question to its lexical score
-(kb.search). Without the package everything still works, lexically only.
+weighted sum of its words' unit vectors (idf over the articles × rarity in Japanese, see
+`weights_of`) with the direction common to all words taken out, then normalised: the "smooth
+inverse frequency" recipe of Arora et al. (2017), with these weights in place of word
+probabilities and the common direction read from the word table rather than from the articles,
+so that a knowledge base of a dozen articles gets vectors as sound as a large one. The search
+adds a question's cosine to an article to its lexical score (kb.search). Without the package
+everything still works, lexically only.
 """
 from __future__ import annotations
 
