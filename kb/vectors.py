@@ -23,6 +23,7 @@ import importlib.util
 import logging
 import struct
 import threading
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -110,11 +111,12 @@ class WordVectors:
 
     def bag(self, units) -> "Bag":
         """The rows of a text's words (`Analysis.lemmas`) and how often each occurs."""
-        found: list[int] = []
-        for unit in units:
-            found.extend(self.rows(unit))
-        rows, counts = np.unique(np.array(found, dtype=np.int32), return_counts=True)
-        return Bag(rows, counts.astype(np.int32))
+        found: dict[int, int] = {}
+        for unit, times in Counter(units).items():  # each word looked up once, however often it occurs
+            for row in self.rows(unit):
+                found[row] = found.get(row, 0) + times
+        rows = sorted(found)
+        return Bag(np.array(rows, dtype=np.int32), np.array([found[r] for r in rows], dtype=np.int32))
 
     def unit(self, rows) -> np.ndarray:
         return self.units[np.asarray(rows, dtype=np.int64)].astype(np.float32)
