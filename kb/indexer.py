@@ -291,16 +291,16 @@ def _analyse_in_worker(docs: list[Document]) -> list:
     return [_analyse_document(_worker_analyzer, doc, vectors) for doc in docs]
 
 
-def _analyse_all(pairs: Iterator[tuple[str, Document]], analyzer: Analyzer | None, batch: int = 128):
+def _analyse_all(pairs: Iterator[tuple[str, Document]], analyzer: Analyzer | None,
+                 vectors: word_vectors.WordVectors | None, batch: int = 128):
     """Each (file, document) with its analysis, in order. With the default analyzer (None here) the
     work goes to worker processes started fresh ("spawn": nothing of this process, its threads or its
-    connections, is carried into them); the results are the same, only sooner. Batches are handed out
-    a few at a time and yielded as they come back, so reading, analysing and writing overlap and
-    memory stays flat."""
+    connections, is carried into them, so each loads the word vectors itself); the results are the
+    same, only sooner. Batches are handed out a few at a time and yielded as they come back, so
+    reading, analysing and writing overlap and memory stays flat."""
     workers = min(os.cpu_count() or 1, 4)
     if analyzer is not None or workers < 2:
         analyzer = analyzer or Analyzer()
-        vectors = word_vectors.load()
         for key, doc in pairs:
             yield key, _analyse_document(analyzer, doc, vectors)
         return
@@ -391,8 +391,8 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
         finished_files: list[dict] = []
         changed = _changed_documents(conn, todo, known, report, finished_files)
         parallel = not custom and len(todo) >= PARALLEL_FROM
-        for key, result in tqdm(_analyse_all(changed, None if parallel else analyzer), desc="索引作成", unit="件",
-                                disable=not show):
+        analysed = _analyse_all(changed, None if parallel else analyzer, vectors)
+        for key, result in tqdm(analysed, desc="索引作成", unit="件", disable=not show):
             _write_document(conn, key, result)
             report.indexed += 1
         conn.executemany("INSERT INTO files (path, mtime_ns, size, sha256) VALUES (:p, :m, :s, :h)",

@@ -183,7 +183,7 @@ class Bag:
         self.rows, self.counts = rows, counts
 
     def to_bytes(self) -> bytes:
-        return np.concatenate([self.rows, self.counts]).astype(np.int32).tobytes()
+        return np.concatenate([self.rows, self.counts]).tobytes()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "Bag":
