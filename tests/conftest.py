@@ -27,6 +27,18 @@ if str(ROOT) not in sys.path:
 SOURCES = (ROOT / "kb" / "articles", ROOT / "release_notes")
 #: "Today" for every test: the letter's events (2026-01-27, 2026-03-16) are in the past.
 NOW = "2026-11-25T10:00:00+09:00"
+
+def sign_in(accounts, instance_path, login_id, password):
+    """Check one password with `accounts` (StaffAccounts or AgentAccounts) over an instance's store, at NOW."""
+    from bot import Store
+
+    store = Store(Path(instance_path) / "helpdesk.sqlite")
+    try:
+        return accounts(store).authenticate(login_id, password, NOW)
+    finally:
+        store.close()
+
+
 #: Limits high enough that no functional test is throttled; rate limiting has its own test.
 UNTHROTTLED = {
     "MESSAGE_RATE_LIMIT": "10000 per minute",

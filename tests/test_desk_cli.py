@@ -2,28 +2,22 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 from click.testing import CliRunner
 
-from bot import Store
 from bot.accounts import SignInFailed
 from bot.agents import AgentAccounts
 from handlers.cli import cli
-
-NOW = "2026-11-25T10:00:00+09:00"
+from tests.conftest import sign_in
 
 
 def run(tmp_path, *args):
     return CliRunner().invoke(cli, ["--instance", str(tmp_path), "agent", *args])
 
 
-def authenticate(tmp_path, login_id, password):
-    store = Store(tmp_path / "helpdesk.sqlite")
-    try:
-        return AgentAccounts(store).authenticate(login_id, password, NOW)
-    finally:
-        store.close()
+authenticate = partial(sign_in, AgentAccounts)
 
 
 def test_add_list_passwd_remove(tmp_path):

@@ -2,29 +2,23 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 import re
 import shutil
 
 import pytest
 from click.testing import CliRunner
 
-from bot import Store
 from bot.accounts import SignInFailed, StaffAccounts
 from handlers.cli import cli
-
-NOW = "2026-11-25T10:00:00+09:00"
+from tests.conftest import sign_in
 
 
 def run(*args, input=None):
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
-def authenticate(inst, login_id, password):
-    store = Store(inst / "helpdesk.sqlite")
-    try:
-        return StaffAccounts(store).authenticate(login_id, password, NOW)
-    finally:
-        store.close()
+authenticate = partial(sign_in, StaffAccounts)
 
 
 def test_staff_add_and_list(tmp_path):
