@@ -43,6 +43,11 @@ def system_clock() -> datetime:
     return datetime.now(JST)
 
 
+def stamp(clock: Callable[[], datetime]) -> str:
+    """The time every record of the help desk carries: Japan time, to the second."""
+    return clock().astimezone(JST).isoformat(timespec="seconds")
+
+
 class Core:
     """Decides and records replies. Give it a searcher (kb.search.Searcher), a Store and a clock.
 
@@ -74,7 +79,7 @@ class Core:
     # -- conversations -----------------------------------------------------------------------------
 
     def now(self) -> str:
-        return self.clock().astimezone(JST).isoformat(timespec="seconds")
+        return stamp(self.clock)
 
     def today(self) -> date:
         return self.clock().astimezone(JST).date()

@@ -10,14 +10,17 @@ its plumbing are ours:
   it is processed again on the next start (`post_init` puts the unfinished ones back).
 - `PerChatProcessor`: updates of different chats run concurrently, those of one chat one after the
   other, in the order they came.
-- `TelegramDesk`: what the handlers need (the core, the outbox, the sender, rate limits), kept in
-  `bot_data`, with the synchronous work the handlers run in worker threads.
+- `TelegramDesk`: what the handlers need (the outbox, the sender, rate limits, the worker processes
+  that answer: handlers/telegram_work.py), kept in `bot_data`.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -29,15 +32,13 @@ from telegram.request import HTTPXRequest
 from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler,
                           CommandHandler, MessageHandler, TypeHandler, filters)
 
-from bot import HelpdeskError
+from bot.core import stamp
 from bot.outbox import Outbox
 from handlers import telegram_handlers as h
+from handlers import telegram_work
 from handlers.health import touch_heartbeat
-from handlers.metrics import record_turn
 from handlers.telegram_outbox import Drain, Sender
-from handlers.telegram_render import render_reply, render_text
-from helpdesk.errors import describe
-from records.errors import RecordsError
+from handlers.telegram_work import Work
 
 log = logging.getLogger("helpdesk.telegram")
 
@@ -66,6 +67,7 @@ class TelegramConfig:
     link_rate_limit: str
     concurrent_updates: int
     drain_interval: float
+    workers: int
 
     @classmethod
     def from_settings(cls, settings: Mapping) -> "TelegramConfig":
@@ -74,7 +76,8 @@ class TelegramConfig:
                    webhook_secret=settings["TELEGRAM_WEBHOOK_SECRET"], rate_limit=settings["TELEGRAM_RATE_LIMIT"],
                    link_rate_limit=settings["TELEGRAM_LINK_RATE_LIMIT"],
                    concurrent_updates=int(settings["TELEGRAM_CONCURRENT_UPDATES"]),
-                   drain_interval=float(settings["TELEGRAM_DRAIN_INTERVAL"]))
+                   drain_interval=float(settings["TELEGRAM_DRAIN_INTERVAL"]),
+                   workers=int(settings["TELEGRAM_WORKERS"]))
 
     @property
     def base_url(self) -> str:
@@ -86,11 +89,11 @@ class TelegramConfig:
 
 
 class TelegramDesk:
-    """The bot's state and its synchronous work (run in worker threads by the handlers)."""
+    """The bot's state in its own process: the outbox's bookkeeping, the sender, the rate limits (in
+    memory: one bot process), and the workers that answer (handlers/telegram_work.py)."""
 
     def __init__(self, config: TelegramConfig, services):
         self.config, self.services = config, services
-        self.core = services.core()
         self.outbox = Outbox(services.store, h.CHANNEL)
         self.run = uuid.uuid4().hex
         self.sender: Sender | None = None
@@ -103,11 +106,17 @@ class TelegramDesk:
         self.user_limits = parse_many(config.rate_limit)
         self.link_limits = parse_many(config.link_rate_limit)
         self.warn_limits = parse_many("1 per minute")
+        self.pool: ProcessPoolExecutor | None = None
+        self.local: Work | None = None
+
+    @property
+    def core(self):
+        return self.services.core()
 
     def now(self) -> str:
-        return self.core.now()
+        return stamp(self.services.clock)  # not core.now(): the core (and its index) live in the workers
 
-    # -- limits (in memory: one bot process) ---------------------------------------------------------
+    # -- limits ---------------------------------------------------------------------------------------
 
     def _hit(self, limits, *keys) -> bool:
         return all([self.limiter.hit(limit, *map(str, keys)) for limit in limits])
@@ -121,54 +130,48 @@ class TelegramDesk:
     def allow_link(self, chat_id) -> bool:
         return self._hit(self.link_limits, "link", chat_id)
 
-    # -- the work of one update -------------------------------------------------------------------------
+    # -- the workers ----------------------------------------------------------------------------------
 
-    def answer(self, update_id: int, chat_id, compute):
-        """Skip an update already answered; else compute its messages and store them, marking it done."""
-        if self.outbox.is_done(update_id):
-            return None
-        return self.outbox.answer(update_id, chat_id, compute(), self.now(), self.run)
+    async def start_work(self) -> None:
+        """Start the worker processes and wait until each has its services (or use threads: 0 workers)."""
+        if self.config.workers == 0:
+            self.local = Work(self.config, self.services, self.run)
+            return
+        self.pool = self._new_pool()
+        ready: set[int] = set()
+        while len(ready) < self.config.workers:  # each worker has built its services (a first answer is quick)
+            ready.update(await asyncio.gather(*(self.work("ping") for _ in range(self.config.workers))))
 
-    def asker(self, chat, user_id):
-        if h.is_private(chat):
-            return self.core.linked_asker(h.CHANNEL, str(user_id))
-        return h.group_asker(chat.id)
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: this process has threads and an event loop, which a fork would copy mid-flight.
+        return ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=telegram_work.start_worker,
+                                   initargs=(self.services.instance.path, dict(self.services.config), self.run))
 
-    def ask(self, update_id: int, chat, user_id, text: str, *, button: str | None = None, n: int = 0) -> list[dict]:
-        """The core's answer to one message of a chat, as Telegram messages (none while an agent holds it)."""
-        asker = self.asker(chat, user_id)
-        try:
-            conversation = self.core.conversation_for_chat(h.CHANNEL, str(chat.id), asker)
-            turn = self.core.reply(conversation.id, text, asker, h.CHANNEL,
-                                   idempotency_key=f"tg:{update_id}" + (f":{n}" if n else ""), button=button)
-        except (HelpdeskError, RecordsError) as e:
-            return render_text(describe(e).message)
-        record_turn(h.CHANNEL, turn.reply.kind if turn.answer else None)
-        if turn.answer is None:
-            return []
-        reply = turn.reply
-        if not h.is_private(chat) and reply.kind in h.PERSONAL_KINDS:
-            return render_text(h.GROUP_PRIVATE)
-        return render_reply(reply, self.config.public_url, message_id=turn.answer.id)
+    async def work(self, name: str, *args):
+        """Run a method of `Work` off the event loop: in a worker process (or a thread).
 
-    def feedback(self, chat, user_id, message_id: str, helpful: bool) -> bool:
-        try:
-            self.core.feedback(int(message_id), helpful, asker=self.asker(chat, user_id))
-        except (HelpdeskError, ValueError):
-            return False
-        return True
+        A worker that dies (killed, out of memory) breaks the pool: the first call to notice starts a
+        new one, and the call is made once more there. That is safe because every job may run twice:
+        an answered update is skipped, feedback is set, not added."""
+        if self.pool is None:
+            return await asyncio.to_thread(self.local.call, name, args)
+        for attempt in (1, 2):
+            pool = self.pool
+            try:
+                return await asyncio.get_running_loop().run_in_executor(pool, telegram_work.call, name, args)
+            except BrokenProcessPool:
+                if pool is self.pool:
+                    log.error("a worker process stopped unexpectedly; starting new ones")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool = self._new_pool()
+                if attempt == 2:
+                    raise
 
-    def next_step(self, chat, user_id, message_id: str) -> list[dict]:
-        """The core's next step after 「役に立たなかった」, drawn like any reply (asked twice, the same one)."""
-        step = self.core.next_step(int(message_id), asker=self.asker(chat, user_id))
-        return render_reply(step.reply, self.config.public_url, message_id=step.id)
-
-    def set_notify(self, chat_id, user_id, on: bool) -> list[dict]:
-        self.outbox.set_notify(chat_id, user_id, on, self.now())
-        if not on:
-            return render_text(h.NOTIFY_OFF)
-        linked = self.core.linked_asker(h.CHANNEL, str(user_id)).role == "member"
-        return render_text(h.NOTIFY_ON.format(linked=h.NOTIFY_ON_LINKED if linked else ""))
+    async def stop_work(self) -> None:
+        if self.pool is not None:
+            await asyncio.to_thread(self.pool.shutdown, True, cancel_futures=True)
+            self.pool = None
 
 
 class InboxQueue(asyncio.Queue):
@@ -272,6 +275,7 @@ async def post_init(app: Application) -> None:
     desk.sender.unreachable = await asyncio.to_thread(desk.outbox.unreachable_chats)
     for payload in await asyncio.to_thread(desk.outbox.unfinished):
         await app.update_queue.put(Update.de_json(payload, app.bot))
+    await desk.start_work()
     desk.drain = Drain(desk.sender, interval=desk.config.drain_interval)
     desk.drain_task = asyncio.create_task(desk.drain.run(), name="outbox-drain")
 
@@ -284,6 +288,7 @@ async def post_stop(app: Application) -> None:
             await desk.drain_task
         except asyncio.CancelledError:
             pass
+    await desk.stop_work()
 
 
 def run(config: TelegramConfig, services, *, webhook: bool = False, listen: str = "127.0.0.1",

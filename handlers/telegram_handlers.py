@@ -1,10 +1,10 @@
 """What the bot does with each update: commands, free text, button presses, everything else.
 
-Each handler is a thin translation. The work that touches the core or SQLite runs in a worker thread
-(`asyncio.to_thread`), so one slow answer never holds up other chats, and it goes through
-`TelegramDesk.respond`: an update already answered is skipped (a redelivery after a restart), the
-answer's messages are stored in the outbox together with the update's `done` mark, then sent. The
-update_id is the core's idempotency key, so a replayed update gets the answer stored the first time.
+Each handler is a thin translation: what an update asks for is a job of `Work`
+(handlers/telegram_work.py), run in a worker process so that one slow answer never holds up other
+chats. `respond` hands the job over with plain data; the worker skips an update already answered (a
+redelivery after a restart) or stores the answer's messages in the outbox together with the update's
+`done` mark; then they are sent from here.
 
 Personal data only in a private chat with a linked account: in a group the bot answers only when
 addressed (a command, a mention, a reply to it), asks as the group (anonymous), and never shows records
@@ -21,15 +21,12 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import Asker, HelpdeskError
 from bot.buttons import HANDOFF_PAYLOAD
-from handlers.telegram_render import FEEDBACK_DATA, GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, render_text
-from helpdesk.errors import describe
-from records.errors import RecordsError
+from handlers.telegram_render import FEEDBACK_DATA, GROUP_PRIVATE, NOTIFY_DATA
+from handlers.telegram_work import CHANNEL, ChatRef, WorkFailed
 
 log = logging.getLogger("helpdesk.telegram")
 
-CHANNEL = "telegram"
 APOLOGY = "一時的なエラーが発生しました。しばらくしてからもう一度お試しください。"
 START_TEXT = (
     "MAMISヘルプデスクです。MAMIS（医師会会員情報システム）についてのご質問に、ナレッジベースの記事から"
@@ -52,22 +49,11 @@ EDITED = "メッセージの編集には対応していません。お手数で�
 RATE_LIMITED = "短い時間にたくさんのメッセージが届きました。1分ほどおいてから、もう一度お送りください。"
 LINK_USAGE = "連携コードを続けて送ってください（例：/link ABCD2345）。"
 LINK_TOO_MANY = "連携の試行が多すぎます。しばらくしてから、もう一度お試しください。"
-LINKED = ("アカウントを連携しました（会員番号 {number}）。/status で会員情報と入会手続きの状況を、"
-          "/delivery で送付先を確認できます。手続きの状況のお知らせを受け取るには /notify on を送ってください。")
-UNLINKED = "連携を解除しました。ご自身の情報を確認するには、あらためて連携コードで連携してください。"
-NOT_LINKED = "このアカウントは連携されていません。"
-NOTIFY_ON = ("通知をオンにしました。新しいリリースノートが公開されたとき{linked}にお知らせします。"
-             "止めるには /notify off を送ってください。")
-NOTIFY_ON_LINKED = "と、入会手続きなどの状況が変わったとき"
-NOTIFY_OFF = "通知をオフにしました。再開するには /notify on を送ってください。"
-NOTIFY_STATE = "通知は現在{state}です。"
 FEEDBACK_THANKS = "ご評価ありがとうございます。"
 FEEDBACK_GONE = "この回答には評価を送れませんでした。"
 # Canned questions for the commands that are record lookups: the core reads them like any message.
 STATUS_QUESTIONS = ("私の会員情報", "私の入会手続きの状況")
 DELIVERY_QUESTION = "私の送付先"
-# Replies that carry or ask for personal data, never shown in a group.
-PERSONAL_KINDS = {"lookup", "lookup_choices", "lookup_prompt", "link_code", "sign_in_required"}
 
 
 def desk(context: ContextTypes.DEFAULT_TYPE):
@@ -78,11 +64,12 @@ def is_private(chat) -> bool:
     return chat is not None and chat.type == "private"
 
 
-async def respond(update: Update, context, compute) -> None:
-    """Compute the messages answering `update` (in a thread), store them with its done mark, send."""
+async def respond(update: Update, context, job: str, *args) -> None:
+    """Run `job` (a method of Work) for `update` in a worker, which stores its messages with the
+    update's done mark; send them."""
     hd = desk(context)
     hd.responded.add(update.update_id)
-    rows = await asyncio.to_thread(hd.answer, update.update_id, update.effective_chat.id, compute)
+    rows = await hd.work("respond", update.update_id, update.effective_chat.id, job, args)
     if rows:
         await hd.sender.send_all(rows)
 
@@ -101,7 +88,7 @@ async def admit(update: Update, context) -> None:
     if update.callback_query:
         await quietly(update.callback_query.answer(RATE_LIMITED))
     if chat is not None and hd.warn_once(user.id):
-        await respond(update, context, lambda: render_text(RATE_LIMITED))
+        await respond(update, context, "say", RATE_LIMITED)
     else:
         await asyncio.to_thread(hd.outbox.done, update.update_id, hd.now())
     raise ApplicationHandlerStop
@@ -120,10 +107,14 @@ async def on_error(update: object, context) -> None:
     """One place for every failure: log it without personal data, apologise in Japanese."""
     error = context.error
     frames = "".join(traceback.format_tb(error.__traceback__)) if error else ""
-    log.error("update %s failed with %s\n%s", getattr(update, "update_id", "-"), type(error).__name__, frames)
+    if isinstance(error, WorkFailed):  # raised in a worker: its own frames, and the type it had there
+        name, frames = error.original, error.frames + frames
+    else:
+        name = type(error).__name__
+    log.error("update %s failed with %s\n%s", getattr(update, "update_id", "-"), name, frames)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await respond(update, context, lambda: render_text(APOLOGY))
+            await respond(update, context, "say", APOLOGY)
         except Exception as e:  # the apology itself failed (Telegram unreachable): the drain retries
             log.error("could not apologise for update %s: %s", update.update_id, type(e).__name__)
 
@@ -141,45 +132,29 @@ async def quietly(coroutine) -> None:
 async def start(update: Update, context) -> None:
     if context.args and is_private(update.effective_chat):
         return await link_with(update, context, context.args[0])
-    await respond(update, context, lambda: render_text(START_TEXT))
+    await respond(update, context, "say", START_TEXT)
 
 
 async def help_command(update: Update, context) -> None:
-    await respond(update, context, lambda: render_text(HELP_TEXT))
+    await respond(update, context, "say", HELP_TEXT)
 
 
 async def link(update: Update, context) -> None:
     if not is_private(update.effective_chat):
-        return await respond(update, context, lambda: render_text(GROUP_PRIVATE))
+        return await respond(update, context, "say", GROUP_PRIVATE)
     if not context.args:
-        return await respond(update, context, lambda: render_text(LINK_USAGE))
+        return await respond(update, context, "say", LINK_USAGE)
     await link_with(update, context, "".join(context.args))
 
 
 async def link_with(update: Update, context, code: str) -> None:
-    hd = desk(context)
-    chat_id, user_id = update.effective_chat.id, update.effective_user.id
-
-    def compute():
-        if not hd.allow_link(chat_id):
-            return render_text(LINK_TOO_MANY)
-        try:
-            linked = hd.core.consume_link_code(code, CHANNEL, str(user_id))
-        except (HelpdeskError, RecordsError) as e:
-            return render_text(describe(e).message)
-        return render_text(LINKED.format(number=linked.member_number))
-
-    await respond(update, context, compute)
+    if not desk(context).allow_link(update.effective_chat.id):
+        return await respond(update, context, "say", LINK_TOO_MANY)
+    await respond(update, context, "link", update.effective_user.id, code)
 
 
 async def unlink(update: Update, context) -> None:
-    hd = desk(context)
-    user_id = update.effective_user.id
-
-    def compute():
-        return render_text(UNLINKED if hd.core.links.unlink(CHANNEL, str(user_id)) else NOT_LINKED)
-
-    await respond(update, context, compute)
+    await respond(update, context, "unlink", update.effective_user.id)
 
 
 async def status(update: Update, context) -> None:
@@ -192,17 +167,10 @@ async def delivery(update: Update, context) -> None:
 
 async def lookup(update: Update, context, questions) -> None:
     """A command that is a record lookup: only in a private chat, only once linked."""
-    hd = desk(context)
-    chat, user = update.effective_chat, update.effective_user
+    chat = update.effective_chat
     if not is_private(chat):
-        return await respond(update, context, lambda: render_text(GROUP_PRIVATE))
-
-    def compute():
-        if hd.core.linked_asker(CHANNEL, str(user.id)).role != "member":
-            return render_text(LINK_HINT)
-        return [m for n, q in enumerate(questions) for m in hd.ask(update.update_id, chat, user.id, q, n=n)]
-
-    await respond(update, context, compute)
+        return await respond(update, context, "say", GROUP_PRIVATE)
+    await respond(update, context, "lookup", update.update_id, ChatRef.of(chat), update.effective_user.id, questions)
 
 
 async def human(update: Update, context) -> None:
@@ -210,21 +178,14 @@ async def human(update: Update, context) -> None:
 
 
 async def notify(update: Update, context) -> None:
-    hd = desk(context)
-    chat, user = update.effective_chat, update.effective_user
+    chat = update.effective_chat
     if not is_private(chat):
-        return await respond(update, context, lambda: render_text(GROUP_PRIVATE))
+        return await respond(update, context, "say", GROUP_PRIVATE)
     wanted = (context.args or [""])[0].lower()
     on = {"on": True, "オン": True, "off": False, "オフ": False}.get(wanted)
-
-    def compute():
-        if on is None:
-            state = "オン" if hd.outbox.notify_on(chat.id) else "オフ"
-            return render_text(NOTIFY_STATE.format(state=state),
-                               [[("通知をオンにする", NOTIFY_DATA + "on"), ("通知をオフにする", NOTIFY_DATA + "off")]])
-        return hd.set_notify(chat.id, user.id, on)
-
-    await respond(update, context, compute)
+    if on is None:
+        return await respond(update, context, "notify_state", chat.id)
+    await respond(update, context, "set_notify", chat.id, update.effective_user.id, on)
 
 
 # -- messages ------------------------------------------------------------------------------------------
@@ -250,9 +211,8 @@ def addressed_text(message, hd) -> str | None:
 
 
 async def text_to_core(update: Update, context, text: str, button: str | None = None) -> None:
-    hd = desk(context)
-    chat, user = update.effective_chat, update.effective_user
-    await respond(update, context, lambda: hd.ask(update.update_id, chat, user.id, text, button=button))
+    await respond(update, context, "ask", update.update_id, ChatRef.of(update.effective_chat),
+                  update.effective_user.id, text, button)
 
 
 async def other(update: Update, context) -> None:
@@ -260,12 +220,12 @@ async def other(update: Update, context) -> None:
     message = update.effective_message
     replied = message.reply_to_message
     if is_private(update.effective_chat) or (replied and replied.from_user and replied.from_user.id == desk(context).bot_id):
-        await respond(update, context, lambda: render_text(NON_TEXT))
+        await respond(update, context, "say", NON_TEXT)
 
 
 async def edited(update: Update, context) -> None:
     if is_private(update.effective_chat):
-        await respond(update, context, lambda: render_text(EDITED))
+        await respond(update, context, "say", EDITED)
 
 
 async def press(update: Update, context) -> None:
@@ -275,10 +235,11 @@ async def press(update: Update, context) -> None:
     data = query.data or ""
     if data.startswith(FEEDBACK_DATA):
         helpful, _, message_id = data[len(FEEDBACK_DATA):].partition(":")
-        ok = await asyncio.to_thread(hd.feedback, query.message.chat, query.from_user.id, message_id, helpful == "1")
+        chat = ChatRef.of(query.message.chat)
+        ok = await hd.work("feedback", chat, query.from_user.id, message_id, helpful == "1")
         await quietly(query.answer(FEEDBACK_THANKS if ok else FEEDBACK_GONE))
         if ok and helpful != "1":  # 役に立たなかった: what to try next (もしかして, rephrasing, the desk)
-            await respond(update, context, lambda: hd.next_step(query.message.chat, query.from_user.id, message_id))
+            await respond(update, context, "next_step", chat, query.from_user.id, message_id)
         return
     await quietly(query.answer())
     if query.message is None:
@@ -287,7 +248,7 @@ async def press(update: Update, context) -> None:
         on = data[len(NOTIFY_DATA):] == "on"
         if not is_private(query.message.chat):
             return
-        return await respond(update, context, lambda: hd.set_notify(query.message.chat.id, query.from_user.id, on))
+        return await respond(update, context, "set_notify", query.message.chat.id, query.from_user.id, on)
     label = button_label(query.message, data)
     await text_to_core(update, context, label or data, button=data)
 
@@ -299,8 +260,3 @@ def button_label(message, data: str) -> str | None:
             if button.callback_data == data:
                 return button.text
     return None
-
-
-def group_asker(chat_id) -> Asker:
-    """A group asks as itself, anonymously: records are never looked up there."""
-    return Asker(account=f"{CHANNEL}:{chat_id}")

@@ -124,6 +124,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("telegram", "TELEGRAM_LINK_RATE_LIMIT", RateLimit(), "5 per 15 minutes",
        "1つのチャットあたりの連携コード入力の上限（総当たりを防ぎます）"),
     _s("telegram", "TELEGRAM_CONCURRENT_UPDATES", Integer(1, 1024), 64, "同時に処理する Telegram の更新の数"),
+    _s("telegram", "TELEGRAM_WORKERS", Integer(0, 64), 2,
+       "質問に答える作業プロセスの数（0 はボットのプロセス内のスレッドで答えます。CPU が1つの機械向け）"),
     _s("telegram", "TELEGRAM_DRAIN_INTERVAL", Number(0), 0.5, "送信待ちのメッセージ（outbox）を確認する間隔（秒）"),
     _s("desk", "DESK_DAYS", Weekdays(), ["mon", "tue", "wed", "thu", "fri"],
        "運営事務局の受付曜日（日本時間）。祝日の扱いは DESK_CLOSED_ON_HOLIDAYS"),

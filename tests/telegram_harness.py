@@ -60,6 +60,8 @@ class InProcessBot:
         self.thread = threading.Thread(target=main, daemon=True, name="telegram-bot")
         self.thread.start()
         started.wait(10)
+        # Running once post_init is done: commands registered, worker processes up.
+        wait_until(lambda: self.app.running or self.error or not self.thread.is_alive(), 60, "bot running")
         return self
 
     def stop(self) -> None:

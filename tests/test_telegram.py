@@ -11,10 +11,25 @@ from datetime import datetime
 
 from tests.conftest import NOW
 from tests.telegram_fake import BOT_ID, BOT_USERNAME
-from tests.telegram_harness import PUBLIC_URL, bot, demo_instance, fake, wait_until  # noqa: F401 (fixtures)
+import pytest
+
+from tests.telegram_harness import PUBLIC_URL, InProcessBot, bot, demo_instance, fake, wait_until  # noqa: F401
 
 APOLOGY = "一時的なエラーが発生しました。しばらくしてからもう一度お試しください。"
 BOT_SETTINGS = {"TELEGRAM_RATE_LIMIT": "4 per minute"}
+
+
+@pytest.fixture
+def threaded(demo_instance):
+    """A second bot, answering in threads of this process (TELEGRAM_WORKERS = 0) with a fake of its own,
+    for the tests that patch its core: the module's bot answers in worker processes, out of a patch's reach."""
+    from tests.telegram_fake import FakeTelegram
+
+    server = FakeTelegram().start()
+    running = InProcessBot(demo_instance.path, server.url, TELEGRAM_WORKERS=0).start()
+    yield running, server
+    running.stop()
+    server.stop()
 
 
 def issue_code(bot, number: str) -> str:
@@ -139,9 +154,10 @@ def test_sticker_photo_and_edited_message_get_one_short_answer(bot, fake):
     assert len(fake.sent(1009)) == 3
 
 
-def test_long_answer_is_split_at_a_paragraph_boundary(bot, fake, monkeypatch):
+def test_long_answer_is_split_at_a_paragraph_boundary(threaded, monkeypatch):
     from bot.model import Reply
 
+    bot, fake = threaded
     paragraphs = [f"{i}番目の段落。" + "あ" * 990 for i in range(5)]  # 5 × ~1,000 = ~5,000 characters
     core = bot.desk.core
     real = core.decide
@@ -153,7 +169,8 @@ def test_long_answer_is_split_at_a_paragraph_boundary(bot, fake, monkeypatch):
     assert first.split("\n\n") == paragraphs[:4] and second.split("\n\n") == paragraphs[4:]
 
 
-def test_a_handler_exception_is_logged_and_apologised_for(bot, fake, monkeypatch, caplog):
+def test_a_handler_exception_is_logged_and_apologised_for(threaded, monkeypatch, caplog):
+    bot, fake = threaded
     core = bot.desk.core
     real = core.reply
 
@@ -221,3 +238,21 @@ def test_notify_is_off_by_default_and_toggles(bot, fake):
     fake.press(1016, "tg:notify:on")
     assert "オンにしました" in fake.wait_for("sendMessage", 1016, 2)[1].params["text"]
     assert bot.desk.outbox.notify_on(1016)
+
+
+def test_killed_workers_are_replaced_and_the_question_is_still_answered(bot, fake):
+    import os
+    import signal
+
+    workers = list(bot.desk.pool._processes.values())
+    assert workers and all(w.is_alive() for w in workers)
+    for worker in workers:
+        os.kill(worker.pid, signal.SIGKILL)
+    for worker in workers:
+        worker.join(10)
+    fake.message(1021, "医療機関マスタの更新はいつ反映されますか")
+    first = fake.wait_for("sendMessage", 1021, timeout=30)[0].params["text"]
+    assert "医療機関マスタ" in first and APOLOGY not in first
+    assert not set(bot.desk.pool._processes) & {w.pid for w in workers}
+    fake.message(1021, "こんにちは")
+    assert "MAMIS" in fake.wait_for("sendMessage", 1021, 2)[1].params["text"]

@@ -1,0 +1,196 @@
+"""The bot's synchronous work (the core and SQLite), run in worker processes beside the event loop.
+
+The handlers (handlers/telegram_handlers.py) only translate updates; what an update asks for is done
+here, by `Work`: look at the core, compose the Telegram messages, store them in the outbox together
+with the update's done mark (an update already answered is skipped: a redelivery after a restart).
+
+Why processes and not threads: answering is CPU-bound Python (Japanese analysis and ranking). In a
+thread it holds the one GIL that the event loop needs to talk to Telegram, so every chat waits while
+one question is ranked; in a process it runs on another core and the event loop keeps polling and
+sending. The event loop hands over plain data (ids, texts, `ChatRef`), never Telegram objects, and gets
+back outbox rows. Each worker builds its own services from the settings (helpdesk.services), like any
+other process of the help desk. With `TELEGRAM_WORKERS = 0` the same `Work` runs in threads of the bot's
+own process (a one-core machine; tests that patch the core).
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Mapping
+
+from bot import Asker, HelpdeskError
+from bot.outbox import Outbox
+from handlers.metrics import record_turn
+from handlers.telegram_render import GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, render_reply, render_text
+from helpdesk.errors import describe
+from records.errors import RecordsError
+
+CHANNEL = "telegram"
+LINKED = ("アカウントを連携しました（会員番号 {number}）。/status で会員情報と入会手続きの状況を、"
+          "/delivery で送付先を確認できます。手続きの状況のお知らせを受け取るには /notify on を送ってください。")
+UNLINKED = "連携を解除しました。ご自身の情報を確認するには、あらためて連携コードで連携してください。"
+NOT_LINKED = "このアカウントは連携されていません。"
+NOTIFY_ON = ("通知をオンにしました。新しいリリースノートが公開されたとき{linked}にお知らせします。"
+             "止めるには /notify off を送ってください。")
+NOTIFY_ON_LINKED = "と、入会手続きなどの状況が変わったとき"
+NOTIFY_OFF = "通知をオフにしました。再開するには /notify on を送ってください。"
+NOTIFY_STATE = "通知は現在{state}です。"
+# Replies that carry or ask for personal data, never shown in a group.
+PERSONAL_KINDS = {"lookup", "lookup_choices", "lookup_prompt", "link_code", "sign_in_required"}
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """What the work needs of a Telegram chat: its id and whether it is private."""
+
+    id: int
+    type: str
+
+    @classmethod
+    def of(cls, chat) -> "ChatRef":
+        return cls(chat.id, chat.type)
+
+    @property
+    def private(self) -> bool:
+        return self.type == "private"
+
+
+class WorkFailed(RuntimeError):
+    """An unexpected error in a worker, carried back without its message (which may hold personal data):
+    the original type's name and the frames, for the bot's one error handler to log."""
+
+    def __init__(self, original: str, frames: str):
+        super().__init__(original, frames)
+        self.original, self.frames = original, frames
+
+
+def group_asker(chat_id) -> Asker:
+    """A group asks as itself, anonymously: records are never looked up there."""
+    return Asker(account=f"{CHANNEL}:{chat_id}")
+
+
+class Work:
+    """What the bot does for an update, synchronously; one per worker process (or per bot, in threads)."""
+
+    #: The jobs `respond` runs: each returns the Telegram messages answering the update.
+    JOBS = frozenset({"say", "ask", "link", "unlink", "lookup", "notify_state", "set_notify", "next_step"})
+
+    def __init__(self, config, services, run: str):
+        self.config, self.services, self.run = config, services, run
+        self.core = services.core()
+        self.outbox = Outbox(services.store, CHANNEL)
+
+    def now(self) -> str:
+        return self.core.now()
+
+    def call(self, name: str, args: tuple):
+        """Run one method for the event loop; an unexpected error comes back as `WorkFailed`."""
+        try:
+            return getattr(self, name)(*args)
+        except Exception as e:
+            raise WorkFailed(type(e).__name__, "".join(traceback.format_tb(e.__traceback__))) from None
+
+    def respond(self, update_id: int, chat_id, job: str, args: tuple):
+        """Skip an update already answered; else run `job` and store its messages with the done mark."""
+        if job not in self.JOBS:
+            raise ValueError(job)
+        if self.outbox.is_done(update_id):
+            return None
+        return self.outbox.answer(update_id, chat_id, getattr(self, job)(*args), self.now(), self.run)
+
+    # -- jobs ---------------------------------------------------------------------------------------------
+
+    def say(self, text: str, buttons=()) -> list[dict]:
+        return render_text(text, buttons)
+
+    def asker(self, chat: ChatRef, user_id) -> Asker:
+        return self.core.linked_asker(CHANNEL, str(user_id)) if chat.private else group_asker(chat.id)
+
+    def ask(self, update_id: int, chat: ChatRef, user_id, text: str, button: str | None = None,
+            n: int = 0) -> list[dict]:
+        """The core's answer to one message of a chat, as Telegram messages (none while an agent holds it).
+        The update_id is the core's idempotency key, so a replayed update gets the answer stored first."""
+        asker = self.asker(chat, user_id)
+        try:
+            conversation = self.core.conversation_for_chat(CHANNEL, str(chat.id), asker)
+            turn = self.core.reply(conversation.id, text, asker, CHANNEL,
+                                   idempotency_key=f"tg:{update_id}" + (f":{n}" if n else ""), button=button)
+        except (HelpdeskError, RecordsError) as e:
+            return render_text(describe(e).message)
+        record_turn(CHANNEL, turn.reply.kind if turn.answer else None)
+        if turn.answer is None:
+            return []
+        reply = turn.reply
+        if not chat.private and reply.kind in PERSONAL_KINDS:
+            return render_text(GROUP_PRIVATE)
+        return render_reply(reply, self.config.public_url, message_id=turn.answer.id)
+
+    def link(self, user_id, code: str) -> list[dict]:
+        try:
+            linked = self.core.consume_link_code(code, CHANNEL, str(user_id))
+        except (HelpdeskError, RecordsError) as e:
+            return render_text(describe(e).message)
+        return render_text(LINKED.format(number=linked.member_number))
+
+    def unlink(self, user_id) -> list[dict]:
+        return render_text(UNLINKED if self.core.links.unlink(CHANNEL, str(user_id)) else NOT_LINKED)
+
+    def lookup(self, update_id: int, chat: ChatRef, user_id, questions: tuple[str, ...]) -> list[dict]:
+        """A command that is a record lookup (asked in a private chat): only once linked."""
+        if self.core.linked_asker(CHANNEL, str(user_id)).role != "member":
+            return render_text(LINK_HINT)
+        return [m for n, q in enumerate(questions) for m in self.ask(update_id, chat, user_id, q, n=n)]
+
+    def notify_state(self, chat_id) -> list[dict]:
+        state = "オン" if self.outbox.notify_on(chat_id) else "オフ"
+        return render_text(NOTIFY_STATE.format(state=state),
+                           [[("通知をオンにする", NOTIFY_DATA + "on"), ("通知をオフにする", NOTIFY_DATA + "off")]])
+
+    def set_notify(self, chat_id, user_id, on: bool) -> list[dict]:
+        self.outbox.set_notify(chat_id, user_id, on, self.now())
+        if not on:
+            return render_text(NOTIFY_OFF)
+        linked = self.core.linked_asker(CHANNEL, str(user_id)).role == "member"
+        return render_text(NOTIFY_ON.format(linked=NOTIFY_ON_LINKED if linked else ""))
+
+    def next_step(self, chat: ChatRef, user_id, message_id: str) -> list[dict]:
+        """The core's next step after 「役に立たなかった」, drawn like any reply (asked twice, the same one)."""
+        step = self.core.next_step(int(message_id), asker=self.asker(chat, user_id))
+        return render_reply(step.reply, self.config.public_url, message_id=step.id)
+
+    # -- not an answer --------------------------------------------------------------------------------------
+
+    def feedback(self, chat: ChatRef, user_id, message_id: str, helpful: bool) -> bool:
+        try:
+            self.core.feedback(int(message_id), helpful, asker=self.asker(chat, user_id))
+        except (HelpdeskError, ValueError):
+            return False
+        return True
+
+    def ping(self) -> int:
+        """This worker's pid, after a moment (so that a round of pings spreads over the workers): the
+        bot waits until every worker has answered before it takes updates."""
+        time.sleep(0.02)
+        return os.getpid()
+
+
+# -- the worker process's side -------------------------------------------------------------------------
+
+_work: Work | None = None
+
+
+def start_worker(instance_path, settings: Mapping, run: str) -> None:
+    """A worker process's initializer: its own services and core (which opens the index, if there is
+    one, before the first question)."""
+    global _work
+    from handlers.telegram_app import TelegramConfig
+    from helpdesk.services import build_services
+
+    _work = Work(TelegramConfig.from_settings(settings), build_services(instance_path, settings), run)
+
+
+def call(name: str, args: tuple):
+    """What the bot submits to its worker processes."""
+    return _work.call(name, args)
