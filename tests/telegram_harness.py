@@ -46,7 +46,9 @@ class InProcessBot:
         started = threading.Event()
 
         def main():
-            self.loop = asyncio.new_event_loop()
+            from handlers.telegram_app import new_event_loop
+
+            self.loop = new_event_loop()
             asyncio.set_event_loop(self.loop)
             self.loop.call_soon(started.set)
             try:
