@@ -182,11 +182,14 @@ _work: Work | None = None
 
 
 def start_worker(instance_path, settings: Mapping, run: str) -> None:
-    """A worker process's initializer: its own services and core (which opens the index, if there is
-    one, before the first question)."""
+    """A worker process's initializer: JSON logs like the bot's own, its own services and core (which
+    opens the index, if there is one, before the first question)."""
     global _work
+    from handlers.logs import configure as json_logs
     from handlers.telegram_app import TelegramConfig
     from helpdesk.services import build_services
+
+    json_logs(settings["LOG_LEVEL"])
 
     _work = Work(TelegramConfig.from_settings(settings), build_services(instance_path, settings), run)
 
