@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +43,11 @@ from handlers.telegram_outbox import Drain, Sender
 from handlers.telegram_work import Work
 
 log = logging.getLogger("helpdesk.telegram")
+
+# The library's opt-in to what its next major version does anyway: durations such as a 429's
+# `retry_after` as timedelta (telegram_outbox.seconds reads either). Without it, every 429 logs a
+# deprecation warning from inside the library.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 COMMANDS = (
     ("start", "できることのご案内"),
