@@ -44,9 +44,26 @@ def config_command(instance, as_markdown: bool, as_toml: bool):
 
 def setting_option(name: str, *param_decls: str, **kwargs):
     """A command-line option whose default, environment variable and help come from the declared
-    setting `name`, so `--help`, docs/settings.md and the validation read the same list."""
+    setting `name`, so `--help`, docs/settings.md and the validation read the same list.
+
+    Given on the command line, the option wins; otherwise the instance's settings decide, in their
+    usual order (environment, config.toml, config.json, default), so `PORT = 8080` in config.toml is
+    not ignored by a command that also takes `--port`."""
+    from click.core import ParameterSource
+
+    from handlers.instance import Instance
     from helpdesk.settings import BY_NAME
 
     setting = BY_NAME[name]
+
+    def from_settings(ctx: click.Context, param: click.Parameter, value):
+        instance = ctx.find_object(Instance)
+        if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE or instance is None:
+            return value
+        try:
+            return load_settings(instance.path)[name]
+        except SettingError:  # the command says what is wrong, in its own words, when it checks its settings
+            return value
+
     return click.option(*param_decls, default=setting.default, show_default=True, envvar=setting.env_name,
-                        show_envvar=True, help=setting.help, **kwargs)
+                        show_envvar=True, help=setting.help, callback=from_settings, **kwargs)

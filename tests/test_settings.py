@@ -155,3 +155,44 @@ def test_serve_options_take_default_and_help_from_the_list():
     for name in ("HOST", "PORT", "WORKERS", "THREADS", "SERVER"):
         setting = BY_NAME[name]
         assert " ".join(setting.help.split()) in text and f"env var: HELPDESK_{name}; default: {setting.default}" in text
+
+
+def test_serve_listens_where_config_toml_says_unless_the_command_line_says_otherwise(tmp_path):
+    """HOST, PORT, SERVER and THREADS are options of `helpdesk serve` and settings alike: the command line
+    wins, and without it config.toml is read like for any other setting."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.conftest import build_instance, free_port, server_env
+
+    instance = build_instance(tmp_path / "instance")
+    port, other = free_port(), free_port()
+    (instance.path / "config.toml").write_text(f'HOST = "127.0.0.1"\nPORT = {port}\nSERVER = "waitress"\n'
+                                               "THREADS = 2\n", encoding="utf-8")
+
+    def serve(*args) -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "handlers.serve_main", "--instance", str(instance.path),
+                                 "serve", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env=server_env(), start_new_session=True, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and proc.poll() is None:
+                for p in (port, other):
+                    try:
+                        if httpx.get(f"http://127.0.0.1:{p}/api/health", timeout=1).status_code == 200:
+                            return str(p)
+                    except httpx.TransportError:
+                        pass
+                time.sleep(0.1)
+            return "none"
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(15)
+
+    assert serve() == str(port)
+    assert serve("--port", str(other)) == str(other)
