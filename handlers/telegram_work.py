@@ -15,6 +15,7 @@ own process (a one-core machine; tests that patch the core).
 from __future__ import annotations
 
 import os
+import signal
 import time
 import traceback
 from dataclasses import dataclass
@@ -183,12 +184,18 @@ _work: Work | None = None
 
 def start_worker(instance_path, settings: Mapping, run: str) -> None:
     """A worker process's initializer: JSON logs like the bot's own, its own services and core (which
-    opens the index, if there is one, before the first question)."""
+    opens the index, if there is one, before the first question).
+
+    Ctrl-C (`make run`) and a service stop signal the whole process group; the bot stops its workers
+    itself once its updates are done, so they ignore both (a worker whose bot was killed outright
+    exits when its queue closes)."""
     global _work
     from handlers.logs import configure as json_logs
     from handlers.telegram_app import TelegramConfig
     from helpdesk.services import build_services
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     json_logs(settings["LOG_LEVEL"])
 
     _work = Work(TelegramConfig.from_settings(settings), build_services(instance_path, settings), run)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -134,7 +136,8 @@ def _listening(port: int) -> bool:
 
 def test_the_running_bot_is_seen_by_readiness_logs_json_and_counts_in_the_metrics(tmp_path, fake):
     """What an operator watches of the bot process: its heartbeat after each successful long poll
-    (/readyz), one JSON object per log line, and its answers in the metrics the web workers serve."""
+    (/readyz), one JSON object per log line, and its answers in the metrics the web workers serve.
+    Ctrl-C (SIGINT to the whole process group, as under `make run`) stops it cleanly, workers too."""
     from handlers.health import TELEGRAM_HEARTBEAT, check_telegram
     from helpdesk.instance import Instance
 
@@ -150,8 +153,8 @@ def test_the_running_bot_is_seen_by_readiness_logs_json_and_counts_in_the_metric
         fake.wait_for("sendMessage", 2301, timeout=15)
         metrics = list((instance.path / "metrics").glob("counter_*.db"))
         assert metrics, "the bot process counts into the instance's metrics folder"
-        bot.proc.terminate()
-        bot.wait()
+        os.killpg(bot.proc.pid, signal.SIGINT)
+        assert bot.wait() == 0
         lines = [line for line in bot.output.splitlines() if line.strip()]
     finally:
         bot.stop()
