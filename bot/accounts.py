@@ -293,8 +293,9 @@ class StaffAccounts:
     #
     # A signed-in browser holds a random token in its (signed) session cookie; the server keeps only
     # the token's hash and the session's state. A cookie is therefore good only while its row says
-    # so: signing out, `staff signout|passwd|remove` or idleness beyond the session length end it, and
-    # a copy of the cookie made before that is worthless afterwards.
+    # so: signing out, `staff signout|passwd|remove`, idleness beyond the session length or the end of
+    # its longest life (however busy) end it, and a copy of the cookie made before that is worthless
+    # afterwards.
 
     SESSION_TOUCH_EVERY = timedelta(minutes=1)  # how stale last_seen_at may get before it is rewritten
     # The tables sessions are kept in: {sessions} rows point at {accounts} rows by {owner} (desk agents
@@ -309,7 +310,8 @@ class StaffAccounts:
         WHERE {owner} = :owner_id AND (ended_at IS NOT NULL OR last_seen_at < :stale)
     """
     SESSION_SQL = """
-        SELECT s.id, s.last_seen_at, a.login_id FROM {sessions} AS s JOIN {accounts} AS a ON a.id = s.{owner}
+        SELECT s.id, s.created_at, s.last_seen_at, a.login_id
+        FROM {sessions} AS s JOIN {accounts} AS a ON a.id = s.{owner}
         WHERE s.token_hash = :token_hash AND s.ended_at IS NULL
     """
     TOUCH_SESSION_SQL = "UPDATE {sessions} SET last_seen_at = :now WHERE id = :id AND ended_at IS NULL"
@@ -329,8 +331,10 @@ class StaffAccounts:
                                                   "now": _utc(now)})
         return token
 
-    def session_account(self, token: str, now: datetime, idle_limit: timedelta) -> StaffAccount | None:
-        """The account of a live session, or None: unknown or ended token, or idle beyond `idle_limit`.
+    def session_account(self, token: str, now: datetime, idle_limit: timedelta,
+                        lifetime: timedelta | None = None) -> StaffAccount | None:
+        """The account of a live session, or None: unknown or ended token, idle beyond `idle_limit`, or
+        older than `lifetime` (a stolen cookie kept busy does not live for ever).
 
         Use keeps a session alive (last_seen_at is moved on at most once a minute, so reading pages
         does not turn into a write per request)."""
@@ -340,7 +344,8 @@ class StaffAccounts:
         if row is None:
             return None
         last_seen = datetime.fromisoformat(row["last_seen_at"])
-        if now - last_seen >= idle_limit:
+        too_old = lifetime is not None and now - datetime.fromisoformat(row["created_at"]) >= lifetime
+        if now - last_seen >= idle_limit or too_old:
             self.end_session(token, now)
             return None
         if now - last_seen >= self.SESSION_TOUCH_EVERY:

@@ -33,6 +33,11 @@ def idle_limit() -> timedelta:
     return current_app.permanent_session_lifetime
 
 
+def lifetime() -> timedelta:
+    """A session ends STAFF_SESSION_MAX_HOURS after sign-in, however busy."""
+    return timedelta(hours=float(current_app.config["STAFF_SESSION_MAX_HOURS"]))
+
+
 def current_account() -> StaffAccount | None:
     """The signed-in staff account of this request, or None (looked up once per request).
 
@@ -42,7 +47,7 @@ def current_account() -> StaffAccount | None:
         account = None
         token = session.get(TOKEN_KEY)
         if token:
-            account = _services().accounts().session_account(token, _now(), idle_limit())
+            account = _services().accounts().session_account(token, _now(), idle_limit(), lifetime())
             if account is not None and session.get(FINGERPRINT_KEY) != session_fingerprint(account):
                 account = None
         if account is None and (token or LEGACY_KEY in session):

@@ -95,6 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("web", "SESSION_COOKIE_SECURE", Boolean(), None,
        "セッション Cookie に Secure を付けるか。未指定なら PUBLIC_URL が https:// で始まるときだけ付けます"),
     _s("web", "STAFF_SESSION_HOURS", Number(0), 8, "職員ログインの有効時間（時間）。過ぎると再ログインが必要です"),
+    _s("web", "STAFF_SESSION_MAX_HOURS", Number(0), 12,
+       "職員ログインの最長時間（時間）。使い続けていても、ログインからこの時間が過ぎると再ログインが必要です"),
     _s("web", "SIGN_IN_RATE_LIMIT", RateLimit(), "10 per minute;100 per day",
        "1つのIPアドレスあたりのログイン試行の上限（/login と POST /api/session の合計）"),
     _s("web", "SIGN_IN_ID_RATE_LIMIT", RateLimit(), "5 per minute;30 per hour",

@@ -183,29 +183,47 @@ def test_staff_commands_name_unknown_accounts_in_japanese(tmp_path):
         assert "ログインID「nobody」の職員アカウントはありません。" in done.stderr
 
 
-def test_an_idle_session_ends_after_the_session_length(tmp_path, demo_db):
-    """STAFF_SESSION_HOURS counts from the last request: used within it, a session lives on; left idle
-    longer, it is over on the server even if the browser still sends the cookie."""
-    instance = build_instance(tmp_path / "inst")
-    add_records_and_staff(instance, demo_db)
-    start = datetime.fromisoformat("2026-11-25T09:00:00+09:00")
-    apps = []
+class Clock:
+    """Apps of one instance at chosen moments (the NOW setting), sharing a signed-in cookie."""
 
-    def client_at(moment: datetime, cookie: str | None = None):
-        app = create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True, "NOW": moment.isoformat(),
-                          "STAFF_SESSION_HOURS": 8})
-        apps.append(app)
+    START = datetime.fromisoformat("2026-11-25T09:00:00+09:00")
+
+    def __init__(self, instance, settings: dict):
+        self.instance, self.settings, self.apps = instance, settings, []
+
+    def client_at(self, moment: datetime, cookie: str | None = None):
+        app = create_app({"INSTANCE_PATH": str(self.instance.path), "TESTING": True, "NOW": moment.isoformat(),
+                          **self.settings})
+        self.apps.append(app)
         client = app.test_client()
         if cookie:
             client.set_cookie(COOKIE, cookie)
         return client
 
-    try:
-        first = client_at(start)
+    def sign_in(self) -> str:
+        first = self.client_at(self.START)
         token = first.get("/api/session").get_json()["csrf_token"]
         assert first.post("/api/session", json={"login_id": "chiyoda", "password": PASSWORD},
                           headers={"X-CSRFToken": token}).status_code == 200
-        cookie = first.get_cookie(COOKIE).value
+        return first.get_cookie(COOKIE).value
+
+    def signed_in(self, hours: float, cookie: str) -> bool:
+        return self.client_at(self.START + timedelta(hours=hours), cookie).get("/api/session").get_json()["signed_in"]
+
+    def close(self) -> None:
+        for app in self.apps:
+            app.extensions["helpdesk"].close()
+
+
+def test_an_idle_session_ends_after_the_session_length(tmp_path, demo_db):
+    """STAFF_SESSION_HOURS counts from the last request: used within it, a session lives on; left idle
+    longer, it is over on the server even if the browser still sends the cookie."""
+    instance = build_instance(tmp_path / "inst")
+    add_records_and_staff(instance, demo_db)
+    clock = Clock(instance, {"STAFF_SESSION_HOURS": 8, "STAFF_SESSION_MAX_HOURS": 48})
+    start, client_at = clock.START, clock.client_at
+    try:
+        cookie = clock.sign_in()
         assert client_at(start + timedelta(hours=7), cookie).get("/api/session").get_json()["signed_in"] is True
         # 7 h later it was used, so 14 h after sign-in it is still alive; 8 h after that use it is not.
         assert client_at(start + timedelta(hours=14), cookie).get("/api/session").get_json()["signed_in"] is True
@@ -213,5 +231,17 @@ def test_an_idle_session_ends_after_the_session_length(tmp_path, demo_db):
         assert client_at(start + timedelta(hours=14, minutes=1), cookie).get(
             "/api/session").get_json()["signed_in"] is False  # ended for good, not merely too old
     finally:
-        for app in apps:
-            app.extensions["helpdesk"].close()
+        clock.close()
+
+
+def test_a_busy_session_still_ends_its_longest_life_after_sign_in(tmp_path, demo_db):
+    """STAFF_SESSION_MAX_HOURS counts from sign-in: a cookie used every few hours (a stolen one kept
+    busy, too) is over once it has passed, and stays over."""
+    instance = build_instance(tmp_path / "inst")
+    add_records_and_staff(instance, demo_db)
+    clock = Clock(instance, {"STAFF_SESSION_HOURS": 8, "STAFF_SESSION_MAX_HOURS": 12})
+    try:
+        cookie = clock.sign_in()
+        assert [clock.signed_in(h, cookie) for h in (4, 8, 11.9, 12, 11.95)] == [True, True, True, False, False]
+    finally:
+        clock.close()
