@@ -1,8 +1,9 @@
 """Updates per second and latency of the Telegram bot, next to an echo-only ceiling from the same run.
 
-The real Application (handlers.telegram_app, long polling) runs in this process against the fake Bot
-API server (tests/telegram_fake.py), which runs in a process of its own so that its work does not
-share our interpreter. The fake drives a closed loop: each of `--chats` chats sends its next question
+The real Application (handlers.telegram_app, long polling) runs in this process, answering in its
+worker processes (TELEGRAM_WORKERS, default 2), against the fake Bot API server
+(tests/telegram_fake.py), which runs in a process of its own so that its work does not share our
+interpreter. The fake drives a closed loop: each of `--chats` chats sends its next question
 as soon as the last one was answered; latency is measured by the fake, from offering an update to its
 sendMessage arriving. The ceiling is the same Application (same inbox, same per-chat processor, same
 polling) with a handler that only echoes the text back.
