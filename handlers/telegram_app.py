@@ -118,6 +118,8 @@ class TelegramDesk:
 
     @property
     def core(self):
+        """The core, built in this process on first use. The handlers never need it (the workers answer);
+        tests and tools reach the help desk through it."""
         return self.services.core()
 
     def now(self) -> str:
