@@ -16,9 +16,11 @@ its plumbing are ours:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import os
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -84,7 +86,8 @@ class TelegramConfig:
                    link_rate_limit=settings["TELEGRAM_LINK_RATE_LIMIT"],
                    concurrent_updates=int(settings["TELEGRAM_CONCURRENT_UPDATES"]),
                    drain_interval=float(settings["TELEGRAM_DRAIN_INTERVAL"]),
-                   workers=int(settings["TELEGRAM_WORKERS"]))
+                   workers=default_workers() if settings["TELEGRAM_WORKERS"] is None
+                   else int(settings["TELEGRAM_WORKERS"]))
 
     @property
     def base_url(self) -> str:
@@ -93,6 +96,13 @@ class TelegramConfig:
     @property
     def base_file_url(self) -> str:
         return self.api_url.rstrip("/") + "/file/bot"
+
+
+def default_workers() -> int:
+    """One CPU for the event loop (busy under load: polling, parsing, sending), the rest for answering.
+    On 2 CPUs one worker answered 330-470 updates/s against 250-300 for two, which contend for the
+    database and the CPUs (docs/telegram.md)."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 class TelegramDesk:
@@ -115,6 +125,7 @@ class TelegramDesk:
         self.warn_limits = parse_many("1 per minute")
         self.pool: ProcessPoolExecutor | None = None
         self.local: Work | None = None
+        self.heard = float("-inf")
 
     @property
     def core(self):
@@ -124,6 +135,14 @@ class TelegramDesk:
 
     def now(self) -> str:
         return stamp(self.services.clock)  # not core.now(): the core (and its index) live in the workers
+
+    def heartbeat(self) -> None:
+        """Note that Telegram was heard from (/readyz), at most once a second: readiness allows minutes
+        of silence, and a busy bot would otherwise touch the file for every update."""
+        now = time.monotonic()
+        if now - self.heard >= 1.0:
+            self.heard = now
+            touch_heartbeat(self.services.instance.path)
 
     # -- limits ---------------------------------------------------------------------------------------
 
@@ -184,18 +203,23 @@ class TelegramDesk:
 
 
 class InboxQueue(asyncio.Queue):
-    """The update queue, writing each update to the inbox before it is queued (see the module doc)."""
+    """The update queue, writing each update to the inbox before it is queued (see the module doc).
+
+    A polled update is kept as Telegram sent it (`verbatim`, filled by PollingRequest for the batch
+    being queued); re-encoding the parsed object (`to_dict`) cost a tenth of the event loop."""
 
     def __init__(self, desk: TelegramDesk):
         super().__init__()
         self.desk = desk
+        self.verbatim: dict[int, dict] = {}
 
     async def put(self, item) -> None:
         if isinstance(item, Update):
             chat = item.effective_chat
+            payload = self.verbatim.pop(item.update_id, None) or item.to_dict()
             await asyncio.to_thread(self.desk.outbox.receive, item.update_id, chat.id if chat else None,
-                                    item.to_dict(), self.desk.now())
-            touch_heartbeat(self.desk.services.instance.path)  # a webhook call (or a polled update) arrived
+                                    payload, self.desk.now())
+            self.desk.heartbeat()  # a webhook call (or a polled update) arrived
         await super().put(item)
 
 
@@ -226,18 +250,23 @@ class PerChatProcessor(BaseUpdateProcessor):
         pass
 
 
-class HeartbeatRequest(AiohttpRequest):
-    """The getUpdates connection, noting each successful long poll for /readyz (handlers/health.py)."""
+class PollingRequest(AiohttpRequest):
+    """The getUpdates connection: notes each successful long poll for /readyz (handlers/health.py) and
+    hands the batch's updates, as Telegram sent them, to the inbox before the library queues them."""
 
-    def __init__(self, instance_path, **kwargs):
+    def __init__(self, inbox: InboxQueue, **kwargs):
         super().__init__(**kwargs)
-        self.instance_path = instance_path
+        self.inbox = inbox
 
     async def do_request(self, *args, **kwargs):
-        result = await super().do_request(*args, **kwargs)
-        if result[0] < 300:
-            touch_heartbeat(self.instance_path)
-        return result
+        status, body = await super().do_request(*args, **kwargs)
+        if status < 300:
+            self.inbox.desk.heartbeat()
+            try:
+                self.inbox.verbatim = {u["update_id"]: u for u in json.loads(body)["result"]}
+            except (ValueError, KeyError, TypeError):  # not a getUpdates answer after all: re-encoded instead
+                self.inbox.verbatim = {}
+        return status, body
 
 
 def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
@@ -245,10 +274,11 @@ def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
     if not config.token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     # The library's own getUpdates request settings (one connection), plus the heartbeat.
-    polling = HeartbeatRequest(desk.services.instance.path, connection_pool_size=1)
+    inbox = InboxQueue(desk)
+    polling = PollingRequest(inbox, connection_pool_size=1)
     app = (ApplicationBuilder().token(config.token).base_url(config.base_url).base_file_url(config.base_file_url)
            .request(AiohttpRequest()).get_updates_request(polling)
-           .concurrent_updates(PerChatProcessor(config.concurrent_updates)).update_queue(InboxQueue(desk))
+           .concurrent_updates(PerChatProcessor(config.concurrent_updates)).update_queue(inbox)
            .post_init(post_init).post_stop(post_stop).build())
     app.bot_data["helpdesk"] = desk
     return app
