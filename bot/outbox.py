@@ -119,14 +119,12 @@ class Outbox:
         SELECT payload FROM channel_inbox WHERE channel = :channel AND done_at IS NULL ORDER BY update_id
     """
 
-    def receive(self, updates: Iterable[tuple[int, object, dict]], now: str) -> None:
-        """Keep updates (update_id, chat_id, payload) before the channel is told they arrived, in one
-        transaction (a second delivery changes nothing)."""
+    def receive(self, update_id: int, chat_id, payload: dict, now: str) -> None:
+        """Keep an update before the channel is told it arrived (a second delivery changes nothing)."""
         with self.store.transaction() as conn:
-            conn.executemany(self.RECEIVE_SQL, [
-                {"channel": self.channel, "update_id": update_id, "chat_id": None if chat_id is None else str(chat_id),
-                 "payload": json.dumps(payload, ensure_ascii=False), "now": now}
-                for update_id, chat_id, payload in updates])
+            conn.execute(self.RECEIVE_SQL, {"channel": self.channel, "update_id": update_id,
+                                            "chat_id": None if chat_id is None else str(chat_id),
+                                            "payload": json.dumps(payload, ensure_ascii=False), "now": now})
 
     def is_done(self, update_id: int) -> bool:
         row = self.store.conn.execute(self.IS_DONE_SQL, {"channel": self.channel, "update_id": update_id}).fetchone()

@@ -203,40 +203,24 @@ class TelegramDesk:
 
 
 class InboxQueue(asyncio.Queue):
-    """The update queue, writing updates to the inbox before they are queued (see the module doc).
+    """The update queue, writing each update to the inbox before it is queued (see the module doc).
 
-    A polled batch is written in one transaction, each update as Telegram sent it (`verbatim`, filled
-    by PollingRequest): the library puts the batch's updates one by one and confirms them to Telegram
-    with its next getUpdates, so they wait here until the last has arrived (and PollingRequest flushes
-    whatever waits before it asks again). Re-encoding each parsed update (`to_dict`) had cost a tenth
-    of the event loop, and a transaction per update a few per cent more. An update from a webhook, or
-    put back after a restart, is written on its own."""
+    A polled update is kept as Telegram sent it (`verbatim`, filled by PollingRequest for the batch
+    being queued); re-encoding the parsed object (`to_dict`) cost a tenth of the event loop."""
 
     def __init__(self, desk: TelegramDesk):
         super().__init__()
         self.desk = desk
         self.verbatim: dict[int, dict] = {}
-        self.waiting: list[tuple[Update, dict]] = []
 
     async def put(self, item) -> None:
-        if not isinstance(item, Update):
-            return await super().put(item)
-        payload = self.verbatim.pop(item.update_id, None)
-        self.waiting.append((item, payload or item.to_dict()))
-        if payload is None or not self.verbatim:  # else more of this polled batch is coming
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Write the waiting updates to the inbox in one transaction, then queue them in order."""
-        if not self.waiting:
-            return
-        batch, self.waiting = self.waiting, []
-        rows = [(update.update_id, update.effective_chat.id if update.effective_chat else None, payload)
-                for update, payload in batch]
-        await asyncio.to_thread(self.desk.outbox.receive, rows, self.desk.now())
-        self.desk.heartbeat()  # a webhook call (or a polled update) arrived
-        for update, _ in batch:
-            await super().put(update)
+        if isinstance(item, Update):
+            chat = item.effective_chat
+            payload = self.verbatim.pop(item.update_id, None) or item.to_dict()
+            await asyncio.to_thread(self.desk.outbox.receive, item.update_id, chat.id if chat else None,
+                                    payload, self.desk.now())
+            self.desk.heartbeat()  # a webhook call (or a polled update) arrived
+        await super().put(item)
 
 
 class PerChatProcessor(BaseUpdateProcessor):
@@ -275,7 +259,6 @@ class PollingRequest(AiohttpRequest):
         self.inbox = inbox
 
     async def do_request(self, *args, **kwargs):
-        await self.inbox.flush()  # this request confirms the last batch: every update of it is written
         status, body = await super().do_request(*args, **kwargs)
         if status < 300:
             self.inbox.desk.heartbeat()

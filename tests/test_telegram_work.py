@@ -39,7 +39,7 @@ def test_an_unexpected_error_comes_back_with_its_type_and_frames_but_not_its_mes
 
 def test_an_update_answered_once_is_skipped_when_it_comes_again(work):
     for update_id in (2, 3):  # the bot keeps every update in the inbox before it is handled
-        work.outbox.receive([(update_id, 5, {"update_id": update_id})], work.now())
+        work.outbox.receive(update_id, 5, {"update_id": update_id}, work.now())
     rows = work.call(*ask(2, "医療機関マスタはいつ更新されますか"))
     assert rows and "医療機関マスタ" in rows[0].payload["text"]
     assert work.call(*ask(2, "医療機関マスタはいつ更新されますか")) is None
