@@ -15,7 +15,7 @@ as it answers an unknown id, so a staff member's lookups stay theirs after sign-
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Callable, Sequence
 
 from . import intents
@@ -31,9 +31,8 @@ from .model import Asker, Conversation, Message, NewConversation, Reply, Turn
 from .phrases import (GREETING_TEXT, HANDOFF_MEMBER_NOTE, HANDOFF_TEXT, HELP_TEXT, STAFF_HELP, STAFF_NOTE,
                       STALE_BUTTON_TEXT, THANKS_TEXT)
 from .state import BOT, CLOSED, DESK_HOLDS, WITH_AGENT, StateChanged
+from .hours import JST, stamp
 from .store import Store
-
-JST = timezone(timedelta(hours=9), "JST")  # Japan has no daylight saving: a fixed offset is exact
 
 PHONE_ACTION = CallDesk()
 HELP_BUTTON_VALUE = Button("使い方", HELP_BUTTON)
@@ -41,11 +40,6 @@ HELP_BUTTON_VALUE = Button("使い方", HELP_BUTTON)
 
 def system_clock() -> datetime:
     return datetime.now(JST)
-
-
-def stamp(clock: Callable[[], datetime]) -> str:
-    """The time every record of the help desk carries: Japan time, to the second."""
-    return clock().astimezone(JST).isoformat(timespec="seconds")
 
 
 class Core:

@@ -21,7 +21,7 @@ from . import intents, state
 from .accounts import association_name
 from .actions import CallDesk
 from .buttons import DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_BUTTON, Button
-from .hours import JST, BusinessHours
+from .hours import BusinessHours, stamp
 from .model import Asker, Message, Reply, Turn
 from .tickets import REASONS, Ticket, TicketStore
 
@@ -138,7 +138,7 @@ class Handoff:
 
     def now(self) -> str:
         """Japan time, like every time the core stores, so that times compare as strings."""
-        return self.clock().astimezone(JST).isoformat(timespec="seconds")
+        return stamp(self.clock)
 
     # -- the conversation's state ------------------------------------------------------------------
 

@@ -10,17 +10,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable
 
 import jpholiday
 
 from .buttons import DESK_NAME, DESK_PHONE
 
-JST = timezone(timedelta(hours=9), "JST")
+JST = timezone(timedelta(hours=9), "JST")  # Japan has no daylight saving: a fixed offset is exact
 WEEKDAYS_JA = "月火水木金土日"
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 YEAR_END = "12-29..01-03"
 _HOURS = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 _DAY = re.compile(r"(\d{1,2})-(\d{1,2})")
+
+
+def stamp(clock: Callable[[], datetime]) -> str:
+    """The time every record of the help desk carries: Japan time, to the second, so that times
+    compare as strings."""
+    return clock().astimezone(JST).isoformat(timespec="seconds")
 
 
 class BadHours(ValueError):

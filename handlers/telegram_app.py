@@ -35,7 +35,7 @@ from telegram import BotCommand, Update
 from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler,
                           CommandHandler, MessageHandler, TypeHandler, filters)
 
-from bot.core import stamp
+from bot.hours import stamp
 from bot.outbox import Outbox
 from handlers import telegram_handlers as h
 from handlers import telegram_work
