@@ -42,6 +42,9 @@ def config_command(instance, as_markdown: bool, as_toml: bool):
     click.echo("\n".join(effective_lines(settings)))
 
 
+SETTINGS_KEY = "helpdesk.settings"  # where setting_option keeps the instance's settings for one command
+
+
 def setting_option(name: str, *param_decls: str, **kwargs):
     """A command-line option whose default, environment variable and help come from the declared
     setting `name`, so `--help`, docs/settings.md and the validation read the same list.
@@ -60,10 +63,13 @@ def setting_option(name: str, *param_decls: str, **kwargs):
         instance = ctx.find_object(Instance)
         if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE or instance is None:
             return value
-        try:
-            return load_settings(instance.path)[name]
-        except SettingError:  # the command says what is wrong, in its own words, when it checks its settings
-            return value
+        if SETTINGS_KEY not in ctx.meta:  # read once for all of the command's options
+            try:
+                ctx.meta[SETTINGS_KEY] = load_settings(instance.path)
+            except SettingError:  # the command says what is wrong, in its own words, when it checks them
+                ctx.meta[SETTINGS_KEY] = None
+        settings = ctx.meta[SETTINGS_KEY]
+        return value if settings is None else settings[name]
 
     return click.option(*param_decls, default=setting.default, show_default=True, envvar=setting.env_name,
                         show_envvar=True, help=setting.help, callback=from_settings, **kwargs)
