@@ -221,15 +221,13 @@ def test_an_idle_session_ends_after_the_session_length(tmp_path, demo_db):
     instance = build_instance(tmp_path / "inst")
     add_records_and_staff(instance, demo_db)
     clock = Clock(instance, {"STAFF_SESSION_HOURS": 8, "STAFF_SESSION_MAX_HOURS": 48})
-    start, client_at = clock.START, clock.client_at
     try:
         cookie = clock.sign_in()
-        assert client_at(start + timedelta(hours=7), cookie).get("/api/session").get_json()["signed_in"] is True
+        assert clock.signed_in(7, cookie) is True
         # 7 h later it was used, so 14 h after sign-in it is still alive; 8 h after that use it is not.
-        assert client_at(start + timedelta(hours=14), cookie).get("/api/session").get_json()["signed_in"] is True
-        assert client_at(start + timedelta(hours=22), cookie).get("/api/session").get_json()["signed_in"] is False
-        assert client_at(start + timedelta(hours=14, minutes=1), cookie).get(
-            "/api/session").get_json()["signed_in"] is False  # ended for good, not merely too old
+        assert clock.signed_in(14, cookie) is True
+        assert clock.signed_in(22, cookie) is False
+        assert clock.signed_in(14 + 1 / 60, cookie) is False  # ended for good, not merely too old
     finally:
         clock.close()
 
