@@ -176,7 +176,7 @@ DOC_VECTORS_SQL = "SELECT id, head, body FROM doc_vectors WHERE id IN (SELECT va
 
 VERSION_SQL = "SELECT value FROM meta WHERE key = 'version'"
 
-VECTOR_SPACE_SQL = "SELECT key, value FROM vector_space"
+VECTOR_WEIGHTS_SQL = "SELECT value FROM vector_space WHERE key = 'weights'"
 
 
 class Searcher:
@@ -207,10 +207,9 @@ class Searcher:
         vectors = word_vectors.load()
         if vectors is None or not self.conn.execute(VERSION_SQL).fetchone()[0].endswith("/" + vectors.source):
             return None
-        space = {r["key"]: np.frombuffer(r["value"], dtype=np.float32) for r in self.conn.execute(VECTOR_SPACE_SQL)}
-        if len(space.get("weights", ())) != vectors.size:
-            return None
-        return vectors, space["weights"]
+        row = self.conn.execute(VECTOR_WEIGHTS_SQL).fetchone()
+        weights = np.frombuffer(row["value"], dtype=np.float32) if row else np.empty(0, dtype=np.float32)
+        return (vectors, weights) if len(weights) == vectors.size else None
 
     # -- public API ---------------------------------------------------------
 
