@@ -60,8 +60,13 @@ def url_for_host(host: str, port: int) -> str:
 # the number of sockets is still finite. A channel idle this long is closed.
 # Bodies up to 1 MB are read whole so that the app answers an oversized one with its own Japanese 413
 # (MAX_CONTENT_LENGTH is far lower); waitress refuses anything larger itself.
+# Forwarded headers (X-Forwarded-For, -Proto, -Host) are passed on untouched: the app's ProxyFix,
+# configured by TRUSTED_PROXIES, is the one place that decides whom to believe (none by default).
+# waitress would otherwise delete them before the app sees them, so that behind nginx every client
+# counted as 127.0.0.1 in every per-address limit (issue 19, item 2).
 WAITRESS_OPTIONS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_interval": 10,
-                    "max_request_body_size": 1 << 20, "ident": "mamis-helpdesk"}
+                    "max_request_body_size": 1 << 20, "ident": "mamis-helpdesk",
+                    "clear_untrusted_proxy_headers": False}
 
 
 def buffering_worker_class():

@@ -50,3 +50,24 @@ def test_the_demo_page_over_the_real_server_ignores_a_forged_host(server_process
     assert page.status_code == 200 and "evil.example" not in page.text
     assert f'<script src="http://127.0.0.1:{port}/widget.js" defer></script>' in page.text
     assert "Content-Security-Policy" in page.headers and "no-cache" in page.headers["Cache-Control"]
+
+
+# -- behind the proxy: each client is limited by the address the proxy forwards (issue 19, item 2) --------
+
+def conversations_from(url: str, addresses: list[str]) -> list[int]:
+    """One new conversation per forwarded address, as nginx would send them (X-Forwarded-For set)."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        return [http.post("/api/conversations", headers={"X-Forwarded-For": address}).status_code
+                for address in addresses]
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "waitress"])
+def test_behind_the_proxy_each_forwarded_address_has_its_own_limit(live_server_factory, server):
+    url = live_server_factory({"TRUSTED_PROXIES": 1, "CONVERSATION_RATE_LIMIT": "1 per 5 minutes"}, server=server)
+    assert conversations_from(url, [f"203.0.113.{n}" for n in range(1, 11)]) == [201] * 10
+    assert conversations_from(url, ["203.0.113.1", "203.0.113.11"]) == [429, 201]
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_ignored_by_the_served_stack(live_server_factory):
+    url = live_server_factory({"CONVERSATION_RATE_LIMIT": "1 per 5 minutes"})
+    assert conversations_from(url, ["203.0.113.1", "203.0.113.2", "198.51.100.7"]) == [201, 429, 429]
