@@ -64,9 +64,11 @@ def url_for_host(host: str, port: int) -> str:
 # configured by TRUSTED_PROXIES, is the one place that decides whom to believe (none by default).
 # waitress would otherwise delete them before the app sees them, so that behind nginx every client
 # counted as 127.0.0.1 in every per-address limit (issue 19, item 2).
+# The event loop uses poll(), as the gunicorn worker's does: select() cannot watch a file number past
+# 1023, and a thousand connections plus the process's own files pass it (issue 19, item 3).
 WAITRESS_OPTIONS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_interval": 10,
                     "max_request_body_size": 1 << 20, "ident": "mamis-helpdesk",
-                    "clear_untrusted_proxy_headers": False}
+                    "clear_untrusted_proxy_headers": False, "asyncore_use_poll": True}
 
 
 def buffering_worker_class():
@@ -91,7 +93,7 @@ def buffering_worker_class():
             try:
                 while self.alive and self.ppid == os.getppid():
                     self.notify()  # the arbiter's heartbeat: a worker silent for `timeout` s is replaced
-                    wasyncore.loop(timeout=1.0, map=channels, use_poll=True, count=1)
+                    wasyncore.loop(timeout=1.0, map=channels, use_poll=server.adj.asyncore_use_poll, count=1)
             finally:
                 server.task_dispatcher.shutdown()
                 wasyncore.close_all(channels)

@@ -3,6 +3,8 @@ only once it has been read whole, so fifty connections that announce a body and 
 thread, and /api/health keeps answering. Also the demo page over the real server, with a forged Host."""
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import time
 from contextlib import ExitStack
@@ -71,3 +73,65 @@ def test_behind_the_proxy_each_forwarded_address_has_its_own_limit(live_server_f
 def test_without_a_trusted_proxy_a_forwarded_address_is_ignored_by_the_served_stack(live_server_factory):
     url = live_server_factory({"CONVERSATION_RATE_LIMIT": "1 per 5 minutes"})
     assert conversations_from(url, ["203.0.113.1", "203.0.113.2", "198.51.100.7"]) == [201, 429, 429]
+
+
+# -- more than a thousand connections (issue 19, item 3) ------------------------------------------------
+
+@pytest.fixture
+def many_files():
+    """Room for a few thousand sockets in this process and the servers it starts (they inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    if wanted < 2048:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is too low for this test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def connect_from(url: str, source: str) -> socket.socket:
+    """A connection to the server from `source` (any 127.x.y.z is this machine's loopback on Linux)."""
+    parts = urlsplit(url)
+    conn = socket.socket()
+    conn.bind((source, 0))
+    conn.connect((parts.hostname, parts.port))
+    return conn
+
+
+def spilled_body(url: str, source: str) -> socket.socket:
+    """A connection part-way through a 1,000,000-byte body, past the 512 KB that waitress keeps in memory, so
+    that the server holds one more file (a temporary file) for it."""
+    conn = connect_from(url, source)
+    conn.sendall(b"POST /api/conversations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000000\r\n\r\n" + b" " * 600_000)
+    return conn
+
+
+def open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_waitress_outlives_more_than_a_thousand_connections(server_process, many_files):
+    """With select() the server died once a file number passed 1023 ("filedescriptor out of range in
+    select()"): a thousand connections, thirty of them with a body spilled to a temporary file, take it past that."""
+    running = server_process(server="waitress").start()
+    with ExitStack() as stack:
+        for n in range(30):
+            stack.enter_context(spilled_body(running.url, f"127.0.2.{n + 1}"))
+        for n in range(1000):
+            stack.enter_context(connect_from(running.url, f"127.0.1.{n // 20 + 1}"))
+        deadline = time.monotonic() + 20
+        while running.proc.poll() is None and open_files(running.proc.pid) <= 1024:
+            assert time.monotonic() < deadline, f"the server holds only {open_files(running.proc.pid)} files"
+            time.sleep(0.2)
+        time.sleep(1)  # a few turns of the event loop with every file number past 1023 in it
+        assert running.proc.poll() is None, running.output
+    deadline = time.monotonic() + 15
+    while True:  # the crowd has gone: the server answers as before
+        try:
+            assert httpx.get(running.url + "/api/health", timeout=2).status_code == 200
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and running.proc.poll() is None, running.output
+            time.sleep(0.2)
+    assert "out of range" not in running.output
