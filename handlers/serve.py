@@ -16,6 +16,7 @@ import click
 
 from handlers.config_cli import setting_option  # options' defaults and help come from helpdesk.settings
 from handlers.instance import Instance
+from handlers.serve_limits import connections_per_address, limit_channels
 
 SERVERS = ("gunicorn", "waitress")
 
@@ -71,6 +72,16 @@ WAITRESS_OPTIONS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_in
                     "clear_untrusted_proxy_headers": False, "asyncore_use_poll": True}
 
 
+def create_limited_server(app, channels: dict, threads: int, **where):
+    """A waitress server for `app` on `where` (host and port, or sockets), registered in the map
+    `channels`, whose connections are limited per client address and in time (handlers/serve_limits)."""
+    from waitress.server import create_server
+
+    server = create_server(app, map=channels, threads=threads, **where, **WAITRESS_OPTIONS)
+    limit_channels(channels, connections_per_address(app))
+    return server
+
+
 def buffering_worker_class():
     """A gunicorn worker that serves its share of the listening socket with waitress.
 
@@ -83,13 +94,12 @@ def buffering_worker_class():
     """
     from gunicorn.workers.base import Worker
     from waitress import wasyncore
-    from waitress.server import create_server
 
     class WaitressWorker(Worker):
         def run(self):
             channels: dict = {}
-            server = create_server(self.wsgi, map=channels, sockets=[s.sock for s in self.sockets],
-                                   threads=self.cfg.threads, **WAITRESS_OPTIONS)
+            server = create_limited_server(self.wsgi, channels, self.cfg.threads,
+                                           sockets=[s.sock for s in self.sockets])
             try:
                 while self.alive and self.ppid == os.getppid():
                     self.notify()  # the arbiter's heartbeat: a worker silent for `timeout` s is replaced
@@ -134,10 +144,7 @@ def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads
 
 
 def run_waitress(instance: Instance, host: str, port: int, threads: int) -> None:
-    from waitress import create_server
-
-    server = create_server(warm_app(instance, host, port), host=host, port=port, threads=threads,
-                           **WAITRESS_OPTIONS)
+    server = create_limited_server(warm_app(instance, host, port), {}, threads, host=host, port=port)
     click.echo(f"MAMIS ヘルプデスクを起動しました: {url_for_host(host, server.effective_port)} "
                f"（waitress、スレッド {threads}。終了は Ctrl+C）")
     try:

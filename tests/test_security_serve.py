@@ -135,3 +135,95 @@ def test_waitress_outlives_more_than_a_thousand_connections(server_process, many
             assert time.monotonic() < deadline and running.proc.poll() is None, running.output
             time.sleep(0.2)
     assert "out of range" not in running.output
+
+
+# -- one client's crowd of slow sockets (issue 19, item 6) -----------------------------------------------
+
+def still_open(conn: socket.socket) -> bool:
+    """Whether the server has not closed this connection (nothing to read yet, no end of stream)."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except ConnectionError:
+        return False
+
+
+def test_slow_sockets_from_one_address_do_not_stop_another_client(server_process, many_files):
+    """2,100 connections from one address, each part-way through a request, held more than both
+    workers' 1,000 sockets; now each worker keeps 100 of them and closes the rest, and a client from
+    another address is served at once."""
+    from handlers.serve_limits import CONNECTIONS_PER_ADDRESS
+
+    running = server_process().start()  # the default: gunicorn, 2 workers
+    with ExitStack() as stack:
+        crowd = []
+        for _ in range(2100):
+            conn = stack.enter_context(connect_from(running.url, "127.0.3.1"))
+            conn.sendall(b"POST /api/conversations HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            crowd.append(conn)
+        other = httpx.Client(base_url=running.url, timeout=5, transport=httpx.HTTPTransport(local_address="127.0.4.1"))
+        with other:
+            started = time.monotonic()
+            assert [other.get("/api/health").status_code for _ in range(5)] == [200] * 5
+            assert other.post("/api/conversations").status_code == 201
+            assert time.monotonic() - started < 5
+        time.sleep(0.5)
+        assert sum(still_open(conn) for conn in crowd) <= 2 * CONNECTIONS_PER_ADDRESS
+
+
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+
+@pytest.fixture
+def limited_waitress():
+    """A waitress server on a free port, limited as `helpdesk serve`'s are but with a 1-second arrival
+    limit, its event loop in a thread; yields its (host, port)."""
+    import threading
+
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    from handlers.serve import WAITRESS_OPTIONS
+    from handlers.serve_limits import limit_channels
+
+    channels: dict = {}
+    server = create_server(hello, map=channels, host="127.0.0.1", port=0, threads=1, **WAITRESS_OPTIONS)
+    limit_channels(channels, per_address=None, arrival_seconds=1)
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=channels, use_poll=True, count=1)
+        server.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield server.effective_host, server.effective_port
+    stop.set()
+    thread.join(5)
+
+
+def trickle(address, request: bytes, pause: float) -> tuple[bytes, float]:
+    """Send `request` a byte at a time, `pause` s apart; return what came back and when it ended."""
+    started = time.monotonic()
+    with socket.create_connection(address, timeout=5) as conn:
+        try:
+            for byte in request:
+                conn.sendall(bytes([byte]))
+                time.sleep(pause)
+            return conn.recv(4096), time.monotonic() - started
+        except (BrokenPipeError, ConnectionResetError):
+            return b"", time.monotonic() - started
+
+
+def test_a_request_must_arrive_whole_within_the_arrival_limit(limited_waitress):
+    """Each byte restarts waitress's idle timeout, so a request that trickled in could hold its socket
+    for ever; now the first byte past the arrival limit closes it."""
+    request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"X-Pad: " + b"a" * 40 + b"\r\n\r\n"
+    answer, took = trickle(limited_waitress, request, 0.05)  # about 4.5 s in all
+    assert answer == b"" and took < 2.5
+    answer, took = trickle(limited_waitress, request, 0.005)  # the same request within the limit
+    assert answer.startswith(b"HTTP/1.1 200 OK") and took < 1
