@@ -6,6 +6,7 @@
 #   anything else is passed to `helpdesk` (e.g. `purge`, `person export --member 1234567`)
 # HELPDESK_DEMO=1 loads the fictional demo data and demo accounts, as `make run` does.
 set -eu
+umask 077  # databases, backups and logs readable by the container user only (as UMask=0077 in deploy/*.service)
 INSTANCE="${INSTANCE:-/var/lib/helpdesk}"
 case "${1:-serve}" in
   serve)

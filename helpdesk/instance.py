@@ -6,6 +6,8 @@ temporary directory by passing one argument, and nothing reads a global.
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.files import private_folder
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -13,9 +15,8 @@ class Instance:
 
     @classmethod
     def at(cls, path) -> "Instance":
-        p = Path(path).resolve()
-        p.mkdir(parents=True, exist_ok=True)
-        return cls(p)
+        """The instance at `path`, made if missing; only its owner may open it (storage/files.py)."""
+        return cls(private_folder(Path(path).resolve()))
 
     @property
     def kb_index(self) -> Path:

@@ -5,7 +5,8 @@ copy is a snapshot of one read transaction, so every transaction committed befor
 that database is in it and none is half in it. In WAL mode that read blocks no writer, so the server
 keeps answering. Each copy is checked with `PRAGMA integrity_check` and described in `manifest.json`
 (time, sizes, SHA-256, applied migrations), and the folder appears under its final name only when
-complete, so a folder named like a backup is a whole backup.
+complete, so a folder named like a backup is a whole backup. Only its owner may open the folder or
+anything in it (storage/files.py): it holds every member record and password hash.
 
 `restore(instance_path, source)` checks a backup (manifest, checksums, integrity, no migration that
 this version does not know) before touching anything, keeps a copy of what it replaces, and writes
@@ -23,6 +24,7 @@ from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
+from storage.files import private_file, private_folder, tighten
 from storage.sqlite import connect
 
 FORMAT = 1
@@ -64,7 +66,7 @@ def integrity(conn: sqlite3.Connection) -> str:
 def copy_database(source: Path, target: Path) -> dict:
     """Snapshot `source` into the new file `target` (one step of the backup API: one read transaction),
     leave it as a self-contained rollback-journal file, check it and describe it."""
-    with closing(connect(source, readonly=True)) as src, closing(sqlite3.connect(target)) as dst:
+    with closing(connect(source, readonly=True)) as src, closing(sqlite3.connect(private_file(target))) as dst:
         src.backup(dst)
         dst.execute("PRAGMA journal_mode = DELETE")
         checked = integrity(dst)
@@ -85,7 +87,7 @@ def backup(instance_path, dest) -> dict:
         raise BackupError(f"{instance_path} にデータベースがありません。インスタンスフォルダを確認してください。")
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    private_folder(partial)
     manifest = {"format": FORMAT, "started_at": _now(), "instance": str(instance_path.resolve()),
                 "databases": {}, "files": {}}
     try:
@@ -94,9 +96,10 @@ def backup(instance_path, dest) -> dict:
         for name in FILES:
             if (instance_path / name).exists():
                 shutil.copy2(instance_path / name, partial / name)
+                tighten(partial / name)  # copy2 copies the mode too, and config.toml may be 0644
                 manifest["files"][name] = {"bytes": (partial / name).stat().st_size, "sha256": sha256(partial / name)}
         manifest["finished_at"] = _now()
-        (partial / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        private_file(partial / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         if dest.exists():
             dest.rmdir()
         partial.rename(dest)
@@ -172,4 +175,5 @@ def restore(instance_path, source, known: dict[str, list[str]]) -> tuple[dict, P
             dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     for name in manifest["files"]:
         shutil.copy2(source / name, instance_path / name)
+        tighten(instance_path / name)  # a backup made before files were private has them 0644
     return manifest, before

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
+from storage.files import private_file, tighten
+
 #: How long any connection waits for another writer before giving up. Long enough for
 #: an import's biggest transaction or a backup step; a web request never holds a write
 #: lock anywhere near this long.
@@ -31,12 +33,13 @@ def connect(path: Path | str, *, readonly: bool = False,
 
     Writable files are switched to WAL (readers never block the writer, nor it them)
     with synchronous NORMAL (safe against corruption in WAL; a power cut may lose the
-    last commit only). `readonly` opens through a `file:...?mode=ro` URI and also sets
-    `query_only`, so neither SQLite nor a stray statement can write. Every connection
-    waits up to BUSY_TIMEOUT_MS for a lock and enforces foreign keys. Transactions are
-    explicit (isolation_level=None): each caller issues its own BEGIN, so a transaction
-    is exactly what it wrote. check_same_thread is off because callers keep one
-    connection per thread themselves (ThreadConnections) or guard it with a lock.
+    last commit only), and readable by their owner alone (storage/files.py). `readonly`
+    opens through a `file:...?mode=ro` URI and also sets `query_only`, so neither SQLite
+    nor a stray statement can write. Every connection waits up to BUSY_TIMEOUT_MS for a
+    lock and enforces foreign keys. Transactions are explicit (isolation_level=None): each
+    caller issues its own BEGIN, so a transaction is exactly what it wrote.
+    check_same_thread is off because callers keep one connection per thread themselves
+    (ThreadConnections) or guard it with a lock.
     """
     target = Path(path)
     timeout = BUSY_TIMEOUT_MS / 1000
@@ -44,6 +47,10 @@ def connect(path: Path | str, *, readonly: bool = False,
         conn = sqlite3.connect(target.resolve().as_uri() + "?mode=ro", uri=True, timeout=timeout,
                                isolation_level=None, check_same_thread=False)
     else:
+        if target.parent.is_dir():  # else sqlite3 raises its own "unable to open database file"
+            private_file(target)  # its -wal and -shm are then created with the same mode (SQLite does so)
+            for companion in (f"{target}-wal", f"{target}-shm"):  # made before the file was private
+                tighten(companion)
         conn = sqlite3.connect(str(target), timeout=timeout, isolation_level=None, check_same_thread=False)
     if row_factory is not None:
         conn.row_factory = row_factory
