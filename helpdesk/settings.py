@@ -67,6 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("general", "PUBLIC_URL", Url(), None,
        "利用者がアクセスする URL（例: https://helpdesk.example-med.or.jp）。https:// で始まると"
        "セッション Cookie に Secure を付けます"),
+    _s("general", "VECTORS_PATH", Folder(), None,
+       "検索用の単語ベクトル（helpdesk fetch-vectors が取得）を置くフォルダ。未指定なら"
+       "~/.local/share/mamis-helpdesk/vectors（同じユーザーのインスタンスで共有）"),
     _s("general", "LOG_LEVEL", Choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
        "ログの詳しさ（ログは1行1件の JSON で標準エラー出力へ）"),
     _s("web", "ALLOWED_ORIGINS", Origins(), [],

@@ -54,6 +54,22 @@ def test_index_then_search_json(tmp_path):
     assert first["updated"] == "2026-01-15"
 
 
+def test_index_says_in_one_line_whether_it_used_the_word_vectors(tmp_path, monkeypatch):
+    from kb import vectors
+
+    inst = str(tmp_path / "inst")
+    with_vectors = run(["--instance", inst, "index"]).output.splitlines()
+    assert with_vectors[1:] == [f"単語ベクトル: あり（ja_ginza-5.3.0、{vectors.folder()}）"]
+    # The folder may also come from config.toml (VECTORS_PATH): there, nothing was fetched.
+    (tmp_path / "inst" / "config.toml").write_text(f'VECTORS_PATH = "{tmp_path / "none"}"\n', encoding="utf-8")
+    monkeypatch.setenv(vectors.ENV, "-")  # recorded, so that the value the command sets is undone
+    monkeypatch.delenv(vectors.ENV)
+    without = run(["--instance", inst, "index"])
+    assert without.stdout.splitlines()[1:] == [
+        f"単語ベクトル: なし（{tmp_path / 'none'} にありません。helpdesk fetch-vectors で取得すると"
+        "言い換えた質問にも答えられます）。語の一致だけで検索します"]
+
+
 def test_search_without_index_is_a_clear_error(tmp_path):
     """The CLI says the same sentence as the API and the pages (helpdesk.errors), naming the command."""
     result = CliRunner().invoke(cli, ["--instance", str(tmp_path), "search", "マスタ"])
