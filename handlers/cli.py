@@ -35,8 +35,21 @@ INSTANCE = BY_NAME["INSTANCE_PATH"]
 @click.pass_context
 def cli(ctx, instance_path):
     """MAMIS ヘルプデスク: ナレッジベース検索、Webチャット、問い合わせ対応。"""
-    ctx.obj = Instance.at(instance_path)
+    folder = Path(instance_path).resolve()
+    if not folder.is_dir() and ctx.invoked_subcommand not in STARTS_AN_INSTANCE:
+        # Run outside the project folder, the default `instance` is not there: say where we looked
+        # rather than make an empty folder and report the missing index as a passing outage.
+        raise click.ClickException(
+            f"インスタンスフォルダ {folder} がありません。インスタンスのあるフォルダで実行するか、"
+            f"--instance（環境変数 {INSTANCE.env_name}）で場所を指定してください。"
+            "新しく作るときは helpdesk --instance <フォルダ> index から始めます。")
+    ctx.obj = Instance.at(folder)
     _use_vectors_setting(ctx.obj)
+
+
+#: The commands that may start a new instance folder; the others need one that exists.
+STARTS_AN_INSTANCE = frozenset({"index", "fetch-vectors", "eval", "config", "demo-data", "demo-accounts",
+                                "sync-members", "serve", "telegram", "restore", "staff", "agent"})
 
 
 def _use_vectors_setting(instance: Instance) -> None:
@@ -199,6 +212,10 @@ def _register_commands() -> None:
     for command in (serve, config_command, demo_data, sync_members, staff, demo_accounts, agent, *OPS_COMMANDS):
         cli.add_command(command)
     register_telegram(cli)  # helpdesk telegram; sync-members and index notify subscribers
+    for command in cli.commands.values():
+        # `helpdesk --help` lists each command with its whole first paragraph, wrapped, not cut at
+        # the terminal's width with "...".
+        command.short_help = command.short_help or (command.help or "").split("\n\n", 1)[0].replace("\n", "")
 
 
 _register_commands()

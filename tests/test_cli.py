@@ -137,3 +137,21 @@ def test_localgov_reaches_the_issue_targets(tmp_path):
     # multilingual-e5-large's level, 0.68 / 0.57 (the word vectors, kb/vectors.py, get there).
     assert report["recall@10"] >= 0.68
     assert report["ndcg@10"] >= 0.57
+
+
+def test_the_group_help_shows_whole_command_descriptions():
+    listing = run(["--help"]).output.split("Commands:", 1)[1]
+    assert "..." not in listing
+    flat = "".join(listing.split())
+    for name, command in cli.commands.items():
+        assert "".join(command.help.split("\n\n", 1)[0].split()) in flat, name
+
+
+def test_outside_a_project_folder_it_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HELPDESK_INSTANCE_PATH", raising=False)
+    result = run(["search", "会費"])
+    assert result.exit_code == 1
+    assert f"インスタンスフォルダ {tmp_path / 'instance'} がありません" in result.output
+    assert "しばらくしてから" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no empty ./instance left behind
