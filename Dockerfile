@@ -1,17 +1,20 @@
 # MAMIS help desk: the web server (and, with another command, the Telegram process) in one image.
-# The same set-up steps as `make run` (see Makefile and README): install the package from
-# pyproject.toml, build the index, then serve; tests/test_ops_docker.py keeps the two in step.
+# The same set-up steps as `make run` (see Makefile and README): install the dependencies from the lock
+# (hashes checked), the package itself as a wheel, fetch the word vectors; at start, build the index,
+# then serve. tests/test_ops_docker.py keeps the two in step; tests/test_ops_wheel.py runs the
+# entrypoint against the installed wheel.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     INSTANCE=/var/lib/helpdesk \
+    HELPDESK_VECTORS_PATH=/opt/helpdesk/vectors \
     HOST=0.0.0.0 \
     PORT=8000
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md ./
 COPY kb ./kb
 COPY release_notes ./release_notes
 COPY bot ./bot
@@ -22,8 +25,10 @@ COPY storage ./storage
 COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 
 RUN pip install --quiet --upgrade pip \
- && pip install --quiet --no-cache-dir . \
- && pip install --quiet --no-cache-dir --no-deps $(python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['helpdesk']['data-packages'])") \
+ && pip install --quiet --no-cache-dir --require-hashes -r requirements.lock \
+ && pip install --quiet --no-cache-dir --no-deps . \
+ && pip check \
+ && helpdesk --instance "$INSTANCE" fetch-vectors \
  && useradd --system --create-home --home-dir /home/helpdesk --uid 10001 helpdesk \
  && mkdir -p "$INSTANCE" && chown helpdesk:helpdesk "$INSTANCE"
 

@@ -1,27 +1,45 @@
 # Two entry points: `make run` (set up, build everything on embedded defaults, serve on
-# 127.0.0.1) and `make test` (the whole suite). Both install what is missing first.
+# 127.0.0.1) and `make test` (the whole suite). Both install what is missing first, from the locks
+# (requirements.lock: what running needs; requirements-test.lock: that and the test tools), made from
+# the ranges and pins of pyproject.toml by `make lock`.
 VENV     := .venv
 HD       := $(VENV)/bin/helpdesk
 INSTANCE ?= instance
 HOST     ?= 127.0.0.1
 PORT     ?= 8000
-# The pins of [tool.helpdesk] data-packages in pyproject.toml (installed with --no-deps).
-DATA_PACKAGES := import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['helpdesk']['data-packages'])
 
-.PHONY: setup run test screenshots
-setup: $(VENV)/.installed node_modules/.installed
+.PHONY: setup run test lock screenshots
+setup: $(VENV)/.installed $(VENV)/.test-installed node_modules/.installed
 
 # Each step says what it does in one line (pip's own output stays quiet unless something fails).
-$(VENV)/.installed: pyproject.toml
-	@echo "セットアップ 1/4: Python の仮想環境を作ります（$(VENV)）"
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@echo "セットアップ 1/5: Python の仮想環境を作ります（$(VENV)）"
 	@python3 -m venv $(VENV)
-	@echo "セットアップ 2/4: pip を更新します"
+	@echo "セットアップ 2/5: pip を更新します"
 	@$(VENV)/bin/pip install --quiet --upgrade pip
-	@echo "セットアップ 3/4: 依存パッケージ（pyproject.toml の固定版）を入れます。初回は数分かかります"
-	@$(VENV)/bin/pip install --quiet -e '.[test]'
-	@echo "セットアップ 4/4: 検索用の単語ベクトル（pyproject.toml の data-packages）を入れます"
-	@$(VENV)/bin/pip install --quiet --no-deps $$($(VENV)/bin/python -c "$(DATA_PACKAGES)")
+	@echo "セットアップ 3/5: 依存パッケージを固定版とハッシュの一覧（requirements.lock）から入れます。初回は数分かかります"
+	@$(VENV)/bin/pip install --quiet --require-hashes -r requirements.lock
+	@$(VENV)/bin/pip install --quiet --no-deps -e .
+	@$(VENV)/bin/pip uninstall --quiet --yes ja-ginza 2>/dev/null || true  # left by older set-ups (docs/deployment.md)
+	@$(VENV)/bin/pip check --quiet
+	@echo "セットアップ 4/5: 検索用の単語ベクトルを取得し、ハッシュを確かめます（初回 60 MB）"
+	@$(HD) --instance $(INSTANCE) fetch-vectors
 	@touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed requirements-test.lock
+	@echo "セットアップ 5/5: テスト用のパッケージ（requirements-test.lock）を入れます"
+	@$(VENV)/bin/pip install --quiet --require-hashes -r requirements-test.lock
+	@$(VENV)/bin/pip check --quiet
+	@touch $@
+
+# The locks, after a change of pyproject.toml's dependencies (uv from PyPI, run without installing it).
+lock:
+	@python3 -m pip install --quiet --target .lock-tools uv
+	@PYTHONPATH=.lock-tools python3 -m uv pip compile pyproject.toml --universal --python-version 3.11 \
+	  --generate-hashes --quiet --custom-compile-command "make lock" -o requirements.lock
+	@PYTHONPATH=.lock-tools python3 -m uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+	  --generate-hashes --quiet --custom-compile-command "make lock" -o requirements-test.lock
+	@rm -rf .lock-tools
 
 # axe-core for the accessibility tests (npm registry only; no browser download).
 node_modules/.installed: package.json package-lock.json
@@ -29,7 +47,7 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --silent
 	@touch $@
 
-run: setup
+run: $(VENV)/.installed
 	@echo "起動 1/4: 記事の検索索引を作ります（変更のあった記事だけ）"
 	@$(HD) --instance $(INSTANCE) index
 	@if [ -f $(INSTANCE)/records.sqlite ]; then echo "起動 2/4: 会員データ（$(INSTANCE)/records.sqlite）はあるので、そのまま使います"; \

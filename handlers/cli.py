@@ -5,6 +5,7 @@ Commands translate arguments and domain errors; the work lives in kb/, bot/, rec
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -15,7 +16,7 @@ from bot import IndexMissing
 from helpdesk.errors import describe
 from helpdesk.instance import Instance
 from helpdesk.services import ARTICLE_SOURCES as DEFAULT_SOURCES
-from helpdesk.settings import BY_NAME
+from helpdesk.settings import BY_NAME, SettingError, load_settings
 
 INSTANCE = BY_NAME["INSTANCE_PATH"]
 
@@ -34,7 +35,34 @@ INSTANCE = BY_NAME["INSTANCE_PATH"]
 @click.pass_context
 def cli(ctx, instance_path):
     """MAMIS ヘルプデスク: ナレッジベース検索、Webチャット、問い合わせ対応。"""
-    ctx.obj = Instance.at(instance_path)
+    folder = Path(instance_path).resolve()
+    if not folder.is_dir() and ctx.invoked_subcommand not in STARTS_AN_INSTANCE:
+        # Run outside the project folder, the default `instance` is not there: say where we looked
+        # rather than make an empty folder and report the missing index as a passing outage.
+        raise click.ClickException(
+            f"インスタンスフォルダ {folder} がありません。インスタンスのあるフォルダで実行するか、"
+            f"--instance（環境変数 {INSTANCE.env_name}）で場所を指定してください。"
+            "新しく作るときは helpdesk --instance <フォルダ> index から始めます。")
+    ctx.obj = Instance.at(folder)
+    _use_vectors_setting(ctx.obj)
+
+
+#: The commands that may start a new instance folder; the others need one that exists.
+STARTS_AN_INSTANCE = frozenset({"index", "fetch-vectors", "eval", "config", "demo-data", "demo-accounts",
+                                "sync-members", "serve", "telegram", "restore", "staff", "agent"})
+
+
+def _use_vectors_setting(instance: Instance) -> None:
+    """VECTORS_PATH from config.toml reaches kb.vectors, and the processes this one starts, through
+    the environment variable it is read from (as PROMETHEUS_MULTIPROC_DIR does for metrics)."""
+    from kb import vectors
+
+    try:
+        configured = load_settings(instance.path)["VECTORS_PATH"]
+    except SettingError:
+        return  # the command that reads the settings reports it
+    if configured:
+        os.environ[vectors.ENV] = configured
 
 
 def _echo_build_report(report) -> None:
@@ -59,10 +87,35 @@ def index_command(instance: Instance, extra):
     """
     from kb.indexer import build_index
 
+    from kb import vectors
+
     report = build_index(DEFAULT_SOURCES, instance.kb_index, extra=extra)
     _echo_build_report(report)
+    found = vectors.load()
+    if found is None:
+        click.echo(f"単語ベクトル: なし（{vectors.folder()} にありません。helpdesk fetch-vectors で取得すると"
+                   "言い換えた質問にも答えられます）。語の一致だけで検索します")
+    else:
+        click.echo(f"単語ベクトル: あり（{found.source}、{vectors.folder()}）")
     if report.broken:
         sys.exit(1)
+
+
+@cli.command("fetch-vectors")
+@click.option("--wheel", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ダウンロード済みの ja-ginza の wheel を使います（ハッシュは同じく確認します）")
+def fetch_vectors_command(wheel):
+    """検索用の単語ベクトル（ja-ginza 5.3.0 の chiVe）を取得し、ハッシュを確認して保存します。
+
+    保存先は設定 VECTORS_PATH（既定 ~/.local/share/mamis-helpdesk/vectors）。取得済みなら何もしません。
+    """
+    from kb import vector_fetch, vectors
+
+    try:
+        folder = vector_fetch.fetch(wheel=wheel)
+    except vector_fetch.FetchFailed as e:
+        raise click.ClickException(str(e))
+    click.echo(f"単語ベクトル: {vectors.source_of(folder)}（{folder}）")
 
 
 def _open_searcher(db_path: Path):
@@ -159,6 +212,10 @@ def _register_commands() -> None:
     for command in (serve, config_command, demo_data, sync_members, staff, demo_accounts, agent, *OPS_COMMANDS):
         cli.add_command(command)
     register_telegram(cli)  # helpdesk telegram; sync-members and index notify subscribers
+    for command in cli.commands.values():
+        # `helpdesk --help` lists each command with its whole first paragraph, wrapped, not cut at
+        # the terminal's width with "...".
+        command.short_help = command.short_help or (command.help or "").split("\n\n", 1)[0].replace("\n", "")
 
 
 _register_commands()

@@ -1,4 +1,4 @@
-"""`/healthz` (the process answers) and `/readyz` (everything a reply needs is there), as small JSON.
+"""`/healthz` (the process answers) and `/readyz` (this instance can serve a chat), as small JSON.
 
 A load balancer or systemd asks `/healthz` to know whether to restart the process, and `/readyz`
 whether to send it traffic; an operator reads `/readyz` to see *what* is wrong. Each part of readiness
@@ -8,14 +8,20 @@ a lock nor keeps a file open:
 - `databases`: the help desk database and the access log open and answer;
 - `migrations`: every migration this code knows is applied (help desk, access log, member data);
 - `index`: the knowledge-base index exists (its age is reported);
+- `vectors`: the index was built with the word vectors, and this installation has them (without,
+  the search answers by words only);
 - `member_data`: the member data was loaded, and its last sync is recent enough (demo data never ages);
 - `telegram`: where a bot token is set, the Telegram process's last successful poll or webhook call
   (it touches `telegram.heartbeat` in the instance folder) is recent;
 - `outbox`: the oldest message still waiting for delivery is not too old.
 
-Any failing part makes `/readyz` answer 503 and name it in `failing`. A part whose table or file
-does not exist yet in this version (no outbox, Telegram not configured) reports itself as absent and
-does not fail. The same facts feed the gauges of handlers/metrics.py.
+Only the parts a chat cannot do without (`REQUIRED`: databases, migrations, index) make `/readyz`
+answer 503, named in `failing`: that is the question a load balancer asks. The others are facts
+every instance shares (member data, the Telegram process, the outbox) or that only lower the quality
+(the vectors): taking every instance out because a nightly sync failed would take the knowledge-base
+chat down with it. They are named in `degraded` (status "degraded", 200) for an operator, and as
+gauges of handlers/metrics.py (`helpdesk_ready{part}`) for an alert. A part whose table or file does
+not exist yet in this version (no outbox, Telegram not configured) reports itself as absent.
 """
 from __future__ import annotations
 
@@ -30,6 +36,8 @@ from bot.tickets import ACTIVE_STATES
 from storage.sqlite import applied_migrations, connect
 
 TELEGRAM_HEARTBEAT = "telegram.heartbeat"
+#: Without these no chat can be served: the parts that answer 503.
+REQUIRED = ("databases", "migrations", "index")
 
 _ABSENT = {"ok": True, "state": "absent"}
 
@@ -113,6 +121,34 @@ def check_index(instance) -> dict:
     except sqlite3.Error as e:
         return {"ok": False, "error": f"検索索引を読めません: {e}"}
     return {"ok": articles > 0, "articles": articles, "age_seconds": round(time.time() - path.stat().st_mtime)}
+
+
+INDEX_VERSION_SQL = "SELECT value FROM meta WHERE key = 'version'"
+
+
+def check_vectors(instance) -> dict:
+    """Whether the index was built with the word vectors (its version ends with their source) and
+    whether this installation has them: both, or the search is by words only."""
+    from kb import vectors
+
+    found = vectors.source_of(vectors.folder())
+    built = None
+    if instance.kb_index.exists():
+        try:
+            with closing(_open(instance.kb_index)) as conn:
+                row = conn.execute(INDEX_VERSION_SQL).fetchone()
+            built = row[0].rsplit("/", 1)[-1] if row else None
+        except sqlite3.Error:
+            pass
+    # Without an index, `index` fails on its own; here only whether the vectors are there counts.
+    matches = built == found or not instance.kb_index.exists()
+    result = {"ok": found is not None and matches, "source": found,
+              "index": built if built not in (None, "-") else None}
+    if found is None:
+        result["error"] = f"単語ベクトルがありません（{vectors.folder()}、helpdesk fetch-vectors で取得）。語の一致だけで検索します"
+    elif not result["ok"]:
+        result["error"] = "検索索引が単語ベクトルなしで作られています（helpdesk index で作り直してください）"
+    return result
 
 
 def member_data_facts(instance) -> dict | None:
@@ -215,19 +251,23 @@ def tickets_open(instance) -> int | None:
 
 
 def readiness(instance, config) -> dict:
-    """Every part's check; `failing` names the parts that are not ready. `config` holds the declared
-    settings (helpdesk/settings.py: the thresholds' defaults, and TELEGRAM_BOT_TOKEN from the environment)."""
+    """Every part's check; `failing` names the required parts that are not ready (503), `degraded` the
+    others. `config` holds the declared settings (helpdesk/settings.py: the thresholds' defaults, and
+    TELEGRAM_BOT_TOKEN from the environment)."""
     checks = {
         "databases": check_databases(instance),
         "migrations": check_migrations(instance),
         "index": check_index(instance),
+        "vectors": check_vectors(instance),
         "member_data": check_member_data(instance, float(config["READY_MEMBER_SYNC_MAX_HOURS"])),
         "telegram": check_telegram(instance, bool(config["TELEGRAM_BOT_TOKEN"]),
                                    float(config["READY_TELEGRAM_MAX_SECONDS"])),
         "outbox": check_outbox(instance, float(config["READY_OUTBOX_MAX_MINUTES"])),
     }
-    failing = [name for name, result in checks.items() if not result["ok"]]
-    return {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+    failing = [name for name, result in checks.items() if not result["ok"] and name in REQUIRED]
+    degraded = [name for name, result in checks.items() if not result["ok"] and name not in REQUIRED]
+    status = "fail" if failing else "degraded" if degraded else "ok"
+    return {"status": status, "failing": failing, "degraded": degraded, "checks": checks}
 
 
 def create_blueprint():

@@ -15,7 +15,9 @@ What is counted, with labels from small fixed sets only (never a person, a quest
   being the URL rule (`/api/conversations/<conversation_id>/messages`), not the path;
 - gauges read from the databases at scrape time, so they are right whichever process changed them:
   `helpdesk_tickets_open`, `helpdesk_outbox_backlog`, `helpdesk_outbox_oldest_seconds`,
-  `helpdesk_index_age_seconds`.
+  `helpdesk_index_age_seconds`, `helpdesk_member_data_age_seconds`, `helpdesk_telegram_heartbeat_age_seconds`,
+  and `helpdesk_ready{part}` (1 or 0 per part of /readyz, handlers/health.py): an alert watches the
+  degraded parts there, which do not make /readyz fail.
 """
 from __future__ import annotations
 
@@ -133,8 +135,8 @@ def search_timer():
 class _DatabaseGauges:
     """Gauges read from the instance's databases at scrape time (a prometheus-client custom collector)."""
 
-    def __init__(self, instance):
-        self.instance = instance
+    def __init__(self, instance, config=None):
+        self.instance, self.config = instance, config
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
@@ -153,6 +155,28 @@ class _DatabaseGauges:
         if self.instance.kb_index.exists():
             yield GaugeMetricFamily("helpdesk_index_age_seconds", "Seconds since the index was written",
                                     value=time.time() - self.instance.kb_index.stat().st_mtime)
+        if self.config is not None:
+            yield from self._readiness()
+
+    def _readiness(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        from handlers import health
+
+        checks = health.readiness(self.instance, self.config)["checks"]
+        ready = GaugeMetricFamily("helpdesk_ready", "1 when the part of /readyz is ready, else 0", labels=["part"])
+        for part, result in checks.items():
+            ready.add_metric([part], 1 if result["ok"] else 0)
+        yield ready
+        member = checks["member_data"]
+        if "age_seconds" in member:
+            yield GaugeMetricFamily("helpdesk_member_data_age_seconds", "Seconds since the last member data sync",
+                                    value=member["age_seconds"])
+        heartbeat = self.instance.path / health.TELEGRAM_HEARTBEAT
+        if heartbeat.exists():
+            yield GaugeMetricFamily("helpdesk_telegram_heartbeat_age_seconds",
+                                    "Seconds since the Telegram process last heard from the Bot API",
+                                    value=time.time() - heartbeat.stat().st_mtime)
 
 
 def _quietly(read, instance):
@@ -165,8 +189,9 @@ def _quietly(read, instance):
         return None
 
 
-def exposition(instance) -> tuple[bytes, str]:
-    """The text of one scrape: every process's counters (or this process's), plus the gauges."""
+def exposition(instance, config=None) -> tuple[bytes, str]:
+    """The text of one scrape: every process's counters (or this process's), plus the gauges (with
+    `config`, the settings, also the readiness of each part)."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
@@ -177,7 +202,7 @@ def exposition(instance) -> tuple[bytes, str]:
     else:
         for metric in metrics().all():
             registry.register(metric)
-    registry.register(_DatabaseGauges(instance))
+    registry.register(_DatabaseGauges(instance, config))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
@@ -204,7 +229,7 @@ def init_app(app) -> None:
         return response
 
     def scrape():
-        body, content_type = exposition(current_app.extensions["helpdesk"].instance)
+        body, content_type = exposition(current_app.extensions["helpdesk"].instance, current_app.config)
         return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
     app.add_url_rule("/metrics", "metrics", scrape, methods=["GET"])

@@ -3,10 +3,10 @@
 BM25 cannot see that 「仕事をやめた」 asks about 退職, or 「なくなった」 about 死亡. Static word
 vectors can: words used alike sit close together. The vectors are chiVe (Works Applications,
 Apache-2.0, trained on Sudachi's normalized forms, so they meet our analysis word for word) as
-shipped, pruned to 20,000 vectors for 480,443 words, inside the `ja-ginza` package on PyPI. Only
-its data files are read: the package is installed without its dependencies (spaCy, and a
-SudachiPy older than ours; see `[tool.helpdesk] data-packages` in pyproject.toml), and never
-imported.
+shipped, pruned to 20,000 vectors for 480,443 words, inside the `ja-ginza` package on PyPI. They are
+data, not a dependency: `helpdesk fetch-vectors` (kb.vector_fetch) downloads the pinned wheel, checks
+its sha256 and writes the table into the vectors folder (`folder()`) as .npy files of our own; this
+module reads only those.
 
 An article is one vector per field group (title, example questions and tags; body): the
 weighted sum of its words' unit vectors (idf over the articles × rarity in Japanese, see
@@ -14,26 +14,28 @@ weighted sum of its words' unit vectors (idf over the articles × rarity in Japa
 inverse frequency" recipe of Arora et al. (2017), with these weights in place of word
 probabilities and the common direction read from the word table rather than from the articles,
 so that a knowledge base of a dozen articles gets vectors as sound as a large one. The search
-adds a question's cosine to an article to its lexical score (kb.search). Without the package
-everything still works, lexically only.
+adds a question's cosine to an article to its lexical score (kb.search). Without the vectors
+everything still works, lexically only, and `helpdesk index` and /readyz say so.
 """
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import logging
-import struct
+import os
 import threading
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
 import jaconv
-import msgpack
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-PACKAGE = "ja_ginza"
+#: The table the vectors folder must hold (kb.vector_fetch writes it); an index records it.
+SOURCE = "ja_ginza-5.3.0"
+#: The vectors folder, when not the default (a declared setting, VECTORS_PATH in helpdesk/settings.py).
+ENV = "HELPDESK_VECTORS_PATH"
 WIDTH = 300
 # The two field groups an article's meaning is read from, and how much each counts when a
 # question is compared with the article (measured on the localgovFAQ dev half: the answer
@@ -43,49 +45,46 @@ FIELD_MIX = (0.3, 0.7)
 # Frequency rank at which a word's rarity weight reaches log 2 (see weights_of).
 RANK_SCALE = 10.0
 
-_M = 0xC6A4A7935BD1E995
-_MASK = (1 << 64) - 1
+
+def folder() -> Path:
+    """Where the vectors are kept: HELPDESK_VECTORS_PATH, else the user's data folder
+    (~/.local/share/mamis-helpdesk/vectors), shared by every instance and checkout of this user:
+    the table is the same 20 MB for all of them."""
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV]).expanduser()
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data / "mamis-helpdesk" / "vectors"
 
 
-def murmurhash64a(data: bytes, seed: int = 1) -> int:
-    """MurmurHash64A, the hash spaCy keys its vectors by (seed 1, over UTF-8)."""
-    h = (seed ^ (len(data) * _M)) & _MASK
-    blocks = len(data) // 8
-    for (k,) in struct.iter_unpack("<Q", data[:blocks * 8]):
-        k = (k * _M) & _MASK
-        k ^= k >> 47
-        h ^= (k * _M) & _MASK
-        h = (h * _M) & _MASK
-    tail = data[blocks * 8:]
-    if tail:
-        h ^= int.from_bytes(tail, "little")
-        h = (h * _M) & _MASK
-    h ^= h >> 47
-    h = (h * _M) & _MASK
-    return h ^ (h >> 47)
-
-
-def _vocab_dir() -> Path | None:
-    """The package's vocab folder, found without importing the package (it would import spaCy)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+def source_of(path: Path) -> str | None:
+    """The table a vectors folder holds (first line of its SOURCE), or None without one."""
+    try:
+        return (Path(path) / "SOURCE").read_text(encoding="utf-8").split("\n", 1)[0].strip() or None
+    except OSError:
         return None
-    for root in spec.submodule_search_locations:
-        for vocab in sorted(Path(root).glob(f"{PACKAGE}-*/vocab")):
-            if (vocab / "vectors").is_file() and (vocab / "key2row").is_file():
-                return vocab
-    return None
+
+
+def word_key(word: str) -> int:
+    """A word's key in `keys.npy`: the first 8 bytes of its BLAKE2b digest over UTF-8, little-endian."""
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 class WordVectors:
     """The vector table and the word → row map, read once per process (see `load`)."""
 
-    def __init__(self, vocab: Path):
-        self.source = vocab.parent.name  # e.g. ja_ginza-5.3.0: an index records what it was built with
-        #: Every row as a unit vector, in float16 (12 MB, half the file; cosines need no more).
-        self.units = _read_unit_vectors(vocab / "vectors")
+    def __init__(self, path: Path):
+        path = Path(path)
+        self.source = source_of(path)  # an index records what it was built with
+        if self.source != SOURCE:
+            raise ValueError(f"SOURCE is {self.source!r}, not {SOURCE}")
+        #: Every row as a unit vector, in float16 (12 MB; cosines need no more).
+        self.units = np.load(path / "vectors.npy")
+        if self.units.ndim != 2 or self.units.shape[1] != WIDTH or self.units.dtype != np.float16:
+            raise ValueError(f"unexpected vector table {self.units.shape} {self.units.dtype}")
         self.size = len(self.units)
-        self._keys, self._rows = _read_key_map(vocab / "key2row")
+        self._keys, self._rows = np.load(path / "keys.npy"), np.load(path / "rows.npy")
+        if len(self._keys) != len(self._rows):
+            raise ValueError("keys.npy and rows.npy differ in length")
         self.rows = lru_cache(maxsize=100_000)(self._rows_of)
         mean = sum(self.unit(np.arange(at, min(at + SLICE, self.size))).sum(axis=0) for at in range(0, self.size, SLICE))
         #: What every word shares (mostly frequency): taken out of every vector so that cosines
@@ -93,7 +92,7 @@ class WordVectors:
         self.common = (mean / np.linalg.norm(mean)).astype(np.float32)
 
     def row(self, word: str) -> int | None:
-        key = murmurhash64a(word.encode("utf-8"))
+        key = word_key(word)
         at = int(np.searchsorted(self._keys, np.uint64(key)))
         if at < len(self._keys) and int(self._keys[at]) == key:
             return int(self._rows[at])
@@ -137,41 +136,8 @@ class WordVectors:
         return (raw / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-# Rows of the vector table handled at once while reading it whole.
+# Rows of the vector table summed at once (the common direction).
 SLICE = 4096
-
-
-def _read_unit_vectors(path: Path) -> np.ndarray:
-    """The .npy table normalised row by row into float16, read a slice at a time, so that the
-    float32 file never sits in memory whole."""
-    with path.open("rb") as f:
-        version = np.lib.format.read_magic(f)
-        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = header(f)
-        if len(shape) != 2 or shape[1] != WIDTH or fortran:
-            raise ValueError(f"unexpected vector table {shape}")
-        units = np.empty(shape, dtype=np.float16)
-        for at in range(0, shape[0], SLICE):
-            block = np.fromfile(f, dtype=dtype, count=min(SLICE, shape[0] - at) * WIDTH).reshape(-1, WIDTH)
-            if len(block) != min(SLICE, shape[0] - at):
-                raise ValueError("vector table cut short")
-            norms = np.linalg.norm(block, axis=1, keepdims=True)
-            units[at:at + len(block)] = block / np.where(norms > 0, norms, 1.0)
-    return units
-
-
-def _read_key_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """spaCy's key2row (a msgpack map of word hash → row) as two sorted arrays, read as a stream:
-    as a dict its 480,443 entries would take a hundred megabytes for a moment."""
-    with path.open("rb") as f:
-        unpacker = msgpack.Unpacker(f, read_size=1 << 20)
-        n = unpacker.read_map_header()
-        keys, rows = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.int32)
-        for i in range(n):
-            keys[i] = unpacker.unpack()
-            rows[i] = unpacker.unpack()
-    order = np.argsort(keys)
-    return keys[order], rows[order]
 
 
 class Bag:
@@ -192,25 +158,26 @@ class Bag:
         return cls(both[:half], both[half:])
 
 
-_loaded: list = []
+_loaded: dict[Path, WordVectors | None] = {}
 _lock = threading.Lock()
 
 
-def load() -> WordVectors | None:
-    """The word vectors, or None when the package is not installed (then the search is lexical)."""
+def load(path: Path | None = None) -> WordVectors | None:
+    """The word vectors of `path` (default: `folder()`), read once per process, or None when they
+    have not been fetched (then the search is lexical)."""
+    path = Path(path or folder())
     with _lock:
-        if not _loaded:
-            vocab = _vocab_dir()
+        if path not in _loaded:
             vectors = None
-            if vocab is None:
-                log.warning("word vectors not found (pip install --no-deps ja-ginza): searching by words only")
+            if source_of(path) is None:
+                log.warning("word vectors not found in %s (helpdesk fetch-vectors): searching by words only", path)
             else:
                 try:
-                    vectors = WordVectors(vocab)
-                except (OSError, ValueError, msgpack.UnpackException) as e:
-                    log.warning("word vectors in %s unreadable (%s): searching by words only", vocab, e)
-            _loaded.append(vectors)
-        return _loaded[0]
+                    vectors = WordVectors(path)
+                except (OSError, ValueError) as e:
+                    log.warning("word vectors in %s unreadable (%s): searching by words only", path, e)
+            _loaded[path] = vectors
+        return _loaded[path]
 
 
 def weights_of(row_sets: list[np.ndarray], size: int) -> np.ndarray:

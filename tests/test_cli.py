@@ -54,6 +54,22 @@ def test_index_then_search_json(tmp_path):
     assert first["updated"] == "2026-01-15"
 
 
+def test_index_says_in_one_line_whether_it_used_the_word_vectors(tmp_path, monkeypatch):
+    from kb import vectors
+
+    inst = str(tmp_path / "inst")
+    with_vectors = run(["--instance", inst, "index"]).output.splitlines()
+    assert with_vectors[1:] == [f"単語ベクトル: あり（ja_ginza-5.3.0、{vectors.folder()}）"]
+    # The folder may also come from config.toml (VECTORS_PATH): there, nothing was fetched.
+    (tmp_path / "inst" / "config.toml").write_text(f'VECTORS_PATH = "{tmp_path / "none"}"\n', encoding="utf-8")
+    monkeypatch.setenv(vectors.ENV, "-")  # recorded, so that the value the command sets is undone
+    monkeypatch.delenv(vectors.ENV)
+    without = run(["--instance", inst, "index"])
+    assert without.stdout.splitlines()[1:] == [
+        f"単語ベクトル: なし（{tmp_path / 'none'} にありません。helpdesk fetch-vectors で取得すると"
+        "言い換えた質問にも答えられます）。語の一致だけで検索します"]
+
+
 def test_search_without_index_is_a_clear_error(tmp_path):
     """The CLI says the same sentence as the API and the pages (helpdesk.errors), naming the command."""
     result = CliRunner().invoke(cli, ["--instance", str(tmp_path), "search", "マスタ"])
@@ -121,3 +137,21 @@ def test_localgov_reaches_the_issue_targets(tmp_path):
     # multilingual-e5-large's level, 0.68 / 0.57 (the word vectors, kb/vectors.py, get there).
     assert report["recall@10"] >= 0.68
     assert report["ndcg@10"] >= 0.57
+
+
+def test_the_group_help_shows_whole_command_descriptions():
+    listing = run(["--help"]).output.split("Commands:", 1)[1]
+    assert "..." not in listing
+    flat = "".join(listing.split())
+    for name, command in cli.commands.items():
+        assert "".join(command.help.split("\n\n", 1)[0].split()) in flat, name
+
+
+def test_outside_a_project_folder_it_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HELPDESK_INSTANCE_PATH", raising=False)
+    result = run(["search", "会費"])
+    assert result.exit_code == 1
+    assert f"インスタンスフォルダ {tmp_path / 'instance'} がありません" in result.output
+    assert "しばらくしてから" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no empty ./instance left behind

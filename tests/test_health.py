@@ -1,4 +1,5 @@
-"""/healthz and /readyz: every part of readiness fails on its own, answers 503 and is named."""
+"""/healthz and /readyz: every part of readiness fails on its own and is named; only the parts a chat
+cannot do without answer 503, the others report the instance as degraded (and as gauges)."""
 from __future__ import annotations
 
 import json
@@ -64,8 +65,10 @@ def test_readyz_when_everything_is_ready(ready):
     instance, client = ready
     r = client().get("/readyz")
     body = r.get_json()
-    assert (r.status_code, body["status"], body["failing"]) == (200, "ok", [])
-    assert set(body["checks"]) == {"databases", "migrations", "index", "member_data", "telegram", "outbox"}
+    assert (r.status_code, body["status"], body["failing"], body["degraded"]) == (200, "ok", [], [])
+    assert set(body["checks"]) == {"databases", "migrations", "index", "vectors", "member_data", "telegram",
+                                   "outbox"}
+    assert body["checks"]["vectors"] == {"ok": True, "source": "ja_ginza-5.3.0", "index": "ja_ginza-5.3.0"}
     assert body["checks"]["index"]["articles"] > 0 and body["checks"]["index"]["age_seconds"] >= 0
     assert body["checks"]["member_data"]["mode"] == "diff"
     assert body["checks"]["telegram"] == {"ok": True, "state": "disabled"}
@@ -119,19 +122,46 @@ def outbox_stuck(instance):
     return {}, {"outbox"}
 
 
+def vectors_missing(instance):
+    os.environ["HELPDESK_VECTORS_PATH"] = str(instance.path / "not-fetched")  # undone by the test
+    return {}, {"vectors"}
+
+
 @pytest.mark.parametrize("breaks", [break_database, break_migrations, break_index, stale_member_data,
-                                    no_member_data, telegram_never_polled, telegram_silent, outbox_stuck])
-def test_readyz_names_the_failing_part(ready, breaks):
+                                    no_member_data, telegram_never_polled, telegram_silent, outbox_stuck,
+                                    vectors_missing])
+def test_readyz_names_the_failing_part(ready, breaks, monkeypatch):
+    from handlers.health import REQUIRED
+
+    monkeypatch.setenv("HELPDESK_VECTORS_PATH", os.environ.get("HELPDESK_VECTORS_PATH", ""))
     instance, client = ready
     http = client()  # the app (and its database) exists before the part breaks, as on a live server
-    config, failing = breaks(instance)
+    config, broken = breaks(instance)
     http = client(**config) if config else http
     r = http.get("/readyz")
     body = r.get_json()
-    assert r.status_code == 503 and body["status"] == "fail"
-    assert set(body["failing"]) == failing
-    for part in failing:
+    failing, degraded = broken & set(REQUIRED), broken - set(REQUIRED)
+    assert (set(body["failing"]), set(body["degraded"])) == (failing, degraded)
+    # Only what every chat needs takes the instance out of the load balancer's rotation.
+    assert (r.status_code, body["status"]) == ((503, "fail") if failing else (200, "degraded"))
+    for part in broken:
         assert body["checks"][part]["ok"] is False and body["checks"][part]["error"]
+    gauges = http.get("/metrics").get_data(as_text=True)
+    for part in body["checks"]:
+        assert f'helpdesk_ready{{part="{part}"}} {0.0 if part in broken else 1.0}' in gauges
+
+
+def test_member_data_and_telegram_ages_are_gauges(ready):
+    instance, client = ready
+    from handlers.health import touch_heartbeat
+
+    fresh_sync(instance, hours_ago=72)
+    touch_heartbeat(instance.path)
+    gauges = client(TELEGRAM_BOT_TOKEN=TOKEN).get("/metrics").get_data(as_text=True)
+    member = float(next(l for l in gauges.splitlines() if l.startswith("helpdesk_member_data_age_seconds ")).split()[1])
+    heartbeat = float(next(l for l in gauges.splitlines()
+                           if l.startswith("helpdesk_telegram_heartbeat_age_seconds ")).split()[1])
+    assert 72 * 3600 - 5 <= member <= 72 * 3600 + 60 and 0 <= heartbeat < 5
 
 
 def test_readyz_recovers_when_the_part_is_fixed(ready):
@@ -139,10 +169,10 @@ def test_readyz_recovers_when_the_part_is_fixed(ready):
     from handlers.health import touch_heartbeat
 
     http = client(TELEGRAM_BOT_TOKEN=TOKEN)
-    assert http.get("/readyz").get_json()["failing"] == ["telegram"]
+    assert http.get("/readyz").get_json()["degraded"] == ["telegram"]
     touch_heartbeat(instance.path)
     outbox_row(instance, minutes_ago=2)
     body = http.get("/readyz").get_json()
-    assert body["failing"] == []
+    assert body["failing"] == body["degraded"] == [] and body["status"] == "ok"
     assert body["checks"]["outbox"]["backlog"] == 1 and body["checks"]["outbox"]["oldest_age_seconds"] >= 100
     assert body["checks"]["telegram"]["last_poll_age_seconds"] <= 5

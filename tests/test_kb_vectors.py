@@ -1,22 +1,26 @@
-"""Word vectors (kb.vectors): read from the installed package, stored per article, used by the search."""
+"""Word vectors (kb.vectors): fetched as data (kb.vector_fetch), stored per article, used by the search."""
+import io
 import json
+import zipfile
 import sqlite3
 
+import msgpack
 import numpy as np
 import pytest
 
 import kb.search
+import kb.vector_fetch
 import kb.vectors
 from kb.analysis import Analyzer
 from kb.indexer import build_index
 from kb.search import Searcher
-from kb.vectors import murmurhash64a
+from kb.vector_fetch import FetchFailed, fetch, murmurhash64a
 
 
 @pytest.fixture(scope="module")
 def vectors():
     loaded = kb.vectors.load()
-    assert loaded is not None, "ja-ginza の単語ベクトルがありません（make setup が入れます）"
+    assert loaded is not None, "単語ベクトルがありません（helpdesk fetch-vectors、make setup が取得します）"
     return loaded
 
 
@@ -106,9 +110,9 @@ def test_every_article_has_vectors_and_they_follow_changes(faq_index, vectors):
     assert not np.array_equal(after["b-retire"], before["b-retire"])
 
 
-def test_without_the_package_the_search_is_lexical(faq_index, monkeypatch, tmp_path):
+def test_without_the_vectors_the_search_is_lexical(faq_index, monkeypatch, tmp_path):
     corpus, db = faq_index
-    monkeypatch.setattr(kb.vectors, "_loaded", [None])
+    monkeypatch.setenv(kb.vectors.ENV, str(tmp_path / "not-fetched"))
     # The index was built with vectors: opened by a process without them, it ranks by words.
     searcher = Searcher(db)
     assert searcher._space is None
@@ -120,3 +124,36 @@ def test_without_the_package_the_search_is_lexical(faq_index, monkeypatch, tmp_p
     assert conn.execute("SELECT count(*) FROM doc_vectors").fetchone()[0] == 0
     conn.close()
     assert Searcher(db).search("粗大ごみ", k=1)[0].slug == "c-garbage"
+
+
+def _fake_wheel(path, words, table):
+    """A wheel laid out like ja-ginza's: the table (.npy), spaCy's hash → row map, the strings."""
+    npy = io.BytesIO()
+    np.save(npy, table)
+    key2row = {murmurhash64a(w.encode()): row for w, row in words.items()}
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(kb.vector_fetch.VOCAB + "vectors", npy.getvalue())
+        z.writestr(kb.vector_fetch.VOCAB + "key2row", msgpack.packb(key2row))
+        z.writestr(kb.vector_fetch.VOCAB + "strings.json", json.dumps([*words, "ベクトルのない語"]))
+    return path
+
+
+def test_fetch_checks_the_hash_and_writes_our_own_format(tmp_path, monkeypatch):
+    table = np.zeros((3, kb.vectors.WIDTH), dtype=np.float32)
+    table[0, 0], table[1, 1], table[2, :2] = 2.0, 3.0, (1.0, 1.0)
+    wheel = _fake_wheel(tmp_path / kb.vector_fetch.WHEEL, {"退職": 0, "辞める": 1, "ごみ": 2}, table)
+    folder = tmp_path / "vectors"
+    with pytest.raises(FetchFailed, match="ハッシュが固定値と違います"):
+        fetch(folder, wheel=wheel)
+    assert not folder.exists()
+    monkeypatch.setattr(kb.vector_fetch, "SHA256", kb.vector_fetch.hashlib.sha256(wheel.read_bytes()).hexdigest())
+    assert fetch(folder, wheel=wheel) == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["SOURCE", "keys.npy", "rows.npy", "vectors.npy"]
+    loaded = kb.vectors.WordVectors(folder)
+    assert (loaded.source, loaded.size) == (kb.vectors.SOURCE, 3)
+    assert [loaded.row(w) for w in ("退職", "辞める", "ごみ", "ベクトルのない語")] == [0, 1, 2, None]
+    assert np.allclose(loaded.unit([2]), [[2 ** -0.5, 2 ** -0.5] + [0] * (kb.vectors.WIDTH - 2)], atol=1e-3)
+    # Fetched already: nothing is downloaded or rewritten.
+    mtime = (folder / "SOURCE").stat().st_mtime_ns
+    assert fetch(folder, wheel=tmp_path / "absent.whl") == folder
+    assert (folder / "SOURCE").stat().st_mtime_ns == mtime

@@ -31,18 +31,33 @@ def test_the_image_installs_the_package_like_the_makefile():
     make_installs = re.findall(r"pip install (?:--quiet )?(.+)", MAKEFILE)
     docker_installs = re.findall(r"pip install (?:--quiet )?(?:--no-cache-dir )?(.+?)\s*(?:\\|&&|$)", DOCKERFILE)
     assert [i.strip() for i in make_installs][0] == "--upgrade pip" == docker_installs[0].strip()
-    # The Makefile installs the project editable with its test extra; the image installs the project itself.
-    assert re.fullmatch(r"-e '\.(\[test\])?'", make_installs[1].strip())
-    assert docker_installs[1].strip() == "."
-    # Then the data-only packages (word vectors), without their dependencies, from the same pins.
-    data_pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["helpdesk"]["data-packages"]
-    assert data_pins and make_installs[2].startswith("--no-deps ") and docker_installs[2].startswith("--no-deps ")
-    reads_pins = "print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['helpdesk']['data-packages'])"
-    assert reads_pins in MAKEFILE and reads_pins in DOCKERFILE
+    # The dependencies from the same lock, hashes checked; then the project itself without dependencies
+    # (editable in the Makefile, a wheel in the image); then nothing is broken.
+    assert make_installs[1].strip() == "--require-hashes -r requirements.lock" == docker_installs[1].strip()
+    assert make_installs[2].strip() == "--no-deps -e ." and docker_installs[2].strip() == "--no-deps ."
+    assert "pip check" in MAKEFILE and "&& pip check" in DOCKERFILE
+    assert "COPY requirements.lock " in DOCKERFILE
+    # Both fetch the word vectors as data (checked by their hash), not as a package.
+    assert "fetch-vectors" in MAKEFILE and "helpdesk --instance \"$INSTANCE\" fetch-vectors" in DOCKERFILE
+    assert "ja-ginza" not in DOCKERFILE and "ja-ginza" not in (ROOT / "requirements.lock").read_text()
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     copied = set(re.findall(r"^COPY ([a-z_]+) \./\1$", DOCKERFILE, re.M))
     assert {p.rstrip("*") for p in packages["include"]} <= copied
     assert {"release_notes"} <= copied  # the articles `helpdesk index` reads besides kb/articles
+
+
+def test_the_locks_pin_every_package_with_hashes():
+    """`make lock` writes them from pyproject.toml; every line is an exact version with its hashes."""
+    for name in ("requirements.lock", "requirements-test.lock"):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        pins = re.findall(r"^([A-Za-z0-9._-]+)==(\S+) \\$", text, re.M)
+        assert len(pins) > 40 and all("--hash=sha256:" in block for block in re.split(r"\n(?=\S)", text)
+                                      if re.match(r"[A-Za-z0-9]", block))
+        declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        locked = {n.lower().replace("_", "-"): v for n, v in pins}
+        for pin in declared:
+            package, version = pin.split("==")
+            assert locked[package.lower()] == version, (name, pin)
 
 
 def test_the_python_version_matches_the_project():
