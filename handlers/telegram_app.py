@@ -61,6 +61,11 @@ COMMANDS = (
     ("human", "担当者（MAMIS運営事務局）に相談する"),
     ("notify", "手続きの状況・リリースノートのお知らせ（on / off）"),
 )
+#: The update types the bot answers; Telegram is asked for no others (and so sends no group member
+#: changes, polls, reactions… that would only be stored).
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+#: The webhook server's path: https://…/telegram (the bot's server takes /telegram/ too).
+WEBHOOK_PATH = "telegram"
 
 
 @dataclass(frozen=True)
@@ -338,12 +343,15 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def run(config: TelegramConfig, services, *, webhook: bool = False, listen: str = "127.0.0.1",
         port: int = 8443, stop_signals=None) -> None:
-    """Run the bot until stopped: long polling, or the library's webhook server with a secret token."""
+    """Run the bot until stopped: long polling, or the library's webhook server with a secret token
+    (never without one: anyone who reaches the webhook could post updates in a doctor's name)."""
+    if webhook and not config.webhook_secret:
+        raise ValueError("webhook mode needs a secret token")
     app = build_telegram_app(config, services)
     asyncio.set_event_loop(new_event_loop())  # the library runs on the current event loop
     kwargs = {} if stop_signals is None else {"stop_signals": stop_signals}
     if webhook:
-        app.run_webhook(listen=listen, port=port, url_path="telegram", webhook_url=config.webhook_url,
-                        secret_token=config.webhook_secret, allowed_updates=Update.ALL_TYPES, **kwargs)
+        app.run_webhook(listen=listen, port=port, url_path=WEBHOOK_PATH, webhook_url=config.webhook_url,
+                        secret_token=config.webhook_secret, allowed_updates=list(ALLOWED_UPDATES), **kwargs)
     else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES, **kwargs)
+        app.run_polling(allowed_updates=list(ALLOWED_UPDATES), **kwargs)

@@ -76,10 +76,22 @@ async def respond(update: Update, context, job: str, *args) -> None:
 
 # -- before and after every update ------------------------------------------------------------------
 
+def forged(update: Update) -> bool:
+    """A private chat's id is its user's id: Telegram never sends an update that says otherwise, so
+    one that does was made up (posted to a webhook) to read someone else's records."""
+    chat, user = update.effective_chat, update.effective_user
+    return is_private(chat) and user is not None and chat.id != user.id
+
+
 async def admit(update: Update, context) -> None:
-    """Group -1: a chat that wrote again is reachable again; a user over the rate limit is told once."""
+    """Group -1: a forged update is set aside unanswered; a chat that wrote again is reachable again;
+    a user over the rate limit is told once."""
     hd = desk(context)
     chat, user = update.effective_chat, update.effective_user
+    if forged(update):
+        log.warning("update %s set aside: a private chat whose id is not its sender's", update.update_id)
+        await asyncio.to_thread(hd.outbox.done, update.update_id, hd.now())
+        raise ApplicationHandlerStop
     if chat is not None and str(chat.id) in hd.sender.unreachable:
         hd.sender.unreachable.discard(str(chat.id))
         await asyncio.to_thread(hd.outbox.reachable, chat.id, hd.now())

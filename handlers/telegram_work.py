@@ -67,6 +67,11 @@ class WorkFailed(RuntimeError):
         self.original, self.frames = original, frames
 
 
+def own_chat(chat: ChatRef, user_id) -> bool:
+    """A private chat with the user themself: the only place their records are shown."""
+    return chat.private and str(chat.id) == str(user_id)
+
+
 def group_asker(chat_id) -> Asker:
     """A group asks as itself, anonymously: records are never looked up there."""
     return Asker(account=f"{CHANNEL}:{chat_id}")
@@ -107,7 +112,9 @@ class Work:
         return render_text(text, buttons)
 
     def asker(self, chat: ChatRef, user_id) -> Asker:
-        return self.core.linked_asker(CHANNEL, str(user_id)) if chat.private else group_asker(chat.id)
+        """The linked member only in their own private chat (whose id is theirs); anyone else asks as
+        the chat, anonymously."""
+        return self.core.linked_asker(CHANNEL, str(user_id)) if own_chat(chat, user_id) else group_asker(chat.id)
 
     def ask(self, update_id: int, chat: ChatRef, user_id, text: str, button: str | None = None,
             n: int = 0) -> list[dict]:
@@ -140,7 +147,7 @@ class Work:
 
     def lookup(self, update_id: int, chat: ChatRef, user_id, questions: tuple[str, ...]) -> list[dict]:
         """A command that is a record lookup (asked in a private chat): only once linked."""
-        if self.core.linked_asker(CHANNEL, str(user_id)).role != "member":
+        if not own_chat(chat, user_id) or self.core.linked_asker(CHANNEL, str(user_id)).role != "member":
             return render_text(LINK_HINT)
         return [m for n, q in enumerate(questions) for m in self.ask(update_id, chat, user_id, q, n=n)]
 
