@@ -19,6 +19,7 @@ control API under /_fake/ (used by the benchmark, which keeps the fake in its ow
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import json
 import socket
 import threading
@@ -184,8 +185,9 @@ class FakeTelegram:
                     return found
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    made = Counter(c.method for c in self.calls)
                     raise AssertionError(f"{method} to {chat_id}: {len(found)} of {count} calls within "
-                                         f"{timeout}s; calls so far: {[c.method for c in self.calls]}")
+                                         f"{timeout}s; calls so far: {dict(made)}")
                 self.cond.wait(left)
 
     def wait_confirmed(self, update_id: int, timeout: float = 10.0) -> None:
@@ -437,7 +439,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, {"ok": False})
 
     def _send(self, status: int, body: dict) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
+        try:
+            data = json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate in a text: sent escaped, as Telegram passes it on
+            data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
