@@ -198,7 +198,8 @@ class TelegramDesk:
         # spawn, not fork: this process has threads and an event loop, which a fork would copy mid-flight.
         return ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=telegram_work.start_worker,
-                                   initargs=(self.services.instance.path, dict(self.services.config), self.run))
+                                   initargs=(self.services.instance.path, dict(self.services.config), self.run,
+                                             os.getpid()))
 
     async def work(self, name: str, *args):
         """Run a method of `Work` off the event loop: in a worker process (or a thread).

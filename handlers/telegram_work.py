@@ -14,8 +14,10 @@ own process (a one-core machine; tests that patch the core).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -189,13 +191,14 @@ class Work:
 _work: Work | None = None
 
 
-def start_worker(instance_path, settings: Mapping, run: str) -> None:
+def start_worker(instance_path, settings: Mapping, run: str, parent: int | None = None) -> None:
     """A worker process's initializer: JSON logs like the bot's own, its own services and core (which
     opens the index, if there is one, before the first question).
 
     Ctrl-C (`make run`) and a service stop signal the whole process group; the bot stops its workers
-    itself once its updates are done, so they ignore both (a worker whose bot was killed outright
-    exits when its queue closes)."""
+    itself once its updates are done, so they ignore both. A bot killed outright (SIGKILL, the OOM
+    killer) cannot stop them, and a worker's queue never closes (it holds both ends of its pipe):
+    it dies with its bot instead (`die_with_parent`)."""
     global _work
     from handlers.logs import configure as json_logs
     from handlers.telegram_app import TelegramConfig
@@ -203,9 +206,33 @@ def start_worker(instance_path, settings: Mapping, run: str) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(parent or os.getppid())
     json_logs(settings["LOG_LEVEL"])
 
     _work = Work(TelegramConfig.from_settings(settings), build_services(instance_path, settings), run)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this process when `parent` (the bot) ends. On Linux the kernel sends SIGKILL at once
+    (prctl PR_SET_PDEATHSIG; every job may run twice, so nothing is lost); elsewhere a thread looks
+    at the parent's id every second. Either way a parent already gone ends it now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        watched = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # not Linux
+        watched = False
+    if os.getppid() != parent:  # the bot died before the kernel was told
+        os._exit(1)
+    if not watched:
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(every)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def call(name: str, args: tuple):

@@ -7,6 +7,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +246,48 @@ def test_the_webhook_url_is_spelled_one_way_and_its_variable_named_as_it_is(inst
     kind, _, pattern = locations[0].partition(" ")
     assert kind == "~" and all(re.search(pattern.strip(), path) for path in ("/telegram", "/telegram/"))
     assert not re.search(pattern.strip(), "/telegramx")
+
+
+def _children(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_sigkilled_bot_leaves_no_worker_or_resource_tracker_behind(instance, fake):
+    """Only the bot's own process is killed (not its group): its worker and the resource tracker it
+    started must not live on without it."""
+    bot = BotProcess(instance.path, fake.url).start()
+    children: set[int] = set()
+    try:
+        fake.wait_for("setMyCommands", timeout=30)
+        fake.message(2501, "こんにちは")
+        fake.wait_for("sendMessage", 2501, timeout=15)  # a worker has answered
+        children = _children(bot.proc.pid)
+        assert len(children) >= 2  # the worker(s) and multiprocessing's resource tracker
+        os.kill(bot.proc.pid, signal.SIGKILL)
+        bot.proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in children if _alive(pid)] == []
+    finally:
+        for pid in children:  # (what the old code left behind: not left to slow down other tests)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        bot.stop()
