@@ -164,9 +164,20 @@ class Outbox:
         return [self._row(r) for r in rows]
 
     def done(self, update_id: int, now: str) -> None:
-        """Mark an update handled that needs no answer (a group message not addressed to the bot)."""
+        """Mark an update handled that needs no answer."""
         with self.store.transaction() as conn:
             conn.execute(self.DONE_SQL, {"channel": self.channel, "update_id": update_id, "now": now})
+
+    UNANSWERED_SQL = """
+        UPDATE channel_inbox SET done_at = :now, payload = json_object('update_id', update_id, 'unanswered', 1)
+        WHERE channel = :channel AND update_id = :update_id AND done_at IS NULL
+    """
+
+    def unanswered(self, update_id: int, now: str) -> None:
+        """Mark an update handled that got no answer, and keep nothing of it but its id: a group message
+        not meant for the bot carries others' words and names, which the help desk has no reason to hold."""
+        with self.store.transaction() as conn:
+            conn.execute(self.UNANSWERED_SQL, {"channel": self.channel, "update_id": update_id, "now": now})
 
     def notify(self, chat_id, key: str, payload: dict, now: str) -> bool:
         """Queue a notification once per key; True if it is new."""

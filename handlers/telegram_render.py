@@ -21,6 +21,8 @@ MAX_CHARS = 4096
 # Our own callback data; the core's button ids (kb:, choice:, handoff, help, lookup:) never start so.
 FEEDBACK_DATA = "tg:fb:"
 NOTIFY_DATA = "tg:notify:"
+RELINK_DATA = "tg:relink:"  # + the link code to switch to, or RELINK_NO
+RELINK_NO = "-"  # never a code (hyphens are dropped from codes)
 
 # Telegram's own words: how a doctor links, and what the records hints say here.
 LINK_HINT = ("ご自身の会員情報・手続きの状況を確認するには、医師会事務局が発行する連携コードで"
