@@ -232,6 +232,13 @@ class Outbox:
         with self.store.transaction() as conn:
             conn.execute(self.FAILED_SQL, {"id": row_id, "reason": reason})
 
+    PROGRESS_SQL = "UPDATE outbox SET payload = json_set(payload, '$.parts_sent', :parts) WHERE id = :id"
+
+    def progress(self, row_id: int, parts_sent: int) -> None:
+        """Note how many parts of a row sent in parts have gone, so a retry sends only the rest."""
+        with self.store.transaction() as conn:
+            conn.execute(self.PROGRESS_SQL, {"id": row_id, "parts": parts_sent})
+
     def later(self, row_id: int, not_before: float) -> None:
         """Release a row to be tried again at `not_before` (a monotonic-free epoch time in seconds)."""
         with self.store.transaction() as conn:

@@ -105,6 +105,15 @@ def messages(paragraphs: list[str], rows: Sequence[Sequence[tuple[str, str]]] = 
     return out
 
 
+def parts(text: str, limit: int = MAX_CHARS) -> list[str]:
+    """An escaped message as Telegram takes it: itself when it fits (the usual case, decided without
+    encoding when it is short), else split like a reply. Messages stored by others (a desk agent's
+    reply, which passed a check in characters, not UTF-16 units) pass here before they are sent."""
+    if len(text) * 2 <= limit or utf16_len(text) <= limit:
+        return [text]
+    return split(text.split("\n\n"), limit)
+
+
 def split(paragraphs: list[str], limit: int = MAX_CHARS) -> list[str]:
     """Pack escaped paragraphs into messages of at most `limit` characters, breaking only between them.
 

@@ -18,9 +18,11 @@ control API under /_fake/ (used by the benchmark, which keeps the fake in its ow
 """
 from __future__ import annotations
 
+import html
 import itertools
 from collections import Counter
 import json
+import re
 import socket
 import threading
 import time
@@ -32,6 +34,7 @@ from urllib.parse import parse_qsl
 TOKEN = "123456:TEST-token"
 BOT_ID = 123456
 BOT_USERNAME = "mamis_helpdesk_test_bot"
+MAX_MESSAGE = 4096  # UTF-16 code units, as Telegram counts them
 
 # Parameters the library sends JSON-encoded; every other parameter is a plain string (text stays text).
 _UPDATE_IDS = itertools.count(int(time.time() * 1000) % 1_000_000_000)
@@ -265,6 +268,11 @@ class FakeTelegram:
 
     def api_sendMessage(self, params):
         chat_id = params["chat_id"]
+        shown = params.get("text") or ""
+        if params.get("parse_mode") == "HTML":  # Telegram counts the text its entities leave
+            shown = html.unescape(re.sub(r"<[^>]+>", "", shown))
+        if len(shown.encode("utf-16-le")) // 2 > MAX_MESSAGE:
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
         if self.driver is not None:
             self.driver.answered(chat_id, params.get("text") or "")
         message = self.message_dict(chat_id, params.get("text"), user_id=BOT_ID,
