@@ -108,3 +108,44 @@ def test_the_heartbeat_stops_while_an_update_waits_unanswered(tmp_path, fake, mo
     finally:
         release.set()
         bot.stop()
+
+
+def test_a_lone_surrogate_posted_to_the_webhook_is_answered(tmp_path, fake):
+    """The webhook's updates reach the inbox parsed (not as Telegram's bytes): repaired there."""
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    instance = build_instance(tmp_path / "instance")
+    port, secret = free_port(), "s3cret-token_2"
+    url = f"http://127.0.0.1:{port}/telegram"
+    bot = InProcessBot(instance.path, fake.url, TELEGRAM_WEBHOOK_SECRET=secret, TELEGRAM_WEBHOOK_URL=url,
+                       TELEGRAM_WORKERS=0)
+    bot.start(webhook={"listen": "127.0.0.1", "port": port, "url_path": "telegram", "webhook_url": url,
+                       "secret_token": secret})
+    try:
+        fake.wait_for("setWebhook", timeout=15)
+        update = {"update_id": 999_301, "message": fake.message_dict(3201, "こんにちは\ud800")}
+        body = json.dumps(update).encode()  # ASCII, the surrogate escaped
+        request = urllib.request.Request(url, body, {"Content-Type": "application/json",
+                                                      "X-Telegram-Bot-Api-Secret-Token": secret})
+        wait_until(lambda: _post(request) == 200, 10, what="the webhook taking the update")
+        fake.wait_for("sendMessage", 3201, timeout=10)
+        kept = bot.services.store.conn.execute(
+            "SELECT payload FROM channel_inbox WHERE update_id = 999301").fetchone()["payload"]
+        assert json.loads(kept)["message"]["text"] == "こんにちは\ufffd"
+    finally:
+        bot.stop()
+
+
+def _post(request) -> int | None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None

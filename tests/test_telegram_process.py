@@ -278,6 +278,9 @@ def test_a_sigkilled_bot_leaves_no_worker_or_resource_tracker_behind(instance, f
         fake.wait_for("setMyCommands", timeout=30)
         fake.message(2501, "こんにちは")
         fake.wait_for("sendMessage", 2501, timeout=15)  # a worker has answered
+        # (and only the update types the bot answers are asked for)
+        assert fake.calls_of("getUpdates")[-1].params["allowed_updates"] == ["message", "edited_message",
+                                                                             "callback_query"]
         children = _children(bot.proc.pid)
         assert len(children) >= 2  # the worker(s) and multiprocessing's resource tracker
         os.kill(bot.proc.pid, signal.SIGKILL)
