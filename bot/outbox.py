@@ -169,7 +169,9 @@ class Outbox:
             conn.execute(self.DONE_SQL, {"channel": self.channel, "update_id": update_id, "now": now})
 
     UNANSWERED_SQL = """
-        UPDATE channel_inbox SET done_at = :now, payload = json_object('update_id', update_id, 'unanswered', 1)
+        UPDATE channel_inbox SET done_at = :now,
+            payload = CASE WHEN json_extract(payload, '$.set_aside') IS NOT NULL THEN payload  -- already bare
+                      ELSE json_object('update_id', update_id, 'unanswered', 1) END
         WHERE channel = :channel AND update_id = :update_id AND done_at IS NULL
     """
 
