@@ -40,6 +40,16 @@ class ConversationStates:
 
     BY_CHAT_SQL = "SELECT id FROM conversations WHERE channel = :channel AND external_chat_id = :chat"
 
+    DETACH_SQL = """
+        UPDATE conversations SET external_chat_id = NULL WHERE channel = :channel AND external_chat_id = :chat
+    """
+
+    def detach_chat(self, channel: str, external_chat_id: str) -> bool:
+        """Let the chat's next message open a new conversation; the old one keeps its messages and
+        owner (by which bot/person.py still finds it)."""
+        with self.transaction() as conn:
+            return conn.execute(self.DETACH_SQL, {"channel": channel, "chat": external_chat_id}).rowcount > 0
+
     def conversation_for_chat(self, channel: str, external_chat_id: str) -> Conversation | None:
         row = self.conn.execute(self.BY_CHAT_SQL, {"channel": channel, "chat": external_chat_id}).fetchone()
         return self.conversation(row["id"]) if row else None

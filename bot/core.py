@@ -169,6 +169,15 @@ class Core:
         """
         return self.links.consume(code, channel, external_user_id, now or self.clock())
 
+    def spend_link_code(self, code: str, channel: str, now: datetime | None = None) -> bool:
+        """Make a code that others have seen useless (see LinkCodes.spend)."""
+        return self.links.spend(code, channel, now or self.clock())
+
+    def new_conversation_for_chat(self, channel: str, external_chat_id: str) -> bool:
+        """The chat's next message starts a new conversation: the member behind the account changed,
+        and one transcript (which the desk reads) must never mix two members."""
+        return self.store.detach_chat(channel, str(external_chat_id))
+
     def linked_asker(self, channel: str, external_user_id: str) -> Asker:
         """Who a messaging account asks as: the linked member, or an anonymous asker with an account of
         its own ("telegram:<user id>"), so its conversation has the same owner before and after linking."""

@@ -115,6 +115,33 @@ class LinkCodes:
             })
         return IssuedCode(code, member_number, _iso(expires))
 
+    def _valid(self, conn, code: str, now: datetime):
+        """The row of a code that may still be used; LinkCodeInvalid otherwise."""
+        row = conn.execute(self.FIND_SQL, {"code_hash": hash_token(normalize_code(code))}).fetchone()
+        if row is None:
+            raise LinkCodeInvalid("unknown")
+        if row["used_at"] is not None:
+            raise LinkCodeInvalid("used")
+        if datetime.fromisoformat(row["expires_at"]) <= now:
+            raise LinkCodeInvalid("expired")
+        return row
+
+    def member_of(self, code: str, now: datetime) -> str:
+        """The member number a valid code would link to, without using it (to ask before re-linking)."""
+        return self._valid(self.store.conn, code, now)["member_number"]
+
+    SPEND_SQL = """
+        UPDATE link_codes SET used_at = :now, used_channel = :channel
+        WHERE code_hash = :code_hash AND used_at IS NULL
+    """
+
+    def spend(self, code: str, channel: str, now: datetime) -> bool:
+        """Make a code useless without linking anything: it was seen where others could read it (a
+        group chat). True if a live code was spent; the caller says the same either way."""
+        with self.store.transaction() as conn:
+            return conn.execute(self.SPEND_SQL, {"now": _iso(now), "channel": channel,
+                                                 "code_hash": hash_token(normalize_code(code))}).rowcount > 0
+
     def consume(self, code: str, channel: str, external_user_id: str, now: datetime) -> MemberLink:
         """Use a code once: link (channel, external_user_id) to its member number and return the link.
 
@@ -123,15 +150,8 @@ class LinkCodes:
         """
         if not channel or not external_user_id:
             raise ValueError("channel and external_user_id are required")
-        normalized = normalize_code(code)
         with self.store.transaction() as conn:
-            row = conn.execute(self.FIND_SQL, {"code_hash": hash_token(normalized)}).fetchone()
-            if row is None:
-                raise LinkCodeInvalid("unknown")
-            if row["used_at"] is not None:
-                raise LinkCodeInvalid("used")
-            if datetime.fromisoformat(row["expires_at"]) <= now:
-                raise LinkCodeInvalid("expired")
+            row = self._valid(conn, code, now)
             conn.execute(self.USE_SQL, {"now": _iso(now), "channel": channel, "id": row["id"]})
             conn.execute(self.LINK_SQL, {"channel": channel, "external_user_id": str(external_user_id),
                                          "member_number": row["member_number"], "link_code_id": row["id"],

@@ -164,9 +164,22 @@ class Outbox:
         return [self._row(r) for r in rows]
 
     def done(self, update_id: int, now: str) -> None:
-        """Mark an update handled that needs no answer (a group message not addressed to the bot)."""
+        """Mark an update handled that needs no answer."""
         with self.store.transaction() as conn:
             conn.execute(self.DONE_SQL, {"channel": self.channel, "update_id": update_id, "now": now})
+
+    UNANSWERED_SQL = """
+        UPDATE channel_inbox SET done_at = :now,
+            payload = CASE WHEN json_extract(payload, '$.set_aside') IS NOT NULL THEN payload  -- already bare
+                      ELSE json_object('update_id', update_id, 'unanswered', 1) END
+        WHERE channel = :channel AND update_id = :update_id AND done_at IS NULL
+    """
+
+    def unanswered(self, update_id: int, now: str) -> None:
+        """Mark an update handled that got no answer, and keep nothing of it but its id: a group message
+        not meant for the bot carries others' words and names, which the help desk has no reason to hold."""
+        with self.store.transaction() as conn:
+            conn.execute(self.UNANSWERED_SQL, {"channel": self.channel, "update_id": update_id, "now": now})
 
     def notify(self, chat_id, key: str, payload: dict, now: str) -> bool:
         """Queue a notification once per key; True if it is new."""
@@ -220,6 +233,13 @@ class Outbox:
         """Give up on a row (the channel refused it for good); kept for the record."""
         with self.store.transaction() as conn:
             conn.execute(self.FAILED_SQL, {"id": row_id, "reason": reason})
+
+    PROGRESS_SQL = "UPDATE outbox SET payload = json_set(payload, '$.parts_sent', :parts) WHERE id = :id"
+
+    def progress(self, row_id: int, parts_sent: int) -> None:
+        """Note how many parts of a row sent in parts have gone, so a retry sends only the rest."""
+        with self.store.transaction() as conn:
+            conn.execute(self.PROGRESS_SQL, {"id": row_id, "parts": parts_sent})
 
     def later(self, row_id: int, not_before: float) -> None:
         """Release a row to be tried again at `not_before` (a monotonic-free epoch time in seconds)."""

@@ -74,6 +74,12 @@ def find(conn: sqlite3.Connection, *, member_number: str | None = None, telegram
         found.conversations = {r[0] for r in _select(
             conn, "SELECT id FROM conversations WHERE channel = 'telegram' AND external_chat_id IN {marks}",
             "c", found.chats)}
+    # Earlier conversations of the user's private chat (set aside when the linked member changed) are
+    # no longer the chat's, but still the user's own.
+    if "owner" in columns:
+        found.conversations |= {r[0] for r in _select(
+            conn, "SELECT id FROM conversations WHERE channel = 'telegram' AND owner IN {marks}",
+            "o", {f"telegram:{u}" for u in found.telegram_users})}
     if "tickets" in present:
         found.tickets = {r[0] for r in _select(
             conn, "SELECT number FROM tickets WHERE conversation_id IN {marks}", "v", found.conversations)}

@@ -11,8 +11,9 @@ a lock nor keeps a file open:
 - `vectors`: the index was built with the word vectors, and this installation has them (without,
   the search answers by words only);
 - `member_data`: the member data was loaded, and its last sync is recent enough (demo data never ages);
-- `telegram`: where a bot token is set, the Telegram process's last successful poll or webhook call
-  (it touches `telegram.heartbeat` in the instance folder) is recent;
+- `telegram`: where a bot token is set, the Telegram process's heartbeat (`telegram.heartbeat` in the
+  instance folder) is recent: touched when a poll or webhook call was read, but not while an update
+  has waited unanswered for a minute, so a bot that hears Telegram but answers nobody turns it red;
 - `outbox`: the oldest message still waiting for delivery is not too old.
 
 Only the parts a chat cannot do without (`REQUIRED`: databases, migrations, index) make `/readyz`
@@ -43,8 +44,8 @@ _ABSENT = {"ok": True, "state": "absent"}
 
 
 def touch_heartbeat(instance_path) -> None:
-    """Called by the Telegram process after each successful poll or webhook call: one mtime update,
-    no database write, whatever the rate of updates."""
+    """Called by the Telegram process when it reads a poll or webhook call and no update is stuck
+    (handlers/telegram_app.py, `TelegramDesk.heartbeat`): one mtime update, no database write."""
     path = Path(instance_path) / TELEGRAM_HEARTBEAT
     path.touch()
 

@@ -41,11 +41,19 @@ def scrub(text: str) -> str:
     return _LINK_CODE.sub("********", mask_identifiers_in_text(text))
 
 
+#: Loggers whose arguments are withheld: python-telegram-bot logs whole updates and a message's
+#: parameters (users' texts and names), and the Bot API's URL with the token in it.
+_WITHHELD_ARGS = ("telegram",)
+_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*[0-9*]*(?:\.[0-9*]+)?[a-zA-Z%]")
+
+
 class _Context(logging.Filter):
     """Adds the request id and scrubs the message of every record the handler writes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if record.args and record.name.partition(".")[0] in _WITHHELD_ARGS:
+            record.msg, record.args = _PLACEHOLDER.sub("(withheld)", str(record.msg)), None
         record.msg, record.args = scrub(record.getMessage()), None
         return True
 

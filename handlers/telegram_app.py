@@ -12,6 +12,10 @@ its plumbing are ours:
   other, in the order they came.
 - `TelegramDesk`: what the handlers need (the outbox, the sender, rate limits, the worker processes
   that answer: handlers/telegram_work.py), kept in `bot_data`.
+- `HelpdeskBot` with `PollingRequest`: one update no one can read must not stop the others. A text
+  with a lone UTF-16 surrogate (which no UTF-8 database or API takes) has it replaced by U+FFFD before
+  anything reads it; a batch the library cannot parse is read one update at a time, and an update that
+  still fails is set aside: kept in the inbox without its content, confirmed to Telegram, not answered.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -32,8 +37,9 @@ from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from telegram import BotCommand, Update
+from telegram.error import TelegramError
 from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler,
-                          CommandHandler, MessageHandler, TypeHandler, filters)
+                          CommandHandler, ExtBot, MessageHandler, TypeHandler, filters)
 
 from bot.hours import stamp
 from bot.outbox import Outbox
@@ -61,6 +67,16 @@ COMMANDS = (
     ("human", "担当者（MAMIS運営事務局）に相談する"),
     ("notify", "手続きの状況・リリースノートのお知らせ（on / off）"),
 )
+#: The update types the bot answers; Telegram is asked for no others (and so sends no group member
+#: changes, polls, reactions… that would only be stored).
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+#: The webhook server's path: https://…/telegram (the bot's server takes /telegram/ too).
+WEBHOOK_PATH = "telegram"
+#: An update not answered after this many seconds means the bot no longer answers: the heartbeat
+#: (/readyz) stops until it is. Answers take milliseconds; a flood-control wait can take tens of seconds.
+STUCK_AFTER = 60.0
+#: A JSON escape of a UTF-16 surrogate: the only way a lone one can arrive (valid UTF-8 cannot carry it).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,8 @@ class TelegramDesk:
         self.pool: ProcessPoolExecutor | None = None
         self.local: Work | None = None
         self.heard = float("-inf")
+        self.waiting: dict[int, float] = {}  # update id → when it came in, until it has been handled
+        self.stuck_after = STUCK_AFTER
 
     @property
     def core(self):
@@ -137,12 +155,18 @@ class TelegramDesk:
         return stamp(self.services.clock)  # not core.now(): the core (and its index) live in the workers
 
     def heartbeat(self) -> None:
-        """Note that Telegram was heard from (/readyz), at most once a second: readiness allows minutes
-        of silence, and a busy bot would otherwise touch the file for every update."""
+        """Note for /readyz that updates are being answered: called when Telegram was heard from (a
+        poll read, a webhook call), but not while an update has waited longer than `stuck_after` (the
+        bot hears Telegram yet answers nobody). At most once a second: readiness allows minutes of
+        silence, and a busy bot would otherwise touch the file for every update."""
         now = time.monotonic()
-        if now - self.heard >= 1.0:
-            self.heard = now
-            touch_heartbeat(self.services.instance.path)
+        if now - self.heard < 1.0:
+            return
+        oldest = next(iter(self.waiting.values()), None)  # in order of arrival
+        if oldest is not None and now - oldest > self.stuck_after:
+            return
+        self.heard = now
+        touch_heartbeat(self.services.instance.path)
 
     # -- limits ---------------------------------------------------------------------------------------
 
@@ -174,7 +198,8 @@ class TelegramDesk:
         # spawn, not fork: this process has threads and an event loop, which a fork would copy mid-flight.
         return ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=telegram_work.start_worker,
-                                   initargs=(self.services.instance.path, dict(self.services.config), self.run))
+                                   initargs=(self.services.instance.path, dict(self.services.config), self.run,
+                                             os.getpid()))
 
     async def work(self, name: str, *args):
         """Run a method of `Work` off the event loop: in a worker process (or a thread).
@@ -215,20 +240,55 @@ class InboxQueue(asyncio.Queue):
 
     async def put(self, item) -> None:
         if isinstance(item, Update):
+            self.desk.waiting.setdefault(item.update_id, time.monotonic())  # until PerChatProcessor is done
+            payload = self.verbatim.pop(item.update_id, None)
+            if payload is None:  # a webhook call (polled updates were repaired in PollingRequest)
+                payload = item.to_dict()
+                repaired = without_lone_surrogates(payload)
+                if repaired is not payload:
+                    payload, item = repaired, Update.de_json(repaired, item.get_bot())
             chat = item.effective_chat
-            payload = self.verbatim.pop(item.update_id, None) or item.to_dict()
             await asyncio.to_thread(self.desk.outbox.receive, item.update_id, chat.id if chat else None,
                                     payload, self.desk.now())
-            self.desk.heartbeat()  # a webhook call (or a polled update) arrived
+            self.desk.heartbeat()
         await super().put(item)
+
+
+def without_lone_surrogates(value):
+    """`value` (JSON data) with every lone UTF-16 surrogate in its strings replaced by U+FFFD; the same
+    object when there is none. Telegram passes on whatever a client sent, and one such character made
+    every write of the update (the inbox, the conversation) fail, again after each restart."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, (list, dict)):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        changed = {k: r for k, v in items if (r := without_lone_surrogates(v)) is not v}
+        if not changed:
+            return value
+        copy = dict(value) if isinstance(value, dict) else list(value)
+        for k, r in changed.items():
+            copy[k] = r
+        return copy
+    return value
+
+
+def set_aside(raw: dict) -> dict:
+    """What the inbox keeps of an update nobody can read: its id and kind, none of its content."""
+    return {"update_id": raw.get("update_id"), "set_aside": "unreadable",
+            "kinds": sorted(k for k in raw if k != "update_id")}
 
 
 class PerChatProcessor(BaseUpdateProcessor):
     """Concurrent across chats, in order within a chat (one asyncio.Lock per chat with updates in flight)."""
 
-    def __init__(self, max_concurrent_updates: int):
+    def __init__(self, max_concurrent_updates: int, desk: TelegramDesk):
         super().__init__(max_concurrent_updates)
         self.locks: dict[object, list] = {}
+        self.desk = desk
 
     async def do_process_update(self, update, coroutine) -> None:
         chat = getattr(update, "effective_chat", None)
@@ -242,6 +302,7 @@ class PerChatProcessor(BaseUpdateProcessor):
             entry[1] -= 1
             if entry[1] == 0:
                 self.locks.pop(key, None)
+            self.desk.waiting.pop(getattr(update, "update_id", None), None)  # handled (the heartbeat's measure)
 
     async def initialize(self) -> None:
         pass
@@ -251,8 +312,8 @@ class PerChatProcessor(BaseUpdateProcessor):
 
 
 class PollingRequest(AiohttpRequest):
-    """The getUpdates connection: notes each successful long poll for /readyz (handlers/health.py) and
-    hands the batch's updates, as Telegram sent them, to the inbox before the library queues them."""
+    """The getUpdates connection: hands the batch's updates, as Telegram sent them (lone surrogates
+    replaced, for the library too), to the inbox before the library queues them."""
 
     def __init__(self, inbox: InboxQueue, **kwargs):
         super().__init__(**kwargs)
@@ -261,12 +322,52 @@ class PollingRequest(AiohttpRequest):
     async def do_request(self, *args, **kwargs):
         status, body = await super().do_request(*args, **kwargs)
         if status < 300:
-            self.inbox.desk.heartbeat()
             try:
-                self.inbox.verbatim = {u["update_id"]: u for u in json.loads(body)["result"]}
+                answer = json.loads(body)
+                if _SURROGATE_ESCAPE.search(body):  # rare: only then walk the batch
+                    repaired = without_lone_surrogates(answer)
+                    if repaired is not answer:
+                        answer, body = repaired, json.dumps(repaired, ensure_ascii=False).encode()
+                self.inbox.verbatim = {u["update_id"]: u for u in answer["result"]}
             except (ValueError, KeyError, TypeError):  # not a getUpdates answer after all: re-encoded instead
                 self.inbox.verbatim = {}
         return status, body
+
+
+class HelpdeskBot(ExtBot):
+    """The library's bot, but a polled batch it cannot parse is read one update at a time, and an
+    update that still fails is set aside (see the module doc) instead of failing the batch, which the
+    library would fetch again and fail on forever; and a poll read notes the heartbeat (/readyz)."""
+
+    def __init__(self, inbox: InboxQueue, *args, **kwargs):
+        self._inbox = inbox  # (the library's objects are frozen: only private names may be set)
+        super().__init__(*args, **kwargs)
+
+    async def get_updates(self, *args, **kwargs):
+        try:
+            updates = await super().get_updates(*args, **kwargs)
+        except TelegramError:  # the library's network retry loop deals with these
+            raise
+        except Exception:
+            if not self._inbox.verbatim:
+                raise
+            updates = self.one_by_one()
+        self._inbox.desk.heartbeat()
+        return updates
+
+    def one_by_one(self) -> tuple[Update, ...]:
+        updates = []
+        for update_id, raw in list(self._inbox.verbatim.items()):
+            try:
+                update = Update.de_json(raw, self)
+            except Exception as e:
+                log.warning("update %s set aside: it cannot be read (%s)", update_id, type(e).__name__)
+                self._inbox.verbatim[update_id] = set_aside(raw)
+                update = Update(update_id)  # nothing to answer; queued so that it is kept and confirmed
+                update.set_bot(self)
+            self.insert_callback_data(update)
+            updates.append(update)
+        return tuple(updates)
 
 
 def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
@@ -275,10 +376,10 @@ def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     # The library's own getUpdates request settings (one connection), plus the heartbeat.
     inbox = InboxQueue(desk)
-    polling = PollingRequest(inbox, connection_pool_size=1)
-    app = (ApplicationBuilder().token(config.token).base_url(config.base_url).base_file_url(config.base_file_url)
-           .request(AiohttpRequest()).get_updates_request(polling)
-           .concurrent_updates(PerChatProcessor(config.concurrent_updates)).update_queue(inbox)
+    bot = HelpdeskBot(inbox, config.token, base_url=config.base_url, base_file_url=config.base_file_url,
+                      request=AiohttpRequest(), get_updates_request=PollingRequest(inbox, connection_pool_size=1))
+    app = (ApplicationBuilder().bot(bot)
+           .concurrent_updates(PerChatProcessor(config.concurrent_updates, desk)).update_queue(inbox)
            .post_init(post_init).post_stop(post_stop).build())
     app.bot_data["helpdesk"] = desk
     return app
@@ -338,12 +439,15 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def run(config: TelegramConfig, services, *, webhook: bool = False, listen: str = "127.0.0.1",
         port: int = 8443, stop_signals=None) -> None:
-    """Run the bot until stopped: long polling, or the library's webhook server with a secret token."""
+    """Run the bot until stopped: long polling, or the library's webhook server with a secret token
+    (never without one: anyone who reaches the webhook could post updates in a doctor's name)."""
+    if webhook and not config.webhook_secret:
+        raise ValueError("webhook mode needs a secret token")
     app = build_telegram_app(config, services)
     asyncio.set_event_loop(new_event_loop())  # the library runs on the current event loop
     kwargs = {} if stop_signals is None else {"stop_signals": stop_signals}
     if webhook:
-        app.run_webhook(listen=listen, port=port, url_path="telegram", webhook_url=config.webhook_url,
-                        secret_token=config.webhook_secret, allowed_updates=Update.ALL_TYPES, **kwargs)
+        app.run_webhook(listen=listen, port=port, url_path=WEBHOOK_PATH, webhook_url=config.webhook_url,
+                        secret_token=config.webhook_secret, allowed_updates=list(ALLOWED_UPDATES), **kwargs)
     else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES, **kwargs)
+        app.run_polling(allowed_updates=list(ALLOWED_UPDATES), **kwargs)

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import sys
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import click
 from telegram import Bot
@@ -21,7 +25,10 @@ NO_TOKEN = ("Telegram ボットのトークンが設定されていません。B
             "TELEGRAM_BOT_TOKEN に設定してから起動してください。")
 REJECTED = "Telegram がボットのトークンを受け付けませんでした。環境変数 TELEGRAM_BOT_TOKEN を確認してください。"
 UNREACHABLE = "Telegram Bot API（{url}）に接続できません。ネットワークと TELEGRAM_API_URL を確認してください。"
-NO_WEBHOOK_URL = "--webhook には公開 URL の設定 TELEGRAM_WEBHOOK_URL（https://…/telegram）が必要です。"
+NO_WEBHOOK_URL = ("--webhook には公開 URL の設定が必要です。環境変数 HELPDESK_TELEGRAM_WEBHOOK_URL"
+                  "（または config.toml の TELEGRAM_WEBHOOK_URL）に https://…/telegram を設定してください。")
+#: Where `--webhook` keeps the secret token it made, when TELEGRAM_WEBHOOK_SECRET is not set.
+WEBHOOK_SECRET_FILE = "telegram_webhook_secret"
 
 
 def fail(message: str) -> None:
@@ -32,7 +39,8 @@ def fail(message: str) -> None:
 @click.command("telegram")
 @click.option("--check", is_flag=True, help="ボット名・Webhook の状態・待機中の更新・最後のエラーを表示して終了します")
 @click.option("--webhook", is_flag=True,
-              help="ロングポーリングの代わりに Webhook で受け取ります（TELEGRAM_WEBHOOK_URL と secret_token を使います）")
+              help="ロングポーリングの代わりに Webhook で受け取ります（TELEGRAM_WEBHOOK_URL と secret_token を使います。"
+                   "TELEGRAM_WEBHOOK_SECRET が未設定ならインスタンスのフォルダに作って使います）")
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook を待ち受けるアドレス")
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535),
               help="Webhook を待ち受けるポート")
@@ -54,6 +62,8 @@ def telegram(instance, check: bool, webhook: bool, listen: str, port: int) -> No
         return asyncio.run(check_bot(config))
     if webhook and not config.webhook_url:
         fail(NO_WEBHOOK_URL)
+    if webhook and not config.webhook_secret:
+        config = replace(config, webhook_secret=webhook_secret(instance.path))
     asyncio.run(reachable(config))  # before the library starts, which would log a traceback instead
     from handlers.logs import configure as json_logs
     from handlers.metrics import use_instance_dir
@@ -73,6 +83,19 @@ def telegram(instance, check: bool, webhook: bool, listen: str, port: int) -> No
         fail(UNREACHABLE.format(url=config.api_url))
     finally:
         services.close()
+
+
+def webhook_secret(instance_path) -> str:
+    """The instance's webhook secret token, made once (mode 0600) and kept, so that a webhook is never
+    set without one: without it anyone who can reach the webhook could post forged updates."""
+    path = Path(instance_path) / WEBHOOK_SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(32))  # 43 characters of A-Z a-z 0-9 _ -: what Telegram accepts
+    return path.read_text().strip()
 
 
 async def reachable(config: TelegramConfig, then=None):

@@ -21,9 +21,9 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.buttons import HANDOFF_PAYLOAD
-from handlers.telegram_render import FEEDBACK_DATA, GROUP_PRIVATE, NOTIFY_DATA
-from handlers.telegram_work import CHANNEL, ChatRef, WorkFailed
+from bot.handoff import HUMAN_COMMAND
+from handlers.telegram_render import FEEDBACK_DATA, GROUP_PRIVATE, NOTIFY_DATA, RELINK_DATA, RELINK_NO
+from handlers.telegram_work import CHANNEL, RELINK_KEPT, ChatRef, WorkFailed
 
 log = logging.getLogger("helpdesk.telegram")
 
@@ -76,10 +76,22 @@ async def respond(update: Update, context, job: str, *args) -> None:
 
 # -- before and after every update ------------------------------------------------------------------
 
+def forged(update: Update) -> bool:
+    """A private chat's id is its user's id: Telegram never sends an update that says otherwise, so
+    one that does was made up (posted to a webhook) to read someone else's records."""
+    chat, user = update.effective_chat, update.effective_user
+    return is_private(chat) and user is not None and chat.id != user.id
+
+
 async def admit(update: Update, context) -> None:
-    """Group -1: a chat that wrote again is reachable again; a user over the rate limit is told once."""
+    """Group -1: a forged update is set aside unanswered; a chat that wrote again is reachable again;
+    a user over the rate limit is told once."""
     hd = desk(context)
     chat, user = update.effective_chat, update.effective_user
+    if forged(update):
+        log.warning("update %s set aside: a private chat whose id is not its sender's", update.update_id)
+        await asyncio.to_thread(hd.outbox.unanswered, update.update_id, hd.now())
+        raise ApplicationHandlerStop
     if chat is not None and str(chat.id) in hd.sender.unreachable:
         hd.sender.unreachable.discard(str(chat.id))
         await asyncio.to_thread(hd.outbox.reachable, chat.id, hd.now())
@@ -90,17 +102,18 @@ async def admit(update: Update, context) -> None:
     if chat is not None and hd.warn_once(user.id):
         await respond(update, context, "say", RATE_LIMITED)
     else:
-        await asyncio.to_thread(hd.outbox.done, update.update_id, hd.now())
+        await asyncio.to_thread(hd.outbox.unanswered, update.update_id, hd.now())
     raise ApplicationHandlerStop
 
 
 async def finish(update: Update, context) -> None:
-    """Last group: an update nothing answered (a group message not addressed to us) is done too."""
+    """Last group: an update nothing answered (a group message not addressed to us) is done too, and
+    its content dropped."""
     hd = desk(context)
     if update.update_id in hd.responded:
         hd.responded.discard(update.update_id)
     else:
-        await asyncio.to_thread(hd.outbox.done, update.update_id, hd.now())
+        await asyncio.to_thread(hd.outbox.unanswered, update.update_id, hd.now())
 
 
 async def on_error(update: object, context) -> None:
@@ -132,6 +145,8 @@ async def quietly(coroutine) -> None:
 async def start(update: Update, context) -> None:
     if context.args and is_private(update.effective_chat):
         return await link_with(update, context, context.args[0])
+    if context.args:  # a deep link's code, sent in a group
+        return await link(update, context)
     await respond(update, context, "say", START_TEXT)
 
 
@@ -140,21 +155,29 @@ async def help_command(update: Update, context) -> None:
 
 
 async def link(update: Update, context) -> None:
-    if not is_private(update.effective_chat):
-        return await respond(update, context, "say", GROUP_PRIVATE)
+    """Only in a private chat. A code sent in a group has been seen by its members: it is spent."""
+    private = is_private(update.effective_chat)
     if not context.args:
-        return await respond(update, context, "say", LINK_USAGE)
-    await link_with(update, context, "".join(context.args))
-
-
-async def link_with(update: Update, context, code: str) -> None:
+        return await respond(update, context, "say", LINK_USAGE if private else GROUP_PRIVATE)
+    code = "".join(context.args)
+    if private:
+        return await link_with(update, context, code)
     if not desk(context).allow_link(update.effective_chat.id):
         return await respond(update, context, "say", LINK_TOO_MANY)
-    await respond(update, context, "link", update.effective_user.id, code)
+    await respond(update, context, "spend_code", code)
+
+
+async def link_with(update: Update, context, code: str, confirmed: bool = False) -> None:
+    if not desk(context).allow_link(update.effective_chat.id):
+        return await respond(update, context, "say", LINK_TOO_MANY)
+    await respond(update, context, "link", update.effective_chat.id, update.effective_user.id, code, confirmed)
 
 
 async def unlink(update: Update, context) -> None:
-    await respond(update, context, "unlink", update.effective_user.id)
+    """Only in a private chat, refused in a group like /link (without saying whether there was a link)."""
+    if not is_private(update.effective_chat):
+        return await respond(update, context, "say", GROUP_PRIVATE)
+    await respond(update, context, "unlink", update.effective_chat.id, update.effective_user.id)
 
 
 async def status(update: Update, context) -> None:
@@ -174,7 +197,7 @@ async def lookup(update: Update, context, questions) -> None:
 
 
 async def human(update: Update, context) -> None:
-    await text_to_core(update, context, HANDOFF_PAYLOAD)
+    await text_to_core(update, context, HUMAN_COMMAND)  # the core records the reason: the command
 
 
 async def notify(update: Update, context) -> None:
@@ -229,10 +252,13 @@ async def edited(update: Update, context) -> None:
 
 
 async def press(update: Update, context) -> None:
-    """A pressed inline button: acknowledged always (the spinner stops), then acted on."""
+    """A pressed inline button: its keyboard removed, acknowledged always (the spinner stops), then
+    acted on."""
     hd = desk(context)
     query = update.callback_query
     data = query.data or ""
+    if query.message is not None:  # a button does its work once: the pressed keyboard goes
+        await quietly(query.edit_message_reply_markup(reply_markup=None))
     if data.startswith(FEEDBACK_DATA):
         helpful, _, message_id = data[len(FEEDBACK_DATA):].partition(":")
         chat = ChatRef.of(query.message.chat)
@@ -249,6 +275,13 @@ async def press(update: Update, context) -> None:
         if not is_private(query.message.chat):
             return
         return await respond(update, context, "set_notify", query.message.chat.id, query.from_user.id, on)
+    if data.startswith(RELINK_DATA):  # 切り替える / やめる, asked by /link for an account already linked
+        code = data[len(RELINK_DATA):]
+        if not is_private(query.message.chat):
+            return
+        if code == RELINK_NO:
+            return await respond(update, context, "say", RELINK_KEPT)
+        return await link_with(update, context, code, confirmed=True)
     label = button_label(query.message, data)
     await text_to_core(update, context, label or data, button=data)
 

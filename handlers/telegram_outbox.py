@@ -27,6 +27,8 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from handlers.telegram_render import parts
+
 log = logging.getLogger("helpdesk.telegram")
 
 SENT, UNREACHABLE, FAILED, LATER = "sent", "unreachable", "failed", "later"
@@ -58,14 +60,25 @@ class Sender:
         self.unreachable: set[str] = set()
 
     async def send(self, row) -> str:
-        """Send one row and record the outcome in the outbox."""
+        """Send one row and record the outcome in the outbox. A text over Telegram's limit (a desk
+        agent's long reply) goes in parts, the keyboard with the last; a retry resumes after the
+        parts already sent."""
+        texts = parts(row.payload["text"])
+        for n in range(row.payload.get("parts_sent", 0), len(texts)):
+            last = n == len(texts) - 1
+            outcome = await self.send_text(row, texts[n], keyboard(row.payload) if last else None)
+            if outcome != SENT:
+                return outcome
+            if not last:
+                await asyncio.to_thread(self.outbox.progress, row.id, n + 1)
+        return SENT
+
+    async def send_text(self, row, text: str, markup) -> str:
         chat_id = int(row.chat_id)
         for _attempt in range(RETRIES_429):
             try:
-                await self.bot.send_message(
-                    chat_id=chat_id, text=row.payload["text"], parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(row.payload),
-                    link_preview_options=NO_PREVIEW)
+                await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML,
+                                            reply_markup=markup, link_preview_options=NO_PREVIEW)
                 break
             except RetryAfter as e:
                 wait = seconds(e)

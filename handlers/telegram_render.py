@@ -21,6 +21,8 @@ MAX_CHARS = 4096
 # Our own callback data; the core's button ids (kb:, choice:, handoff, help, lookup:) never start so.
 FEEDBACK_DATA = "tg:fb:"
 NOTIFY_DATA = "tg:notify:"
+RELINK_DATA = "tg:relink:"  # + the link code to switch to, or RELINK_NO
+RELINK_NO = "-"  # never a code (hyphens are dropped from codes)
 
 # Telegram's own words: how a doctor links, and what the records hints say here.
 LINK_HINT = ("ご自身の会員情報・手続きの状況を確認するには、医師会事務局が発行する連携コードで"
@@ -101,6 +103,15 @@ def messages(paragraphs: list[str], rows: Sequence[Sequence[tuple[str, str]]] = 
     if rows:
         out[-1]["buttons"] = [[list(b) for b in row] for row in rows]
     return out
+
+
+def parts(text: str, limit: int = MAX_CHARS) -> list[str]:
+    """An escaped message as Telegram takes it: itself when it fits (the usual case, decided without
+    encoding when it is short), else split like a reply. Messages stored by others (a desk agent's
+    reply, which passed a check in characters, not UTF-16 units) pass here before they are sent."""
+    if len(text) * 2 <= limit or utf16_len(text) <= limit:
+        return [text]
+    return split(text.split("\n\n"), limit)
 
 
 def split(paragraphs: list[str], limit: int = MAX_CHARS) -> list[str]:

@@ -14,8 +14,10 @@ own process (a one-core machine; tests that patch the core).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -24,7 +26,8 @@ from typing import Mapping
 from bot import Asker, HelpdeskError
 from bot.outbox import Outbox
 from handlers.metrics import record_turn
-from handlers.telegram_render import GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, render_reply, render_text
+from handlers.telegram_render import (GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, RELINK_DATA, RELINK_NO, render_reply,
+                                     render_text)
 from helpdesk.errors import describe
 from records.errors import RecordsError
 
@@ -32,6 +35,11 @@ CHANNEL = "telegram"
 LINKED = ("アカウントを連携しました（会員番号 {number}）。/status で会員情報と入会手続きの状況を、"
           "/delivery で送付先を確認できます。手続きの状況のお知らせを受け取るには /notify on を送ってください。")
 UNLINKED = "連携を解除しました。ご自身の情報を確認するには、あらためて連携コードで連携してください。"
+RELINK_ASK = ("このアカウントは会員番号 {current} と連携しています。会員番号 {new} に切り替えますか？"
+              "切り替えると、これまでとは別の新しい会話になります。")
+RELINK_KEPT = "切り替えをやめました。連携はそのままです。"
+CODE_SPENT_IN_GROUP = ("連携コードがグループに送られたため、このコードは使えなくしました。医師会事務局に新しいコードの"
+                       "発行を依頼し、このボットとの個別のチャットで /link 連携コード を送ってください。")
 NOT_LINKED = "このアカウントは連携されていません。"
 NOTIFY_ON = ("通知をオンにしました。新しいリリースノートが公開されたとき{linked}にお知らせします。"
              "止めるには /notify off を送ってください。")
@@ -67,6 +75,11 @@ class WorkFailed(RuntimeError):
         self.original, self.frames = original, frames
 
 
+def own_chat(chat: ChatRef, user_id) -> bool:
+    """A private chat with the user themself: the only place their records are shown."""
+    return chat.private and str(chat.id) == str(user_id)
+
+
 def group_asker(chat_id) -> Asker:
     """A group asks as itself, anonymously: records are never looked up there."""
     return Asker(account=f"{CHANNEL}:{chat_id}")
@@ -76,7 +89,8 @@ class Work:
     """What the bot does for an update, synchronously; one per worker process (or per bot, in threads)."""
 
     #: The jobs `respond` runs: each returns the Telegram messages answering the update.
-    JOBS = frozenset({"say", "ask", "link", "unlink", "lookup", "notify_state", "set_notify", "next_step"})
+    JOBS = frozenset({"say", "ask", "link", "unlink", "spend_code", "lookup", "notify_state", "set_notify",
+                      "next_step"})
 
     def __init__(self, config, services, run: str):
         self.config, self.services, self.run = config, services, run
@@ -107,7 +121,9 @@ class Work:
         return render_text(text, buttons)
 
     def asker(self, chat: ChatRef, user_id) -> Asker:
-        return self.core.linked_asker(CHANNEL, str(user_id)) if chat.private else group_asker(chat.id)
+        """The linked member only in their own private chat (whose id is theirs); anyone else asks as
+        the chat, anonymously."""
+        return self.core.linked_asker(CHANNEL, str(user_id)) if own_chat(chat, user_id) else group_asker(chat.id)
 
     def ask(self, update_id: int, chat: ChatRef, user_id, text: str, button: str | None = None,
             n: int = 0) -> list[dict]:
@@ -128,19 +144,39 @@ class Work:
             return render_text(GROUP_PRIVATE)
         return render_reply(reply, self.config.public_url, message_id=turn.answer.id)
 
-    def link(self, user_id, code: str) -> list[dict]:
+    def link(self, chat_id, user_id, code: str, confirmed: bool = False) -> list[dict]:
+        """Link the account (in its private chat) to the member of `code`. An account linked to
+        another member is asked first, and once switched its chat starts a new conversation."""
+        current = self.core.links.linked_member(CHANNEL, str(user_id))
         try:
+            if current is not None and not confirmed:
+                wanted = self.core.links.member_of(code, self.core.clock())
+                if wanted != current.member_number:
+                    return render_text(RELINK_ASK.format(current=current.member_number, new=wanted),
+                                       [[("切り替える", RELINK_DATA + code), ("やめる", RELINK_DATA + RELINK_NO)]])
             linked = self.core.consume_link_code(code, CHANNEL, str(user_id))
         except (HelpdeskError, RecordsError) as e:
             return render_text(describe(e).message)
+        if current is not None and current.member_number != linked.member_number:
+            self.core.new_conversation_for_chat(CHANNEL, chat_id)
         return render_text(LINKED.format(number=linked.member_number))
 
-    def unlink(self, user_id) -> list[dict]:
-        return render_text(UNLINKED if self.core.links.unlink(CHANNEL, str(user_id)) else NOT_LINKED)
+    def unlink(self, chat_id, user_id) -> list[dict]:
+        """Remove the link; the chat's next message starts a new conversation (an anonymous one)."""
+        if not self.core.links.unlink(CHANNEL, str(user_id)):
+            return render_text(NOT_LINKED)
+        self.core.new_conversation_for_chat(CHANNEL, chat_id)
+        return render_text(UNLINKED)
+
+    def spend_code(self, code: str) -> list[dict]:
+        """A code posted in a group: others have seen it, so it is spent (the same words whether or not
+        it was a live code)."""
+        self.core.spend_link_code(code, f"{CHANNEL}:group")
+        return render_text(CODE_SPENT_IN_GROUP)
 
     def lookup(self, update_id: int, chat: ChatRef, user_id, questions: tuple[str, ...]) -> list[dict]:
         """A command that is a record lookup (asked in a private chat): only once linked."""
-        if self.core.linked_asker(CHANNEL, str(user_id)).role != "member":
+        if not own_chat(chat, user_id) or self.core.linked_asker(CHANNEL, str(user_id)).role != "member":
             return render_text(LINK_HINT)
         return [m for n, q in enumerate(questions) for m in self.ask(update_id, chat, user_id, q, n=n)]
 
@@ -182,13 +218,14 @@ class Work:
 _work: Work | None = None
 
 
-def start_worker(instance_path, settings: Mapping, run: str) -> None:
+def start_worker(instance_path, settings: Mapping, run: str, parent: int | None = None) -> None:
     """A worker process's initializer: JSON logs like the bot's own, its own services and core (which
     opens the index, if there is one, before the first question).
 
     Ctrl-C (`make run`) and a service stop signal the whole process group; the bot stops its workers
-    itself once its updates are done, so they ignore both (a worker whose bot was killed outright
-    exits when its queue closes)."""
+    itself once its updates are done, so they ignore both. A bot killed outright (SIGKILL, the OOM
+    killer) cannot stop them, and a worker's queue never closes (it holds both ends of its pipe):
+    it dies with its bot instead (`die_with_parent`)."""
     global _work
     from handlers.logs import configure as json_logs
     from handlers.telegram_app import TelegramConfig
@@ -196,9 +233,33 @@ def start_worker(instance_path, settings: Mapping, run: str) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(parent or os.getppid())
     json_logs(settings["LOG_LEVEL"])
 
     _work = Work(TelegramConfig.from_settings(settings), build_services(instance_path, settings), run)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this process when `parent` (the bot) ends. On Linux the kernel sends SIGKILL at once
+    (prctl PR_SET_PDEATHSIG; every job may run twice, so nothing is lost); elsewhere a thread looks
+    at the parent's id every second. Either way a parent already gone ends it now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        watched = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # not Linux
+        watched = False
+    if os.getppid() != parent:  # the bot died before the kernel was told
+        os._exit(1)
+    if not watched:
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(every)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def call(name: str, args: tuple):

@@ -78,15 +78,16 @@ class InProcessBot:
 class BotProcess:
     """`helpdesk telegram` in a subprocess; output kept in a file and printed if it misbehaves."""
 
-    def __init__(self, instance_path, api_url: str, token: str = TOKEN, args=()):
+    def __init__(self, instance_path, api_url: str, token: str = TOKEN, args=(), env=None):
         self.instance_path, self.api_url, self.token, self.args = instance_path, api_url, token, list(args)
+        self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.log = None
 
     def start(self) -> "BotProcess":
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-telegram-", suffix=".log", delete=False)
         env = {**server_env(), "TELEGRAM_BOT_TOKEN": self.token, "TELEGRAM_API_URL": self.api_url,
-               "PYTHONPATH": str(ROOT)}
+               "PYTHONPATH": str(ROOT), **self.env}
         cmd = [sys.executable, "-c", "from handlers.cli import cli; cli()", "--instance", str(self.instance_path),
                "telegram", *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env,

@@ -5,6 +5,7 @@ One bot serves the module; every test talks in chats of its own, so they do not 
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 from datetime import datetime
@@ -258,3 +259,71 @@ def test_killed_workers_are_replaced_and_the_question_is_still_answered(bot, fak
     assert replaced and not {w.pid for w in replaced} & {w.pid for w in workers}
     fake.message(1021, "こんにちは")
     assert "MAMIS" in fake.wait_for("sendMessage", 1021, 2)[1].params["text"]
+
+
+def test_a_link_code_posted_in_a_group_is_spent_and_unlink_there_is_refused(bot, fake):
+    group = -100600
+    code = issue_code(bot, "1300003")
+    fake.command(group, f"/link {code}", user_id=1040, chat_type="supergroup")
+    told = fake.wait_for("sendMessage", group)[0].params["text"]
+    assert "使えなくしました" in told and "新しいコード" in told
+    fake.command(1041, f"/link {code}")  # another member of the group, privately
+    refused = fake.wait_for("sendMessage", 1041)[0].params["text"]
+    assert refused.startswith("連携コードが正しくないか")
+    assert bot.desk.core.links.linked_member("telegram", "1041") is None
+    # /unlink in a group: refused like /link, the same words for a linked and an unlinked account
+    fake.command(1042, f"/link {issue_code(bot, '1300004')}")
+    fake.wait_for("sendMessage", 1042)
+    fake.command(group, "/unlink", user_id=1042, chat_type="supergroup")
+    fake.command(group, "/unlink", user_id=1043, chat_type="supergroup")
+    linked, unlinked = [c.params["text"] for c in fake.wait_for("sendMessage", group, 3)[1:]]
+    assert linked == unlinked == texts(fake, group)[1]
+    assert "個別のチャット" in linked
+    assert bot.desk.core.links.linked_member("telegram", "1042").member_number == "1300004"
+
+
+def test_relinking_to_another_member_asks_first_then_starts_a_new_conversation(bot, fake):
+    fake.command(1044, f"/link {issue_code(bot, '1300005')}")
+    fake.message(1044, "私の会員情報")
+    fake.wait_for("sendMessage", 1044, 2)
+    first = bot.services.store.conversation_for_chat("telegram", "1044")
+    fake.command(1044, f"/link {issue_code(bot, '1300006')}")
+    asked = fake.wait_for("sendMessage", 1044, 3)[2].params
+    assert "1300005" in asked["text"] and "1300006" in asked["text"]
+    switch = dict(buttons(asked))
+    assert set(switch) == {"切り替える", "やめる"}
+    assert bot.desk.core.links.linked_member("telegram", "1044").member_number == "1300005"  # not yet
+    fake.press(1044, switch["切り替える"])
+    assert "会員番号 1300006" in fake.wait_for("sendMessage", 1044, 4)[3].params["text"]
+    assert bot.desk.core.links.linked_member("telegram", "1044").member_number == "1300006"
+    # the chat's next message opens a new conversation; the old one, about 1300005, stays the user's
+    assert bot.services.store.conversation_for_chat("telegram", "1044") is None
+    from bot.person import export
+
+    exported = export(bot.services.instance.helpdesk_db, telegram_user="1044")
+    assert [c["id"] for c in exported["conversations"]] == [first.id]
+    assert [m["text"] for m in exported["conversations"][0]["messages"] if m["role"] == "user"] == ["私の会員情報"]
+
+
+def test_human_is_recorded_as_the_command_and_a_pressed_keyboard_is_removed(bot, fake):
+    fake.command(1045, "/human")
+    offer = fake.wait_for("sendMessage", 1045)[0].params
+    confirm = dict(buttons(offer))["担当者に問い合わせる"]
+    assert confirm.endswith(":command")
+    fake.press(1045, confirm, message_id=4501)
+    edits = fake.wait_for("editMessageReplyMarkup", 1045)
+    assert edits[0].params["message_id"] == 4501 and "reply_markup" not in edits[0].params
+
+
+def test_updates_not_answered_keep_no_text_or_names(bot, fake):
+    group = -100700
+    update_id = fake.message(group, "山田先生の件ですが", user_id=1046, chat_type="supergroup")
+    fake.wait_confirmed(update_id)
+
+    def kept():
+        row = bot.services.store.conn.execute(
+            "SELECT payload, done_at FROM channel_inbox WHERE update_id = :id", {"id": update_id}).fetchone()
+        return row if row and row["done_at"] else None
+
+    row = wait_until(kept, what="the update done")
+    assert json.loads(row["payload"]) == {"update_id": update_id, "unanswered": 1}

@@ -7,6 +7,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,137 @@ def test_the_running_bot_is_seen_by_readiness_logs_json_and_counts_in_the_metric
     finally:
         bot.stop()
     assert lines and all(json.loads(line)["level"] for line in lines)
+
+
+def test_webhook_without_a_secret_makes_one_and_forged_private_updates_get_no_record(tmp_path, fake):
+    """`--webhook` with only HELPDESK_TELEGRAM_WEBHOOK_URL set: the bot makes a secret token, keeps it
+    (0600) and gives it to setWebhook; a POST without it is refused, and an update with the secret
+    whose private chat is not its sender's (chat 5799999 claiming a linked doctor) gets nothing."""
+    from datetime import datetime
+
+    from bot import Store
+    from bot.linking import LinkCodes
+    from handlers.telegram_cli import WEBHOOK_SECRET_FILE
+    from records.demo import generate_demo
+
+    instance = build_instance(tmp_path / "instance")
+    generate_demo(instance.records_db, members=10)
+    store = Store(instance.helpdesk_db)
+    try:
+        codes = LinkCodes(store)
+        code = codes.issue("1300002", "test", datetime.now()).code
+        codes.consume(code, "telegram", "2401", datetime.now())  # doctor 2401 is linked
+    finally:
+        store.close()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    bot = BotProcess(instance.path, fake.url, args=["--webhook", "--port", str(port)],
+                     env={"HELPDESK_TELEGRAM_WEBHOOK_URL": url}).start()
+    try:
+        hook = fake.wait_for("setWebhook", timeout=30)[0].params
+        kept = instance.path / WEBHOOK_SECRET_FILE
+        assert hook["secret_token"] and hook["secret_token"] == kept.read_text().strip()
+        assert len(hook["secret_token"]) >= 32 and kept.stat().st_mode & 0o777 == 0o600
+        assert hook["allowed_updates"] == ["message", "edited_message", "callback_query"]
+        wait_until(lambda: _listening(port), what="the webhook server listening")
+
+        def post(update: dict, secret: str | None) -> int:
+            headers = {"Content-Type": "application/json"}
+            if secret:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+            request = urllib.request.Request(url, json.dumps(update).encode(), headers)
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        status = {"message_id": 1, "date": int(time.time()), "text": "/status",
+                  "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+                  "chat": {"id": 5799999, "type": "private"},
+                  "from": {"id": 2401, "is_bot": False, "first_name": "x"}}
+        assert post({"update_id": 999_101, "message": status}, None) == 403
+        assert post({"update_id": 999_102, "message": status}, hook["secret_token"]) == 200
+        own = {**status, "chat": {"id": 2401, "type": "private"}}
+        assert post({"update_id": 999_103, "message": own}, hook["secret_token"]) == 200
+        answers = fake.wait_for("sendMessage", 2401, 2, timeout=15)  # the doctor's own chat: their record
+        assert "佐藤" in answers[0].params["text"]
+        time.sleep(0.5)
+        assert fake.sent(5799999) == []
+    finally:
+        bot.stop()
+
+
+def test_the_webhook_url_is_spelled_one_way_and_its_variable_named_as_it_is(instance):
+    """https://…/telegram everywhere; the shipped nginx location takes it with or without the slash
+    (a prefix location answers the other spelling with a 301, which Telegram does not follow); and the
+    CLI names the environment variable that really sets it."""
+    import re
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from handlers.cli import cli
+
+    result = CliRunner().invoke(cli, ["--instance", str(instance.path), "telegram", "--webhook"],
+                                env={"TELEGRAM_BOT_TOKEN": "123456:TEST-token", "HELPDESK_TELEGRAM_WEBHOOK_URL": ""})
+    assert result.exit_code == 1
+    assert "HELPDESK_TELEGRAM_WEBHOOK_URL" in result.output and "https://…/telegram " in result.output
+    root = Path(__file__).resolve().parent.parent
+    docs = "\n".join(p.read_text() for p in [*(root / "docs").glob("*.md"), root / "README.md"])
+    spelled = set(re.findall(r"https://[^\s\"`]*?/telegram/?(?=[\s\"`）])", docs))
+    assert spelled and all(not s.endswith("/") for s in spelled), spelled
+    nginx = (root / "deploy" / "nginx.conf").read_text()
+    locations = re.findall(r"location\s+(~\s+\S+|=\s+\S+|\S+)\s*\{[^}]*proxy_pass http://127\.0\.0\.1:8443", nginx)
+    assert len(locations) == 1
+    kind, _, pattern = locations[0].partition(" ")
+    assert kind == "~" and all(re.search(pattern.strip(), path) for path in ("/telegram", "/telegram/"))
+    assert not re.search(pattern.strip(), "/telegramx")
+
+
+def _children(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_sigkilled_bot_leaves_no_worker_or_resource_tracker_behind(instance, fake):
+    """Only the bot's own process is killed (not its group): its worker and the resource tracker it
+    started must not live on without it."""
+    bot = BotProcess(instance.path, fake.url).start()
+    children: set[int] = set()
+    try:
+        fake.wait_for("setMyCommands", timeout=30)
+        fake.message(2501, "こんにちは")
+        fake.wait_for("sendMessage", 2501, timeout=15)  # a worker has answered
+        # (and only the update types the bot answers are asked for)
+        assert fake.calls_of("getUpdates")[-1].params["allowed_updates"] == ["message", "edited_message",
+                                                                             "callback_query"]
+        children = _children(bot.proc.pid)
+        assert len(children) >= 2  # the worker(s) and multiprocessing's resource tracker
+        os.kill(bot.proc.pid, signal.SIGKILL)
+        bot.proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in children if _alive(pid)] == []
+    finally:
+        for pid in children:  # (what the old code left behind: not left to slow down other tests)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        bot.stop()
