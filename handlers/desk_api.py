@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from bot.handoff import NOTE_CHARS
+from bot.numbers import whole_number
 from handlers import ratelimit
 from handlers.api import ERRORS, ApiError, bearer_token, core, json_object
 from handlers.desk_auth import desk_services
@@ -21,9 +22,10 @@ def after_id() -> int | None:
     value = request.args.get("after")
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
+    after = whole_number(value)
+    if after is None:
         raise ApiError("invalid_field", field="after", expected="メッセージID（0以上の整数）")
-    return int(value)
+    return after
 
 
 def handoff(conversation_id: str):
