@@ -14,6 +14,7 @@ from bot.numbers import whole_number
 from handlers import ratelimit
 from handlers.api import ERRORS, ApiError, bearer_token, core, json_object
 from handlers.desk_auth import desk_services
+from handlers.metrics import record_escalation
 from handlers.session import current_asker
 
 
@@ -36,6 +37,8 @@ def handoff(conversation_id: str):
     c, asker = core(), current_asker()
     conversation = c.conversation(conversation_id, bearer_token(), asker)
     created = desk_services().handoff.create(conversation_id, asker, conversation.channel, reason="api", note=note)
+    if created.created:
+        record_escalation(conversation.channel)
     response = jsonify({"ticket": created.ticket.public(), "message": created.reply.text})
     response.status_code = 201 if created.created else 200
     return response
