@@ -162,6 +162,7 @@ def ticket_view(number: int, *, status: int = 200, error: str | None = None, loo
                   names=names, EVENT_JA=EVENT_JA, REASON_JA=REASON_JA, PRIORITIES=PRIORITIES,
                   saved=ds.tickets.saved_replies(), links=kb_links(), error=error, lookup=lookup,
                   draft=draft, done=DONE_JA.get(request.args.get("done", "")), hours=ds.hours,
+                  channel=ds.desk.channel(ticket, acting_agent()),
                   undeliverable=any(i["undelivered"] for i in items))
 
 

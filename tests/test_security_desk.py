@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.desk_support import AGENT_PASSWORD, add_agents, body, conversation, csrf_of, sign_in
+from tests.desk_support import AGENT_PASSWORD, add_agents, body, conversation, csrf_of, sign_in, telegram_ticket
 
 COOKIE = "mamis_helpdesk_session"
 STAFF_PASSWORD = "correct-horse-battery-13"
@@ -226,3 +226,51 @@ def test_none_of_them_logs_an_error(desk_app, agent, caplog):
     agent.get("/desk/tickets/9223372036854775808")
     agent.get("/desk/login", query_string={"next": "/desk/\r\nX: 1"})
     assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+
+
+# -- 10: a reply for Telegram is counted as Telegram counts, and a group ticket says so --------------------
+
+
+def reply_form(agent, number: int, text: str, action: str = "reply"):
+    token = csrf_of(agent.get(f"/desk/tickets/{number}").text)
+    return agent.post(f"/desk/tickets/{number}/messages", data={"text": text, "action": action, "csrf_token": token})
+
+
+def test_a_telegram_reply_over_one_message_is_refused_in_japanese_with_the_draft_kept(desk_app, agent, instance):
+    from bot.text import utf16_len
+
+    number = telegram_ticket(instance, 3001)
+    header = "【運営事務局 山田（MAMIS運営事務局）】\n"
+    limit = 4096 - utf16_len(header)
+    too_long = "了解しました😀" * 557 + "。"  # 3,900 characters, 4,457 UTF-16 units: under 4,000 characters
+    assert len(too_long) == 3900 and utf16_len(too_long) > limit
+    page = agent.get(f"/desk/tickets/{number}").text
+    assert f'data-limit="{limit}" data-count="utf16"' in page and 'maxlength=' not in page.split('id="reply-text"')[1][:80]
+    refused = reply_form(agent, number, too_long)
+    assert refused.status_code == 422
+    assert (f"Telegram に送る返信は1通{limit}文字までです（絵文字などは2文字と数えます）。いまは{utf16_len(too_long)}文字です。"
+            in refused.text)
+    assert too_long in refused.text  # the draft is kept
+    # Exactly one Telegram message is fine, however many lines the form sent as CR LF.
+    fits = "\r\n".join(["😀" * 9] * 200)  # 200 lines of 18 units, 199 line ends: 3,799 units as LF
+    assert utf16_len(fits.replace("\r\n", "\n")) <= limit < utf16_len(fits) + 200
+    assert reply_form(agent, number, fits).status_code == 303
+    # A note never goes to Telegram: the 4,000-character rule only.
+    assert reply_form(agent, number, too_long, action="note").status_code == 303
+
+
+def test_a_web_ticket_keeps_its_4000_character_rule(desk_app, agent):
+    client = desk_app.test_client()
+    cid, headers = conversation(client, "ぴよぴよほげほげ")
+    client.post(f"/api/conversations/{cid}/handoff", json={}, headers=headers)
+    assert 'data-limit="4000" data-count="chars"' in agent.get("/desk/tickets/1001").text
+    assert reply_form(agent, 1001, "😀" * 3000).status_code == 303
+
+
+def test_a_ticket_from_a_telegram_group_warns_that_the_group_reads_the_reply(desk_app, agent, instance):
+    group = telegram_ticket(instance, -1001234567890)
+    private = telegram_ticket(instance, 3002)
+    warning = "この問い合わせは Telegram のグループから届きました。返信はグループの全員に表示されます。"
+    page = agent.get(f"/desk/tickets/{group}").text
+    assert warning in page and "Telegram（グループ：返信は全員に表示されます）" in page
+    assert warning not in agent.get(f"/desk/tickets/{private}").text
