@@ -28,6 +28,7 @@ from .errors import ConversationNotFound, EmptyMessage, MessageNotFound, Message
 from .linking import LinkCodes, MemberLink
 from .lookups import Lookups, quick_buttons, redact
 from .model import Asker, Conversation, Message, NewConversation, Reply, Turn
+from .numbers import whole_number
 from .phrases import (GREETING_TEXT, HANDOFF_MEMBER_NOTE, HANDOFF_TEXT, HELP_TEXT, STAFF_HELP, STAFF_NOTE,
                       STALE_BUTTON_TEXT, THANKS_TEXT)
 from .state import BOT, CLOSED, DESK_HOLDS, WITH_AGENT, StateChanged
@@ -320,10 +321,8 @@ class Core:
             return self.help(asker)
         if button.startswith(LOOKUP_BUTTON):
             return self.lookups.prompt(button[len(LOOKUP_BUTTON):], asker) if self.lookups else None
-        index = None
-        if button.startswith(CHOICE_BUTTON) and button[len(CHOICE_BUTTON):].isdigit():
-            index = int(button[len(CHOICE_BUTTON):])
-        elif last is not None:  # a reply stored before ids: its buttons stand for its choices in order
+        index = whole_number(button[len(CHOICE_BUTTON):]) if button.startswith(CHOICE_BUTTON) else None
+        if index is None and last is not None:  # a reply stored before ids: its buttons stand for its choices
             index = next((i for i, b in enumerate(last.buttons) if b.id == button), None)
         if index is None or last is None or index >= len(last.choices):
             return Reply(STALE_BUTTON_TEXT, "unknown", actions=(ESCALATION,)) if button.startswith(CHOICE_BUTTON) \

@@ -7,6 +7,12 @@ ticket to pending (waiting for the user). Resolving hands the conversation back 
 the user's next question starts fresh) and tells the user so. A reply to a Telegram chat is also put
 in the outbox, which the bot process drains (the web process never calls Telegram).
 
+A reply to a Telegram chat must fit one Telegram message (4096 UTF-16 code units, with the agent's
+name line the outbox puts first): the console counts the same way as the agent types, and `reply`
+refuses a longer one, so nothing the agent sends is cut or refused by Telegram afterwards. A Telegram
+chat with a negative id is a group (Telegram gives a private chat the user's own, positive id): its
+ticket says so, since a reply is read by every member of the group.
+
 A record lookup from the console runs on behalf of the ticket's asker as they are now (their account
 is looked up again), through the same access check as the chat, and is logged as the desk's, on
 behalf of that asker, in the access log and on the ticket.
@@ -21,9 +27,11 @@ from typing import Callable
 from . import state
 from .handoff import Handoff
 from .model import Asker, Reply
+from .text import utf16_len
 from .tickets import PRIORITIES, Ticket, TicketStateError, TicketStore
 
 REPLY_CHARS = 4000
+TELEGRAM_UNITS = 4096  # Telegram's limit for one message, in UTF-16 code units
 RESOLVED_TEXT = ("担当者が対応を終了しました。お問い合わせ番号 #{number}。"
                  "新しいご質問は、このまま入力してください（ヘルプデスクがお答えします）。")
 
@@ -36,6 +44,40 @@ class TextTooLong(ValueError):
     message_ja = f"本文は{REPLY_CHARS}文字以内にしてください。"
 
 
+class TooLongForTelegram(TextTooLong):
+    def __init__(self, units: int, limit: int):
+        super().__init__(units, limit)
+        self.message_ja = (f"Telegram に送る返信は1通{limit}文字までです（絵文字などは2文字と数えます）。"
+                           f"いまは{units}文字です。短くするか、2通に分けて送ってください。")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where a ticket's replies go, as the console must know it: the reply's limit, counted the way
+    that channel counts (`utf16` for Telegram), and whether a group reads it."""
+
+    name: str
+    limit: int
+    utf16: bool = False
+    group: bool = False
+
+    def check(self, text: str) -> None:
+        if self.utf16 and utf16_len(text) > self.limit:
+            raise TooLongForTelegram(utf16_len(text), self.limit)
+
+
+def telegram_header(author: str | None) -> str:
+    """The line the outbox puts before an agent's reply in Telegram (counted in the reply's limit)."""
+    return f"【{author}（MAMIS運営事務局）】\n" if author else ""
+
+
+def reply_channel(channel: str, external_chat_id: str | None, author: str | None) -> Channel:
+    if channel != "telegram":
+        return Channel(channel, REPLY_CHARS)
+    return Channel(channel, TELEGRAM_UNITS - utf16_len(telegram_header(author)), utf16=True,
+                   group=(external_chat_id or "").startswith("-"))
+
+
 @dataclass(frozen=True)
 class Agent:
     """Who acts in the console: the agent's login id (audit log) and display name (shown to users)."""
@@ -45,7 +87,8 @@ class Agent:
 
 
 def clean_text(text) -> str:
-    text = (text or "").strip() if isinstance(text, str) else ""
+    """The text as it is sent: stripped, with a form's CR LF line ends as LF (which the counter counts)."""
+    text = (text or "").replace("\r\n", "\n").strip() if isinstance(text, str) else ""
     if not text:
         raise EmptyText()
     if len(text) > REPLY_CHARS:
@@ -66,6 +109,11 @@ class Desk:
     def now(self) -> str:
         return self.handoff.now()
 
+    def channel(self, ticket: Ticket, agent: Agent, conn=None) -> Channel:
+        """Where this agent's reply to `ticket` goes, with its limit (bot/desk.py's module doc)."""
+        row = (conn or self.store.conn).execute(DeskOutbox.CHAT_SQL, {"id": ticket.conversation_id}).fetchone()
+        return reply_channel(ticket.channel, row["external_chat_id"] if row else None, agent.display_name)
+
     def reply(self, number: int, agent: Agent, text: str) -> int:
         """Send `text` to the ticket's asker; returns the message id. Claims the ticket if unassigned."""
         text = clean_text(text)
@@ -74,6 +122,7 @@ class Desk:
             ticket = self.tickets.get(number, conn)
             if not ticket.active:
                 raise TicketStateError(ticket.state, "reply")
+            self.channel(ticket, agent, conn).check(text)
             current = conn.execute(self.handoff.STATE_SQL, {"id": ticket.conversation_id}).fetchone()[0]
             if current == state.WAITING_DESK:
                 self.handoff.move(conn, ticket.conversation_id, state.WITH_AGENT)
@@ -202,8 +251,7 @@ class DeskOutbox:
             return False
         # The channel sends Telegram HTML: what an agent typed is text, never markup.
         body = html.escape(text, quote=False)
-        payload = {"text": f"【{html.escape(author, quote=False)}（MAMIS運営事務局）】\n{body}" if author else body,
-                   "desk_message_id": message_id}
+        payload = {"text": html.escape(telegram_header(author), quote=False) + body, "desk_message_id": message_id}
         return conn.execute(Outbox.ENQUEUE_SQL, {
             "channel": row["channel"], "chat_id": row["external_chat_id"], "key": self.key(message_id),
             "kind": "reply", "payload": json.dumps(payload, ensure_ascii=False), "now": at, "claimed_by": None,

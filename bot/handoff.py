@@ -256,7 +256,7 @@ class Handoff:
         created = self.create(conversation_id, asker, channel, reason=confirmed_reason(confirm), note=note,
                               user_text=text, button=button, idempotency_key=key)
         return Turn(created.question, created.answer, replayed=not created.created and created.question is not None
-                    and created.question.idempotency_key == key and key is not None)
+                    and created.question.idempotency_key == key and key is not None, opened_ticket=created.created)
 
     def held(self, conversation_id: str, question: Message) -> Message | None:
         """The core's hook after storing a message while the desk holds the conversation: put it on the

@@ -1,8 +1,16 @@
 """What the desk learns from the conversations: articles to write, deflection, feedback, ticket volume.
 
-Read-only queries over the help desk database, for the console's insight pages. Questions are only
-ever read in their redacted form (the unanswered log keeps it; a question that got 「役に立たなかった」 is
-read from `messages.redacted`), so no member number or name reaches a draft article.
+Read-only queries over the help desk database, for the console's insight pages. Questions are read
+in their redacted form (the unanswered log keeps it; a question that got 「役に立たなかった」 is read
+from `messages.redacted`) and masked again as they are read, as the desk's transcript is
+(bot/redaction.py), so that a row written before redaction existed shows no member number or name
+either.
+
+A look-up is not a missing article: a message that names a record (a member number, a doctor's name
+with 先生/さん, an institution) asked for that record, and one from a secretariat or a linked doctor
+that is only a name (「かわかみなおき」, typed as the answer to a lookup prompt that was no longer
+pending) asked for a person. Both are left out of "articles to write", so no name reaches a draft;
+a staff question phrased as a bare short noun phrase is left out with them, on the side of privacy.
 
 "Articles to write" groups questions that the knowledge base could not answer, or whose answer was
 marked not helpful, by similarity (rapidfuzz on the NFKC-folded text): each group is one missing
@@ -17,6 +25,9 @@ from datetime import date, timedelta
 
 import yaml
 from rapidfuzz import fuzz, process
+
+from .lookup_requests import parse
+from .redaction import redact
 
 SIMILAR = 60  # rapidfuzz score (0–100) above which two questions are taken to ask the same thing
 MAX_QUESTIONS = 2000  # the most recent questions considered, so the page stays fast on a busy desk
@@ -68,6 +79,18 @@ def group_questions(questions: list[tuple[str, str]], threshold: int = SIMILAR) 
     return sorted(groups, key=lambda g: (-g.size, g.questions[0]))
 
 
+LOOKS_UP = ("staff", "member")  # askers who can look records up, so whose bare name is a look-up
+
+
+def is_look_up(text: str, asker_role: str) -> bool:
+    """Whether a (redacted) question asked for a record rather than an article, read as bot/lookups.py
+    reads a message: masked letters stand for the name or digits they hide."""
+    unmasked = text.replace("＊", "某").replace("*", "0")
+    if parse(unmasked).subject:
+        return True
+    return asker_role in LOOKS_UP and parse(unmasked, pending_topic="member").subject
+
+
 def draft_article(group: Group, today: date) -> str:
     """A Markdown article with front matter for an editor to finish and put in kb/articles/."""
     front = {"title": "（タイトルを入力してください）", "kind": "faq", "audience": "all", "tags": [],
@@ -85,20 +108,22 @@ class Insights:
         self.store = store
 
     UNANSWERED_SQL = """
-        SELECT text FROM unanswered WHERE created_at >= :since ORDER BY id DESC LIMIT :limit
+        SELECT text, asker_role FROM unanswered WHERE created_at >= :since ORDER BY id DESC LIMIT :limit
     """
     NOT_HELPFUL_SQL = """
-        SELECT COALESCE(q.redacted, '') FROM feedback f JOIN messages a ON a.id = f.message_id
-        JOIN messages q ON q.id = a.in_reply_to
+        SELECT COALESCE(q.redacted, q.text), c.asker_role FROM feedback f JOIN messages a ON a.id = f.message_id
+        JOIN messages q ON q.id = a.in_reply_to JOIN conversations c ON c.id = q.conversation_id
         WHERE f.helpful = 0 AND f.created_at >= :since ORDER BY f.message_id DESC LIMIT :limit
     """
 
     def articles_to_write(self, since: str) -> list[Group]:
+        """Questions the articles did not answer, masked, look-ups left out, grouped."""
         conn = self.store.conn
         params = {"since": since, "limit": MAX_QUESTIONS}
-        questions = [(t, "unanswered") for (t,) in conn.execute(self.UNANSWERED_SQL, params)]
-        questions += [(t, "not_helpful") for (t,) in conn.execute(self.NOT_HELPFUL_SQL, params)]
-        return group_questions(questions)
+        rows = [(t, role, "unanswered") for t, role in conn.execute(self.UNANSWERED_SQL, params)]
+        rows += [(t, role, "not_helpful") for t, role in conn.execute(self.NOT_HELPFUL_SQL, params)]
+        masked = [(redact(t), role, source) for t, role, source in rows]
+        return group_questions([(t, source) for t, role, source in masked if not is_look_up(t, role)])
 
     ASKED_SQL = """
         SELECT count(DISTINCT conversation_id) FROM messages WHERE role = 'user' AND created_at >= :since

@@ -232,12 +232,14 @@ class Turn:
 
     `answer` is None while the desk holds the conversation (the bot stays silent; an agent answers).
     `replayed` is true when the same idempotency key had already been handled, so the adapter can
-    say 200 instead of 201 and nothing was stored twice.
+    say 200 instead of 201 and nothing was stored twice. `opened_ticket` is true when this turn made a
+    new ticket for the desk (not when it named the ticket already open), for the adapters' metrics.
     """
 
     question: Message
     answer: Message | None
     replayed: bool = False
+    opened_ticket: bool = False
 
     @property
     def reply(self) -> Reply | None:

@@ -56,3 +56,8 @@ def japanese_date(iso: str | date) -> str:
     """'2026-01-15' → '2026年1月15日' (no zero padding, as Japanese prose writes it)."""
     d = iso if isinstance(iso, date) else date.fromisoformat(iso)
     return f"{d.year}年{d.month}月{d.day}日"
+
+
+def utf16_len(text: str) -> int:
+    """Telegram counts a message's length in UTF-16 code units: an emoji or 「𠮷」 counts two."""
+    return len(text.encode("utf-16-le")) // 2

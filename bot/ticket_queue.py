@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .numbers import whole_number
 from .tickets import LIST_COLUMNS, STATES, Ticket, ticket_from_row
 
 AGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "72h": timedelta(hours=72),
@@ -33,14 +34,11 @@ class QueueFilter:
     def of(cls, args) -> "QueueFilter":
         state = args.get("state", "active")
         association = args.get("association", "").strip()
-        try:
-            page = max(1, min(int(args.get("page", 1)), 10_000))
-        except ValueError:
-            page = 1
+        page = max(1, min(whole_number(args.get("page", "1")) or 1, 10_000))
         return cls(
             state=state if state in STATES or state in ("active", "all") else "active",
             channel=args.get("channel", "") if args.get("channel", "") in CHANNEL_JA else "",
-            association=association if association.isdigit() and len(association) <= 5 else "",
+            association=association if whole_number(association, 5) is not None else "",
             age=args.get("age", "") if args.get("age", "") in AGES else "",
             assignee=args.get("assignee", "")[:64],
             page=page,

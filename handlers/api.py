@@ -195,7 +195,7 @@ def post_message(conversation_id: str):
     c.conversation(conversation_id, bearer_token(), asker)
     turn = c.reply(conversation_id, text, asker, "web", idempotency_key=key, button=button)
     if not turn.replayed:
-        metrics.record_turn("web", turn.answer.reply.kind if turn.answer else None)
+        metrics.record_turn("web", turn.answer.reply.kind if turn.answer else None, opened_ticket=turn.opened_ticket)
     response = jsonify({"message": message_json(turn.question), "reply": reply_json(turn.answer)})
     response.status_code = 200 if turn.replayed else 201
     return response

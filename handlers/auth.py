@@ -56,16 +56,21 @@ def session_json(account) -> dict:
     return {"signed_in": account is not None, "staff": staff, "quick_actions": quick, "csrf_token": generate_csrf()}
 
 
-def safe_next(target: str | None) -> str:
-    """Only a plain path on this site, else the home page: an absolute or scheme-relative URL would make
-    /login an open redirect, and a control character (CR LF) cannot go into a Location header at all."""
-    home = url_for("embed.demo")
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return home
+def local_path(target) -> str | None:
+    """`target` if it is a plain path on this site, else None: an absolute or scheme-relative URL would
+    make a sign-in page an open redirect, and a control character (CR LF) cannot go into a Location
+    header at all. The staff and the desk sign-in both read their `next` through it."""
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
-        return home
+        return None
     parts = urlsplit(target)
-    return home if parts.scheme or parts.netloc else target
+    return None if parts.scheme or parts.netloc else target
+
+
+def safe_next(target: str | None) -> str:
+    """Only a plain path on this site, else the home page."""
+    return local_path(target) or url_for("embed.demo")
 
 
 # -- views --------------------------------------------------------------------------------------------

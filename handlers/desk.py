@@ -11,11 +11,14 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 
 from bot.accounts import SignInFailed
 from bot.desk import EmptyText, TextTooLong
+from bot.numbers import MAX_NUMBER
 from bot.ticket_queue import AGE_JA, CHANNEL_JA, QueueFilter, TicketQueue
 from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketNotFound, TicketStateError
 from handlers import ratelimit
+from handlers.auth import local_path, login_id_of_request
 from handlers.desk_auth import (acting_agent, agent_required, current_agent, desk_services, end_agent_session,
                                 start_agent_session)
+from handlers.headers import public_url
 from handlers.pages import page_response
 
 ROLE_JA = {"staff": "医師会事務局の職員", "member": "会員（医師）", "anonymous": "ログインなし", "desk": "運営事務局"}
@@ -25,6 +28,7 @@ EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "�
 DONE_JA = {"reply": "返信を送信しました。", "note": "内部メモを保存しました。", "assign": "担当者を変更しました。",
            "priority": "優先度を変更しました。", "resolve": "解決済みにしました。利用者との会話はヘルプデスクに戻りました。",
            "reopen": "対応中に戻しました。", "close": "終了にしました。"}
+SIGN_IN_LIMITED = "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"
 DELIVERY_JA = {"sent": "送信済み", "queued": "送信待ち", "failed": "送信できませんでした",
                "unreachable": "送信できませんでした（利用者がボットをブロックしています）"}
 
@@ -48,8 +52,9 @@ def render(template: str, status: int = 200, **values):
 
 
 def safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/desk") and "//" not in target and "\\" not in target \
-        else url_for("desk.queue")
+    """A path of the console (read like the staff sign-in's `next`), else the queue."""
+    path = local_path(target)
+    return path if path and (path == "/desk" or path.startswith(("/desk/", "/desk?"))) else url_for("desk.queue")
 
 
 def login():
@@ -65,6 +70,12 @@ def login():
         return render("desk/login.html", 401, error=e.message_ja, login_id=login_id,
                       next=safe_next(request.form.get("next")))
     return redirect(safe_next(request.form.get("next")), code=303)
+
+
+def rate_limited(_e):
+    """A sign-in limit was reached: the form says so in place."""
+    return render("desk/login.html", 429, error=SIGN_IN_LIMITED, login_id=request.form.get("login_id", ""),
+                  next=safe_next(request.form.get("next")))
 
 
 def logout():
@@ -137,8 +148,8 @@ def kb_links():
         articles = current_app.extensions["helpdesk"].searcher().articles()
     except Exception:  # no index yet: the console works without links to insert
         return []
-    base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
-    return [{"title": a.title, "url": f"{base}/kb/{a.slug}"} for a in articles]
+    # PUBLIC_URL, or the address the server listens on: never the request's Host (handlers/headers.py).
+    return [{"title": a.title, "url": public_url("pages.article", slug=a.slug)} for a in articles]
 
 
 def ticket_view(number: int, *, status: int = 200, error: str | None = None, lookup=None, draft: str = ""):
@@ -151,6 +162,7 @@ def ticket_view(number: int, *, status: int = 200, error: str | None = None, loo
                   names=names, EVENT_JA=EVENT_JA, REASON_JA=REASON_JA, PRIORITIES=PRIORITIES,
                   saved=ds.tickets.saved_replies(), links=kb_links(), error=error, lookup=lookup,
                   draft=draft, done=DONE_JA.get(request.args.get("done", "")), hours=ds.hours,
+                  channel=ds.desk.channel(ticket, acting_agent()),
                   undeliverable=any(i["undelivered"] for i in items))
 
 
@@ -217,23 +229,34 @@ def post_lookup(number: int):
     return ticket_view(number, lookup=reply)
 
 
+#: A ticket's number in a path: at most 18 digits, so that a longer one is a 404 here, not an OverflowError
+#: in SQLite (bot/numbers.py).
+TICKET = f"/tickets/<int(max={MAX_NUMBER}):number>"
+
+
 def create_blueprint(limiter) -> Blueprint:
     """Register the views (sign-in rate-limited like the staff sign-in) on a fresh blueprint."""
     fresh = Blueprint("desk", __name__, url_prefix="/desk")
     fresh.before_request(check_csrf)
     fresh.app_context_processor(desk_labels)
-    message = "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"
-    limited_login = ratelimit.limited(limiter, "SIGN_IN_RATE_LIMIT", message=message, scope="desk-sign-in")(login)
-    fresh.add_url_rule("/login", view_func=limited_login, methods=["GET", "POST"], endpoint="login")
+    # Per address and per login id, as the staff sign-in (handlers/auth.py): guesses at one agent's
+    # password from many addresses wait as well.
+    by_ip = ratelimit.limited(limiter, "SIGN_IN_RATE_LIMIT", message=SIGN_IN_LIMITED, scope="desk-sign-in")
+    by_login_id = ratelimit.limited(limiter, "SIGN_IN_ID_RATE_LIMIT", message=SIGN_IN_LIMITED,
+                                    scope="desk-sign-in-id", key_func=login_id_of_request)
+    fresh.add_url_rule("/login", view_func=by_ip(by_login_id(login)), methods=["GET", "POST"], endpoint="login")
+    fresh.register_error_handler(429, rate_limited)
     fresh.add_url_rule("/logout", view_func=logout, methods=["POST"])
-    fresh.add_url_rule("/", view_func=queue, endpoint="queue")
+    # "/desk" is served as it is, not redirected to "/desk/": Werkzeug's slash redirect is absolute and
+    # names the request's Host, which a client chooses.
+    fresh.add_url_rule("/", view_func=queue, endpoint="queue", strict_slashes=False)
     fresh.add_url_rule("/queue/rows", view_func=queue_rows)
-    fresh.add_url_rule("/tickets/<int:number>", view_func=ticket_page)
-    fresh.add_url_rule("/tickets/<int:number>/messages", view_func=post_message, methods=["POST"])
-    fresh.add_url_rule("/tickets/<int:number>/assign", view_func=post_assign, methods=["POST"])
-    fresh.add_url_rule("/tickets/<int:number>/priority", view_func=post_priority, methods=["POST"])
-    fresh.add_url_rule("/tickets/<int:number>/state", view_func=post_state, methods=["POST"])
-    fresh.add_url_rule("/tickets/<int:number>/lookup", view_func=post_lookup, methods=["POST"])
+    fresh.add_url_rule(TICKET, view_func=ticket_page)
+    fresh.add_url_rule(TICKET + "/messages", view_func=post_message, methods=["POST"])
+    fresh.add_url_rule(TICKET + "/assign", view_func=post_assign, methods=["POST"])
+    fresh.add_url_rule(TICKET + "/priority", view_func=post_priority, methods=["POST"])
+    fresh.add_url_rule(TICKET + "/state", view_func=post_state, methods=["POST"])
+    fresh.add_url_rule(TICKET + "/lookup", view_func=post_lookup, methods=["POST"])
     return fresh
 
 

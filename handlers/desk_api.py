@@ -10,9 +10,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from bot.handoff import NOTE_CHARS
+from bot.numbers import whole_number
 from handlers import ratelimit
 from handlers.api import ERRORS, ApiError, bearer_token, core, json_object
 from handlers.desk_auth import desk_services
+from handlers.metrics import record_escalation
 from handlers.session import current_asker
 
 
@@ -21,9 +23,10 @@ def after_id() -> int | None:
     value = request.args.get("after")
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
+    after = whole_number(value)
+    if after is None:
         raise ApiError("invalid_field", field="after", expected="メッセージID（0以上の整数）")
-    return int(value)
+    return after
 
 
 def handoff(conversation_id: str):
@@ -34,6 +37,8 @@ def handoff(conversation_id: str):
     c, asker = core(), current_asker()
     conversation = c.conversation(conversation_id, bearer_token(), asker)
     created = desk_services().handoff.create(conversation_id, asker, conversation.channel, reason="api", note=note)
+    if created.created:
+        record_escalation(conversation.channel)
     response = jsonify({"ticket": created.ticket.public(), "message": created.reply.text})
     response.status_code = 201 if created.created else 200
     return response

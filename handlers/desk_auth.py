@@ -101,6 +101,11 @@ def start_agent_session(login_id: str, password: str) -> None:
     agents = desk_services().agents
     account = agents.authenticate(login_id, password, desk_services().handoff.now())
     end_agent_session()  # a session this browser held before ends on the server
+    # A CSRF token issued before sign-in (which a planted form may carry) is not the agent's: a new one
+    # is made for the next page, as the staff sign-in does by emptying the cookie.
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(field, None)
+    g.pop(field, None)
     session.permanent = True
     session[TOKEN_KEY] = agents.start_session(account, _now(), shift())
     session[AGENT_KEY] = account.login_id

@@ -115,7 +115,7 @@ def chart(name: str):
 
 def create_blueprint() -> Blueprint:
     bp = Blueprint("desk_insights", __name__, url_prefix="/desk/insights")
-    bp.add_url_rule("/", view_func=overview, endpoint="overview")
+    bp.add_url_rule("/", view_func=overview, endpoint="overview", strict_slashes=False)  # see handlers/desk.py
     bp.add_url_rule("/drafts/<key>", view_func=draft)
     bp.add_url_rule("/charts/<name>.svg", view_func=chart)
     return bp

@@ -106,13 +106,16 @@ def _channel(channel: str) -> str:
     return channel if channel in CHANNELS else "other"
 
 
-def record_turn(channel: str, kind: str | None) -> None:
+def record_turn(channel: str, kind: str | None, *, opened_ticket: bool = False) -> None:
     """One user message and, unless the bot stayed silent (an agent holds the conversation), its
-    reply's outcome. Called by each adapter after `Core.reply`, never by the core."""
+    reply's outcome, and the ticket it opened if it did (`Turn.opened_ticket`). Called by each adapter
+    after `Core.reply`, never by the core."""
     m, label = metrics(), _channel(channel)
     m.messages.labels(label).inc()
     if kind is not None:
         m.answers.labels(label, OUTCOMES.get(kind, "other")).inc()
+    if opened_ticket:
+        record_escalation(channel)
 
 
 def record_escalation(channel: str) -> None:

@@ -270,7 +270,9 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "table": {"allOf": [{"$ref": "#/components/schemas/Table"}], "nullable": True},
                     "confidence": {"type": "number", "nullable": True, "minimum": 0, "maximum": 1},
                     "created_at": {"type": "string", "format": "date-time"},
-                    "in_reply_to": {"type": "integer"}, "feedback": {"type": "boolean", "nullable": True}}},
+                    "in_reply_to": {"type": "integer", "nullable": True,
+                                    "description": "答えた利用者のメッセージの id（引き継ぎの知らせなど、答える相手のないものは null）"},
+                    "feedback": {"type": "boolean", "nullable": True}}},
                 "Exchange": {"type": "object", "required": ["message", "reply"], "properties": {
                     "message": {"$ref": "#/components/schemas/UserMessage"},
                     "reply": {"allOf": [{"$ref": "#/components/schemas/BotMessage"}], "nullable": True,

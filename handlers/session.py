@@ -51,7 +51,7 @@ def current_account() -> StaffAccount | None:
             if account is not None and session.get(FINGERPRINT_KEY) != session_fingerprint(account):
                 account = None
         if account is None and (token or LEGACY_KEY in session):
-            session.clear()
+            forget()
         g.staff_account = account
     return g.staff_account
 
@@ -82,5 +82,15 @@ def end_session() -> None:
     token = session.get(TOKEN_KEY)
     if token:
         _services().accounts().end_session(token, _now())
-    session.clear()
+    forget()
     g.staff_account = None
+
+
+def forget() -> None:
+    """Empty the cookie. A desk agent's session kept in the same cookie (handlers/desk_auth.py) is
+    ended on the server first: forgetting it here alone would sign this browser out of the console
+    while a copy of the cookie stayed valid for the rest of the shift."""
+    from handlers.desk_auth import end_agent_session  # imported late: the desk module reads this one
+
+    end_agent_session()
+    session.clear()

@@ -136,7 +136,7 @@ class Work:
                                    idempotency_key=f"tg:{update_id}" + (f":{n}" if n else ""), button=button)
         except (HelpdeskError, RecordsError) as e:
             return render_text(describe(e).message)
-        record_turn(CHANNEL, turn.reply.kind if turn.answer else None)
+        record_turn(CHANNEL, turn.reply.kind if turn.answer else None, opened_ticket=turn.opened_ticket)
         if turn.answer is None:
             return []
         reply = turn.reply

@@ -298,11 +298,17 @@ def effective_lines(settings: Settings) -> list[str]:
 
 
 def to_toml(settings: Settings) -> str:
-    """The values that came from the config files, as config.toml text (for moving off config.json)."""
+    """The values that came from the config files, as config.toml text (for moving off config.json).
+
+    A secret is named in a comment but never printed (the output lands in terminals, scrollback and
+    tickets): its value is moved by hand, or better, given as an environment variable."""
     lines = []
     for s in SETTINGS:
         if settings.sources[s.name] in ("config.json", "config.toml") and settings.values[s.name] is not None:
-            lines.append(f"{s.name} = {json.dumps(settings.values[s.name], ensure_ascii=False)}")
+            if s.secret:
+                lines.append(f"# {s.name} = {MASK}  # 秘密の値は表示しません。元の設定ファイルから直接移してください")
+            else:
+                lines.append(f"{s.name} = {json.dumps(settings.values[s.name], ensure_ascii=False)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -45,3 +45,26 @@ def conversation(client, *texts):
         response = client.post(f"/api/conversations/{created['id']}/messages", json={"text": text}, headers=headers)
         assert response.status_code == 201, response.text
     return created["id"], headers
+
+
+def telegram_ticket(instance, chat_id: int, text: str = "会員証の再発行について") -> int:
+    """A ticket handed over from the Telegram chat `chat_id` (negative: a group), written straight into the
+    instance's database as the bot process would; returns its number."""
+    from datetime import datetime
+
+    from bot import JST, Asker, Store
+    from bot.handoff import Handoff
+    from bot.hours import BusinessHours
+    from bot.redaction import redact
+    from bot.tickets import TicketStore
+
+    store = Store(instance.helpdesk_db)
+    try:
+        asker = Asker(account=f"telegram:{chat_id}")
+        conversation = store.open_for_chat("telegram", str(chat_id), asker.role, "2026-11-25T10:00:00+09:00",
+                                           asker.account)
+        handoff = Handoff(store, TicketStore(store), BusinessHours.from_settings({}),
+                          lambda: datetime(2026, 11, 25, 10, 0, tzinfo=JST), redact)
+        return handoff.create(conversation.id, asker, "telegram", reason="words", user_text=text).ticket.number
+    finally:
+        store.close()

@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser import (IFRAME, PANEL, format_violations, launch_chromium, new_page, run_axe,
                            serious_violations)
-from tests.desk_support import AGENT_PASSWORD, add_agents
+from tests.desk_support import AGENT_PASSWORD, add_agents, telegram_ticket
 
 pytestmark = pytest.mark.browser
 
@@ -167,4 +167,36 @@ def test_console_pages_have_no_serious_accessibility_violations(browser, server,
         page.goto(server + path)
         violations = serious_violations(run_axe(page))
         assert violations == [], f"{path}:\n{format_violations(violations)}"
+    page.context.close()
+
+
+def test_a_telegram_reply_is_counted_as_telegram_counts_and_held_back_when_too_long(browser, live_server_factory):
+    """The counter counts UTF-16 units for a Telegram ticket (an emoji is two); over the limit the reply
+    button is held back with a Japanese message, and a note (never sent to Telegram) is not."""
+    tickets = {}
+
+    def prepare(instance):
+        add_agents(instance)
+        tickets["private"] = telegram_ticket(instance, 3001)
+        tickets["group"] = telegram_ticket(instance, -1001234567890)
+
+    server = live_server_factory(prepare=prepare)
+    page = new_page(browser)
+    sign_in_agent(page, server)
+    page.goto(f"{server}/desk/tickets/{tickets['private']}")
+    box, counter = page.locator("#reply-text"), page.locator("#reply-count")
+    limit = int(box.get_attribute("data-limit"))
+    box.fill("😀" * 10)
+    expect(counter).to_have_text(f"20 / {limit}文字（Telegram の数え方：絵文字などは2文字）")
+    box.fill("了解しました😀" * 557 + "。")  # 3,900 characters, 4,457 units
+    expect(counter).to_contain_text(f"4457 / {limit}文字")
+    expect(counter).to_contain_text("多すぎます")
+    page.get_by_role("button", name="利用者に返信する").click()
+    expect(page).to_have_url(f"{server}/desk/tickets/{tickets['private']}")  # nothing was sent
+    assert "返信が長すぎます" in box.evaluate("el => el.validationMessage")
+    page.get_by_role("button", name="内部メモとして保存（利用者には送りません）").click()
+    expect(page.get_by_text("内部メモを保存しました。")).to_be_visible()
+
+    page.goto(f"{server}/desk/tickets/{tickets['group']}")
+    expect(page.locator("#group-warning")).to_contain_text("返信はグループの全員に表示されます")
     page.context.close()

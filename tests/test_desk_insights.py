@@ -94,3 +94,38 @@ def test_insights_need_an_agent(app):
 def test_chart_library_is_pinned():
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     assert re.search(r'"pygal==\d+\.\d+\.\d+"', pyproject)
+
+
+# -- staff look-ups are not missing articles, and nothing shows unmasked (issue 19) ------------------------
+
+
+def test_look_ups_are_left_out_and_every_question_is_masked(searcher, tmp_path):
+    """A secretariat typing a doctor's name (「かわかみなおき」, with no prompt pending, so the bot searched
+    the articles for it) asked for a record, not for an article: it is no content gap and never reaches a
+    draft. A question stored before redaction existed is masked when read, as the transcript is."""
+    from datetime import datetime
+
+    from bot import JST, Asker, Core, Store
+    from bot.insights import Insights
+    from tests.staff import staff_asker
+
+    store = Store(tmp_path / "helpdesk.sqlite")
+    core = Core(searcher, store, lambda: datetime(2026, 11, 25, 10, 0, tzinfo=JST))
+    staff, anonymous = staff_asker("chiyoda"), Asker()
+    for asker, texts in ((staff, ("かわかみなおき", "川上　直樹", "会員番号9999999", "もげもげの申込方法を教えて")),
+                         (anonymous, ("もげもげの申込方法は？", "山田太郎先生の会員情報"))):
+        conversation = core.open_conversation("web", asker).conversation.id
+        for text in texts:
+            core.reply(conversation, text, asker, "web")
+    # A row from before redaction: its text as typed.
+    store.conn.execute("INSERT INTO unanswered (conversation_id, message_id, text, confidence, channel, asker_role,"
+                       " created_at) SELECT conversation_id, message_id, :text, 0.1, 'web', 'anonymous', created_at"
+                       " FROM unanswered LIMIT 1", {"text": "佐藤さんに聞いたもげもげ 1300001"})
+    store.conn.commit()
+
+    groups = Insights(store).articles_to_write("2026-11-01")
+    shown = [q for g in groups for q in g.questions]
+    assert sorted(shown) == sorted(["もげもげの申込方法を教えて", "もげもげの申込方法は？", "佐＊さんに聞いたもげもげ 13***01"])
+    drafts = "".join(draft_article(g, date(2026, 11, 25)) for g in groups)
+    assert "かわかみ" not in drafts and "川上" not in drafts and "山田" not in drafts and "1300001" not in drafts
+    store.close()

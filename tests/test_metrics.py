@@ -38,3 +38,22 @@ def test_replies_are_counted_by_outcome_and_searches_are_timed(client):
         == [1, 1, 1]
     assert grew("helpdesk_search_seconds_count") >= 2  # the answer and the out-of-scope question searched
     assert "天気" not in after and "送付先" not in after
+
+
+def test_every_ticket_opened_is_counted_once(client):
+    """By the chat's own buttons and by the API's handoff; asking again for the same ticket is not a new one."""
+    before = client.get("/metrics").get_data(as_text=True)
+    created = client.post("/api/conversations").get_json()
+    auth = {"Authorization": f"Bearer {created['token']}"}
+    url = f"/api/conversations/{created['id']}/messages"
+    offer = client.post(url, json={"text": "担当者と話したい"}, headers=auth).get_json()["reply"]
+    confirm = next(b["id"] for b in offer["buttons"] if b["id"].startswith("handoff:"))
+    assert client.post(url, json={"button": confirm}, headers=auth).get_json()["reply"]["kind"] == "ticket"
+    other = client.post("/api/conversations").get_json()
+    other_auth = {"Authorization": f"Bearer {other['token']}"}
+    statuses = [client.post(f"/api/conversations/{c['id']}/handoff", json={}, headers=h).status_code
+                for c, h in ((created, auth), (other, other_auth), (other, other_auth))]
+    assert statuses == [200, 201, 200]
+    after = client.get("/metrics").get_data(as_text=True)
+    assert sample(after, "helpdesk_escalations_total", channel="web") \
+        - sample(before, "helpdesk_escalations_total", channel="web") == 2

@@ -78,3 +78,15 @@ def test_the_api_keeps_to_its_document(api_schema, budget, label, mode):
         case.call_and_validate(checks=CHECKS)
 
     run()
+
+
+def test_a_handed_over_conversation_keeps_to_the_document(fuzzed_app, api_schema):
+    """The handoff's own reply answers no message (`in_reply_to` null); random inputs rarely reach it."""
+    client = fuzzed_app.test_client()
+    created = client.post("/api/conversations", json={}).get_json()
+    auth = {"Authorization": f"Bearer {created['token']}"}
+    assert client.post(f"/api/conversations/{created['id']}/handoff", json={}, headers=auth).status_code == 201
+    operation = api_schema.find_operation_by_label("GET /api/conversations/{conversation_id}/messages")
+    case = operation.Case(path_parameters={"conversation_id": created["id"]}, headers=auth)
+    response = case.call_and_validate(checks=CHECKS)
+    assert [m.get("in_reply_to") for m in response.json() if m["role"] == "bot"] == [None]

@@ -4,6 +4,7 @@ and their sources; docs/settings.md is generated from the list and must not go s
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,20 @@ def test_helpdesk_config_masks_secrets_and_names_sources(tmp_path):
     assert sum(line.startswith(tuple(s.name + " = " for s in SETTINGS)) for line in lines) == len(SETTINGS)
     assert "config.toml に移してください" in result.stderr
     moved = CliRunner().invoke(cli, ["--instance", str(tmp_path), "config", "--toml"], env={})
-    assert moved.stdout == 'SECRET_KEY = "s3cret-key-value"\nPUBLIC_URL = "https://hd.example.jp"\nWIDGET_MAX_AGE = 60\n'
+    # Secrets are masked here too (the command's help says so): named in a comment, never printed.
+    assert moved.stdout == ('# SECRET_KEY = ********  # 秘密の値は表示しません。元の設定ファイルから直接移してください\n'
+                            'PUBLIC_URL = "https://hd.example.jp"\nWIDGET_MAX_AGE = 60\n')
+    assert tomllib.loads(moved.stdout) == {"PUBLIC_URL": "https://hd.example.jp", "WIDGET_MAX_AGE": 60}
+
+
+def test_helpdesk_config_toml_prints_no_secret(tmp_path):
+    from handlers.cli import cli
+
+    write(tmp_path, {"TELEGRAM_WEBHOOK_SECRET": "hook-s3cret-value"}, 'SECRET_KEY = "s3cret-key-value"\n')
+    moved = CliRunner().invoke(cli, ["--instance", str(tmp_path), "config", "--toml"], env={})
+    assert moved.exit_code == 0, moved.output
+    assert "s3cret" not in moved.output
+    assert [line.split(" = ")[0] for line in moved.stdout.splitlines()] == ["# SECRET_KEY", "# TELEGRAM_WEBHOOK_SECRET"]
 
 
 def test_helpdesk_config_refuses_a_wrong_value_in_one_line(tmp_path):
