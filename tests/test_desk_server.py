@@ -11,7 +11,6 @@ import random
 import signal
 import sqlite3
 import threading
-import time
 
 import httpx
 import pytest
@@ -70,8 +69,10 @@ def check_whole(db_path) -> dict[str, int]:
 
 
 def test_sigkill_during_ticket_creation_never_leaves_half_a_ticket(served):
-    """Four clients ask for tickets back to back; the server is killed at a random moment while they
-    do (so some request is always in flight), restarted, and killed again, round after round."""
+    """Four clients ask for tickets back to back; the server is killed right after the N-th answer of
+    the round (N drawn 1..5, so the other clients' requests are in flight), restarted, and killed
+    again, round after round. Counting answers rather than sleeping keeps the kills inside the work
+    however slow the machine is."""
     instance, start = served
     server = start()
     port = int(server.url.rsplit(":", 1)[1])
@@ -83,6 +84,9 @@ def test_sigkill_during_ticket_creation_never_leaves_half_a_ticket(served):
     for _round in range(8):
         queue = [c for c in convs if c[0] not in received]
         lock = threading.Lock()
+        answered_this_round = [0]
+        kill_after = rng.randint(1, 5)
+        enough = threading.Event()
 
         def ask():
             while True:
@@ -97,13 +101,17 @@ def test_sigkill_during_ticket_creation_never_leaves_half_a_ticket(served):
                     return  # killed before it answered
                 if r.status_code in (200, 201):
                     received[cid] = r.json()["ticket"]["number"]
+                    with lock:
+                        answered_this_round[0] += 1
+                        if answered_this_round[0] >= kill_after:
+                            enough.set()
 
         for cid, headers in convs[:8]:  # warm both workers up (the core is built on first use)
             httpx.get(f"{server.url}/api/conversations/{cid}/messages", headers=headers, timeout=30)
         threads = [threading.Thread(target=ask) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(rng.uniform(0.02, 0.3))
+        assert enough.wait(60), "no ticket was answered in a minute"
         kill(server)
         for t in threads:
             t.join()
