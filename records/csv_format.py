@@ -159,6 +159,11 @@ def clean(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
+def text(value: str) -> str:
+    """Free text (an address, a return reason) as written, only trimmed: it is shown as it came."""
+    return value.strip()
+
+
 _DIGITS = {n: re.compile(rf"^[0-9]{{{n}}}$") for n in (2, 4, 5, 7, 10)}
 _DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$|^(\d{4})(\d{2})(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})[-/年](\d{1,2})月?$|^(\d{4})(\d{2})$")

@@ -41,7 +41,8 @@ class ImportKind:
     - `existing(conn, mode, keys)` maps keys already stored to a tuple whose first item is
       the stored row hash (the rest is the kind's own, handed back to `write`);
     - `check(conn, rows)` returns {key: Japanese reason} for rows the database cannot take;
-    - `write(conn, upserts, deletes, old)` writes inside the caller's transaction.
+    - `write(conn, upserts, deletes, old)` writes inside the caller's transaction;
+    - `load_rows(conn)` reads every stored row back as the file carries it (exports, the demo's files).
     """
     name: str
     label: str                 # 会員, 医療機関, 申請, かかりつけ医機能報告 (for messages)
@@ -49,6 +50,8 @@ class ImportKind:
     meta_key: str
     existing: Callable[[sqlite3.Connection, Mode, list[str]], dict[str, tuple]]
     write: Callable[[sqlite3.Connection, Sequence, Sequence[str], dict[str, tuple]], None]
+    load_rows: Callable[[sqlite3.Connection], list]
+    file_name: str             # the file's name in docs/examples and in a demo export
     check: Callable[[sqlite3.Connection, list], dict[str, str]] = lambda conn, rows: {}
 
 
@@ -192,3 +195,36 @@ def _import(db_path, csv_path, mode: Mode, kind: ImportKind, column_map, progres
     finally:
         conn.close()
     return summary
+
+
+# ---------------------------------------------------------------- county associations, shared by the kinds
+
+_COUNTIES = "SELECT code FROM associations WHERE level = 'county'"
+_ADD_COUNTY = """
+INSERT OR IGNORE INTO associations (code, level, name, prefecture_code)
+VALUES (:code, 'county', :name, substr(:code, 1, 2))
+"""
+
+
+def unknown_counties(conn: sqlite3.Connection, rows: list, columns: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """{key: reason} for rows naming a county association that is neither stored nor named in the row.
+
+    `columns` pairs each code attribute of a row with its name attribute. County associations
+    come from the member CSV; another file may add one only by giving its name too.
+    """
+    counties = {c for (c,) in conn.execute(_COUNTIES)}
+    out = {}
+    for item in rows:
+        for code_attr, name_attr in columns:
+            county = getattr(item.row, code_attr)
+            if county and county not in counties and not getattr(item.row, name_attr):
+                out[item.key] = (f"郡市区等医師会コード「{county}」は登録されていません（会員CSVの取り込みで"
+                                 "登録されます。この行で登録するには郡市区等医師会名も記入してください）。")
+    return out
+
+
+def add_counties(conn: sqlite3.Connection, rows, columns: tuple[tuple[str, str], ...]) -> None:
+    """Register the county associations rows name that are not stored yet (never renames one:
+    the member CSV is where their names come from)."""
+    conn.executemany(_ADD_COUNTY, list({getattr(r, c): {"code": getattr(r, c), "name": getattr(r, n)}
+                                        for r in rows for c, n in columns if getattr(r, c) and getattr(r, n)}.values()))

@@ -141,7 +141,8 @@ def _existing(conn: sqlite3.Connection, mode: Mode, numbers: list[str]) -> dict[
     return {n: (h, name, kana, county) for n, h, name, kana, county in cur}
 
 
-MEMBER_IMPORT = ImportKind("members", "会員", MEMBERS, "last_sync", _existing, write_members)
+MEMBER_IMPORT = ImportKind("members", "会員", MEMBERS, "last_sync", _existing, write_members,
+                           lambda conn: load_member_rows(conn), "members.csv")
 
 
 def import_members(db_path: Path | str, csv_path: Path | str, mode: Mode, *,
