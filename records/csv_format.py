@@ -244,7 +244,7 @@ def intern(value: str | None) -> str | None:
 def header_keys(fmt: CsvFormat, header: list[str], column_map: Mapping[str, str] | None) -> list[str | None]:
     """Our column key for each header cell (None: ignored), after the column map's renaming."""
     ours = fmt.headers | {h: "operation" for h in OPERATION_HEADERS}
-    renamed = column_map or {}
+    renamed = {clean(theirs): ours for theirs, ours in (column_map or {}).items()}  # matched as headers are
     keys = []
     for cell in header:
         text = clean(cell).lstrip("\ufeff")

@@ -65,7 +65,12 @@ def test_readyz_when_everything_is_ready(ready):
     r = client().get("/readyz")
     body = r.get_json()
     assert (r.status_code, body["status"], body["failing"]) == (200, "ok", [])
-    assert set(body["checks"]) == {"databases", "migrations", "index", "member_data", "telegram", "outbox"}
+    assert set(body["checks"]) == {"databases", "migrations", "index", "member_data", "telegram", "outbox",
+                                   "institutions_data", "applications_data", "reports_data"}
+    # members only were imported: the other kinds are reported, degraded, without failing readiness
+    assert body["degraded"] == ["institutions_data", "applications_data", "reports_data"]
+    assert body["checks"]["institutions_data"] == {
+        "ok": True, "degraded": True, "error": "医療機関マスタが取り込まれていません（helpdesk sync-institutions --full）"}
     assert body["checks"]["index"]["articles"] > 0 and body["checks"]["index"]["age_seconds"] >= 0
     assert body["checks"]["member_data"]["mode"] == "diff"
     assert body["checks"]["telegram"] == {"ok": True, "state": "disabled"}
