@@ -153,6 +153,7 @@ class _DatabaseGauges:
                                     value=outbox["oldest_age_seconds"] or 0)
         imports = _quietly(health.import_facts, self.instance)
         if imports is not None:
+            imports = {"members": _quietly(health.member_data_facts, self.instance), **imports}
             age = GaugeMetricFamily("helpdesk_import_age_seconds", "Seconds since each kind's last import",
                                     labels=["kind"])
             rows = GaugeMetricFamily("helpdesk_import_rows", "Rows of each kind's last import, by effect",

@@ -285,3 +285,14 @@ def test_wrong_csv_is_a_format_error_not_a_crash(tmp_path):
     (tmp_path / "x.csv").write_bytes(b"\xef\xbb\xbf\xff\xfe")
     with pytest.raises(CsvFormatError):
         run_import(tmp_path / "r.sqlite", tmp_path / "x.csv", "full", KINDS["reports"])
+
+
+def test_metrics_export_each_kinds_last_import(examples_instance):
+    from handlers.metrics import exposition
+
+    sync(examples_instance, "institutions", "full", EXAMPLES / "institutions.csv")
+    text = exposition(examples_instance)[0].decode()
+    assert 'helpdesk_import_rows{effect="added",kind="institutions"} 5.0' in text
+    assert 'helpdesk_import_rows{effect="added",kind="members"} 7.0' in text
+    assert 'helpdesk_import_age_seconds{kind="institutions"}' in text
+    assert 'kind="applications"' not in text  # never imported: no figure rather than a made-up one
