@@ -296,3 +296,31 @@ def test_metrics_export_each_kinds_last_import(examples_instance):
     assert 'helpdesk_import_rows{effect="added",kind="members"} 7.0' in text
     assert 'helpdesk_import_age_seconds{kind="institutions"}' in text
     assert 'kind="applications"' not in text  # never imported: no figure rather than a made-up one
+
+
+def test_imported_records_answer_in_the_web_chat_without_the_demo_mark(examples_instance, searcher, tmp_path):
+    """Import → the conversation core's look-up (what the web chat and Telegram call), real data unmarked."""
+    from datetime import datetime
+
+    from bot import JST, Core, Store
+    from tests.staff import staff_asker
+
+    inst = examples_instance
+    for kind, name in (("institutions", "institutions.csv"), ("applications", "applications.csv"),
+                       ("reports", "fd_reports.csv")):
+        sync(inst, kind, "full", EXAMPLES / name)
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=JST)
+    records = Records(inst.records_db, inst.audit_db, today=lambda: now.date())
+    store = Store(tmp_path / "helpdesk.sqlite")
+    try:
+        core = Core(searcher, store, lambda: now, records=records)
+        asker = staff_asker("chiyoda")
+        conversation = core.open_conversation("test", asker).conversation.id
+        reply = core.reply(conversation, "A2026-000001の状況を教えて", asker, "test").reply
+        assert reply.kind == "lookup" and not reply.text.startswith("【デモデータ（架空）】")
+        assert "現在「都道府県医師会から差戻し中」です。" in reply.text
+        reply = core.reply(conversation, "「神田ひだまり在宅クリニック」はマスタに載っていますか", asker, "test").reply
+        assert ("マスタ更新の見込み", "2026年11月28日〜2027年1月10日の週末夜間（目安）") in reply.table.rows
+    finally:
+        records.close()
+        store.close()
