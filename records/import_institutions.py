@@ -190,7 +190,10 @@ UPDATE institutions SET institution_code = :institution_code, name = :name, kana
     opened_on = :opened_on, closed_on = :closed_on, delivered_in = :delivered_in, row_hash = :row_hash
 WHERE id = :id
 """
-_DELETE_GRAMS = "DELETE FROM institution_grams WHERE institution_id IN (SELECT value FROM json_each(:ids))"
+# The grams table is keyed by gram first (that is how searches read it), so deleting an institution's
+# grams goes through its stored name and kana, not a scan for its id.
+_NAMES_OF = "SELECT id, name, kana FROM institutions WHERE id IN (SELECT value FROM json_each(:ids))"
+_DELETE_GRAM = "DELETE FROM institution_grams WHERE gram = :gram AND institution_id = :institution_id"
 _INSERT_GRAM = "INSERT OR IGNORE INTO institution_grams (gram, institution_id) VALUES (:gram, :institution_id)"
 _DELETE_REPORT_EVENTS = """
 DELETE FROM fd_report_events WHERE report_id IN
@@ -221,6 +224,12 @@ def params(row: InstitutionRow, id_: int) -> dict:
             "closed_on": row.closed_on, "delivered_in": row.delivered_in, "row_hash": row.row_hash()}
 
 
+def _delete_grams(conn: sqlite3.Connection, ids: list[int]) -> None:
+    conn.executemany(_DELETE_GRAM, [{"gram": g, "institution_id": id_}
+                                    for id_, name, kana in conn.execute(_NAMES_OF, {"ids": json.dumps(ids)}).fetchall()
+                                    for g in names.institution_grams(name, kana)])
+
+
 def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRow], deletes: Sequence[str],
                        old: dict[str, tuple]) -> None:
     """Write institutions and their search grams; delete others with their reports.
@@ -231,8 +240,9 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
     add_counties(conn, upserts, _COUNTY_COLUMNS)
     gone = [old[k][1] for k in deletes if k in old]
     if gone:
+        _delete_grams(conn, gone)
         ids = {"ids": json.dumps(gone)}
-        for statement in (_DELETE_GRAMS, _DELETE_REPORT_EVENTS, _DELETE_REPORTS, _DELETE):
+        for statement in (_DELETE_REPORT_EVENTS, _DELETE_REPORTS, _DELETE):
             conn.execute(statement, ids)
     next_id = conn.execute(_MAX_ID).fetchone()[0] + 1
     inserts, updates = [], []
@@ -244,7 +254,7 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
         else:
             updates.append(params(row, prev[1]))
     if updates:
-        conn.execute(_DELETE_GRAMS, {"ids": json.dumps([p["id"] for p in updates])})
+        _delete_grams(conn, [p["id"] for p in updates])
         conn.executemany(_UPDATE, updates)
     conn.executemany(_INSERT, inserts)
     conn.executemany(_INSERT_GRAM, sorted(
