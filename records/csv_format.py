@@ -189,6 +189,8 @@ def prefecture_code(value: str, label: str = "都道府県医師会コード") -
 
 def day(value: str, label: str) -> str | None:
     """YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD as an ISO date; empty is None."""
+    if not value:  # most step dates of most rows: nothing to read
+        return None
     text = clean(value)
     if not text:
         return None

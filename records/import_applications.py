@@ -155,8 +155,11 @@ def _parse_row(rec: dict[str, str]) -> ApplicationRow:
                           intern(names.display_name(rec.get("from_county_name", "")) or None))
 
 
+_LABELS = {c.key: c.header for c in COLUMNS}
+
+
 def _label(column: str) -> str:
-    return next(c.header for c in COLUMNS if c.key == column)
+    return _LABELS[column]
 
 
 APPLICATIONS = CsvFormat("applications", COLUMNS, _parse_row, _number, "申請番号")

@@ -38,6 +38,7 @@ STATE_IN = {"審査中": "in_review", "確認中": "in_review", "差戻し": "re
 STAGE_OUT = {"county": "郡市区等医師会", "prefecture": "都道府県医師会", "done": "完了"}
 STATE_OUT = {"in_review": "審査中", "returned": "差戻し", "approved": "承認"}
 
+_LABELS = {c.key: c.header for c in COLUMNS}
 STEPS = (
     Step("submitted_on", "institution", "submitted"),
     Step("county_approved_on", "county", "approved"),
@@ -105,9 +106,8 @@ def _parse_row(rec: dict[str, str]) -> ReportRow:
     if (stage == "done") != (state == "approved"):
         raise Reject(f"段階「{STAGE_OUT[stage]}」と状態「{STATE_OUT[state]}」の組み合わせは使えません"
                      "（承認された報告は段階が完了です）。")
-    labels = {c.key: c.header for c in COLUMNS}
-    dates = tuple(required_day(rec.get(s.column, ""), labels[s.column]) if s.column == "submitted_on"
-                  else day(rec.get(s.column, ""), labels[s.column]) for s in STEPS)
+    dates = tuple(required_day(rec.get(s.column, ""), _LABELS[s.column]) if s.column == "submitted_on"
+                  else day(rec.get(s.column, ""), _LABELS[s.column]) for s in STEPS)
     d = dict(zip((s.column for s in STEPS), dates))
     returned_by = choice(rec.get("returned_by", ""), LEVEL_IN, "差戻し元", required=False)
     reason = text(rec.get("return_reason", "")) or None
