@@ -324,3 +324,14 @@ def test_imported_records_answer_in_the_web_chat_without_the_demo_mark(examples_
     finally:
         records.close()
         store.close()
+
+
+def test_demo_data_can_also_write_the_four_files(tmp_path):
+    demo = Instance.at(tmp_path / "demo")
+    result = cli(demo, "demo-data", "--members", "120", "--files", str(tmp_path / "files"))
+    assert result.exit_code == 0, result.output
+    assert "取り込み用CSVを書き出しました" in result.output and "members.csv 120 行" in result.output
+    real = Instance.at(tmp_path / "real")
+    for kind in KINDS.values():  # the demo taking the real path, in the documented order
+        assert sync(real, kind.name, "full", tmp_path / "files" / kind.file_name)["rejected"] == []
+    assert dump(real.records_db)["applications"] == dump(demo.records_db)["applications"]
