@@ -202,20 +202,31 @@ def _register_commands() -> None:
     from handlers.serve import serve
     from handlers.config_cli import config_command
     from handlers.staff import demo_accounts, staff
-    from records.cli import demo_data, sync_members
+    from records.cli import demo_data, sync_commands
 
     from handlers.ops_cli import COMMANDS as OPS_COMMANDS
 
     from handlers.desk_cli import agent
     from handlers.telegram_cli import register as register_telegram
 
-    for command in (serve, config_command, demo_data, sync_members, staff, demo_accounts, agent, *OPS_COMMANDS):
+    from handlers.telegram_notify import SubscriberNotices
+
+    # sync-*: the column map from the settings, and an explicit notification step after each import
+    syncs = sync_commands(notices=SubscriberNotices.open, column_map=_column_map)
+    for command in (serve, config_command, demo_data, *syncs, staff, demo_accounts, agent, *OPS_COMMANDS):
         cli.add_command(command)
-    register_telegram(cli)  # helpdesk telegram; sync-members and index notify subscribers
+    register_telegram(cli)  # helpdesk telegram; index announces new release notes
     for command in cli.commands.values():
         # `helpdesk --help` lists each command with its whole first paragraph, wrapped, not cut at
         # the terminal's width with "...".
         command.short_help = command.short_help or (command.help or "").split("\n\n", 1)[0].replace("\n", "")
+
+
+def _column_map(instance, kind: str) -> dict | None:
+    """A `sync-*` command's column map: setting IMPORT_COLUMNS for its kind (SettingError when wrong)."""
+    from helpdesk.settings import load_settings
+
+    return load_settings(instance.path)["IMPORT_COLUMNS"].get(kind)
 
 
 _register_commands()

@@ -11,6 +11,8 @@ a lock nor keeps a file open:
 - `vectors`: the index was built with the word vectors, and this installation has them (without,
   the search answers by words only);
 - `member_data`: the member data was loaded, and its last sync is recent enough (demo data never ages);
+- `institutions_data`, `applications_data`, `reports_data`: each kind's last import (time, mode, counts);
+  never imported or older than READY_IMPORT_MAX_DAYS, the part is degraded;
 - `telegram`: where a bot token is set, the Telegram process's heartbeat (`telegram.heartbeat` in the
   instance folder) is recent: touched when a poll or webhook call was read, but not while an update
   has waited unanswered for a minute, so a bot that hears Telegram but answers nobody turns it red;
@@ -188,6 +190,58 @@ def check_member_data(instance, max_hours: float) -> dict:
     return result
 
 
+IMPORTED_KINDS = {"institutions_data": ("institutions", "医療機関マスタ", "last_sync_institutions"),
+                  "applications_data": ("applications", "入会届・異動届", "last_sync_applications"),
+                  "reports_data": ("reports", "かかりつけ医機能報告", "last_sync_reports")}
+
+
+def import_facts(instance) -> dict[str, dict | None]:
+    """Each kind's last import ({"at", "mode", "added", …}), {"demo": True} on demo data, or None."""
+    from records.schema import DEMO_KEY, get_meta
+
+    out = {kind: None for kind, _label, _key in IMPORTED_KINDS.values()}
+    if not instance.records_db.exists():
+        return out
+    with closing(_open(instance.records_db)) as conn:
+        if not _table_exists(conn, "meta"):
+            return out
+        demo = get_meta(conn, DEMO_KEY)
+        for kind, _label, key in IMPORTED_KINDS.values():
+            last = get_meta(conn, key)
+            out[kind] = json.loads(last) if last else ({"demo": True} if demo else None)
+    return out
+
+
+def check_imports(instance, max_days: float) -> dict[str, dict]:
+    """One part per imported kind besides members. A stale or missing import is a degraded part, never
+    a failing one: the look-ups still answer, from older data (or not at all for that kind)."""
+    try:
+        facts = import_facts(instance)
+    except (sqlite3.Error, ValueError) as e:
+        return {part: {"ok": False, "error": f"取り込みの記録を読めません: {e}"}
+                for part in IMPORTED_KINDS}
+    from datetime import datetime
+
+    parts = {}
+    for part, (kind, label, _key) in IMPORTED_KINDS.items():
+        last = facts[kind]
+        if last is None:
+            parts[part] = {"ok": False,
+                           "error": f"{label}が取り込まれていません（helpdesk sync-{kind} --full）"}
+        elif last.get("demo"):
+            parts[part] = {"ok": True, "state": "demo"}
+        else:
+            age = time.time() - datetime.fromisoformat(last["at"]).timestamp()
+            stale = age > max_days * 86400
+            parts[part] = {"ok": not stale, "last_sync": last["at"], "mode": last.get("mode"),
+                           "added": last.get("added"), "changed": last.get("changed"),
+                           "deleted": last.get("deleted"), "rejected": last.get("rejected"),
+                           "age_seconds": round(age)}
+            if stale:
+                parts[part]["error"] = f"{label}の最後の取り込みから {max_days} 日以上たっています"
+    return parts
+
+
 def check_telegram(instance, enabled: bool, max_seconds: float) -> dict:
     if not enabled:
         return {"ok": True, "state": "disabled"}
@@ -261,6 +315,7 @@ def readiness(instance, config) -> dict:
         "index": check_index(instance),
         "vectors": check_vectors(instance),
         "member_data": check_member_data(instance, float(config["READY_MEMBER_SYNC_MAX_HOURS"])),
+        **check_imports(instance, float(config["READY_IMPORT_MAX_DAYS"])),
         "telegram": check_telegram(instance, bool(config["TELEGRAM_BOT_TOKEN"]),
                                    float(config["READY_TELEGRAM_MAX_SECONDS"])),
         "outbox": check_outbox(instance, float(config["READY_OUTBOX_MAX_MINUTES"])),

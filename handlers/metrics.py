@@ -25,6 +25,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -155,6 +156,20 @@ class _DatabaseGauges:
                                     value=outbox["backlog"])
             yield GaugeMetricFamily("helpdesk_outbox_oldest_seconds", "Age of the oldest message waiting",
                                     value=outbox["oldest_age_seconds"] or 0)
+        imports = _quietly(health.import_facts, self.instance)
+        if imports is not None:
+            imports = {"members": _quietly(health.member_data_facts, self.instance), **imports}
+            age = GaugeMetricFamily("helpdesk_import_age_seconds", "Seconds since each kind's last import",
+                                    labels=["kind"])
+            rows = GaugeMetricFamily("helpdesk_import_rows", "Rows of each kind's last import, by effect",
+                                     labels=["kind", "effect"])
+            for kind, last in imports.items():
+                if last and not last.get("demo"):
+                    age.add_metric([kind], time.time() - datetime.fromisoformat(last["at"]).timestamp())
+                    for effect in ("added", "changed", "deleted", "rejected"):
+                        rows.add_metric([kind, effect], last.get(effect) or 0)
+            yield age
+            yield rows
         if self.instance.kb_index.exists():
             yield GaugeMetricFamily("helpdesk_index_age_seconds", "Seconds since the index was written",
                                     value=time.time() - self.instance.kb_index.stat().st_mtime)

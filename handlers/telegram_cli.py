@@ -125,11 +125,11 @@ async def check_bot(config: TelegramConfig) -> None:
 
 
 def register(group: click.Group) -> None:
-    """Add `helpdesk telegram`, and make `sync-members` and `index` queue notifications for subscribers."""
-    from handlers.telegram_notify import watch_index, watch_sync
+    """Add `helpdesk telegram`, and make `index` announce new release notes to subscribers (the
+    `sync-*` commands call their notification step themselves, see handlers/cli.py)."""
+    from handlers.telegram_notify import watch_index
 
     group.add_command(telegram)
-    watch_sync(group.commands["sync-members"])
     watch_index(group.commands["index"], public_url=lambda instance: _public_url(instance))
 
 

@@ -1,9 +1,10 @@
 """Notifications to subscribed doctors, written to the outbox by the processes that change things.
 
-`helpdesk sync-members` and `helpdesk index` are wrapped (`watch_sync`, `watch_index`, applied where
-the CLI registers them): around a sync, the state of every subscribed, linked doctor (membership
+Each `helpdesk sync-*` command calls its notification step (`SubscriberNotices`, given to it by
+handlers/cli.py): around the import, the state of every subscribed, linked doctor (membership
 status, each application's stage, state and return reason) is read before and after, and each change
-becomes one outbox row for that doctor's chat; after indexing, a release note not seen before becomes
+becomes one outbox row for that doctor's chat. `helpdesk index` is wrapped (`watch_index`, applied where
+the CLI registers it): after indexing, a release note not seen before becomes
 one row per subscribed chat. The bot process sends them (handlers/telegram_outbox.py). Keys make each
 notification once only, also when a job is run twice. The first index run only records the release
 notes that exist, so subscribers are not flooded with old news.
@@ -100,31 +101,34 @@ def changes(before: Watched | None, after: Watched) -> list[tuple[str, str]]:
     return out
 
 
-def watch_sync(command: click.Command) -> click.Command:
-    """Wrap `sync-members` so that changes for subscribed doctors become notifications."""
-    inner = command.callback
+class SubscriberNotices:
+    """The notification step of an import (`helpdesk sync-*`), called explicitly by the command.
 
-    @functools.wraps(inner)
-    def callback(*args, **kwargs):
-        instance = click.get_current_context().obj
-        store = _open_store(instance)
-        if store is None:
-            return inner(*args, **kwargs)
-        try:
-            outbox = Outbox(store, CHANNEL)
-            watched = {s.member_number: s for s in outbox.subscribers() if s.member_number}
-            before = snapshot(instance.records_db, list(watched))
-            result = inner(*args, **kwargs)
-            after = snapshot(instance.records_db, list(watched))
-            queued = queue_changes(outbox, watched, before, after)
-            if queued:
-                click.echo(f"Telegram の通知 {queued} 件を送信待ちにしました。", err=True)
-            return result
-        finally:
-            store.close()
+    `open(instance)` reads, before the import, what each subscribed, linked doctor would be told
+    about; `queue()` reads it again after the import and queues one outbox row per change. The
+    same file imported twice changes nothing the second time, so it queues nothing.
+    """
 
-    command.callback = callback
-    return command
+    def __init__(self, instance, store: Store | None):
+        self.instance, self.store = instance, store
+        self.outbox = Outbox(store, CHANNEL) if store else None
+        self.watched = ({s.member_number: s for s in self.outbox.subscribers() if s.member_number}
+                        if self.outbox else {})
+        self.before = snapshot(instance.records_db, list(self.watched))
+
+    @classmethod
+    def open(cls, instance) -> "SubscriberNotices":
+        return cls(instance, _open_store(instance))
+
+    def queue(self) -> int:
+        if not self.watched:
+            return 0
+        after = snapshot(self.instance.records_db, list(self.watched))
+        return queue_changes(self.outbox, self.watched, self.before, after)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 def queue_changes(outbox: Outbox, watched: dict, before: dict, after: dict) -> int:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from helpdesk.values import (Boolean, Choice, ClockTime, Folder, Hours, Integer, Kind, Number, Origins, RateLimit,
-                             Text, Timestamp, Url, Weekdays)
+from helpdesk.values import (Boolean, Choice, ClockTime, ColumnMap, Folder, Hours, Integer, Kind, Number, Origins,
+                             RateLimit, Text, Timestamp, Unfit, Url, Weekdays)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,14 @@ GROUPS = {
     "health": "稼働状況（/readyz）",
     "retention": "保存期間（helpdesk purge）",
     "backup": "バックアップ",
+    "imports": "会員データの取り込み（helpdesk sync-*）",
 }
+
+
+def _import_headers() -> dict[str, set[str]]:
+    from records.kinds import headers
+
+    return headers()
 
 _TELEGRAM_SECRET = r"[A-Za-z0-9_-]{1,256}"
 _MONTH_DAY = r"\d{1,2}-\d{1,2}"
@@ -154,6 +161,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("backup", "BACKUP_DIR", Folder(), None, "毎日のバックアップの保存先フォルダ。未指定なら自動バックアップはしません"),
     _s("backup", "BACKUP_DAILY_AT", ClockTime(), "03:00", "毎日のバックアップを始める時刻（日本時間）"),
     _s("backup", "BACKUP_KEEP", Integer(1, 3650), 14, "残しておく毎日のバックアップの数（古いものから削除）"),
+    _s("imports", "IMPORT_COLUMNS", ColumnMap(_import_headers), {},
+       "受け取ったファイルの列名を本来の列名に読み替える表（種類ごと）。config.toml では "
+       "[IMPORT_COLUMNS.institutions] の下に \"受け取った列名\" = \"本来の列名\" と書きます（docs/records.md）"),
+    _s("imports", "READY_IMPORT_MAX_DAYS", Number(0), 45,
+       "医療機関・申請・報告の最後の取り込みからこの日数を過ぎると /readyz がその部分を degraded と報告します"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -175,7 +187,8 @@ class SettingError(ValueError):
 
 def defaults() -> dict:
     """A fresh copy, so that one app changing a list default cannot leak into the next."""
-    return {s.name: (list(s.default) if isinstance(s.default, list) else s.default) for s in SETTINGS}
+    return {s.name: (type(s.default)(s.default) if isinstance(s.default, (list, dict)) else s.default)
+            for s in SETTINGS}
 
 
 def parse_value(setting: Setting, value: Any, source: str) -> Any:
@@ -184,6 +197,8 @@ def parse_value(setting: Setting, value: Any, source: str) -> Any:
         return None
     try:
         return setting.kind.parse(value)
+    except Unfit as fault:
+        raise SettingError(f"設定 {setting.name} の値が正しくありません（{source}）。{fault}", setting.name) from None
     except (ValueError, TypeError, OverflowError):
         allowed = setting.kind.allowed
         space = " " if allowed[-1].isascii() else ""  # 「true または false を」, 「整数を」
@@ -302,13 +317,19 @@ def to_toml(settings: Settings) -> str:
 
     A secret is named in a comment but never printed (the output lands in terminals, scrollback and
     tickets): its value is moved by hand, or better, given as an environment variable."""
-    lines = []
+    lines, tables = [], []
     for s in SETTINGS:
         if settings.sources[s.name] in ("config.json", "config.toml") and settings.values[s.name] is not None:
+            value = settings.values[s.name]
             if s.secret:
                 lines.append(f"# {s.name} = {MASK}  # 秘密の値は表示しません。元の設定ファイルから直接移してください")
+            elif isinstance(value, dict):  # a table of tables (IMPORT_COLUMNS): after the plain keys, as TOML wants
+                for sub, pairs in value.items():
+                    tables += ["", f"[{s.name}.{sub}]"] + [f"{json.dumps(k, ensure_ascii=False)} = "
+                                                           f"{json.dumps(v, ensure_ascii=False)}" for k, v in pairs.items()]
             else:
-                lines.append(f"{s.name} = {json.dumps(settings.values[s.name], ensure_ascii=False)}")
+                lines.append(f"{s.name} = {json.dumps(value, ensure_ascii=False)}")
+    lines += tables
     return "\n".join(lines) + ("\n" if lines else "")
 
 

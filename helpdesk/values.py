@@ -232,3 +232,50 @@ class Folder(Kind):
         if not isinstance(value, str) or not value.strip():
             raise ValueError
         return value
+
+
+class Unfit(ValueError):
+    """A value that does not fit, with the exact fault in Japanese (for kinds with many parts)."""
+
+
+@dataclass(frozen=True)
+class ColumnMap(Kind):
+    """Per kind of import, a received file's column names renamed to ours ({kind: {theirs: ours}}).
+
+    `known` returns our column names per kind; it is called when a value is checked, so the
+    settings module need not import the records package.
+    """
+    known: Any = None
+    allowed = "取り込みの種類（members・institutions・applications・reports）ごとの「受け取った列名 = 本来の列名」の表"
+    label = "表"
+
+    def parse(self, value):
+        import json
+
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise Unfit("JSON として読めません。") from None
+        if not isinstance(value, dict):
+            raise ValueError
+        known = self.known() if self.known else {}
+        out = {}
+        for kind, renames in value.items():
+            if kind not in known:
+                raise Unfit(f"取り込みの種類「{kind}」はありません（{'・'.join(known)} のいずれか）。")
+            if not isinstance(renames, dict):
+                raise Unfit(f"{kind} には「受け取った列名 = 本来の列名」の表を書いてください。")
+            for theirs, ours in renames.items():
+                if not isinstance(ours, str) or ours not in known[kind]:
+                    raise Unfit(f"{kind} の「{theirs}」の読み替え先「{ours}」は {kind} の列名ではありません"
+                                "（列名は docs/records.md）。")
+            if len(set(renames.values())) != len(renames):
+                raise Unfit(f"{kind} で同じ列名に読み替える列が2つ以上あります。")
+            out[kind] = dict(renames)
+        return out
+
+    def text(self, value) -> str:
+        import json
+
+        return json.dumps(value, ensure_ascii=False)

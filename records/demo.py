@@ -30,8 +30,13 @@ from . import names
 from .associations import PREFECTURES, county_associations
 from .errors import DatabaseExists
 from .schema import DEMO_KEY, DEMO_LABEL, connect_writer, get_meta, set_meta
+from .import_applications import STEPS as APPLICATION_STEPS, ApplicationRow, write_applications
+from .import_institutions import InstitutionRow, write_institutions
+from .import_reports import STEPS as REPORT_STEPS, ReportRow, write_reports
+from .importer import gc_paused
 from .member_csv import MemberRow
-from .sync import gc_paused, write_members
+from .steps import steps_from_events
+from .sync import write_members
 from .vocab import PUBLICATIONS
 
 DEFAULT_SEED = 15  # MAMIS LETTER No. 15
@@ -305,38 +310,9 @@ class _Builder:
         return f"{s}{dept}医院", f"{k}{dept_kana}イイン"
 
 
-_INSERT_INSTITUTION = """
-INSERT INTO institutions (id, institution_code, name, kana, name_key, kana_key, postal_code, address,
-                          prefecture_code, county_code, source, master_status, filed_on, registered_on)
-VALUES (:id, :institution_code, :name, :kana, :name_key, :kana_key, :postal_code, :address,
-        :prefecture_code, :county_code, :source, :master_status, :filed_on, :registered_on)
-"""
-_INSERT_INSTITUTION_GRAM = """
-INSERT OR IGNORE INTO institution_grams (gram, institution_id) VALUES (:gram, :institution_id)
-"""
 _INSERT_COUNTY = """
 INSERT INTO associations (code, level, name, prefecture_code) VALUES (:code, 'county', :name, :prefecture_code)
 """
-_INSERT_APPLICATION = """
-INSERT INTO applications (id, application_number, member_number, kind, county_code, from_county_code,
-                          submitted_on, stage, state)
-VALUES (:id, :application_number, :member_number, :kind, :county_code, :from_county_code,
-        :submitted_on, :stage, :state)
-"""
-_INSERT_APPLICATION_EVENT = """
-INSERT INTO application_events (application_id, seq, happened_on, stage, action, reason)
-VALUES (:application_id, :seq, :happened_on, :stage, :action, :reason)
-"""
-_INSERT_REPORT = """
-INSERT INTO fd_reports (id, institution_id, fiscal_year, submitted_on, stage, state)
-VALUES (:id, :institution_id, :fiscal_year, :submitted_on, :stage, :state)
-"""
-_INSERT_REPORT_EVENT = """
-INSERT INTO fd_report_events (report_id, seq, happened_on, stage, action, reason)
-VALUES (:report_id, :seq, :happened_on, :stage, :action, :reason)
-"""
-
-
 def _institutions(b: _Builder, count: int) -> tuple[list[dict], dict[str, dict]]:
     """Vendor-delivered institutions plus a few typed in by hand; returns rows and well-known ones."""
     rows, known = [], {}
@@ -349,15 +325,17 @@ def _institutions(b: _Builder, count: int) -> tuple[list[dict], dict[str, dict]]
         row = {"id": len(rows) + 1, "institution_code": code, "name": name, "kana": kana,
                "postal_code": b.fake.zipcode(), "address": b.address(county_names[county], pref),
                "prefecture_code": pref, "county_code": county, "source": source,
-               "master_status": status, "filed_on": filed, "registered_on": registered}
+               "master_status": status, "filed_on": filed, "registered_on": registered, "kind": "clinic"}
         rows.append(row)
         known[key] = row
     manual_share = 0.015
     for _ in range(count):
         code_c, county_name, pref = b.county()
         manual = b.rng.random() < manual_share
-        name, kana = b.institution_name(hospital=b.rng.random() < 0.08)
+        hospital = b.rng.random() < 0.08
+        name, kana = b.institution_name(hospital=hospital)
         row = {"id": len(rows) + 1, "name": name, "kana": kana, "postal_code": b.fake.zipcode(),
+               "kind": "hospital" if hospital else "clinic",
                "address": b.address(county_name, pref), "prefecture_code": pref,
                "county_code": code_c, "filed_on": None, "registered_on": None}
         status = "in_master"
@@ -563,16 +541,25 @@ def generate_demo(db_path: Path | str, members: int = 20_000, seed: int = DEFAUL
         return _generate(Path(db_path), members, seed, force)
 
 
-def _numbered_with_events(pairs, key: str) -> tuple[list[dict], list[dict]]:
-    """Give each (row, events) pair its id (1, 2, …) and turn its events into rows keyed by it."""
-    rows, events = [], []
-    for i, (row, row_events) in enumerate(pairs, start=1):
-        row["id"] = i
-        rows.append(row)
-        events.extend({key: i, "seq": seq, "happened_on": day, "stage": stage, "action": action,
-                       "reason": why}
-                      for seq, (day, stage, action, why) in enumerate(row_events, start=1))
-    return rows, events
+def _as_rows(institutions: list[dict], applications, reports) -> tuple[list, list, list]:
+    """The generated records as the rows their files carry, so the demo is written by the importers'
+    own writers (and exports to files that import back to the same database)."""
+    inst = [InstitutionRow(r["institution_code"], r["name"], r["kana"], r["postal_code"], r["address"],
+                           r["prefecture_code"], r["county_code"], None, r.get("kind"), None, None,
+                           None, r["registered_on"], r["source"], r["master_status"], r["filed_on"])
+            for r in institutions]
+    apps = []
+    for row, events in applications:
+        dates, returned_by, reason = steps_from_events(APPLICATION_STEPS, events)
+        apps.append(ApplicationRow(row["application_number"], row["member_number"], row["kind"], row["county_code"],
+                                   row["from_county_code"], row["stage"], row["state"], dates, returned_by, reason))
+    code_of = {r["id"]: r["institution_code"] for r in institutions}
+    reps = []
+    for row, events in reports:
+        dates, returned_by, reason = steps_from_events(REPORT_STEPS, events)
+        reps.append(ReportRow(code_of[row["institution_id"]], row["fiscal_year"], row["stage"], row["state"], dates,
+                              returned_by, reason))
+    return inst, apps, reps
 
 
 def _generate(path: Path, members: int, seed: int, force: bool) -> DemoSummary:
@@ -598,19 +585,11 @@ def _generate(path: Path, members: int, seed: int, force: bool) -> DemoSummary:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(_INSERT_COUNTY, [{"code": c, "name": n, "prefecture_code": p}
                                           for c, n, p in b.counties])
-        conn.executemany(_INSERT_INSTITUTION, institutions)
-        conn.executemany(_INSERT_INSTITUTION_GRAM, sorted(
-            ({"gram": g, "institution_id": row["id"]}
-             for row in institutions for g in names.institution_grams(row["name"], row["kana"])),
-            key=lambda p: (p["gram"], p["institution_id"])))
+        institution_rows, application_rows, report_rows = _as_rows(institutions, applications, reports)
+        write_institutions(conn, institution_rows, [], {})
         write_members(conn, member_rows, [], {})
-        for pairs, insert_row, insert_event, key in (
-            (applications, _INSERT_APPLICATION, _INSERT_APPLICATION_EVENT, "application_id"),
-            (reports, _INSERT_REPORT, _INSERT_REPORT_EVENT, "report_id"),
-        ):
-            rows, events = _numbered_with_events(pairs, key)
-            conn.executemany(insert_row, rows)
-            conn.executemany(insert_event, events)
+        write_applications(conn, application_rows, [], {})
+        write_reports(conn, report_rows, [], {})
         set_meta(conn, DEMO_KEY, DEMO_LABEL)
         set_meta(conn, "demo_seed", str(seed))
         set_meta(conn, "demo_members", str(members))

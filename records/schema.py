@@ -147,6 +147,19 @@ _0003_INSTITUTIONS = [
 ]
 
 
+_0004_IMPORTS = [
+    # What the vendor's institution master carries beyond what the lookups needed so far.
+    "ALTER TABLE institutions ADD COLUMN kind TEXT CHECK (kind IN ('hospital', 'clinic'))",
+    "ALTER TABLE institutions ADD COLUMN opened_on TEXT",
+    "ALTER TABLE institutions ADD COLUMN closed_on TEXT",
+    "ALTER TABLE institutions ADD COLUMN delivered_in TEXT",  # YYYY-MM of the master delivery
+    # A digest of the imported row, as for members: equal hash, nothing to write.
+    "ALTER TABLE institutions ADD COLUMN row_hash TEXT",
+    "ALTER TABLE applications ADD COLUMN row_hash TEXT",
+    "ALTER TABLE fd_reports ADD COLUMN row_hash TEXT",
+]
+
+
 def _prefecture_rows() -> list[str]:
     """The 47 prefectural associations are fixed facts, so the schema carries them."""
     values = ", ".join(f"('{code}', 'prefecture', '{name}', '{code}')"
@@ -158,6 +171,7 @@ MIGRATIONS: list[Migration] = [
     ("0001_initial", _0001_INITIAL + _prefecture_rows()),
     ("0002_applications", _0002_APPLICATIONS),
     ("0003_institutions_and_reports", _0003_INSTITUTIONS),
+    ("0004_imports", _0004_IMPORTS),
 ]
 
 def connect_writer(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:

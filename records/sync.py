@@ -1,55 +1,24 @@
 """Importing the member CSV of the MAMIS API: the only writer of member data.
 
-The file format (encodings, columns, per-row validation) is `records/member_csv.py`;
-this module is the transaction that applies a parsed file to the records database.
-
-`--full` replaces the whole set with the file; `--diff` applies the rows of a
-difference file (column `operation`: added / changed / deleted). Both run in one
-transaction on a WAL database, so a failure anywhere, or the process being killed,
-leaves the previous copy exactly as it was, and readers keep seeing it meanwhile.
-`BEGIN IMMEDIATE` takes the write lock before anything is read, so two imports
-never interleave: the second waits, then reports SyncBusy. Rejected rows are
-reported (line and Japanese reason) and the others are still imported. Rows whose
-content did not change are not written at all (a hash of the canonical row is
-stored), which makes a repeated import a no-op and keeps a 1,000-row difference
-well under a second.
+The file format is `records/member_csv.py`; the transaction every import shares (full or
+difference, all or nothing, idempotent, rejected rows reported) is `records/importer.py`.
+This module is what is particular to members: writing their rows, delivery settings and
+search grams (`write_members`, also used by the demo generator) and reading them back
+for exports.
 """
 from __future__ import annotations
 
-import gc
 import json
 import sqlite3
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TextIO
+from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
 from storage.sqlite import connect
 
 from . import names
-from .errors import CsvFormatError, SyncBusy
-from .member_csv import MemberRow, Mode, ParsedFile, Rejection, parse_members_csv, write_members_csv
-from .schema import connect_writer, set_meta
+from .importer import ImportKind, SyncSummary, gc_paused, plan_changes, run_import  # noqa: F401
+from .member_csv import MEMBERS, MemberRow, Mode, write_members_csv
 from .vocab import PUBLICATIONS
-
-
-@dataclass
-class SyncSummary:
-    """What an import did, counted by effect (see `plan_changes`), plus the rejected rows."""
-    mode: Mode
-    added: int = 0
-    changed: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    rejected: list[Rejection] = field(default_factory=list)
-    encoding: str = ""
-
-    def to_json(self) -> dict:
-        """The summary `helpdesk sync-members --json` prints."""
-        return {"mode": self.mode, "added": self.added, "changed": self.changed,
-                "deleted": self.deleted,
-                "rejected": [{"line": r.line, "reason": r.reason} for r in self.rejected]}
 
 
 # ---------------------------------------------------------------- writing the database
@@ -172,118 +141,18 @@ def _existing(conn: sqlite3.Connection, mode: Mode, numbers: list[str]) -> dict[
     return {n: (h, name, kana, county) for n, h, name, kana, county in cur}
 
 
-def plan_changes(mode: Mode, parsed: ParsedFile, old: dict[str, tuple],
-                 summary: SyncSummary) -> tuple[list[MemberRow], list[str]]:
-    """Decide what to write: rows to upsert and numbers to delete, counting by effect.
-
-    Counts say what actually changed, not what the file claimed: an `added` row
-    that is already there with the same content counts as unchanged, a `changed`
-    row for an unknown member is added, a `deleted` row for an unknown member is
-    unchanged. That is what makes the same difference file harmless twice.
-    """
-    upserts, deletes, in_file = [], [], set()
-    for item in parsed.rows:
-        in_file.add(item.member_number)
-        row = item.row
-        if row is None:  # deleted
-            if item.member_number in old:
-                deletes.append(item.member_number)
-                summary.deleted += 1
-            else:
-                summary.unchanged += 1
-            continue
-        prev = old.get(row.member_number)
-        if prev is None:
-            summary.added += 1
-            upserts.append(row)
-        elif prev[0] != row.row_hash():
-            summary.changed += 1
-            upserts.append(row)
-        else:
-            summary.unchanged += 1
-    if mode == "full":
-        keep = in_file | parsed.rejected_numbers
-        gone = [n for n in old if n not in keep]
-        deletes.extend(gone)
-        summary.deleted += len(gone)
-    return upserts, deletes
+MEMBER_IMPORT = ImportKind("members", "会員", MEMBERS, "last_sync", _existing, write_members,
+                           lambda conn: load_member_rows(conn), "members.csv")
 
 
 def import_members(db_path: Path | str, csv_path: Path | str, mode: Mode, *,
+                   column_map: Mapping[str, str] | None = None,
                    progress_file: TextIO | None = None,
                    on_phase: Callable[[str], None] | None = None,
                    busy_timeout_ms: int = 10_000) -> SyncSummary:
-    """Import a member CSV into the records database, all or nothing.
-
-    `on_phase` is called with "parsed", "written" (inside the open transaction,
-    just before COMMIT) and "committed"; tests use it to kill the process at the
-    worst moment. Raises CsvFormatError when the file as a whole is unusable and
-    SyncBusy when another import still holds the lock after `busy_timeout_ms`;
-    rejected rows do not raise.
-    """
-    if mode not in ("full", "diff"):
-        raise ValueError(mode)
-    with gc_paused():
-        return _import(db_path, csv_path, mode, progress_file, on_phase, busy_timeout_ms)
-
-
-@contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector during a bulk import.
-
-    An import allocates millions of short-lived objects but creates no cycles;
-    left on, the collector re-scans the growing heap again and again, which costs
-    seconds on a national-scale file.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _import(db_path, csv_path, mode: Mode, progress_file, on_phase, busy_timeout_ms) -> SyncSummary:
-    data = Path(csv_path).read_bytes()
-    parsed = parse_members_csv(data, mode, progress_file=progress_file)
-    summary = SyncSummary(mode=mode, rejected=list(parsed.rejected), encoding=parsed.encoding)
-    if mode == "full" and not parsed.rows:
-        raise CsvFormatError("取り込める行が1行もありません。全件取り込みでは全会員が削除されてしまうため中止しました。")
-    if on_phase:
-        on_phase("parsed")
-
-    try:
-        conn = connect_writer(db_path, busy_timeout_ms=busy_timeout_ms)
-    except sqlite3.OperationalError as exc:
-        raise SyncBusy(str(exc)) from exc
-    try:
-        conn.execute("PRAGMA cache_size = -65536")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise SyncBusy(str(exc)) from exc
-        try:
-            old = _existing(conn, mode, [item.member_number for item in parsed.rows])
-            upserts, deletes = plan_changes(mode, parsed, old, summary)
-            write_members(conn, upserts, deletes, old)
-            set_meta(conn, "last_sync", json.dumps({
-                "mode": mode, "file": Path(csv_path).name,
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "added": summary.added, "changed": summary.changed, "deleted": summary.deleted,
-                "rejected": len(summary.rejected)}, ensure_ascii=False))
-            if on_phase:
-                on_phase("written")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        if on_phase:
-            on_phase("committed")
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        conn.close()
-    return summary
+    """Import a member CSV into the records database, all or nothing (see `run_import`)."""
+    return run_import(db_path, csv_path, mode, MEMBER_IMPORT, column_map=column_map,
+                      progress_file=progress_file, on_phase=on_phase, busy_timeout_ms=busy_timeout_ms)
 
 
 # ---------------------------------------------------------------- reading back (exports, round trips)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from handlers.health import IMPORTED_KINDS
 from handlers.web import create_app
 from records.schema import connect_writer, set_meta
 from tests.conftest import build_instance
@@ -17,20 +18,32 @@ from tests.conftest import build_instance
 TOKEN = "123456:ABC-test-token"
 
 
-def fresh_sync(instance, hours_ago: float = 1) -> None:
+def fresh_sync(instance, hours_ago: float = 1, keys=("last_sync",)) -> None:
     at = (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).isoformat(timespec="seconds")
     conn = connect_writer(instance.records_db)
     try:
-        set_meta(conn, "last_sync", json.dumps({"mode": "diff", "file": "m.csv", "at": at}))
+        for key in keys:
+            set_meta(conn, key, json.dumps({"mode": "diff", "file": "m.csv", "at": at}))
     finally:
         conn.close()
+
+
+def no_imports(instance):
+    """Members synced, the other kinds never imported: degraded parts, never failing ones."""
+    conn = connect_writer(instance.records_db)
+    try:
+        conn.execute("DELETE FROM meta WHERE key LIKE 'last_sync_%'")
+        conn.commit()
+    finally:
+        conn.close()
+    return {}, {"institutions_data", "applications_data", "reports_data"}
 
 
 @pytest.fixture
 def ready(tmp_path):
     """An instance where every part is ready, and a function making a client over it with settings."""
     instance = build_instance(tmp_path / "instance")
-    fresh_sync(instance)
+    fresh_sync(instance, keys=["last_sync", *(key for _kind, _label, key in IMPORTED_KINDS.values())])
     apps = []
 
     def client(**config):
@@ -67,7 +80,7 @@ def test_readyz_when_everything_is_ready(ready):
     body = r.get_json()
     assert (r.status_code, body["status"], body["failing"], body["degraded"]) == (200, "ok", [], [])
     assert set(body["checks"]) == {"databases", "migrations", "index", "vectors", "member_data", "telegram",
-                                   "outbox"}
+                                   "outbox", "institutions_data", "applications_data", "reports_data"}
     assert body["checks"]["vectors"] == {"ok": True, "source": "ja_ginza-5.3.0", "index": "ja_ginza-5.3.0"}
     assert body["checks"]["index"]["articles"] > 0 and body["checks"]["index"]["age_seconds"] >= 0
     assert body["checks"]["member_data"]["mode"] == "diff"
@@ -99,8 +112,8 @@ def stale_member_data(instance):
 
 
 def no_member_data(instance):
-    instance.records_db.unlink()
-    return {}, {"member_data"}
+    instance.records_db.unlink()  # no records at all: no kind was ever imported either
+    return {}, {"member_data", *IMPORTED_KINDS}
 
 
 def telegram_never_polled(instance):
@@ -129,7 +142,7 @@ def vectors_missing(instance):
 
 @pytest.mark.parametrize("breaks", [break_database, break_migrations, break_index, stale_member_data,
                                     no_member_data, telegram_never_polled, telegram_silent, outbox_stuck,
-                                    vectors_missing])
+                                    vectors_missing, no_imports])
 def test_readyz_names_the_failing_part(ready, breaks, monkeypatch):
     from handlers.health import REQUIRED
 

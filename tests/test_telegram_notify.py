@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-import click
 from click.testing import CliRunner
 
 from tests.conftest import NOW
@@ -51,29 +50,42 @@ def test_sync_that_changes_a_linked_doctors_membership_notifies_once(bot, fake, 
     assert len(fake.sent(3001)) == sent_before + 1 and len(fake.sent(3002)) == 1
 
 
-def test_an_import_that_changes_an_applications_stage_notifies_with_the_reason(bot, fake, demo_instance):
-    """An importer that carries applications (simulated by SQL) is watched the same way."""
-    from handlers.telegram_notify import watch_sync
+def test_sync_applications_stage_change_notifies_the_linked_doctor_once(bot, fake, demo_instance, tmp_path):
+    """A difference file moves A2026-000003 (returned by the county) on to the prefecture: the linked,
+    subscribed doctor is told once, /status shows the new stage at once, the same file again tells nobody."""
+    import dataclasses
+
+    from records.csv_format import write_csv
+    from records.import_applications import APPLICATIONS, STEPS, load_application_rows
     from storage.sqlite import connect
 
     subscribe(bot, fake, 3003, "1300005")
-    sent_before = len(fake.sent(3003))
+    subscribe(bot, fake, 3005, "1300001")  # linked too, but none of their applications changes
+    sent_before, other_before = len(fake.sent(3003)), len(fake.sent(3005))
+    conn = connect(demo_instance.records_db, readonly=True)
+    row = next(r for r in load_application_rows(conn) if r.application_number == "A2026-000003")
+    conn.close()
+    dates = dict(zip((s.column for s in STEPS), row.dates))
+    dates.update(resubmitted_on="2026-11-20", county_approved_on="2026-11-25")
+    moved = dataclasses.replace(row, stage="prefecture", state="in_review",
+                                dates=tuple(dates[s.column] for s in STEPS))
+    diff = tmp_path / "applications_diff.csv"
+    write_csv(diff, APPLICATIONS, [moved], operations=["changed"])
 
-    @click.command("import-applications")
-    @click.pass_obj
-    def importer(obj):
-        conn = connect(demo_instance.records_db)
-        conn.execute("UPDATE applications SET stage = 'prefecture', state = 'in_review' "
-                     "WHERE application_number = 'A2026-000003'")
-        conn.close()
-
-    group = click.Group(commands=[watch_sync(importer)])
-    from helpdesk.instance import Instance
-
-    result = CliRunner().invoke(group, ["import-applications"], obj=Instance.at(demo_instance.path))
+    result = run_cli(demo_instance, "sync-applications", "--diff", str(diff), "--json")
     assert result.exit_code == 0, result.output
+    assert '{"mode": "diff", "added": 0, "changed": 1, "deleted": 0, "rejected": []}' in result.output
     note = fake.wait_for("sendMessage", 3003, sent_before + 1, timeout=10)[-1].params["text"]
     assert "異動届（申請番号 A2026-000003）の状況が変わりました：都道府県医師会で確認中" in note
+    fake.command(3003, "/status")  # the member's record, then their applications
+    replies = fake.wait_for("sendMessage", 3003, sent_before + 3, timeout=10)[sent_before + 1:]
+    status = "\n".join(call.params["text"] for call in replies)
+    assert "A2026-000003" in status and "都道府県医師会で確認中" in status
+
+    again = run_cli(demo_instance, "sync-applications", "--diff", str(diff), "--json")
+    assert '"changed": 0' in again.output
+    time.sleep(0.5)
+    assert len(fake.sent(3003)) == sent_before + 3 and len(fake.sent(3005)) == other_before
 
 
 def test_a_new_release_note_is_announced_to_subscribers(bot, fake, demo_instance, tmp_path, monkeypatch):

@@ -1,0 +1,251 @@
+"""Benchmark the institution and application imports at national scale, beside a bare baseline.
+
+Why this exists
+---------------
+The vendor's institution master has about 180,000 rows and arrives monthly; applications
+are about 50,000 a year. `helpdesk sync-institutions` and `sync-applications` validate every
+row, keep search grams and histories, count by effect and run in one transaction, so they
+cost more than copying a CSV into SQLite. How much more is the question. Targets:
+
+* full import ≤ 20 × a bare CSV-into-SQLite load of the same file in the same run;
+* a 1,000-row difference ≤ 0.5 × that same bare full load;
+* lookups keep their p99 afterwards: an institution by code < 2 ms, a fuzzy institution
+  name search < 30 ms, an application by number < 2 ms.
+
+What it does
+------------
+1. Builds `--institutions` synthetic institutions (names from the demo's material, codes in
+   the project's format, every county association) and `--applications` applications, and
+   writes them as our files (records/kinds.py formats).
+2. Baseline, same run: `csv.reader` over the same file into one table of TEXT columns with
+   `executemany` in one transaction (`*_baseline_s`).
+3. `run_import(..., "full")` into a fresh records database, then a 1,000-row difference
+   (400 changed, 300 added, 300 deleted) for each kind.
+4. `--queries` lookups through `Records` as county staff (the access check and the log
+   included): institution by code, fuzzy institution name (a stem in hiragana), application
+   by number.
+
+`--json` prints one object with every figure; exit status 1 means a target was missed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import random
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from records.access import Asker
+from records.csv_format import write_csv
+from records.errors import RecordUnavailable
+from records.demo import _Builder, institution_code
+from records.import_applications import STEPS, ApplicationRow
+from records.import_institutions import InstitutionRow
+from records.importer import run_import
+from records.kinds import KINDS
+from records.lookup import Records
+
+_D2000, _D2025, _D2026 = date(2000, 1, 1), date(2025, 4, 1), date(2026, 11, 30)
+
+
+def p99_ms(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, int(len(ordered) * 0.99 + 0.5) - 1)] * 1000
+
+
+def timed(fn, *args, **kw) -> float:
+    start = time.perf_counter()
+    fn(*args, **kw)
+    return time.perf_counter() - start
+
+
+def make_institutions(b: _Builder, count: int) -> list[InstitutionRow]:
+    names = {code: name for code, name, _p in b.counties}
+    rows, used = [], set()
+    while len(rows) < count:
+        county, county_name, pref = b.county()
+        code = institution_code(pref, int(county[2:]) % 100, f"{b.rng.randrange(10000):04d}")
+        if code in used:
+            continue
+        used.add(code)
+        hospital = b.rng.random() < 0.08
+        name, kana = b.institution_name(hospital)
+        registered = b.day(_D2000, _D2026)
+        rows.append(InstitutionRow(code, name, kana, f"{b.rng.randrange(100, 1000)}-{b.rng.randrange(10000):04d}",
+                                   f"{b.pref_names[pref]}{names[county].removesuffix('医師会')}{b.rng.randrange(1, 30)}"
+                                   f"丁目{b.rng.randrange(1, 30)}番{b.rng.randrange(1, 30)}号",
+                                   pref, county, county_name, "hospital" if hospital else "clinic", registered.isoformat(),
+                                   None, f"{registered:%Y-%m}", registered.isoformat()))
+    return rows
+
+
+def make_applications(b: _Builder, count: int) -> list[ApplicationRow]:
+    rows = []
+    for i in range(count):
+        county, county_name, _pref = b.county()
+        submitted = b.day(_D2025, _D2026)
+        stage, state = b.rng.choice([("county", "in_review"), ("prefecture", "in_review"), ("jma", "in_review"),
+                                     ("done", "completed"), ("county", "returned")])
+        dates = {s.column: None for s in STEPS}
+        dates["submitted_on"] = submitted.isoformat()
+        reason = returned_by = None
+        if stage in ("prefecture", "jma", "done"):
+            dates["county_approved_on"] = submitted.isoformat()
+        if stage in ("jma", "done"):
+            dates["prefecture_approved_on"] = submitted.isoformat()
+        if stage == "done":
+            dates["jma_completed_on"] = submitted.isoformat()
+        if state == "returned":
+            dates["returned_on"], returned_by, reason = submitted.isoformat(), "county", "添付書類が不鮮明です。"
+        rows.append(ApplicationRow(f"A{submitted.year}-{i + 1:06d}", f"{county[:2]}{b.rng.randrange(10000, 100000)}",
+                                   "admission", county, None, stage, state, tuple(dates[s.column] for s in STEPS),
+                                   returned_by, reason, county_name))
+    return rows
+
+
+def bare_load(csv_path: Path, db_path: Path) -> None:
+    """The baseline: the same file into one table of TEXT columns, one transaction, nothing else."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    with open(csv_path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        cols = ", ".join(f"c{i} TEXT" for i in range(len(header)))
+        conn.execute(f"CREATE TABLE bare ({cols})")
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO bare VALUES ({', '.join('?' * len(header))})", reader)
+        conn.execute("COMMIT")
+    conn.close()
+
+
+def diff_of(rng: random.Random, rows: list, change, add) -> tuple[list, list[str], list[dict]]:
+    """400 changed, 300 added, 300 deleted rows of a kind."""
+    sample = rng.sample(rows, 700)
+    changed = [change(r) for r in sample[:400]]
+    added = [add(r, i) for i, r in enumerate(rng.sample(rows, 300))]
+    deleted = [{c.key: v for c, v in zip(KIND_COLUMNS[type(r)], r.to_csv())} for r in sample[400:]]
+    return changed + added, ["changed"] * 400 + ["added"] * 300, deleted
+
+
+KIND_COLUMNS = {InstitutionRow: KINDS["institutions"].format.columns,
+                ApplicationRow: KINDS["applications"].format.columns}
+
+
+def import_kind(tmp: Path, db: Path, kind: str, rows: list, diff: tuple) -> dict:
+    fmt = KINDS[kind].format
+    full, delta = tmp / f"{kind}.csv", tmp / f"{kind}_diff.csv"
+    write_csv(full, fmt, rows)
+    upserts, ops, deleted = diff
+    write_csv(delta, fmt, upserts, operations=ops, deleted=deleted)
+    baseline = timed(bare_load, full, tmp / f"{kind}_bare.sqlite")
+    full_s = timed(run_import, db, full, "full", KINDS[kind])
+    start = time.perf_counter()
+    summary = run_import(db, delta, "diff", KINDS[kind])
+    diff_s = time.perf_counter() - start
+    return {"rows": len(rows), "baseline_s": round(baseline, 3), "full_s": round(full_s, 2),
+            "diff_1000_s": round(diff_s, 3), "full_x_baseline": round(full_s / baseline, 1),
+            "diff_x_baseline": round(diff_s / baseline, 3),
+            "diff_counts": [summary.added, summary.changed, summary.deleted, len(summary.rejected)]}
+
+
+def run(institutions: int, applications: int, queries: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    b = _Builder(seed)
+    figures: dict = {}
+    with tempfile.TemporaryDirectory(prefix="import-bench-") as tmp:
+        tmp = Path(tmp)
+        db = tmp / "records.sqlite"
+        inst = make_institutions(b, institutions)
+        apps = make_applications(b, applications)
+        inst_diff = diff_of(rng, inst, lambda r: dataclasses.replace(r, address=r.address + "２階"),
+                            lambda r, i: dataclasses.replace(r, institution_code=f"{r.prefecture_code}9"
+                                                             f"{i:06d}0"[:10], name=r.name + "分院"))
+        figures["institutions"] = import_kind(tmp, db, "institutions", inst, inst_diff)
+        app_diff = diff_of(rng, apps, lambda r: dataclasses.replace(r, stage="prefecture", state="in_review",
+                                                                  dates=(r.dates[0], r.dates[0], *r.dates[2:])),
+                           lambda r, i: dataclasses.replace(r, application_number=f"A2027-{i + 1:06d}"))
+        figures["applications"] = import_kind(tmp, db, "applications", apps, app_diff)
+
+        by_code, fuzzy, by_number = [], [], []
+        with Records(db, tmp / "audit.sqlite") as records:
+            for row in rng.sample(inst, queries):
+                asker = Asker.county_staff(row.county_code)
+                start = time.perf_counter()
+                try:
+                    records.institution(asker, row.institution_code)
+                except RecordUnavailable:  # deleted by the difference: timed the same, the refusal included
+                    pass
+                by_code.append(time.perf_counter() - start)
+                stem = row.name.removesuffix("クリニック").removesuffix("医院")
+                start = time.perf_counter()
+                records.find_institutions(asker, stem)
+                fuzzy.append(time.perf_counter() - start)
+            for row in rng.sample(apps, queries):
+                asker = Asker.county_staff(row.county_code)
+                start = time.perf_counter()
+                try:
+                    records.application(asker, row.application_number)
+                except RecordUnavailable:
+                    pass
+                by_number.append(time.perf_counter() - start)
+    figures.update(institution_by_code_p99_ms=round(p99_ms(by_code), 3),
+                   institution_fuzzy_p99_ms=round(p99_ms(fuzzy), 2),
+                   institution_fuzzy_median_ms=round(statistics.median(fuzzy) * 1000, 2),
+                   application_by_number_p99_ms=round(p99_ms(by_number), 3),
+                   peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                   load_average=[round(x, 2) for x in os.getloadavg()])
+    return figures
+
+
+def missed(f: dict) -> list[str]:
+    out = []
+    for kind in ("institutions", "applications"):
+        if f[kind]["full_x_baseline"] > 20:
+            out.append(f"{kind} full > 20× baseline")
+        if f[kind]["diff_x_baseline"] > 0.5:
+            out.append(f"{kind} diff > 0.5× baseline")
+    if f["institution_by_code_p99_ms"] >= 2 or f["application_by_number_p99_ms"] >= 2:
+        out.append("lookup by number p99 ≥ 2 ms")
+    if f["institution_fuzzy_p99_ms"] >= 30:
+        out.append("fuzzy name p99 ≥ 30 ms")
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="医療機関・申請の取り込みと照会の性能を測定します。")
+    parser.add_argument("--institutions", type=int, default=180_000, help="医療機関の数（既定 180000）")
+    parser.add_argument("--applications", type=int, default=50_000, help="申請の数（既定 50000）")
+    parser.add_argument("--queries", type=int, default=1_000, help="照会の回数（既定 1000）")
+    parser.add_argument("--seed", type=int, default=15, help="乱数の種")
+    parser.add_argument("--json", action="store_true", help="JSONで出力")
+    args = parser.parse_args(argv)
+    f = run(args.institutions, args.applications, min(args.queries, args.institutions, args.applications), args.seed)
+    if args.json:
+        print(json.dumps(f, ensure_ascii=False))
+    else:
+        for kind in ("institutions", "applications"):
+            k = f[kind]
+            print(f"{kind:<13} {k['rows']:,} rows: full {k['full_s']:.2f} s = {k['full_x_baseline']}× bare "
+                  f"{k['baseline_s']:.2f} s (target ≤ 20×); diff 1,000 {k['diff_1000_s']:.3f} s = "
+                  f"{k['diff_x_baseline']}× (target ≤ 0.5×); added/changed/deleted/rejected {k['diff_counts']}")
+        print(f"institution by code p99   {f['institution_by_code_p99_ms']:.3f} ms (target < 2)")
+        print(f"institution fuzzy p99     {f['institution_fuzzy_p99_ms']:.2f} ms (target < 30; median "
+              f"{f['institution_fuzzy_median_ms']:.2f})")
+        print(f"application by number p99 {f['application_by_number_p99_ms']:.3f} ms (target < 2)")
+        print(f"peak RSS {f['peak_rss_mb']} MB; load average {f['load_average']}")
+    failures = missed(f)
+    for line in failures:
+        print(f"missed: {line}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
