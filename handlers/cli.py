@@ -109,7 +109,7 @@ def search_command(instance: Instance, query, k, as_json):
 @click.option("--json", "as_json", is_flag=True, help="JSON で出力します")
 @click.pass_obj
 def eval_command(instance: Instance, questions, corpus, as_json):
-    """検索品質を評価します（hit@1, hit@3, MRR@10, Recall@10, nDCG@10, 回答率, 棄却率）。"""
+    """検索品質を評価します（hit@1, hit@3, MRR@10, Recall@10, nDCG@10, 回答率, 正答率, 棄却率）。"""
     from kb.evaluate import BadQuestionFile, evaluate, load_questions
     from kb.indexer import build_index
 
@@ -134,10 +134,11 @@ def eval_command(instance: Instance, questions, corpus, as_json):
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{'指標':<12}値")
-    for key in ("n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "passage@1", "abstained"):
+    click.echo(f"{'指標':<16}値")
+    for key in ("n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "passage@1", "answered_right",
+                "abstained"):
         value = result[key]
-        click.echo(f"{key:<12}{'-' if value is None else value}")
+        click.echo(f"{key:<16}{'-' if value is None else value}")
     if result["misses"]:
         click.echo(f"\n外れ {len(result['misses'])} 件:")
         for m in result["misses"][:20]:
