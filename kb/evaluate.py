@@ -67,8 +67,12 @@ def ndcg_at(q: Question, ranked: list[str], k: int = 10) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def evaluate(searcher: Searcher, questions: list[Question], k: int = 10) -> dict:
-    """Run every question and return the metrics dict (keys are a contract: see README)."""
+def evaluate(searcher: Searcher, questions: list[Question], k: int = 10, explain: bool = False) -> dict:
+    """Run every question and return the metrics dict (keys are a contract: see README).
+
+    With `explain`, each miss also carries `explain`: for its top 3 results, the signals behind
+    score, confidence and section (kb.search), so an author can see why the question went there.
+    """
     judged = [q for q in questions if q.relevant]
     unjudged = [q for q in questions if not q.relevant]
     sums = dict.fromkeys(("hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "answered_right"), 0.0)
@@ -76,11 +80,13 @@ def evaluate(searcher: Searcher, questions: list[Question], k: int = 10) -> dict
     passages = [0, 0]  # right, judged
     misses = []
     for q in questions:
-        results = searcher.search(q.query, k=k)
+        results = searcher.search(q.query, k=k, explain=explain)
         ranked = [r.slug for r in results]
         top = results[0] if results else None
         miss = {"query": q.query, "expected": list(q.relevant), "got": ranked[:3],
                 "confidence": round(top.confidence if top else 0.0, 3)}
+        if explain:
+            miss["explain"] = [{"slug": r.slug, **r.explanation} for r in results[:3]]
         if not q.relevant:
             if top is None or top.confidence < CONFIDENCE_THRESHOLD:
                 abstained += 1
