@@ -87,11 +87,12 @@ def coverage(analysis: Analysis, idf: dict[str, float], has: set[str]) -> float:
 
 
 def passage_coverage(analysis: Analysis, idf: dict[str, float], said: set[str],
-                     near: set[int] = frozenset()) -> tuple[float, list[int]]:
+                     near: set[int] = frozenset(), kind_terms: frozenset[str] = frozenset()) -> tuple[float, list[int]]:
     """(rarity-weighted share of the question's words the passage meets, indices of the key words it misses).
 
     `said` holds the passage's words (section, its example questions, the article's title);
-    `near` the indices of `analysis.units` met by word vector instead (kb.search).
+    `near` the indices of `analysis.units` met by word vector instead (kb.search); `kind_terms`
+    the words that only ask for a kind of answer (kb.passages.kind_words), never key words.
     """
     total = covered = 0.0
     missing = []
@@ -109,7 +110,7 @@ def passage_coverage(analysis: Analysis, idf: dict[str, float], said: set[str],
         else:
             share = 0.0
         covered += weight * share
-        if key and share < KEY_PARTS_MET and i not in missing:
+        if key and head not in kind_terms and share < KEY_PARTS_MET and i not in missing:
             missing.append(i)
     return (covered / total if total else 0.0), missing
 

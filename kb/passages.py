@@ -23,7 +23,7 @@ from kb.analysis import hash_text, nfkc
 
 # Question cues per kind, matched on the NFKC-folded question.
 QUESTION_CUES = {
-    "how": re.compile(r"どう(すれ|やっ|したら|すると|すれば)|どのように|どのよう|方法|やり方|仕方|手順|手続|申し?込"
+    "how": re.compile(r"どう(すれ|やっ|したら|すると|すれば)|どのように|どのよう|方法|やり方|仕方|使い方|手順|手続|申し?込"
                       r"|(?<!知り)たい|ほしい|欲しい"),
     "when": re.compile(r"いつ|時期|何時|何日|何曜|日時|日程|タイミング|時点|期限|頃"),
     "where": re.compile(r"どこ|どちら|場所|会場"),
@@ -70,6 +70,16 @@ def question_kinds(text: str) -> set[str]:
     """What the question asks: a subset of how/when/where/contact/who/why/what (empty when it does not say)."""
     folded = nfkc(text)
     return {kind for kind, cue in QUESTION_CUES.items() if cue.search(folded)}
+
+
+def kind_words(text: str) -> list[str]:
+    """The words of the question that say what kind of answer it wants (方法, 日程, 窓口, 理由 …).
+
+    They are answered by a section of that kind (section_kinds), not by the section spelling them,
+    so the confidence does not hold them as key words (kb.confidence.passage_coverage).
+    """
+    folded = nfkc(text)
+    return [m.group(0) for cue in QUESTION_CUES.values() for m in cue.finditer(folded)]
 
 
 def whats_new_cues(text: str) -> list[str]:

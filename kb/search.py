@@ -35,7 +35,7 @@ from kb import vectors as word_vectors
 from kb.analysis import Analysis, Analyzer, bigrams
 from kb.confidence import (CONFIDENCE_THRESHOLD, OUT_OF_DOMAIN_COVERAGE, RESCUE_BELOW, asks_something,
                            calibrate, coverage, gram_coverage, held_back, may_rescue, passage_coverage)
-from kb.passages import question_kinds, section_score, whats_new_cues
+from kb.passages import kind_words, question_kinds, section_score, whats_new_cues
 from storage.sqlite import connect
 
 CANDIDATES = 100
@@ -241,9 +241,8 @@ class Searcher:
             return SearchResults()
         analysis = self.analyzer.analyze(query)
         results = []
-        cues = whats_new_cues(query)
-        cue_terms = frozenset(self.analyzer.analyze(" ".join(cues)).terms) if cues else frozenset()
-        ranked = self._rank(analysis, k, question_kinds(query), cue_terms, explain)
+        ranked = self._rank(analysis, k, question_kinds(query), self._terms_of(whats_new_cues(query)),
+                            self._terms_of(kind_words(query)), explain)
         for cand in ranked:
             heading, passage = self.conn.execute(SECTION_SQL, {"id": cand["section_id"]}).fetchone()
             results.append(
@@ -264,6 +263,10 @@ class Searcher:
         best = max((c["coverage"] for c in ranked), default=0.0)
         names_topic = any(u[0][0] in self._title_words for u in analysis.units)
         return SearchResults.of(results, best, asks_something(analysis) or not analysis.units, names_topic)
+
+    def _terms_of(self, words: list[str]) -> frozenset[str]:
+        """The analysed terms of some words of the question (cue words), to compare with its units."""
+        return frozenset(self.analyzer.analyze(" ".join(words)).terms) if words else frozenset()
 
     def suggest(self, text: str, k: int = 3) -> list[Suggestion]:
         """Example questions matching what is being typed, for suggest-as-you-type."""
@@ -377,7 +380,7 @@ class Searcher:
         return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
 
     def _rank(self, analysis: Analysis, k: int, kinds: set[str] = frozenset(), cues: frozenset[str] = frozenset(),
-              explain: bool = False) -> list[dict]:
+              kind_terms: frozenset[str] = frozenset(), explain: bool = False) -> list[dict]:
         """The best `k` candidates, re-ranked, each with its confidence and answering section.
 
         `cues` are the terms of a question about what is new (kb.passages.whats_new_cues): release
@@ -429,13 +432,18 @@ class Searcher:
         ranked = ranked[:k]
         doc_terms = self._terms([c["id"] for c in ranked])
         sections = self._sections([c["id"] for c in ranked])
+        wanted = (kinds, cues, kind_terms)
         for cand in ranked:
-            self._judge(analysis, terms, idf, df, kinds, cues, cand, doc_terms[cand["id"]], sections[cand["id"]], explain)
+            self._judge(analysis, terms, idf, df, wanted, cand, doc_terms[cand["id"]], sections[cand["id"]], explain)
         return ranked
 
-    def _judge(self, analysis: Analysis, terms: list[str], idf: dict[str, float], df: dict[str, int], kinds: set[str],
-               cues: frozenset[str], cand: dict, doc_terms: set[str], sections: list[dict], explain: bool) -> None:
-        """Choose the candidate's answering section and judge it: sets section_id, coverage, confidence."""
+    def _judge(self, analysis: Analysis, terms: list[str], idf: dict[str, float], df: dict[str, int], wanted: tuple,
+               cand: dict, doc_terms: set[str], sections: list[dict], explain: bool) -> None:
+        """Choose the candidate's answering section and judge it: sets section_id, coverage, confidence.
+
+        `wanted` is (kinds of answer asked for, what-is-new cue terms, terms that ask for a kind of answer).
+        """
+        kinds, cues, kind_terms = wanted
         topic = set(cand["title_terms"].split())
         # A release note answers "what is new" (最新, 今回, アップデート …) by being the newest one.
         new_release = bool(cues) and cand["release"]
@@ -460,10 +468,10 @@ class Searcher:
         if chosen["heading"] is None:
             said = said | set(cand["head_terms"].split())
         near = self._near(analysis, chosen["said_rows"], said)
-        passage, missing = passage_coverage(analysis, idf, said, near)
+        passage, missing = passage_coverage(analysis, idf, said, near, kind_terms)
         # A key word the passage lacks lowers the passage's share; one the whole article lacks
         # (or says only that it does not know) holds the answer back.
-        unanswered = passage_coverage(analysis, idf, said | has, near)[1]
+        unanswered = passage_coverage(analysis, idf, said | has, near, kind_terms)[1]
         if rescued:
             signal = max(signal, 0.9 * gram_coverage(set(bigrams(analysis.reading)), cand["texts"]))
             passage = max(passage, signal)
