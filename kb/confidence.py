@@ -68,13 +68,17 @@ def asks_something(analysis: Analysis) -> bool:
     return False
 
 
-def coverage(analysis: Analysis, idf: dict[str, float], has: set[str]) -> float:
-    """Rarity-weighted share of the question's words the article has (see module docstring)."""
+def coverage(analysis: Analysis, idf: dict[str, float], has: set[str], kind_terms: frozenset[str] = frozenset()) -> float:
+    """Rarity-weighted share of the question's words the article has (see module docstring).
+
+    Words that only ask for a kind of answer (教えて, 方法: `kind_terms`) are left out: the
+    section's kind answers them, not its spelling.
+    """
     total = covered = 0.0
     for terms, _known, _key in analysis.units:
         head, parts = terms[0], terms[1:]
-        if head not in idf:
-            continue  # beyond the query-term cap
+        if head not in idf or head in kind_terms:
+            continue  # beyond the query-term cap, or asks only for a kind of answer
         weight = idf[head]
         total += weight
         if head in has:
@@ -98,8 +102,8 @@ def passage_coverage(analysis: Analysis, idf: dict[str, float], said: set[str],
     missing = []
     for i, (terms, _known, key) in enumerate(analysis.units):
         head, parts = terms[0], terms[1:]
-        if head not in idf:
-            continue  # beyond the query-term cap
+        if head not in idf or head in kind_terms:
+            continue  # beyond the query-term cap, or asks only for a kind of answer (see `coverage`)
         weight = idf[head]
         total += weight
         if head in said or i in near:
@@ -110,7 +114,7 @@ def passage_coverage(analysis: Analysis, idf: dict[str, float], said: set[str],
         else:
             share = 0.0
         covered += weight * share
-        if key and head not in kind_terms and share < KEY_PARTS_MET and i not in missing:
+        if key and share < KEY_PARTS_MET and i not in missing:
             missing.append(i)
     return (covered / total if total else 0.0), missing
 

@@ -448,7 +448,7 @@ class Searcher:
         # A release note answers "what is new" (最新, 今回, アップデート …) by being the newest one.
         new_release = bool(cues) and cand["release"]
         has = doc_terms - set(cand["hedged_terms"].split()) | (cues if new_release else set())
-        cand["coverage"] = signal = coverage(analysis, idf, has)
+        cand["coverage"] = signal = coverage(analysis, idf, has, kind_terms)
         rescued = (not terms or signal < RESCUE_BELOW) and may_rescue(analysis, has)
         # The section that best answers what is asked (kb.passages), helped by its own example
         # questions; the first on a tie, so a question matching nothing specific gets the summary.
