@@ -10,10 +10,15 @@ Three stages, each cheap:
    cover, how close the question is to one of those (rapidfuzz, which also forgives
    a wrong kanji or a missing character), and how close its meaning is to the article's
    (word vectors, kb.vectors: 「仕事をやめた」 and 退職 share no word);
-3. for the results returned, the answering `##` section and a calibrated confidence in
-   0..1 (share of the question the whole article covers, and that closeness), which the
-   conversation core compares with the single threshold `CONFIDENCE_THRESHOLD` to
-   answer, offer choices or hand over to a person.
+3. for the results returned, the answering `##` section (kb.passages, helped by the section's
+   own example questions) and a calibrated confidence in 0..1 that judges the passage shown:
+   the share of the question the article *and* that passage meet, that closeness, and a hold
+   when a key word of the question is missing (kb.confidence). The conversation core compares
+   it with the single threshold `CONFIDENCE_THRESHOLD` to answer, offer choices or hand over
+   to a person.
+
+A question about what is new (最新の情報, 今回のアップデート, 新機能 …) lifts the release notes,
+newest first, and is answered from the newest one's opening, which lists what changed.
 
 Any input is safe: every term is quoted before MATCH, the input is capped, and a
 query that still fails returns no results rather than raising.
