@@ -363,14 +363,17 @@ class Searcher:
         return {r["id"]: set(r["terms"].split()) for r in rows}
 
     def _sections(self, doc_ids) -> dict[int, list[dict]]:
-        """Per document, its sections in order: id, heading, term sets, kinds, what it says and its example questions."""
+        """Per document, its sections in order: id, heading, term sets, kinds, what it says and its example questions.
+
+        What a section says (`said_terms`, `said_rows`) stays as stored: only the chosen one is read (`_judge`).
+        """
         found: dict[int, list] = {}
         for row in self.conn.execute(SECTIONS_SQL, {"ids": json.dumps(list(doc_ids))}):
             found.setdefault(row["doc_id"], []).append({
                 "id": row["id"], "heading": row["heading"], "terms": set(row["terms"].split()),
                 "heading_terms": set(row["heading_terms"].split()), "kinds": json.loads(row["kinds"]),
-                "said_terms": set(row["said_terms"].split()),
-                "said_rows": np.frombuffer(row["said_rows"], dtype=np.int32), "questions": json.loads(row["questions"]),
+                "said_terms": row["said_terms"], "said_rows": row["said_rows"],
+                "questions": json.loads(row["questions"]) if row["questions"] != "[]" else [],
             })
         return found
 
@@ -469,10 +472,10 @@ class Searcher:
         # title's, a release note's "what is new" for such a question, or a word near in meaning.
         # The opening (summary) answers what the whole article is about, so the article's own example
         # questions and tags are its questions; a release note's opening sums up the whole note.
-        said = has if new_release else chosen["said_terms"] | topic
+        said = has if new_release else set(chosen["said_terms"].split()) | topic
         if chosen["heading"] is None:
             said = said | set(cand["head_terms"].split())
-        near = self._near(analysis, chosen["said_rows"], said)
+        near = self._near(analysis, np.frombuffer(chosen["said_rows"], dtype=np.int32), said)
         passage, missing = passage_coverage(analysis, idf, said, near, kind_terms)
         # A key word the passage lacks lowers the passage's share; one the whole article lacks
         # (or says only that it does not know) holds the answer back.
