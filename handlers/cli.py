@@ -126,15 +126,24 @@ def _open_searcher(db_path: Path):
     return Searcher(db_path)
 
 
+def _echo_explanation(explanation: dict | None, indent: str) -> None:
+    """Why a result ranked, was judged and got its section (kb.search `explain`), for article authors."""
+    from kb.explain import explanation_lines
+
+    for line in explanation_lines(explanation):
+        click.echo(indent + line)
+
+
 @cli.command("search")
 @click.argument("query")
 @click.option("--k", default=5, show_default=True, type=click.IntRange(1, 100), help="表示する件数")
 @click.option("--json", "as_json", is_flag=True, help="JSON で出力します")
+@click.option("--explain", is_flag=True, help="順位・確信度・選ばれた節の根拠を表示します（記事を直す人向け）")
 @click.pass_obj
-def search_command(instance: Instance, query, k, as_json):
+def search_command(instance: Instance, query, k, as_json, explain):
     """質問文で記事を検索します。"""
     searcher = _open_searcher(instance.kb_index)
-    results = searcher.search(query, k=k)
+    results = searcher.search(query, k=k, explain=explain)
     if as_json:
         payload = {"query": query, "results": [r.as_dict() for r in results]}
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -144,6 +153,8 @@ def search_command(instance: Instance, query, k, as_json):
         return
     for i, r in enumerate(results, 1):
         click.echo(f"{i}. {r.title} [{r.slug}] 確信度 {r.confidence:.2f}（{r.updated} 更新）")
+        if explain:
+            _echo_explanation(r.explanation, "   ")
         click.echo("   " + r.passage.replace("\n", "\n   ")[:300])
 
 
@@ -160,9 +171,10 @@ def search_command(instance: Instance, query, k, as_json):
     help="このコーパスだけで一時索引を作って評価します（省略時はナレッジベース）",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON で出力します")
+@click.option("--explain", is_flag=True, help="外れた質問ごとに、上位の結果の順位・確信度・節の根拠を表示します")
 @click.pass_obj
-def eval_command(instance: Instance, questions, corpus, as_json):
-    """検索品質を評価します（hit@1, hit@3, MRR@10, Recall@10, nDCG@10, 回答率, 棄却率）。"""
+def eval_command(instance: Instance, questions, corpus, as_json, explain):
+    """検索品質を評価します（hit@1, hit@3, MRR@10, Recall@10, nDCG@10, 回答率, 正答率, 棄却率）。"""
     from kb.evaluate import BadQuestionFile, evaluate, load_questions
     from kb.indexer import build_index
 
@@ -181,20 +193,24 @@ def eval_command(instance: Instance, questions, corpus, as_json):
             click.echo(f"スキップ: {path}: {reason}", err=True)
         searcher = _open_searcher(db)
         try:
-            result = evaluate(searcher, qs)
+            result = evaluate(searcher, qs, explain=explain)
         finally:
             searcher.close()
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{'指標':<12}値")
-    for key in ("n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "passage@1", "abstained"):
+    click.echo(f"{'指標':<16}値")
+    for key in ("n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "passage@1", "answered_right",
+                "abstained"):
         value = result[key]
-        click.echo(f"{key:<12}{'-' if value is None else value}")
+        click.echo(f"{key:<16}{'-' if value is None else value}")
     if result["misses"]:
         click.echo(f"\n外れ {len(result['misses'])} 件:")
         for m in result["misses"][:20]:
             click.echo(f"  {m['query']} → 期待 {m['expected']} / 結果 {m['got']}（確信度 {m['confidence']}）")
+            for j, explained in enumerate(m.get("explain", []), 1):
+                click.echo(f"    {j}. [{explained['slug']}]")
+                _echo_explanation(explained, "       ")
 
 
 def _register_commands() -> None:

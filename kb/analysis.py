@@ -49,6 +49,11 @@ STOP_LEMMAS = {
     "何処", "どこ", "何時", "いつ", "何故", "なぜ", "誰", "だれ", "どう", "如何", "どれ", "どちら", "どなた",
     "幾ら", "いくら",
 }
+# Nouns that say what kind of answer is wanted, not what it is about (内容を教えて, 方法は): never
+# the word that makes a question this question (see `_morpheme_entry`, key words).
+GENERIC_NOUNS = {"内容", "方法", "場合", "仕方", "遣り方", "やり方", "詳細", "一覧", "件", "点", "時", "際", "為", "ため", "最新"}
+# Noun kinds that are never key words: counters (3件, 機) and time words (今回, 当日, 最近).
+NOT_KEY_NOUNS = {"助数詞可能", "副詞可能"}
 HYPHEN_AFTER_KATAKANA = re.compile(r"(?<=[ァ-ヴー])[-‐‑‒–—―−ｰ~〜～]")
 LONG_VOWEL = "ー"
 NON_WORD = re.compile(r"[\s\W_]+")
@@ -98,6 +103,11 @@ def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, str]:
 def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool, tuple | None, tuple[str, ...]]:
     """(terms, reading, is a known word, the word's unit for `Analysis.units`, its lemma) of one morpheme.
 
+    The unit is (terms, known, key). A key word is a known common or proper noun that names a thing
+    (パスワード, 自宅, スマホアプリ, 新機能): the words that make a question this question. The
+    answer shown must meet every one of them (kb.confidence); verbs, time words, counters and nouns
+    that only ask for a kind of answer (内容, 方法) are not key.
+
     The lemma is the normalized form as Sudachi spells it (not folded), then its mode-A parts
     for a compound: what word vectors are keyed by (kb.vectors).
 
@@ -124,7 +134,9 @@ def _morpheme_entry(m) -> tuple[tuple[str, ...], str | None, bool, tuple | None,
             if sub and sub != term and p.part_of_speech()[0] not in SKIP_POS and not NON_WORD.fullmatch(sub):
                 terms.append(sub)
     known = not m.is_oov() and not HIRAGANA_ONLY.fullmatch(surface)
-    return tuple(terms), read, known, (tuple(terms), known), tuple(lemma)
+    key = (known and pos[0] == "名詞" and pos[1] in ("普通名詞", "固有名詞") and pos[2] not in NOT_KEY_NOUNS
+           and m.normalized_form() not in GENERIC_NOUNS)
+    return tuple(terms), read, known, (tuple(terms), known, key), tuple(lemma)
 
 
 @dataclass(frozen=True)
@@ -132,10 +144,10 @@ class Analysis:
     terms: tuple[str, ...]  # folded normalized forms of content words, in order, with repeats
     reading: str  # folded katakana reading of the whole text
     surface: str  # folded text with punctuation and spaces removed (for fuzzy matching)
-    # One per content word: its terms (the word's own first, then its parts) and whether it is
-    # a known word (see _morpheme_entry). Coverage is counted per word, not per term, so a
-    # compound and its parts do not weigh three times.
-    units: tuple[tuple[tuple[str, ...], bool], ...] = ()
+    # One per content word: its terms (the word's own first, then its parts), whether it is a
+    # known word and whether it is a key word (see _morpheme_entry). Coverage is counted per word,
+    # not per term, so a compound and its parts do not weigh three times.
+    units: tuple[tuple[tuple[str, ...], bool, bool], ...] = ()
     # One per content word, in order with repeats: its lemma (see _morpheme_entry).
     lemmas: tuple[tuple[str, ...], ...] = ()
 

@@ -15,6 +15,15 @@ the question asks that the article does *not* have:
   dictionary word the article does not use;
 * a question of operators, symbols or digits alone (`OR 1 = 1`) asks nothing.
 
+The confidence then judges the passage that will be shown, not only the article
+(`passage_coverage`): the question's words are looked for in that section, its example questions
+and the article's title, by spelling (after the synonym table) or by word vector, and the
+confidence is calibrated on the lower of the article's and the passage's share. A *key* word
+(kb.analysis: a noun that makes the question this question, パスワード, 自宅, スマホアプリ) that
+neither the passage nor the rest of the article meets holds the answer below the threshold (the
+article may still be offered as a choice); one that no article has at all holds it below the
+choices too, so the asker gets 「見つかりませんでした」 and the desk rather than an unrelated passage.
+
 The search compares the result with the single threshold `CONFIDENCE_THRESHOLD`.
 """
 from __future__ import annotations
@@ -26,6 +35,13 @@ from kb.analysis import Analysis, bigrams
 
 #: At or above this the core answers; below it offers choices or the operations desk.
 CONFIDENCE_THRESHOLD = 0.5
+# A key word the article lacks keeps the answer just below the threshold (a choice, not an
+# answer); a key word no article has keeps it below half the threshold, where the core offers
+# no choices (bot.core: choices from half the threshold).
+MISSING_HERE_CAP = 0.9 * CONFIDENCE_THRESHOLD
+MISSING_EVERYWHERE_CAP = 0.4 * CONFIDENCE_THRESHOLD
+# A compound key word counts as met when this share of its parts (by rarity) is.
+KEY_PARTS_MET = 0.5
 # Fewest distinct reading bigrams for reading overlap to count towards confidence.
 MIN_READING_GRAMS = 4
 # Below this coverage the reading bigrams may stand in for the words (kana, typos).
@@ -43,7 +59,7 @@ OUT_OF_DOMAIN_COVERAGE = 0.1
 
 def asks_something(analysis: Analysis) -> bool:
     """False for a question of operators, symbols or digits alone."""
-    for terms, _known in analysis.units:
+    for terms, _known, _key in analysis.units:
         head = terms[0]
         if not head.isascii():
             return True
@@ -52,13 +68,17 @@ def asks_something(analysis: Analysis) -> bool:
     return False
 
 
-def coverage(analysis: Analysis, idf: dict[str, float], has: set[str]) -> float:
-    """Rarity-weighted share of the question's words the article has (see module docstring)."""
+def coverage(analysis: Analysis, idf: dict[str, float], has: set[str], kind_terms: frozenset[str] = frozenset()) -> float:
+    """Rarity-weighted share of the question's words the article has (see module docstring).
+
+    Words that only ask for a kind of answer (教えて, 方法: `kind_terms`) are left out: the
+    section's kind answers them, not its spelling.
+    """
     total = covered = 0.0
-    for terms, _known in analysis.units:
+    for terms, _known, _key in analysis.units:
         head, parts = terms[0], terms[1:]
-        if head not in idf:
-            continue  # beyond the query-term cap
+        if head not in idf or head in kind_terms:
+            continue  # beyond the query-term cap, or asks only for a kind of answer
         weight = idf[head]
         total += weight
         if head in has:
@@ -70,9 +90,47 @@ def coverage(analysis: Analysis, idf: dict[str, float], has: set[str]) -> float:
     return covered / total if total else 0.0
 
 
+def passage_coverage(analysis: Analysis, idf: dict[str, float], said: set[str],
+                     near: set[int] = frozenset(), kind_terms: frozenset[str] = frozenset()) -> tuple[float, list[int]]:
+    """(rarity-weighted share of the question's words the passage meets, indices of the key words it misses).
+
+    `said` holds the passage's words (section, its example questions, the article's title);
+    `near` the indices of `analysis.units` met by word vector instead (kb.search); `kind_terms`
+    the words that only ask for a kind of answer (kb.passages.kind_words), never key words.
+    """
+    total = covered = 0.0
+    missing = []
+    for i, (terms, _known, key) in enumerate(analysis.units):
+        head, parts = terms[0], terms[1:]
+        if head not in idf or head in kind_terms:
+            continue  # beyond the query-term cap, or asks only for a kind of answer (see `coverage`)
+        weight = idf[head]
+        total += weight
+        if head in said or i in near:
+            share = 1.0
+        elif parts:
+            part_weights = [idf.get(p, 0.0) for p in parts]
+            share = sum(w for p, w in zip(parts, part_weights) if p in said) / (sum(part_weights) or 1.0)
+        else:
+            share = 0.0
+        covered += weight * share
+        if key and share < KEY_PARTS_MET and i not in missing:
+            missing.append(i)
+    return (covered / total if total else 0.0), missing
+
+
+def held_back(confidence: float, missing_here: bool, missing_everywhere: bool) -> float:
+    """The confidence, capped when a key word is missing from the passage (or from every article)."""
+    if missing_everywhere:
+        return min(confidence, MISSING_EVERYWHERE_CAP)
+    if missing_here:
+        return min(confidence, MISSING_HERE_CAP)
+    return confidence
+
+
 def may_rescue(analysis: Analysis, has: set[str]) -> bool:
     """True when every word the article lacks could be a kana spelling or a typo of one it has."""
-    return not any(known and terms[0] not in has for terms, known in analysis.units)
+    return not any(known and terms[0] not in has for terms, known, _key in analysis.units)
 
 
 def gram_coverage(query_grams: set[str], texts: list[list[str]]) -> float:

@@ -7,6 +7,11 @@ never towards the ranking metrics. A query with `phrases` also judges the passag
 answer's passage is right when it comes from a relevant article and contains one of the
 phrases (`passage@1`, over the questions that carry phrases), because the right article
 with the wrong section still leaves the asker reading for the answer.
+
+`answered_right` is what a user sees: the share of the judged questions whose top answer is from
+a relevant article, shows a right passage (when the question carries `phrases`), and is
+confident enough to be given as an answer (at or above `CONFIDENCE_THRESHOLD`). A right article
+said without confidence, or a confident answer from the wrong section, does not count.
 """
 from __future__ import annotations
 
@@ -62,20 +67,26 @@ def ndcg_at(q: Question, ranked: list[str], k: int = 10) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def evaluate(searcher: Searcher, questions: list[Question], k: int = 10) -> dict:
-    """Run every question and return the metrics dict (keys are a contract: see README)."""
+def evaluate(searcher: Searcher, questions: list[Question], k: int = 10, explain: bool = False) -> dict:
+    """Run every question and return the metrics dict (keys are a contract: see README).
+
+    With `explain`, each miss also carries `explain`: for its top 3 results, the signals behind
+    score, confidence and section (kb.search), so an author can see why the question went there.
+    """
     judged = [q for q in questions if q.relevant]
     unjudged = [q for q in questions if not q.relevant]
-    sums = dict.fromkeys(("hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered"), 0.0)
+    sums = dict.fromkeys(("hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "answered_right"), 0.0)
     abstained = 0
     passages = [0, 0]  # right, judged
     misses = []
     for q in questions:
-        results = searcher.search(q.query, k=k)
+        results = searcher.search(q.query, k=k, explain=explain)
         ranked = [r.slug for r in results]
         top = results[0] if results else None
         miss = {"query": q.query, "expected": list(q.relevant), "got": ranked[:3],
                 "confidence": round(top.confidence if top else 0.0, 3)}
+        if explain:
+            miss["explain"] = [{"slug": r.slug, **r.explanation} for r in results[:3]]
         if not q.relevant:
             if top is None or top.confidence < CONFIDENCE_THRESHOLD:
                 abstained += 1
@@ -89,12 +100,14 @@ def evaluate(searcher: Searcher, questions: list[Question], k: int = 10) -> dict
         sums["mrr@10"] += 1.0 / (first + 1) if first is not None and first < 10 else 0.0
         sums["recall@10"] += len(rel & set(ranked[:10])) / len(rel)
         sums["ndcg@10"] += ndcg_at(q, ranked, 10)
-        sums["answered"] += top is not None and top.confidence >= CONFIDENCE_THRESHOLD
+        confident = top is not None and top.confidence >= CONFIDENCE_THRESHOLD
+        sums["answered"] += confident
         passage_right = True
         if q.phrases:
             passages[1] += 1
             passage_right = first == 0 and any(p in top.passage for p in q.phrases)
             passages[0] += passage_right
+        sums["answered_right"] += first == 0 and passage_right and confident
         if first != 0 or not passage_right:
             misses.append({**miss, "section": top.section if top else None} if q.phrases else miss)
     report = {"n": len(questions)}

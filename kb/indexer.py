@@ -31,7 +31,7 @@ from kb.passages import CUES_VERSION, section_kinds
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "12"
+SCHEMA_VERSION = "13"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -59,10 +59,12 @@ CREATE TABLE documents (
     title_terms TEXT NOT NULL,
     hedged_terms TEXT NOT NULL,
     match_texts TEXT NOT NULL,
+    release INTEGER NOT NULL,  -- 1 for a release note (kb.loader.RELEASE_NOTES_FOLDER)
     head_bag BLOB NOT NULL,  -- the vector rows of title, questions and tags (kb.vectors.Bag)
     body_bag BLOB NOT NULL   -- ... and of the body
 );
 CREATE INDEX documents_file ON documents(file);
+CREATE INDEX documents_release ON documents(release, updated);
 CREATE TABLE sections (
     id INTEGER PRIMARY KEY,
     doc_id INTEGER NOT NULL,
@@ -72,6 +74,11 @@ CREATE TABLE sections (
     terms TEXT NOT NULL,
     heading_terms TEXT NOT NULL,
     kinds TEXT NOT NULL,
+    -- What the section says (heading, stated sentences, its example questions): the words a
+    -- question may be answered with from it (kb.confidence), and their vector rows (kb.vectors).
+    said_terms TEXT NOT NULL,
+    said_rows BLOB NOT NULL,
+    questions TEXT NOT NULL,  -- its example questions as [folded surface, reading] pairs
     UNIQUE (doc_id, ord)
 );
 CREATE VIRTUAL TABLE fts USING fts5(
@@ -151,10 +158,10 @@ def _delete_file(conn: sqlite3.Connection, path: str) -> list[str]:
 
 
 INSERT_DOCUMENT = """
-INSERT INTO documents (slug, file, title, kind, audience, tags, questions, updated, event_date,
-                       source, body, terms, head_terms, title_terms, hedged_terms, match_texts, head_bag, body_bag)
-VALUES (:slug, :file, :title, :kind, :audience, :tags, :questions, :updated, :event_date,
-        :source, :body, :terms, :head_terms, :title_terms, :hedged_terms, :match_texts, :head_bag, :body_bag)
+INSERT INTO documents (slug, file, title, kind, audience, tags, questions, updated, event_date, source, body,
+                       terms, head_terms, title_terms, hedged_terms, match_texts, release, head_bag, body_bag)
+VALUES (:slug, :file, :title, :kind, :audience, :tags, :questions, :updated, :event_date, :source, :body,
+        :terms, :head_terms, :title_terms, :hedged_terms, :match_texts, :release, :head_bag, :body_bag)
 """
 
 
@@ -182,7 +189,9 @@ def _analyse_document(analyzer: Analyzer, doc: Document,
     reuse that one analysis.
     """
     title = analyzer.analyze(doc.title)
-    questions = [analyzer.analyze(q) for q in doc.questions]
+    # The article's own example questions first, then each section's in order.
+    questions = [analyzer.analyze(q) for q in doc.all_questions]
+    asked = iter(questions[len(doc.questions):])
     tags = [analyzer.analyze(t) for t in doc.tags]
     sections, hedged, stated = [], set(), set()
     # Every section's heading, stated and "not stated" sentences in one segmenter pass.
@@ -190,7 +199,8 @@ def _analyse_document(analyzer: Analyzer, doc: Document,
     analysed = analyzer.analyze_many(parts, limit=None, reading=False)
     for i, s in enumerate(doc.sections):
         h, a, b = analysed[3 * i:3 * i + 3]
-        sections.append((s, h, h.terms + a.terms + b.terms))
+        own = [next(asked) for _ in s.questions]
+        sections.append((s, h, h.terms + a.terms + b.terms, [h, a, *own], own))
         stated.update(a.terms)  # a heading names a topic; it says nothing about it
         hedged.update(b.terms)
     head_terms = set(title.terms)
@@ -201,7 +211,7 @@ def _analyse_document(analyzer: Analyzer, doc: Document,
         bags["head_bag"] = vectors.bag(chain.from_iterable(a.lemmas for a in [title, *questions, *tags])).to_bytes()
         bags["body_bag"] = vectors.bag(chain.from_iterable(a.lemmas for a in analysed)).to_bytes()
     all_terms = set(head_terms)
-    for _, _, terms in sections:
+    for _, _, terms, _, _ in sections:
         all_terms.update(terms)
     # Words the article mentions only to say it does not know (「録画が提供されるかは
     # この資料からは分かりません」): the search must not count them as answered.
@@ -219,7 +229,7 @@ def _analyse_document(analyzer: Analyzer, doc: Document,
         "kind": doc.kind,
         "audience": doc.audience,
         "tags": json.dumps(doc.tags, ensure_ascii=False),
-        "questions": json.dumps(doc.questions, ensure_ascii=False),
+        "questions": json.dumps(doc.all_questions, ensure_ascii=False),
         "updated": doc.updated,
         "event_date": doc.event_date,
         "source": doc.source,
@@ -229,21 +239,25 @@ def _analyse_document(analyzer: Analyzer, doc: Document,
         "title_terms": " ".join(sorted(set(title.terms))),
         "hedged_terms": " ".join(sorted(hedged)),
         "match_texts": json.dumps([[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False),
+        "release": int(doc.release),
         **bags,
     }
     section_rows = [
         {"ord": i, "heading": section.heading, "body": section.body,
-         "terms": " ".join(sorted(set(terms))),
+         "terms": " ".join(sorted(set(terms).union(*(q.terms for q in own)))),
          "heading_terms": " ".join(sorted(set(h.terms))),
-         "kinds": json.dumps(section_kinds(section.heading, section.body))}
-        for i, (section, h, terms) in enumerate(sections)
+         "kinds": json.dumps(section_kinds(section.heading, section.body)),
+         "said_terms": " ".join(sorted(set().union(*(a.terms for a in said)))),
+         "said_rows": vectors.bag(chain.from_iterable(a.lemmas for a in said)).rows.tobytes() if vectors else b"",
+         "questions": json.dumps([[q.surface, q.reading] for q in own], ensure_ascii=False)}
+        for i, (section, h, terms, said, own) in enumerate(sections)
     ]
     # One FTS row per article: BM25 has to score every matching row, so rows are kept
     # few; which section answers is decided by the re-rank from `sections.terms`.
     fts = {
         "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
         "questions": " ".join(t for a in questions for t in a.terms),
-        "body": " ".join(chain.from_iterable(terms for _, _, terms in sections)),
+        "body": " ".join(chain.from_iterable(terms for _, _, terms, _, _ in sections)),
         "grams": " ".join(grams),
     }
     return document, section_rows, fts
@@ -254,8 +268,8 @@ def _write_document(conn: sqlite3.Connection, file: str, analysed: tuple[dict, l
     document, section_rows, fts = analysed
     doc_id = conn.execute(INSERT_DOCUMENT, {**document, "file": file}).lastrowid
     conn.executemany(
-        "INSERT INTO sections (doc_id, ord, heading, body, terms, heading_terms, kinds)"
-        " VALUES (:doc_id, :ord, :heading, :body, :terms, :heading_terms, :kinds)",
+        "INSERT INTO sections (doc_id, ord, heading, body, terms, heading_terms, kinds, said_terms, said_rows, questions)"
+        " VALUES (:doc_id, :ord, :heading, :body, :terms, :heading_terms, :kinds, :said_terms, :said_rows, :questions)",
         [{**row, "doc_id": doc_id} for row in section_rows],
     )
     conn.execute(

@@ -7,6 +7,11 @@ outside FAQ collection is indexed and measured exactly like our own articles. A 
 article must say when it was `updated`; an FAQ line may carry no date (`updated` None, and the
 answer then mentions none).
 
+An article's `questions` are the ways people ask the whole article. `section_questions` maps a
+`##` heading to the ways people ask *that section*: a question close to one of them is answered
+with that section, and the confidence counts their words as the section's own (kb.search). Every
+heading named there must exist in the body, so a renamed heading cannot silently drop them.
+
 The loader only parses. It never touches the index, so a broken file is a
 value (`BrokenArticle`) the caller can report while indexing the rest.
 """
@@ -24,6 +29,9 @@ KINDS = ("faq", "guide", "notice")
 AUDIENCES = ("staff", "member", "all")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
+#: A Markdown file in a folder of this name is a release note (as for the Telegram announcements):
+#: a question about what is new is answered from the newest one (kb.search).
+RELEASE_NOTES_FOLDER = "release_notes"
 SECTION_RE = re.compile(r"^##[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
 
 
@@ -40,6 +48,7 @@ class BrokenArticle(Exception):
 class Section:
     heading: str | None
     body: str
+    questions: tuple[str, ...] = ()  # the ways people ask this section (front matter `section_questions`)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,12 @@ class Document:
     source: str | None = None
     body: str = ""
     sections: tuple[Section, ...] = field(default=())
+    release: bool = False  # a release note (a file of RELEASE_NOTES_FOLDER)
+
+    @property
+    def all_questions(self) -> tuple[str, ...]:
+        """The article's example questions, then its sections': every way the article is asked."""
+        return self.questions + tuple(q for s in self.sections for q in s.questions)
 
 
 def split_sections(body: str) -> tuple[Section, ...]:
@@ -73,6 +88,22 @@ def split_sections(body: str) -> tuple[Section, ...]:
         if text:
             sections.append(Section(m.group(1).strip(), text))
     return tuple(sections)
+
+
+def _with_section_questions(sections: tuple[Section, ...], value, path) -> tuple[Section, ...]:
+    """Attach front matter `section_questions` ({heading: [question, ...]}) to the sections they name."""
+    if value is None:
+        return sections
+    if not isinstance(value, dict):
+        raise BrokenArticle(path, "section_questions は「見出し: [質問, ...]」の形で書いてください")
+    by_heading = {}
+    for heading, questions in value.items():
+        by_heading[str(heading).strip()] = _as_strings(questions, path, f"section_questions の「{heading}」")
+    headings = {s.heading for s in sections}
+    for heading in by_heading:
+        if heading not in headings:
+            raise BrokenArticle(path, f"section_questions の見出し「{heading}」が本文の ## 見出しにありません")
+    return tuple(Section(s.heading, s.body, by_heading.get(s.heading, ())) for s in sections)
 
 
 def _as_date(value, path, key) -> str | None:
@@ -149,7 +180,8 @@ def parse_article(path: Path, raw: bytes) -> Document:
         event_date=_as_date(meta.get("event_date"), path, "event_date"),
         source=str(source).strip() if source else None,
         body=body,
-        sections=split_sections(body),
+        sections=_with_section_questions(split_sections(body), meta.get("section_questions"), path),
+        release=path.parent.name == RELEASE_NOTES_FOLDER,
     )
 
 

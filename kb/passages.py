@@ -23,7 +23,7 @@ from kb.analysis import hash_text, nfkc
 
 # Question cues per kind, matched on the NFKC-folded question.
 QUESTION_CUES = {
-    "how": re.compile(r"どう(すれ|やっ|したら|すると|すれば)|どのように|どのよう|方法|やり方|仕方|手順|手続|申し?込"
+    "how": re.compile(r"どう(すれ|やっ|したら|すると|すれば)|どのように|どのよう|方法|やり方|仕方|使い方|手順|手続|申し?込"
                       r"|(?<!知り)たい|ほしい|欲しい"),
     "when": re.compile(r"いつ|時期|何時|何日|何曜|日時|日程|タイミング|時点|期限|頃"),
     "where": re.compile(r"どこ|どちら|場所|会場"),
@@ -52,6 +52,10 @@ BODY_CUES = {
     "why": re.compile(r"ため[、。にで]|理由|背景"),
     "what": re.compile(r"次の(内容|とおり|\d+種類)"),
 }
+# A question about what is new (kb.search answers it from the newest release note's opening).
+# 最新 and 今回 only with what they qualify (最新の更新日 asks about one article's subject).
+WHATS_NEW = re.compile(r"(?:最新|今回)の?(?:情報|お知らせ|変更|更新内容|機能|版|アップデート|リリース(?!ノート)|バージョン)|新機能|新しい機能|アップデート"
+                       r"|リリース(?!ノート)|バージョンアップ|変更点|何が(?:変わ|追加|新し)|追加され")
 HEADING_KIND = 1.0
 BODY_KIND = 0.4
 # Section score: shared question terms, the heading's share again, and the asked kind.
@@ -66,6 +70,24 @@ def question_kinds(text: str) -> set[str]:
     """What the question asks: a subset of how/when/where/contact/who/why/what (empty when it does not say)."""
     folded = nfkc(text)
     return {kind for kind, cue in QUESTION_CUES.items() if cue.search(folded)}
+
+
+def kind_words(text: str) -> list[str]:
+    """The words of the question that say what kind of answer it wants (方法, 日程, 窓口, 理由 …).
+
+    They are answered by a section of that kind (section_kinds), not by the section spelling them,
+    so the confidence does not hold them as key words (kb.confidence.passage_coverage).
+    """
+    folded = nfkc(text)
+    return [m.group(0) for cue in QUESTION_CUES.values() for m in cue.finditer(folded)]
+
+
+def whats_new_cues(text: str) -> list[str]:
+    """The words that ask what is new (最新, 今回, 新機能, アップデート, リリース …), [] for any other question.
+
+    A question about the release notes themselves (リリースノートはどこ) is not one of them.
+    """
+    return WHATS_NEW.findall(nfkc(text))
 
 
 def section_kinds(heading: str | None, body: str) -> dict[str, float]:

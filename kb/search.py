@@ -10,10 +10,15 @@ Three stages, each cheap:
    cover, how close the question is to one of those (rapidfuzz, which also forgives
    a wrong kanji or a missing character), and how close its meaning is to the article's
    (word vectors, kb.vectors: 「仕事をやめた」 and 退職 share no word);
-3. for the results returned, the answering `##` section and a calibrated confidence in
-   0..1 (share of the question the whole article covers, and that closeness), which the
-   conversation core compares with the single threshold `CONFIDENCE_THRESHOLD` to
-   answer, offer choices or hand over to a person.
+3. for the results returned, the answering `##` section (kb.passages, helped by the section's
+   own example questions) and a calibrated confidence in 0..1 that judges the passage shown:
+   the share of the question the article *and* that passage meet, that closeness, and a hold
+   when a key word of the question is missing (kb.confidence). The conversation core compares
+   it with the single threshold `CONFIDENCE_THRESHOLD` to answer, offer choices or hand over
+   to a person.
+
+A question about what is new (最新の情報, 今回のアップデート, 新機能 …) lifts the release notes,
+newest first, and is answered from the newest one's opening, which lists what changed.
 
 Any input is safe: every term is quoted before MATCH, the input is capped, and a
 query that still fails returns no results rather than raising.
@@ -34,8 +39,8 @@ from rapidfuzz import fuzz
 from kb import vectors as word_vectors
 from kb.analysis import Analysis, Analyzer, bigrams
 from kb.confidence import (CONFIDENCE_THRESHOLD, OUT_OF_DOMAIN_COVERAGE, RESCUE_BELOW, asks_something,
-                           calibrate, coverage, gram_coverage, may_rescue)
-from kb.passages import question_kinds, section_score
+                           calibrate, coverage, gram_coverage, held_back, may_rescue, passage_coverage)
+from kb.passages import kind_words, question_kinds, section_score, whats_new_cues
 from storage.sqlite import connect
 
 CANDIDATES = 100
@@ -68,6 +73,18 @@ MEANING_FULL_AT = 4
 SHORT_QUESTION_TERMS = 2
 # ... and so does one where this share of the words is unknown to the index (kana, typos).
 UNKNOWN_SHARE_FOR_FALLBACK = 0.5
+# A question about what is new lifts the newest release note by this much (the next by half, …),
+# the weight of the meaning signal: it leads unless another article matches the rest plainly.
+WHATS_NEW_LIFT = 1.0
+RELEASES_LIFTED = 3
+# A section whose example question reads like the question (rapidfuzz, 0..1) gains this much per
+# point above the floor (where unrelated sentences of similar length already sit).
+SECTION_QUESTION_WEIGHT = 2.0
+SECTION_QUESTION_FLOOR = 0.5
+# A question word whose vector has at least this cosine to one of the passage's words is met by it
+# (kb.confidence.passage_coverage). High: words used alike are not always the same thing
+# (パスワード and ログイン sit at 0.75, 休会 and 入会 at 0.72).
+VECTOR_MET = 0.8
 
 
 @dataclass(frozen=True)
@@ -82,8 +99,11 @@ class SearchResult:
     section: str | None
     score: float
     confidence: float
+    # With search(..., explain=True): the signals behind score, confidence and section (see _judge).
+    explanation: dict | None = None
 
     def as_dict(self) -> dict:
+        explained = {"explain": self.explanation} if self.explanation is not None else {}
         return {
             "slug": self.slug,
             "title": self.title,
@@ -93,6 +113,7 @@ class SearchResult:
             "passage": self.passage,
             "score": round(self.score, 4),
             "confidence": round(self.confidence, 4),
+            **explained,
         }
 
 
@@ -157,14 +178,16 @@ FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :limit
 TERMS_SQL = "SELECT id, terms FROM documents WHERE id IN (SELECT value FROM json_each(:ids))"
 
 SECTIONS_SQL = """
-SELECT id, doc_id, terms, heading_terms, kinds FROM sections
+SELECT id, doc_id, heading, terms, heading_terms, kinds, said_terms, said_rows, questions FROM sections
 WHERE doc_id IN (SELECT value FROM json_each(:ids)) ORDER BY doc_id, ord
 """
 
 DOCUMENTS_SQL = """
-SELECT id, slug, title, kind, audience, updated, event_date, head_terms, title_terms, hedged_terms, match_texts
+SELECT id, slug, title, kind, audience, updated, event_date, head_terms, title_terms, hedged_terms, match_texts, release
 FROM documents WHERE id IN (SELECT value FROM json_each(:ids))
 """
+
+RELEASES_SQL = "SELECT id FROM documents WHERE release = 1 ORDER BY updated DESC, slug DESC LIMIT :limit"
 
 DOC_FREQ_SQL = """
 SELECT term, doc FROM term_df WHERE term IN (SELECT value FROM json_each(:terms))
@@ -213,13 +236,18 @@ class Searcher:
 
     # -- public API ---------------------------------------------------------
 
-    def search(self, query: str, k: int = 5) -> SearchResults:
-        """Best articles for `query`, best first; never raises for any text."""
+    def search(self, query: str, k: int = 5, explain: bool = False) -> SearchResults:
+        """Best articles for `query`, best first; never raises for any text.
+
+        With `explain`, each result carries the signals behind its score, its confidence and its
+        section (`SearchResult.explanation`), for whoever writes the articles.
+        """
         if not isinstance(query, str) or not query.strip() or k <= 0:
             return SearchResults()
         analysis = self.analyzer.analyze(query)
         results = []
-        ranked = self._rank(analysis, k, question_kinds(query))
+        ranked = self._rank(analysis, k, question_kinds(query), self._terms_of(whats_new_cues(query)),
+                            self._terms_of(kind_words(query)), explain)
         for cand in ranked:
             heading, passage = self.conn.execute(SECTION_SQL, {"id": cand["section_id"]}).fetchone()
             results.append(
@@ -234,11 +262,16 @@ class Searcher:
                     section=heading,
                     score=cand["score"],
                     confidence=cand["confidence"],
+                    explanation=cand.get("explain"),
                 )
             )
         best = max((c["coverage"] for c in ranked), default=0.0)
         names_topic = any(u[0][0] in self._title_words for u in analysis.units)
         return SearchResults.of(results, best, asks_something(analysis) or not analysis.units, names_topic)
+
+    def _terms_of(self, words: list[str]) -> frozenset[str]:
+        """The analysed terms of some words of the question (cue words), to compare with its units."""
+        return frozenset(self.analyzer.analyze(" ".join(words)).terms) if words else frozenset()
 
     def suggest(self, text: str, k: int = 3) -> list[Suggestion]:
         """Example questions matching what is being typed, for suggest-as-you-type."""
@@ -329,13 +362,19 @@ class Searcher:
         rows = self.conn.execute(TERMS_SQL, {"ids": json.dumps(list(doc_ids))})
         return {r["id"]: set(r["terms"].split()) for r in rows}
 
-    def _sections(self, doc_ids) -> dict[int, list[tuple[int, set[str], set[str], dict]]]:
-        """Per document, its sections' ids, term sets, heading term sets and kinds, in order."""
+    def _sections(self, doc_ids) -> dict[int, list[dict]]:
+        """Per document, its sections in order: id, heading, term sets, kinds, what it says and its example questions.
+
+        What a section says (`said_terms`, `said_rows`) stays as stored: only the chosen one is read (`_judge`).
+        """
         found: dict[int, list] = {}
         for row in self.conn.execute(SECTIONS_SQL, {"ids": json.dumps(list(doc_ids))}):
-            found.setdefault(row["doc_id"], []).append(
-                (row["id"], set(row["terms"].split()), set(row["heading_terms"].split()), json.loads(row["kinds"]))
-            )
+            found.setdefault(row["doc_id"], []).append({
+                "id": row["id"], "heading": row["heading"], "terms": set(row["terms"].split()),
+                "heading_terms": set(row["heading_terms"].split()), "kinds": json.loads(row["kinds"]),
+                "said_terms": row["said_terms"], "said_rows": row["said_rows"],
+                "questions": json.loads(row["questions"]) if row["questions"] != "[]" else [],
+            })
         return found
 
     def _doc_freq(self, terms: list[str]) -> dict[str, int]:
@@ -348,11 +387,15 @@ class Searcher:
         n = max(self.total_rows, 1)
         return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
 
-    def _rank(self, analysis: Analysis, k: int, kinds: set[str] = frozenset()) -> list[dict]:
+    def _rank(self, analysis: Analysis, k: int, kinds: set[str] = frozenset(), cues: frozenset[str] = frozenset(),
+              kind_terms: frozenset[str] = frozenset(), explain: bool = False) -> list[dict]:
         """The best `k` candidates, re-ranked, each with its confidence and answering section.
 
-        Everything that needs an article's full term list (coverage, section choice) is done
-        for those `k` only: it is the costliest part and nobody looks further down.
+        `cues` are the terms of a question about what is new (kb.passages.whats_new_cues): release
+        notes then join the candidates, the newest lifted most. Everything that needs an article's
+        full term list (coverage, section choice, the passage's judgement) is done for the `k`
+        returned only: it is the costliest part and nobody looks further down. With `explain`, each
+        candidate carries the signals behind its score, confidence and section (`cand["explain"]`).
         """
         terms = analysis.unique_terms()[:MAX_QUERY_TERMS]
         df = self._doc_freq(terms)
@@ -363,6 +406,13 @@ class Searcher:
         grams = list(dict.fromkeys(bigrams(analysis.reading)))[:MAX_QUERY_GRAMS] if fallback else []
         asked = Counter(analysis.terms)
         candidates = self._candidates(self._useful(df, asked), self._useful(self._doc_freq(grams)) if grams else [])
+        lift = {}
+        if cues:
+            # "What is new" is answered by the newest release note, whatever words it shares.
+            releases = [r["id"] for r in self.conn.execute(RELEASES_SQL, {"limit": RELEASES_LIFTED})]
+            lift = {d: WHATS_NEW_LIFT / (1 + i) for i, d in enumerate(releases)}
+            for d in releases:
+                candidates.setdefault(d, 0.0)
         if not candidates:
             return []
         idf = self._idf(df)
@@ -370,8 +420,9 @@ class Searcher:
         top_bm25 = max(candidates.values()) or 1.0
         meaning = self._meaning(analysis, candidates)
         if len(candidates) > RERANK:
-            # Only the most promising by the two cheap signals go on to the costly ones.
-            cheap = {d: RANK_MIX[0] * b / top_bm25 + MEANING_WEIGHT * meaning.get(d, 0.0) for d, b in candidates.items()}
+            # Only the most promising by the cheap signals go on to the costly ones.
+            cheap = {d: RANK_MIX[0] * b / top_bm25 + MEANING_WEIGHT * meaning.get(d, 0.0) + lift.get(d, 0.0)
+                     for d, b in candidates.items()}
             candidates = {d: candidates[d] for d in sorted(cheap, key=cheap.get, reverse=True)[:RERANK]}
         ranked = []
         for row in self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}):
@@ -380,28 +431,105 @@ class Searcher:
             texts = json.loads(row["match_texts"])
             similarity = max(self._similarity(analysis, t) for t in texts) / 100.0
             relative = candidates[row["id"]] / top_bm25
+            signals = {"bm25": relative, "head_coverage": head_coverage, "similarity": similarity,
+                       "meaning": meaning.get(row["id"], 0.0), "whats_new": lift.get(row["id"], 0.0)}
             score = (RANK_MIX[0] * relative + RANK_MIX[1] * head_coverage + RANK_MIX[2] * similarity
-                     + MEANING_WEIGHT * meaning.get(row["id"], 0.0))
-            ranked.append({**dict(row), "score": score, "similarity": similarity, "texts": texts})
+                     + MEANING_WEIGHT * signals["meaning"] + signals["whats_new"])
+            ranked.append({**dict(row), "score": score, "similarity": similarity, "texts": texts, "signals": signals})
         ranked.sort(key=lambda c: (-c["score"], c["slug"]))
         ranked = ranked[:k]
-        query_grams = set(bigrams(analysis.reading))
         doc_terms = self._terms([c["id"] for c in ranked])
         sections = self._sections([c["id"] for c in ranked])
-        meaningful = asks_something(analysis) or not terms
+        wanted = (kinds, cues, kind_terms)
         for cand in ranked:
-            topic = set(cand["title_terms"].split())
-            has = doc_terms[cand["id"]] - set(cand["hedged_terms"].split())
-            cand["coverage"] = signal = coverage(analysis, idf, has)
-            if (not terms or signal < RESCUE_BELOW) and may_rescue(analysis, has):
-                signal = max(signal, 0.9 * gram_coverage(query_grams, cand["texts"]))
-            cand["confidence"] = calibrate(signal, cand["similarity"]) if meaningful else 0.0
-            # The answer is the section that best answers what is asked (kb.passages); the
-            # first on a tie, so a question matching nothing specific gets the summary.
-            cand["section_id"] = max(
-                sections[cand["id"]], key=lambda s: section_score(terms, idf, kinds, s[1], s[2] - topic, s[3])
-            )[0]
+            self._judge(analysis, terms, idf, df, wanted, cand, doc_terms[cand["id"]], sections[cand["id"]], explain)
         return ranked
+
+    def _judge(self, analysis: Analysis, terms: list[str], idf: dict[str, float], df: dict[str, int], wanted: tuple,
+               cand: dict, doc_terms: set[str], sections: list[dict], explain: bool) -> None:
+        """Choose the candidate's answering section and judge it: sets section_id, coverage, confidence.
+
+        `wanted` is (kinds of answer asked for, what-is-new cue terms, terms that ask for a kind of answer).
+        """
+        kinds, cues, kind_terms = wanted
+        topic = set(cand["title_terms"].split())
+        # A release note answers "what is new" (最新, 今回, アップデート …) by being the newest one.
+        new_release = bool(cues) and cand["release"]
+        has = doc_terms - set(cand["hedged_terms"].split()) | (cues if new_release else set())
+        cand["coverage"] = signal = coverage(analysis, idf, has, kind_terms)
+        rescued = (not terms or signal < RESCUE_BELOW) and may_rescue(analysis, has)
+        # The section that best answers what is asked (kb.passages), helped by its own example
+        # questions; the first on a tie, so a question matching nothing specific gets the summary.
+        # A question about what is new is answered from a release note's opening, which lists what changed.
+        for s in sections:
+            asked_like = max((self._similarity(analysis, t) for t in s["questions"]), default=0.0) / 100.0
+            s["asked_like"] = asked_like
+            s["score"] = (section_score(terms, idf, kinds, s["terms"], s["heading_terms"] - topic, s["kinds"])
+                          + SECTION_QUESTION_WEIGHT * max(0.0, asked_like - SECTION_QUESTION_FLOOR))
+        chosen = sections[0] if new_release else max(sections, key=lambda s: s["score"])
+        cand["section_id"] = chosen["id"]
+        # The passage shown must meet the question's words: its own, its example questions', the
+        # title's, a release note's "what is new" for such a question, or a word near in meaning.
+        # The opening (summary) answers what the whole article is about, so the article's own example
+        # questions and tags are its questions; a release note's opening sums up the whole note.
+        said = has if new_release else set(chosen["said_terms"].split()) | topic
+        if chosen["heading"] is None:
+            said = said | set(cand["head_terms"].split())
+        near = self._near(analysis, np.frombuffer(chosen["said_rows"], dtype=np.int32), said)
+        passage, missing = passage_coverage(analysis, idf, said, near, kind_terms)
+        # A key word the passage lacks lowers the passage's share; one the whole article lacks
+        # (or says only that it does not know) holds the answer back.
+        unanswered = passage_coverage(analysis, idf, said | has, near, kind_terms)[1]
+        if rescued:
+            signal = max(signal, 0.9 * gram_coverage(set(bigrams(analysis.reading)), cand["texts"]))
+            passage = max(passage, signal)
+        similarity = max(cand["similarity"], chosen["asked_like"])
+        meaningful = asks_something(analysis) or not terms
+        confidence = calibrate(min(signal, passage), similarity) if meaningful else 0.0
+        nowhere = [i for i in unanswered if df.get(analysis.units[i][0][0], 0) == 0]
+        cand["confidence"] = held_back(confidence, bool(unanswered), bool(nowhere))
+        if explain:
+            unit_words = ["・".join(dict.fromkeys(u[0])) for u in analysis.units]
+            cand["explain"] = {
+                "score": {**{key: round(v, 4) for key, v in cand["signals"].items()}, "total": round(cand["score"], 4)},
+                "confidence": {
+                    "article_coverage": round(cand["coverage"], 4), "rescued_by_reading": rescued,
+                    "passage_coverage": round(passage, 4), "similarity": round(similarity, 4),
+                    "before_hold": round(confidence, 4), "value": round(cand["confidence"], 4),
+                    "words_met": [w for i, w in enumerate(unit_words) if i not in missing and self._met(analysis.units[i], said)],
+                    "words_met_by_meaning": [unit_words[i] for i in sorted(near)],
+                    "key_words_not_in_passage": [unit_words[i] for i in missing],
+                    "key_words_not_in_article": [unit_words[i] for i in unanswered],
+                    "key_words_in_no_article": [unit_words[i] for i in nowhere],
+                },
+                "section": {
+                    "chosen": chosen["heading"], "why": "whats_new" if new_release else "best_score",
+                    "candidates": [{"heading": s["heading"], "score": round(s["score"], 4),
+                                    "asked_like": round(s["asked_like"], 4), "kinds": s["kinds"]} for s in sections],
+                },
+            }
+
+    @staticmethod
+    def _met(unit, said: set[str]) -> bool:
+        return any(t in said for t in unit[0])
+
+    def _near(self, analysis: Analysis, said_rows: np.ndarray, said: set[str]) -> set[int]:
+        """Indices of the question's words not in `said` whose vector is close to one of the passage's words."""
+        if self._space is None or not len(said_rows):
+            return set()
+        vectors = self._space[0]
+        todo = [(i, vectors.rows(analysis.lemmas[i])) for i, u in enumerate(analysis.units)
+                if u[0][0] not in said and i < len(analysis.lemmas)]
+        todo = [(i, rows) for i, rows in todo if rows]
+        if not todo:
+            return set()
+        passage = vectors.unit(said_rows)
+        near = set()
+        for i, rows in todo:
+            # every part of a compound the table lacks (動作環境: 動作, 環境) must be near something
+            if float((vectors.unit(rows) @ passage.T).max(axis=1).min()) >= VECTOR_MET:
+                near.add(i)
+        return near
 
     def _meaning(self, analysis: Analysis, doc_ids) -> dict[int, float]:
         """Document id → cosine of the question's vector to the article's (kb.vectors), {} without vectors."""

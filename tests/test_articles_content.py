@@ -28,7 +28,7 @@ REQUIRED_KEYS = {
     "updated": dt.date,
     "source": str,
 }
-OPTIONAL_KEYS = {"event_date"}
+OPTIONAL_KEYS = {"event_date", "section_questions"}
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FRONT_MATTER_RE = re.compile(r"\A---\r?\n(.*?)\r?\n---\r?\n(.*)\Z", re.DOTALL)
 # [text](target) not preceded by "!" (images are not used); target without scheme.

@@ -112,7 +112,8 @@ def test_eval_on_a_corpus_json(tmp_path):
     )
     result = run(["--instance", str(tmp_path / "i"), "eval", "--corpus", str(corpus), "--questions", str(questions), "--json"])
     report = json.loads(result.output)
-    assert set(report) == {"n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "passage@1", "abstained", "misses"}
+    assert set(report) == {"n", "hit@1", "hit@3", "mrr@10", "recall@10", "ndcg@10", "answered", "passage@1", "answered_right",
+                           "abstained", "misses"}
     assert report["n"] == 3
     assert report["recall@10"] == 1.0
     assert report["abstained"] == 1.0

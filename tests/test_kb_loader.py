@@ -114,3 +114,57 @@ def test_corpus_dates_are_optional(tmp_path):
     assert (first.slug, first.updated) == ("a-1", None)
     assert (second.slug, second.updated) == ("7", "2026-02-01")
     assert isinstance(third, BrokenArticle) and "updated は YYYY-MM-DD" in third.reason
+
+
+SECTION_QUESTIONS = GOOD.replace("updated: 2026-01-15", """section_questions:
+  送付先:
+    - 自宅に送ってもらえますか
+    - 送付先はどこから選べますか
+  送付物: 日医ニュースは対象ですか
+updated: 2026-01-15""")
+
+
+def test_section_questions_are_attached_to_their_sections(tmp_path):
+    doc = parse(tmp_path, "delivery.md", SECTION_QUESTIONS)
+    assert [(s.heading, s.questions) for s in doc.sections] == [
+        (None, ()),
+        ("送付先", ("自宅に送ってもらえますか", "送付先はどこから選べますか")),
+        ("送付物", ("日医ニュースは対象ですか",)),
+    ]
+    # Every way the article is asked: its own questions first, then its sections'.
+    assert doc.all_questions == ("送付先を変えたい", "自宅に送ってもらえますか", "送付先はどこから選べますか",
+                                 "日医ニュースは対象ですか")
+
+
+@pytest.mark.parametrize(
+    "block, reason",
+    [
+        ("section_questions: [自宅に送って]", "section_questions は「見出し: [質問, ...]」の形で書いてください"),
+        ("section_questions:\n  送付方法:\n    - 自宅に送って", "section_questions の見出し「送付方法」が本文の ## 見出しにありません"),
+        ("section_questions:\n  送付先: {a: 1}", "section_questions の「送付先」 は文字列のリストで書いてください"),
+    ],
+)
+def test_broken_section_questions_say_what_to_fix(tmp_path, block, reason):
+    with pytest.raises(BrokenArticle) as e:
+        parse(tmp_path, "delivery.md", GOOD.replace("updated: 2026-01-15", block + "\nupdated: 2026-01-15"))
+    assert e.value.reason == reason
+
+
+def test_a_file_of_release_notes_is_a_release_note(tmp_path):
+    (tmp_path / "release_notes").mkdir()
+    assert parse(tmp_path / "release_notes", "2026-02-notes.md", GOOD).release
+    assert not parse(tmp_path, "delivery.md", GOOD).release
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = sorted((ROOT / "kb" / "articles").glob("*.md")) + sorted((ROOT / "release_notes").glob("*.md"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_articles_carry_section_questions(path):
+    """Each shipped article asks its sections in its own words (not its article questions again)."""
+    doc = parse_article(path, path.read_bytes())
+    asked = [s for s in doc.sections if s.questions]
+    assert len(asked) >= 2, f"{path.name}: section_questions for at most one section"
+    own = [q for s in doc.sections for q in s.questions]
+    assert len(set(own)) == len(own) and not set(own) & set(doc.questions), f"{path.name}: repeated questions"

@@ -7,7 +7,7 @@ import pytest
 from kb.evaluate import BadQuestionFile, evaluate, load_questions
 from kb.indexer import build_index
 from kb.passages import question_kinds, section_kinds
-from kb.search import Searcher
+from kb.search import CONFIDENCE_THRESHOLD, Searcher
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSAGES_DEV = ROOT.parent / "shared" / "eval" / "mamis_passages_dev.jsonl"
@@ -104,6 +104,11 @@ def test_phrases_judge_the_passage(searcher, tmp_path):
     )
     report = evaluate(searcher, load_questions(questions))
     assert (report["hit@1"], report["passage@1"]) == (1.0, 0.5)
+    # What a user sees: right article, right passage, said with confidence (the wrong passage does not count).
+    confident = [r[0].confidence >= CONFIDENCE_THRESHOLD for r in
+                 (searcher.search(q, k=1) for q in ("駐車場はいつ利用できますか", "駐車場の場所"))]
+    assert report["answered_right"] == round(sum(confident) / 3, 4)
+    assert report["answered_right"] > 0
     assert report["misses"] == [
         {"query": "駐車場の利用", "expected": ["parking"], "got": ["parking"],
          "confidence": report["misses"][0]["confidence"], "section": None}
