@@ -58,7 +58,7 @@ run: $(VENV)/.installed
 	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(HD) --instance $(INSTANCE) telegram & \
 	else echo "Telegram ボットも動かすには TELEGRAM_BOT_TOKEN=<BotFather のトークン> make run としてください（docs/telegram.md）。"; fi
 	@echo "起動 4/4: ヘルプデスクを起動します: http://$(HOST):$(PORT)/"
-	@$(HD) --instance $(INSTANCE) serve --host $(HOST) --port $(PORT)
+	@$(HD) --instance $(INSTANCE) serve --host $(HOST) --port $(PORT) --log-format text
 
 test: setup
 	$(VENV)/bin/pytest -n 2

@@ -10,6 +10,10 @@ are masked and anything shaped like a link code is starred.
 
 The same `configure` serves the web workers and the Telegram process (`request_id` there is whatever
 the caller put in `REQUEST_ID`, e.g. the update id).
+
+`LOG_FORMAT = "text"` (what `make run` uses) writes the same records for a person at a terminal
+instead: one short line each, the time in JST, a request as `10:41:04 GET /api/conversations 201
+119ms`. It is scrubbed by the same filter; only the layout differs.
 """
 from __future__ import annotations
 
@@ -80,6 +84,24 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _TextFormatter(logging.Formatter):
+    """One line a person reads at a terminal: JST time, the level unless INFO, the event, and for a
+    request its method, route rule, status and duration."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from bot.hours import JST
+
+        at = datetime.fromtimestamp(record.created, JST).strftime("%H:%M:%S")
+        level = "" if record.levelno == logging.INFO else f"{record.levelname} "
+        if record.name == "helpdesk.request":
+            line = f"{at} {record.method} {record.route} {record.status} {record.duration_ms:.0f}ms"
+        else:
+            line = f"{at} {level}{record.getMessage()} [{record.name}]"
+        if record.exc_info:
+            line += "\n" + scrub(self.formatException(record.exc_info))
+        return line
+
+
 def json_formatter() -> logging.Formatter:
     return _JsonFormatter(
         "{asctime}{levelname}{message}{name}{request_id}",
@@ -89,23 +111,34 @@ def json_formatter() -> logging.Formatter:
     )
 
 
-def configure(level: str = "INFO") -> None:
-    """Send every log record of this process to stderr as JSON (once per process; later calls only
-    change the level). gunicorn's own error log, set up before the app loads, is switched to JSON too."""
+#: LOG_FORMAT's values, each a function making the formatter.
+FORMATTERS = {"json": json_formatter, "text": _TextFormatter}
+
+
+def configure(level: str = "INFO", form: str | None = None) -> None:
+    """Send every log record of this process to stderr as JSON, or as text lines with `form="text"`
+    (the handler is made once per process; later calls change the level, and the form when given).
+    gunicorn's own error log, set up before the app loads, is switched to the same form."""
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, _MARK, False)), None)
     if handler is None:
         handler = _StderrHandler()
         setattr(handler, _MARK, True)
-        handler.setFormatter(json_formatter())
+        handler.setFormatter(FORMATTERS[form or "json"]())
         handler.addFilter(_Context())
         root.addHandler(handler)
+    elif form is not None:
+        handler.setFormatter(FORMATTERS[form]())
     root.setLevel(level.upper())
+    # waitress warns "Task queue depth is N" whenever a request waits a moment for one of the
+    # worker's threads: routine under a burst, and what it would tell is measured instead
+    # (helpdesk_request_seconds, docs/capacity.md). Its errors still come through.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     for h in logging.getLogger("gunicorn.error").handlers:
         if not getattr(h, _MARK, False):
-            h.setFormatter(json_formatter())
             h.addFilter(_Context())
             setattr(h, _MARK, True)
+        h.setFormatter(handler.formatter)
 
 
 def init_app(app) -> None:
@@ -114,7 +147,7 @@ def init_app(app) -> None:
     duration. Probes (/healthz, /readyz, /metrics) are logged at DEBUG, so they do not drown the rest."""
     from flask import g, request
 
-    configure(app.config["LOG_LEVEL"])
+    configure(app.config["LOG_LEVEL"], app.config.get("LOG_FORMAT"))
     log = logging.getLogger("helpdesk.request")
 
     @app.before_request

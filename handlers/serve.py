@@ -17,6 +17,7 @@ import click
 from handlers.config_cli import setting_option  # options' defaults and help come from helpdesk.settings
 from handlers.instance import Instance
 from handlers.serve_limits import connections_per_address, limit_channels
+from helpdesk.settings import BY_NAME
 
 SERVERS = ("gunicorn", "waitress")
 
@@ -161,16 +162,20 @@ def run_waitress(instance: Instance, host: str, port: int, threads: int) -> None
 @setting_option("WORKERS", "--workers", type=click.IntRange(1, 64))
 @setting_option("THREADS", "--threads", type=click.IntRange(1, 256))
 @setting_option("SERVER", "--server", "server_name", type=click.Choice(SERVERS))
+@setting_option("LOG_FORMAT", "--log-format", type=click.Choice(("json", "text")))
 @click.pass_obj
-def serve(instance: Instance, host, port, workers, threads, server_name):
+def serve(instance: Instance, host, port, workers, threads, server_name, log_format):
     """Webチャット・API・記事ページのサーバーを起動し、URL を表示します（索引は `helpdesk index` で作成）。"""
     if not isinstance(instance, Instance):
         raise click.ClickException("インスタンスフォルダが指定されていません。`helpdesk --instance DIR serve` で起動してください。")
-    from handlers.logs import configure as json_logs
+    from handlers.logs import configure as configure_logs
     from handlers.metrics import use_instance_dir
 
     use_instance_dir(instance.path, fresh=True)  # before anything imports prometheus_client
-    json_logs()  # before the first app logs anything, so that every line of the server is JSON
+    # Before the first app logs anything, so that every line of the server has one form; the workers'
+    # apps read the same setting from the environment they inherit.
+    os.environ[BY_NAME["LOG_FORMAT"].env_name] = log_format
+    configure_logs(form=log_format)
     check_instance(instance)
     if server_name == "waitress":
         run_waitress(instance, host, port, threads)

@@ -69,7 +69,7 @@ def telegram(instance, check: bool, webhook: bool, listen: str, port: int) -> No
     from handlers.metrics import use_instance_dir
 
     use_instance_dir(instance.path)  # counted with the web workers' metrics (before prometheus is imported)
-    json_logs(settings["LOG_LEVEL"])  # one JSON object per line, like the web server's
+    json_logs(settings["LOG_LEVEL"], settings["LOG_FORMAT"])  # as the web server's
     # httpx logs every request URL at INFO, and the URL carries the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     from helpdesk.services import build_services

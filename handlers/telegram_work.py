@@ -234,7 +234,7 @@ def start_worker(instance_path, settings: Mapping, run: str, parent: int | None 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     die_with_parent(parent or os.getppid())
-    json_logs(settings["LOG_LEVEL"])
+    json_logs(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
 
     _work = Work(TelegramConfig.from_settings(settings), build_services(instance_path, settings), run)
 

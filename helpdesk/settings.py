@@ -78,7 +78,10 @@ SETTINGS: tuple[Setting, ...] = (
        "検索用の単語ベクトル（helpdesk fetch-vectors が取得）を置くフォルダ。未指定なら"
        "~/.local/share/mamis-helpdesk/vectors（同じユーザーのインスタンスで共有）"),
     _s("general", "LOG_LEVEL", Choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
-       "ログの詳しさ（ログは1行1件の JSON で標準エラー出力へ）"),
+       "ログの詳しさ（ログは1行1件で標準エラー出力へ）"),
+    _s("general", "LOG_FORMAT", Choice("json", "text"), "json",
+       "ログの形式。json は1行1件の JSON（journald・ログ収集向け）、text は端末で読む1行（時刻は日本時間。"
+       "make run はこちら）"),
     _s("web", "ALLOWED_ORIGINS", Origins(), [],
        "ウィジェットを埋め込めるサイトのオリジン（例: https://www.example-med.or.jp）。"
        "/widget/frame の Content-Security-Policy frame-ancestors に入ります"),
