@@ -56,6 +56,9 @@ _NOT_NAMES = {
     "会員", "担当", "担当の", "みな", "皆", "みんな", "お医者", "医師会", "事務局", "各", "その", "この", "あの",
     "院長", "副院長", "主治医", "かかりつけ", "患者", "お客", "職員", "事務員", "新人", "新規", "どの", "ほかの",
     "他の", "ご担当", "先方", "相手", "開業医", "勤務医",
+    # conjunctions, which the scan back reads as a hiragana name: the bot's own 「会員番号（7桁）または
+    # 先生のお名前」 was masked as 「ま＊＊先生」 in the desk's transcript
+    "または", "もしくは", "あるいは", "および", "ならびに", "それとも",
 }
 # Words before クリニック/病院 that describe rather than name an institution.
 _NOT_INSTITUTIONS = {

@@ -504,3 +504,16 @@ def test_a_name_shared_by_two_institutions_offers_both_own_area_first(core, demo
         assert first == sorted(first, reverse=True) and first[0]  # the asker's own prefecture first
         return
     pytest.skip("the demo has no institution name shared across prefectures")
+
+
+def test_the_bots_own_prompts_name_nobody():
+    """The look-up prompts say 「会員番号（7桁）または先生のお名前」: 「または」 is no name, so the desk's
+    transcript shows the prompt as the user saw it (it read 「ま＊＊先生のお名前」)."""
+    from bot.lookup_replies import PROMPTS
+    from bot.redaction import redact
+
+    asking_names = [p for p in PROMPTS.values() if "または先生" in p]
+    assert len(asking_names) == 3
+    for prompt in asking_names:
+        assert "または先生のお名前" in redact(prompt)
+    assert redact("山田太郎先生の会員番号") != "山田太郎先生の会員番号"  # a real name still is masked
