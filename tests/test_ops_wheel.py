@@ -107,7 +107,8 @@ def test_the_entrypoint_indexes_and_serves_from_the_installed_wheel(installed, t
         assert script.status_code == 200 and script.text == (ROOT / "handlers/static/desk/queue.js").read_text()
         ready = httpx.get(url + "/readyz")
         # Ready to chat (no member data here: degraded, not failing), with the word vectors.
-        assert (ready.status_code, ready.json()["status"], ready.json()["degraded"]) == (200, "degraded", ["member_data"])
+        assert (ready.status_code, ready.json()["status"], ready.json()["degraded"]) == (
+            200, "degraded", ["member_data", "institutions_data", "applications_data", "reports_data"])
         assert ready.json()["checks"]["vectors"]["index"] == "ja_ginza-5.3.0"
 
         conversation = httpx.post(url + "/api/conversations", json={}).json()
