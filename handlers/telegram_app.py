@@ -16,6 +16,9 @@ its plumbing are ours:
   with a lone UTF-16 surrogate (which no UTF-8 database or API takes) has it replaced by U+FFFD before
   anything reads it; a batch the library cannot parse is read one update at a time, and an update that
   still fails is set aside: kept in the inbox without its content, confirmed to Telegram, not answered.
+- `HelpdeskUpdater` with `WebhookHandler`: the same for a webhook call. The library's handler answers
+  an update it cannot parse with 400 (logging it whole), which Telegram retries, holding every later
+  update behind it; ours sets it aside and answers 200.
 """
 from __future__ import annotations
 
@@ -30,8 +33,10 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Mapping
 
+import tornado.web
 import uvloop
 from limits import parse_many
 from limits.storage import MemoryStorage
@@ -39,7 +44,8 @@ from limits.strategies import MovingWindowRateLimiter
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
 from telegram.ext import (Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler,
-                          CommandHandler, ExtBot, MessageHandler, TypeHandler, filters)
+                          CommandHandler, ExtBot, MessageHandler, TypeHandler, Updater, filters)
+from telegram.ext._utils.webhookhandler import TelegramHandler, WebhookServer
 
 from bot.hours import stamp
 from bot.outbox import Outbox
@@ -357,17 +363,76 @@ class HelpdeskBot(ExtBot):
 
     def one_by_one(self) -> tuple[Update, ...]:
         updates = []
-        for update_id, raw in list(self._inbox.verbatim.items()):
-            try:
-                update = Update.de_json(raw, self)
-            except Exception as e:
-                log.warning("update %s set aside: it cannot be read (%s)", update_id, type(e).__name__)
-                self._inbox.verbatim[update_id] = set_aside(raw)
-                update = Update(update_id)  # nothing to answer; queued so that it is kept and confirmed
-                update.set_bot(self)
+        for raw in list(self._inbox.verbatim.values()):
+            update = self.read(raw)
             self.insert_callback_data(update)
             updates.append(update)
         return tuple(updates)
+
+    def read(self, raw: dict) -> Update:
+        """`raw` (an update as Telegram sent it) parsed; if the library cannot parse it, an empty update
+        with its id, queued so that it is kept and confirmed, and the inbox keeps `set_aside(raw)`."""
+        try:
+            return Update.de_json(raw, self)
+        except Exception as e:
+            update_id = raw["update_id"]
+            log.warning("update %s set aside: it cannot be read (%s)", update_id, type(e).__name__)
+            self._inbox.verbatim[update_id] = set_aside(raw)
+            update = Update(update_id)
+            update.set_bot(self)
+            return update
+
+
+class WebhookHandler(TelegramHandler):
+    """The library's webhook handler (403 without the secret token, or for a body not sent as JSON),
+    but an update it cannot parse is set aside (`HelpdeskBot.read`) and answered 200, so that Telegram
+    sends the next ones: the library answered 400, which Telegram retries, holding every later update
+    behind it, and logged the update whole at CRITICAL, users' texts and names with it."""
+
+    async def post(self) -> None:
+        self._validate_post()
+        try:
+            raw = json.loads(self.request.body)
+        except (ValueError, RecursionError):  # not JSON (the library answered 500)
+            raw = None
+        if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+            raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST)  # not an update: Telegram never sends it
+        update = self.bot.read(raw)
+        self.bot.insert_callback_data(update)
+        await self.update_queue.put(update)
+
+
+class WebhookApp(tornado.web.Application):
+    """The webhook server's one route: `WebhookHandler` at the webhook path, with or without a slash."""
+
+    def __init__(self, path: str, bot: HelpdeskBot, update_queue: InboxQueue, secret_token: str | None):
+        super().__init__([(rf"{path}/?", WebhookHandler,
+                           {"bot": bot, "update_queue": update_queue, "secret_token": secret_token})])
+
+    def log_request(self, handler) -> None:
+        """Quiet, as the library's: a line per update would be noise (and the bot logs what matters)."""
+
+
+class HelpdeskUpdater(Updater):
+    """The library's updater, with `WebhookApp` as the webhook server's application. The library builds
+    its own in `_start_webhook`, with no way to pass another handler; this does what that method does
+    (python-telegram-bot is pinned to one version) for the server we run: plain HTTP on listen:port,
+    TLS ending at the reverse proxy (docs/deployment.md). Polling is the library's, untouched."""
+
+    __slots__ = ()
+
+    async def _start_webhook(self, listen, port, url_path, bootstrap_retries, allowed_updates, cert=None,
+                             key=None, drop_pending_updates=None, webhook_url=None, ready=None, ip_address=None,
+                             max_connections=40, secret_token=None, unix=None) -> None:
+        if cert or key or unix:
+            raise ValueError("the bot's webhook server takes plain HTTP on listen:port (TLS at the proxy)")
+        path = "/" + url_path.lstrip("/")
+        self._httpd = WebhookServer(listen, port, WebhookApp(path, self.bot, self.update_queue, secret_token), None)
+        await self._bootstrap(max_retries=bootstrap_retries, allowed_updates=allowed_updates,
+                              webhook_url=webhook_url or self._gen_webhook_url("http", listen, port, path),
+                              drop_pending_updates=drop_pending_updates, ip_address=ip_address,
+                              max_connections=max_connections, secret_token=secret_token)
+        await self._httpd.serve_forever(ready=ready)
 
 
 def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
@@ -378,8 +443,8 @@ def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
     inbox = InboxQueue(desk)
     bot = HelpdeskBot(inbox, config.token, base_url=config.base_url, base_file_url=config.base_file_url,
                       request=AiohttpRequest(), get_updates_request=PollingRequest(inbox, connection_pool_size=1))
-    app = (ApplicationBuilder().bot(bot)
-           .concurrent_updates(PerChatProcessor(config.concurrent_updates, desk)).update_queue(inbox)
+    app = (ApplicationBuilder().updater(HelpdeskUpdater(bot, inbox))
+           .concurrent_updates(PerChatProcessor(config.concurrent_updates, desk))
            .post_init(post_init).post_stop(post_stop).build())
     app.bot_data["helpdesk"] = desk
     return app

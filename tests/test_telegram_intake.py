@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -149,3 +150,45 @@ def _post(request) -> int | None:
         return e.code
     except OSError:
         return None
+
+
+def test_an_unreadable_update_posted_to_the_webhook_is_set_aside_and_the_next_answered(tmp_path, fake):
+    """The library's webhook answered an update it cannot parse with 400 (and logged it whole at
+    CRITICAL): Telegram, as the fake does, sends it again and again and holds every later update
+    behind it. It is set aside as a polled one is, answered 200, and the next update answered; the
+    secret token is still required."""
+    from tests.conftest import free_port
+
+    instance = build_instance(tmp_path / "instance")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    bot = BotProcess(instance.path, fake.url, args=["--webhook", "--port", str(port)],
+                     env={"HELPDESK_TELEGRAM_WEBHOOK_URL": url, "HELPDESK_TELEGRAM_WORKERS": "0"}).start()
+    try:
+        secret = fake.wait_for("setWebhook", timeout=30)[0].params["secret_token"]
+        bad = unreadable_poll(fake, 3301)
+        after = fake.command(3302, "/start")
+        assert "MAMIS" in fake.wait_for("sendMessage", 3302, timeout=20)[0].params["text"]
+        fake.wait_confirmed(after)
+        assert fake.sent(3301) == []
+        update = json.dumps({"update_id": 999_401, "message": fake.message_dict(3303, "こんにちは")}).encode()
+        headers = {"Content-Type": "application/json"}
+        assert _post(urllib.request.Request(url, update, headers)) == 403
+        assert _post(urllib.request.Request(url, b"{not json", {**headers, "X-Telegram-Bot-Api-Secret-Token":
+                                                                secret})) == 400
+        time.sleep(0.5)
+        lines = [line for line in bot.output.splitlines() if line.strip()]
+    finally:
+        bot.stop()
+    assert fake.sent(3303) == []
+    assert not any(word in line for line in lines for word in SECRET_WORDS), lines
+    from bot import Store
+
+    store = Store(instance.helpdesk_db)
+    try:
+        kept = store.conn.execute("SELECT payload, done_at FROM channel_inbox WHERE update_id = :id",
+                                  {"id": bad}).fetchone()
+    finally:
+        store.close()
+    assert json.loads(kept["payload"]) == {"update_id": bad, "set_aside": "unreadable", "kinds": ["message"]}
+    assert kept["done_at"]
