@@ -150,6 +150,11 @@ class Analysis:
     units: tuple[tuple[tuple[str, ...], bool, bool], ...] = ()
     # One per content word, in order with repeats: its lemma (see _morpheme_entry).
     lemmas: tuple[tuple[str, ...], ...] = ()
+    # One per content word (beside `units`): its folded reading, and whether the dictionary lacks
+    # it (not merely written in hiragana), so kb.confidence can tell a kana spelling or a typo (the
+    # reading meets an article's) from a word no article has. Empty when analysed without readings.
+    readings: tuple[str, ...] = ()
+    oov: tuple[bool, ...] = ()
 
     def unique_terms(self) -> list[str]:
         return list(dict.fromkeys(self.terms))
@@ -221,6 +226,7 @@ class Analyzer:
         readings: list[list[str]] = [[] for _ in texts]
         units: list[list] = [[] for _ in texts]
         lemmas: list[list] = [[] for _ in texts]
+        unit_readings: list[list] = [[] for _ in texts]  # (reading, out of vocabulary) per word
         # A text longer than one call allows (a very long section) goes in pieces; its pieces
         # share its lists.
         pieces = [(i, text[at:at + PIECE_CHARS]) for i, text in enumerate(texts)
@@ -229,7 +235,7 @@ class Analyzer:
             owners = [pieces[j][0] for j in batch]
             self._segment([pieces[j][1] for j in batch], [terms[i] for i in owners],
                           [readings[i] for i in owners] if reading else None, [units[i] for i in owners],
-                          [lemmas[i] for i in owners])
+                          [lemmas[i] for i in owners], [unit_readings[i] for i in owners])
         return [
             Analysis(
                 terms=tuple(terms[i]),
@@ -237,12 +243,14 @@ class Analyzer:
                 surface=fold_kana(NON_WORD.sub("", text)) if reading else "",
                 units=tuple(units[i]),
                 lemmas=tuple(lemmas[i]),
+                readings=tuple(r for r, _ in unit_readings[i]),
+                oov=tuple(o for _, o in unit_readings[i]),
             )
             for i, text in enumerate(texts)
         ]
 
     def _segment(self, texts: list[str], terms: list[list], readings: list[list] | None, units: list[list],
-                 lemmas: list[list]) -> None:
+                 lemmas: list[list], unit_readings: list[list]) -> None:
         """Segment `texts` (joined by line breaks) in one call; append each one's words to its lists."""
         ends, at = [], -1
         for text in texts:
@@ -251,14 +259,14 @@ class Analyzer:
         i, end, several = 0, ends[0], len(texts) > 1
         cache = self._morphemes
         get = cache.get
-        words, unit_list, lemma_list = terms[0], units[0], lemmas[0]
+        words, unit_list, lemma_list, unit_read = terms[0], units[0], lemmas[0], unit_readings[0]
         read = readings[0] if readings is not None else None
         for m in self._tokenizer.tokenize("\n".join(texts)):
             if several and m.begin() >= end:
                 while m.begin() >= end:
                     i += 1
                     end = ends[i]
-                words, unit_list, lemma_list = terms[i], units[i], lemmas[i]
+                words, unit_list, lemma_list, unit_read = terms[i], units[i], lemmas[i], unit_readings[i]
                 read = readings[i] if readings is not None else None
             # A dictionary word always folds the same way, so each is worked out once per
             # process; unknown words (one shared word id per part of speech) by their spelling.
@@ -274,6 +282,8 @@ class Analyzer:
                 words.extend(entry[0])
                 unit_list.append(entry[3])
                 lemma_list.append(entry[4])
+                if read is not None:
+                    unit_read.append((fold_kana(NON_WORD.sub("", entry[1] or m.surface())), m.is_oov()))
             if read is not None and entry[1] is not None:
                 read.append(entry[1] or m.surface())
 

@@ -12,7 +12,14 @@ the question asks that the article does *not* have:
   counts as missing;
 * the reading-bigram rescue (for kana spellings and typos: ますた, 更親) applies only when
   every word the article lacks could be such a spelling — not when the question names a
-  dictionary word the article does not use;
+  dictionary word the article does not use — and stands in only for the words whose own reading
+  the article's title and example questions meet, never for one by the readings of the others
+  (`rescued_coverage`);
+* a word the dictionary does not know (ﾏﾓﾘｽ) that no article has, by spelling or by reading
+  (nor the passage by word vector), counts like a key word no article has (`unmet_unknown`): the
+  question asks about something the knowledge base never mentions, whatever else it shares with
+  an article. A dictionary word written in hiragana is not held so (ちょっと, えっと, すみません
+  and ぴよぴよ are alike to the dictionary): only the rescue above judges it;
 * a question of operators, symbols or digits alone (`OR 1 = 1`) asks nothing.
 
 The confidence then judges the passage that will be shown, not only the article
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from kb.analysis import Analysis, bigrams
 
@@ -46,6 +54,9 @@ KEY_PARTS_MET = 0.5
 MIN_READING_GRAMS = 4
 # Below this coverage the reading bigrams may stand in for the words (kana, typos).
 RESCUE_BELOW = 0.5
+# A word's reading is met when more than this share of its reading bigrams is (half lets chance
+# pairs through: ふがふが's ガフ is in 情報が古い).
+READING_MET = 0.5
 # Query-language and SQL words: a question made of these (and digits) asks nothing.
 OPERATOR_WORDS = {
     "and", "or", "not", "near", "select", "from", "where", "drop", "table", "union", "insert",
@@ -128,9 +139,62 @@ def held_back(confidence: float, missing_here: bool, missing_everywhere: bool) -
     return confidence
 
 
+def reading_met(reading: str, grams: set[str]) -> bool:
+    """Whether `grams` (reading and spelling bigrams) hold more than READING_MET of one word's reading.
+
+    A reading of one character is never met: it says too little to be the same word (ゲ).
+    """
+    own = set(bigrams(reading)) if len(reading) > 1 else set()
+    return bool(own) and len(own & grams) > READING_MET * len(own)
+
+
 def may_rescue(analysis: Analysis, has: set[str]) -> bool:
     """True when every word the article lacks could be a kana spelling or a typo of one it has."""
     return not any(known and terms[0] not in has for terms, known, _key in analysis.units)
+
+
+def rescued_coverage(analysis: Analysis, idf: dict[str, float], has: set[str], texts: list[list[str]],
+                     kind_terms: frozenset[str] = frozenset()) -> float:
+    """The article's share of the question when readings stand in for spellings (kana, typos).
+
+    It is the share of the question's reading bigrams that one title or example question holds
+    (`gram_coverage`, `texts` as [surface, reading]), but no more than the rarity-weighted share of
+    its words (`coverage`) that the article has by spelling or whose *own* reading those texts meet:
+    the readings of 申込方法 never stand in for もげもげ beside them. A question of words that only ask
+    for a kind of answer (電話番号は？) has no such word, and the reading alone decides.
+    """
+    grams = {g for text in texts for field in text for g in bigrams(field)}
+    met = {terms[0] for (terms, _known, _key), reading in zip(analysis.units, _readings(analysis))
+           if reading_met(reading, grams)}
+    counted = any(terms[0] in idf and terms[0] not in kind_terms for terms, _known, _key in analysis.units)
+    words = coverage(analysis, idf, has | met, kind_terms) if counted else 1.0
+    return min(gram_coverage(set(bigrams(analysis.reading)), texts), words)
+
+
+def unmet_unknown(analysis: Analysis, df: dict[str, int], kind_terms: frozenset[str],
+                  doc_freq: Callable[[list[str]], dict[str, int]]) -> list[int]:
+    """Indices of the question's words unknown to the dictionary that no article has by spelling or by reading.
+
+    `df` is the document frequency of the question's terms; `doc_freq` looks up that of reading
+    bigrams (the index holds those of every title, example question and tag), called only when
+    an unknown word is missing from every article by spelling.
+    """
+    first = {}  # a word said twice is one missing word
+    for i, ((terms, _known, _key), oov) in enumerate(zip(analysis.units, analysis.oov)):  # oov: () without readings
+        if oov and terms[0] in df and terms[0] not in kind_terms and not any(df.get(t, 0) for t in terms):
+            first.setdefault(terms[0], i)
+    absent = list(first.values())
+    if not absent:
+        return []
+    readings = _readings(analysis)
+    found = doc_freq(sorted({g for i in absent for g in bigrams(readings[i])}))
+    grams = {g for g, d in found.items() if d}
+    return [i for i in absent if not reading_met(readings[i], grams)]
+
+
+def _readings(analysis: Analysis) -> tuple[str, ...]:
+    """Each word's reading; "" (never met) for a text analysed without readings."""
+    return analysis.readings or ("",) * len(analysis.units)
 
 
 def gram_coverage(query_grams: set[str], texts: list[list[str]]) -> float:

@@ -39,7 +39,8 @@ from rapidfuzz import fuzz
 from kb import vectors as word_vectors
 from kb.analysis import Analysis, Analyzer, bigrams
 from kb.confidence import (CONFIDENCE_THRESHOLD, OUT_OF_DOMAIN_COVERAGE, RESCUE_BELOW, asks_something,
-                           calibrate, coverage, gram_coverage, held_back, may_rescue, passage_coverage)
+                           calibrate, coverage, held_back, may_rescue, passage_coverage, rescued_coverage,
+                           unmet_unknown)
 from kb.passages import kind_words, question_kinds, section_score, whats_new_cues
 from storage.sqlite import connect
 
@@ -441,15 +442,18 @@ class Searcher:
         doc_terms = self._terms([c["id"] for c in ranked])
         sections = self._sections([c["id"] for c in ranked])
         wanted = (kinds, cues, kind_terms)
+        unknown = unmet_unknown(analysis, df, kind_terms, self._doc_freq)
         for cand in ranked:
-            self._judge(analysis, terms, idf, df, wanted, cand, doc_terms[cand["id"]], sections[cand["id"]], explain)
+            self._judge(analysis, terms, idf, df, wanted, cand, doc_terms[cand["id"]], sections[cand["id"]], explain,
+                        unknown)
         return ranked
 
     def _judge(self, analysis: Analysis, terms: list[str], idf: dict[str, float], df: dict[str, int], wanted: tuple,
-               cand: dict, doc_terms: set[str], sections: list[dict], explain: bool) -> None:
+               cand: dict, doc_terms: set[str], sections: list[dict], explain: bool, unknown: list[int]) -> None:
         """Choose the candidate's answering section and judge it: sets section_id, coverage, confidence.
 
-        `wanted` is (kinds of answer asked for, what-is-new cue terms, terms that ask for a kind of answer).
+        `wanted` is (kinds of answer asked for, what-is-new cue terms, terms that ask for a kind of answer);
+        `unknown` the question's unknown words no article has by spelling or reading (kb.confidence.unmet_unknown).
         """
         kinds, cues, kind_terms = wanted
         topic = set(cand["title_terms"].split())
@@ -481,12 +485,13 @@ class Searcher:
         # (or says only that it does not know) holds the answer back.
         unanswered = passage_coverage(analysis, idf, said | has, near, kind_terms)[1]
         if rescued:
-            signal = max(signal, 0.9 * gram_coverage(set(bigrams(analysis.reading)), cand["texts"]))
+            signal = max(signal, 0.9 * rescued_coverage(analysis, idf, has, cand["texts"], kind_terms))
             passage = max(passage, signal)
         similarity = max(cand["similarity"], chosen["asked_like"])
         meaningful = asks_something(analysis) or not terms
         confidence = calibrate(min(signal, passage), similarity) if meaningful else 0.0
         nowhere = [i for i in unanswered if df.get(analysis.units[i][0][0], 0) == 0]
+        nowhere += [i for i in unknown if i not in near]  # nor met by meaning here
         cand["confidence"] = held_back(confidence, bool(unanswered), bool(nowhere))
         if explain:
             unit_words = ["・".join(dict.fromkeys(u[0])) for u in analysis.units]

@@ -125,6 +125,26 @@ def test_a_key_word_no_article_has_is_not_answered(searcher):
     assert max(r.confidence for r in results) < CONFIDENCE_THRESHOLD / 2
 
 
+@pytest.mark.parametrize("query", ["もげもげはどこにとめる", "もげもげの駐車場について"])
+def test_a_word_no_article_reads_is_not_stood_in_for_by_the_readings_beside_it(searcher, query):
+    # もげもげ is in no article, by spelling or by reading; the readings of どこにとめる (an example
+    # question's) or 駐車場 must not stand in for it, as they did (0.85, 0.97).
+    assert max(r.confidence for r in searcher.search(query, k=3)) < CONFIDENCE_THRESHOLD
+
+
+@pytest.mark.parametrize("query", ["ﾏﾓﾘｽの駐車場について", "ﾏﾓﾘｽで毎月とめられる契約はありますか"])
+def test_a_word_unknown_to_the_dictionary_and_to_every_article_is_not_answered(searcher, query):
+    # ﾏﾓﾘｽ (マモリス) is no dictionary word and no article has it, by spelling or by reading: like a key
+    # word no article has, not even a choice, however well the rest matches (it was 0.95, 0.92).
+    assert max(r.confidence for r in searcher.search(query, k=3)) < CONFIDENCE_THRESHOLD / 2
+
+
+def test_a_kana_spelling_is_still_answered_by_its_own_reading(searcher):
+    # ちゅうしゃじょう is met by the reading of the title (会館駐車場); つきぎめ only in the body.
+    slug, _section, confident = answer(searcher, "ちゅうしゃじょうのつきぎめ")
+    assert (slug, confident) == ("parking", True)
+
+
 def test_explain_says_why(searcher):
     [result] = searcher.search("お客さんの車はどこにとめればいい", k=1, explain=True)
     explained = result.explanation
