@@ -200,3 +200,35 @@ def test_a_telegram_reply_is_counted_as_telegram_counts_and_held_back_when_too_l
     page.goto(f"{server}/desk/tickets/{tickets['group']}")
     expect(page.locator("#group-warning")).to_contain_text("返信はグループの全員に表示されます")
     page.context.close()
+
+
+def reply_as_agent(server, number, text: str) -> None:
+    from tests.desk_support import csrf_of, sign_in
+
+    with httpx.Client(base_url=server, timeout=10) as desk:
+        assert sign_in(desk).status_code == 303
+        token = csrf_of(desk.get(f"/desk/tickets/{number}").text)
+        sent = desk.post(f"/desk/tickets/{number}/messages", data={"text": text, "action": "reply", "csrf_token": token})
+        assert sent.status_code == 303, sent.text
+
+
+def test_an_agent_reply_with_the_panel_closed_leaves_an_unread_badge_at_once(browser, server):
+    """The widget holds its request for news (?wait=): the reply shows within a second or two, and
+    with the panel closed the launcher counts it, in its badge and its accessible name."""
+    user = new_page(browser)
+    frame, number, _ = escalate_as_staff(user, server)
+    frame.locator("#input").press("Escape")  # close the panel
+    expect(user.locator(PANEL)).to_be_hidden()
+    user.wait_for_timeout(1000)  # the widget's held request is now waiting
+    reply_as_agent(server, number, "担当の山田です。確認いたします。")
+    badge = user.locator("mamis-helpdesk-widget .badge")
+    expect(badge).to_have_text("1", timeout=3_000)
+    launcher = user.locator("mamis-helpdesk-widget .launcher")
+    expect(launcher).to_have_attribute("aria-label", re.compile(r"（未読 1 件）$"))
+    reply_as_agent(server, number, "もう一点、ご確認ください。")
+    expect(badge).to_have_text("2", timeout=3_000)
+    launcher.click()
+    expect(badge).to_be_hidden()
+    expect(launcher).not_to_have_attribute("aria-label", re.compile("未読"))
+    expect(frame.locator(".msg-agent .msg-text")).to_have_text(["担当の山田です。確認いたします。", "もう一点、ご確認ください。"])
+    user.context.close()
