@@ -14,7 +14,7 @@ from bot.desk import EmptyText, TextTooLong
 from bot.numbers import MAX_NUMBER
 from bot.ticket_queue import AGE_JA, CHANNEL_JA, QueueFilter, TicketQueue
 from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketNotFound, TicketStateError
-from handlers import ratelimit
+from handlers import desk_live, ratelimit
 from handlers.auth import local_path, login_id_of_request
 from handlers.desk_auth import (acting_agent, agent_required, current_agent, desk_services, end_agent_session,
                                 start_agent_session)
@@ -159,6 +159,7 @@ def ticket_view(number: int, *, status: int = 200, error: str | None = None, loo
     names = ds.agents.names()
     items = timeline(ticket)
     return render("desk/ticket.html", status, ticket=ticket, items=items, events=events,
+                  live=desk_live.page_state(number, items, events),
                   names=names, EVENT_JA=EVENT_JA, REASON_JA=REASON_JA, PRIORITIES=PRIORITIES,
                   saved=ds.tickets.saved_replies(), links=kb_links(), error=error, lookup=lookup,
                   draft=draft, done=DONE_JA.get(request.args.get("done", "")), hours=ds.hours,
@@ -252,6 +253,7 @@ def create_blueprint(limiter) -> Blueprint:
     fresh.add_url_rule("/", view_func=queue, endpoint="queue", strict_slashes=False)
     fresh.add_url_rule("/queue/rows", view_func=queue_rows)
     fresh.add_url_rule(TICKET, view_func=ticket_page)
+    fresh.add_url_rule(TICKET + "/live", view_func=desk_live.ticket_live)  # held for news (handlers/desk_live.py)
     fresh.add_url_rule(TICKET + "/messages", view_func=post_message, methods=["POST"])
     fresh.add_url_rule(TICKET + "/assign", view_func=post_assign, methods=["POST"])
     fresh.add_url_rule(TICKET + "/priority", view_func=post_priority, methods=["POST"])

@@ -232,3 +232,35 @@ def test_an_agent_reply_with_the_panel_closed_leaves_an_unread_badge_at_once(bro
     expect(launcher).not_to_have_attribute("aria-label", re.compile("未読"))
     expect(frame.locator(".msg-agent .msg-text")).to_have_text(["担当の山田です。確認いたします。", "もう一点、ご確認ください。"])
     user.context.close()
+
+
+def test_the_ticket_page_shows_the_users_answer_and_other_agents_without_a_reload(browser, server):
+    with httpx.Client(base_url=server, timeout=10) as http:
+        created = http.post("/api/conversations", json={}).json()
+        cid, auth = created["id"], {"Authorization": f"Bearer {created['token']}"}
+        http.post(f"/api/conversations/{cid}/messages", json={"text": NOT_FOUND}, headers=auth)
+        number = http.post(f"/api/conversations/{cid}/handoff", json={"note": "至急"}, headers=auth).json()["ticket"]["number"]
+    agent = new_page(browser)
+    sign_in_agent(agent, server)
+    agent.goto(f"{server}/desk/tickets/{number}")
+    expect(agent.locator("#thread .msg-bot")).to_contain_text("お問い合わせ番号")
+    agent.evaluate("window.notReloaded = true")
+    other = new_page(browser)
+    other.goto(f"{server}/desk/login")
+    other.get_by_label("ログインID").fill("sato")
+    other.get_by_label("パスワード").fill(AGENT_PASSWORD)
+    other.get_by_role("button", name="ログイン").click()
+    other.goto(f"{server}/desk/tickets/{number}")
+    agent.wait_for_timeout(500)
+    with httpx.Client(base_url=server, timeout=10) as http:
+        http.post(f"/api/conversations/{cid}/messages", json={"text": "<i>補足</i>です"}, headers=auth)
+    expect(agent.locator("#thread .msg-user .msg-text")).to_have_text("<i>補足</i>です", timeout=3_000)
+    expect(agent.locator("#viewers")).to_have_text("運営事務局 佐藤 もこの問い合わせを開いています。")
+    # Another agent's reply shows too, and the state follows (返信待ち), still without a reload.
+    other.get_by_label("本文").fill("佐藤です。確認します。")
+    other.get_by_role("button", name="利用者に返信する").click()
+    expect(agent.locator("#thread .msg-agent .msg-text")).to_have_text("佐藤です。確認します。", timeout=3_000)
+    expect(agent.locator(".facts .badge")).to_have_text("返信待ち")
+    assert agent.evaluate("window.notReloaded") is True
+    agent.context.close()
+    other.context.close()

@@ -6,6 +6,7 @@ interval plus a request, never the widget's old 5-second poll.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -45,10 +46,15 @@ class Held(threading.Thread):
 
     def __init__(self, url: str, path: str, headers: dict | None = None):
         super().__init__(daemon=True)
-        self.url, self.path, self.headers, self.result = url, path, headers or {}, None
+        self.url, self.path, self.headers, self.result, self.cookies = url, path, headers or {}, None, None
+
+    def start_with(self, cookies) -> None:
+        """Start with a signed-in client's cookies (the agent's session)."""
+        self.cookies = cookies
+        self.start()
 
     def run(self):
-        with httpx.Client(base_url=self.url, timeout=40) as http:
+        with httpx.Client(base_url=self.url, timeout=40, cookies=self.cookies) as http:
             started = time.monotonic()
             response = http.get(self.path, headers=self.headers)
             finished = time.monotonic()
@@ -151,3 +157,53 @@ def test_past_its_slots_a_process_answers_at_once_instead_of_holding(live_server
     for held in helds:
         held.join(10)
         assert held.result[1] == [] and held.result[2] >= 4.5
+
+
+# -- the ticket page ----------------------------------------------------------------------------------
+
+LIVE_DATA = re.compile(r'data-live="([^"]+)"\s+data-after="(\d+)" data-event="(\d+)"')
+
+
+def ticket_page(desk: httpx.Client, number: int) -> tuple[str, int, int]:
+    page = desk.get(f"/desk/tickets/{number}")
+    assert page.status_code == 200
+    live, after, event = LIVE_DATA.search(page.text).groups()
+    return live, int(after), int(event)
+
+
+def test_the_ticket_page_hears_the_users_answer_and_who_else_has_it_open(served):
+    with httpx.Client(base_url=served, timeout=10) as http:
+        cid, auth, number, _ = handed_over(http)
+    with httpx.Client(base_url=served, timeout=40) as yamada, httpx.Client(base_url=served, timeout=10) as sato:
+        assert sign_in(yamada).status_code == 303 and sign_in(sato, "sato").status_code == 303
+        live, after, event = ticket_page(yamada, number)
+        assert live == f"/desk/tickets/{number}/live"
+        held = Held(served, f"{live}?after={after}&event={event}&wait=20", {"X-Requested-With": "fetch"})
+        held.start_with(yamada.cookies)
+        time.sleep(1.0)
+        assert held.result is None, "answered before anything happened: the request was not held"
+        ticket_page(sato, number)  # 佐藤 opens the ticket too
+        with httpx.Client(base_url=served, timeout=10) as http:
+            sent = http.post(f"/api/conversations/{cid}/messages", json={"text": "<b>会員番号1234567</b>です"},
+                             headers=auth)
+            assert sent.status_code == 201
+        written = time.monotonic()
+        held.join(15)
+        status, data, _, finished = held.result
+        assert status == 200 and finished - written < 2.0, finished - written
+        assert "&lt;b&gt;会員番号12***67&lt;/b&gt;です" in data["items"] and "<b>" not in data["items"], data["items"]
+        assert data["viewers"] == ["運営事務局 佐藤"]
+        assert data["after"] > after and data["state"] == "new"
+        # Asked again with what it has now, nothing new: an empty answer when the time is up.
+        again = yamada.get(f"{live}?after={data['after']}&event={data['event']}&wait=1").json()
+        assert (again["items"].strip(), again["after"], again["event"]) == ("", data["after"], data["event"])
+
+
+@pytest.mark.parametrize("query", ["after=x", "event=-1", "wait=31"])
+def test_a_bad_live_parameter_is_a_japanese_400(served, query):
+    with httpx.Client(base_url=served, timeout=10) as http:
+        _, _, number, _ = handed_over(http)
+        assert sign_in(http).status_code == 303
+        response = http.get(f"/desk/tickets/{number}/live?{query}", headers={"X-Requested-With": "fetch"})
+    assert response.status_code == 400  # a console page (not /api): the error page, in Japanese
+    assert "の値が正しくありません" in response.text
