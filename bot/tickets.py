@@ -390,5 +390,22 @@ class TicketStore:
         return [r["agent"] for r in self.store.conn.execute(
             self.VIEWERS_SQL, {"number": number, "agent": agent, "since": since})]
 
+    NEXT_START_SQL = """
+        SELECT MIN(start_message_id) FROM tickets WHERE conversation_id = :conversation_id AND number > :number
+    """
+    PREVIOUS_SQL = """
+        SELECT MAX(number) FROM tickets WHERE conversation_id = :conversation_id AND number < :number
+    """
+
+    def next_start(self, ticket: Ticket) -> int | None:
+        """Where the conversation's next ticket began (its thread is its own), or None."""
+        return self.store.conn.execute(self.NEXT_START_SQL, {"conversation_id": ticket.conversation_id,
+                                                             "number": ticket.number}).fetchone()[0]
+
+    def previous(self, ticket: Ticket) -> int | None:
+        """The number of the conversation's ticket before this one (asked again after it was resolved)."""
+        return self.store.conn.execute(self.PREVIOUS_SQL, {"conversation_id": ticket.conversation_id,
+                                                           "number": ticket.number}).fetchone()[0]
+
     def saved_replies(self) -> list[dict]:
         return [dict(r) for r in self.store.conn.execute(self.SAVED_REPLIES_SQL)]
