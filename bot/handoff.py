@@ -28,7 +28,9 @@ from .tickets import REASONS, Ticket, TicketStore
 CONFIRM_BUTTON = "handoff:yes:"  # + reason: what led to the offer, kept on the ticket
 CANCEL_BUTTON = "handoff:no"
 HUMAN_COMMAND = "/human"
-UNANSWERED_KINDS = ("unknown", "out_of_scope")  # replies that found nothing to answer with
+#: Replies that found nothing to answer with: nothing at all, no clear article (choices offered), or
+#: an answer the user said did not help (the next step after it).
+UNANSWERED_KINDS = ("unknown", "out_of_scope", "choices", "next_step")
 NOTE_CHARS = 500
 SUBJECT_CHARS = 80
 
@@ -99,16 +101,27 @@ def asks_for_person(text: str | None, button: str | None, history) -> str | None
     return "words" if intents.is_handoff(intents.fold(text)) else None
 
 
+def real_question(m: Message) -> bool:
+    """A question the user typed: not a pressed button, not a request for a person (「担当者と話したい」,
+    「/human」), which say nothing about what the ticket is about."""
+    return m.role == "user" and not m.button and asks_for_person(m.text, None, []) is None
+
+
 def snapshot(messages: list[tuple[Message, str | None]], redact: Callable[[str], str]) -> dict:
-    """What the ticket carries from the conversation, all redacted: transcript, articles, unanswered."""
-    transcript, articles, unfound, seen = [], [], [], set()
+    """What the ticket carries from the conversation, all redacted: transcript, articles, unanswered.
+
+    `questions` are the user's real questions (real_question), whose last one is the ticket's subject;
+    `unfound` those the bot could not answer (UNANSWERED_KINDS), each once.
+    """
+    transcript, articles, unfound, questions, seen = [], [], [], [], set()
     last_user = None
     for m, red in messages:
         text = red if red is not None else redact(m.text)
         transcript.append({"id": m.id, "role": m.role, "text": text, "at": m.created_at,
                            "kind": m.reply.kind if m.reply else None, "author": m.author})
-        if m.role == "user":
+        if real_question(m):
             last_user = text
+            questions.append(text)
         if m.reply is None:
             continue
         shown = [(s.slug, s.title) for s in m.reply.sources]
@@ -119,9 +132,8 @@ def snapshot(messages: list[tuple[Message, str | None]], redact: Callable[[str],
             if slug not in seen:
                 seen.add(slug)
                 articles.append({"slug": slug, "title": title})
-        if m.reply.kind in ("unknown", "out_of_scope") and last_user:  # what the knowledge base did not answer
-            unfound.append(last_user)
-    questions = [t["text"] for t in transcript if t["role"] == "user"]
+        if m.reply.kind in UNANSWERED_KINDS and last_user and last_user not in unfound:
+            unfound.append(last_user)  # what the knowledge base did not answer
     return {"transcript": transcript, "articles": articles, "unfound": unfound, "questions": questions}
 
 
@@ -270,6 +282,18 @@ class Handoff:
         return Message(aid, conversation_id, "bot", ack.text, at, in_reply_to=question.id, reply=ack)
 
     # -- while the desk holds the conversation ---------------------------------------------------------
+
+    def new_question(self, conversation_id: str) -> Ticket | None:
+        """The user started a new question elsewhere (the widget's 「新しい質問」) while this conversation's
+        ticket is unfinished: the ticket says so, and keeps the conversation, so the agent's replies
+        still reach the user. None when the conversation has no unfinished ticket."""
+        with self.store.transaction() as conn:
+            ticket = self.tickets.active_for(conversation_id, conn)
+            if ticket is not None:
+                at = self.now()
+                self.tickets.add_event(conn, ticket.number, "user", "new_question", at)
+                conn.execute(self.tickets.TOUCH_SQL, {"at": at, "number": ticket.number})
+        return ticket
 
     ACKED_SQL = "SELECT 1 FROM ticket_events WHERE ticket_number = :number AND kind = 'acknowledged'"
 

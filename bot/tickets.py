@@ -139,6 +139,18 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         """,
         "CREATE INDEX agent_sessions_by_agent ON agent_sessions (agent_id)",
     ]),
+    # Who has a ticket page open: each page's held request for news (/desk/tickets/<n>/live) marks its
+    # agent here, in wall-clock seconds (a liveness signal, not a record: never in the audit log).
+    ("0013_ticket_viewers", [
+        """
+        CREATE TABLE ticket_viewers (
+            ticket_number INTEGER NOT NULL REFERENCES tickets(number),
+            agent TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (ticket_number, agent)
+        ) WITHOUT ROWID
+        """,
+    ]),
 ]
 
 
@@ -358,6 +370,42 @@ class TicketStore:
         """The event that wrote a message (an agent's reply names its agent there)."""
         row = self.store.conn.execute(self.EVENT_OF_MESSAGE_SQL, {"message_id": message_id}).fetchone()
         return self._event(row) if row else None
+
+    SEEN_SQL = """
+        INSERT INTO ticket_viewers (ticket_number, agent, seen_at) VALUES (:number, :agent, :now)
+        ON CONFLICT (ticket_number, agent) DO UPDATE SET seen_at = excluded.seen_at
+    """
+    VIEWERS_SQL = """
+        SELECT agent FROM ticket_viewers WHERE ticket_number = :number AND seen_at >= :since AND agent != :agent
+        ORDER BY agent
+    """
+
+    def seen_by(self, number: int, agent: str, now: float) -> None:
+        """`agent` has the ticket's page open at `now` (time.time())."""
+        with self.store.transaction() as conn:
+            conn.execute(self.SEEN_SQL, {"number": number, "agent": agent, "now": now})
+
+    def viewers(self, number: int, agent: str, since: float) -> list[str]:
+        """The other agents whose page of the ticket asked for news since `since`."""
+        return [r["agent"] for r in self.store.conn.execute(
+            self.VIEWERS_SQL, {"number": number, "agent": agent, "since": since})]
+
+    NEXT_START_SQL = """
+        SELECT MIN(start_message_id) FROM tickets WHERE conversation_id = :conversation_id AND number > :number
+    """
+    PREVIOUS_SQL = """
+        SELECT MAX(number) FROM tickets WHERE conversation_id = :conversation_id AND number < :number
+    """
+
+    def next_start(self, ticket: Ticket) -> int | None:
+        """Where the conversation's next ticket began (its thread is its own), or None."""
+        return self.store.conn.execute(self.NEXT_START_SQL, {"conversation_id": ticket.conversation_id,
+                                                             "number": ticket.number}).fetchone()[0]
+
+    def previous(self, ticket: Ticket) -> int | None:
+        """The number of the conversation's ticket before this one (asked again after it was resolved)."""
+        return self.store.conn.execute(self.PREVIOUS_SQL, {"conversation_id": ticket.conversation_id,
+                                                           "number": ticket.number}).fetchone()[0]
 
     def saved_replies(self) -> list[dict]:
         return [dict(r) for r in self.store.conn.execute(self.SAVED_REPLIES_SQL)]

@@ -202,12 +202,25 @@ def post_message(conversation_id: str):
 
 
 def list_messages(conversation_id: str):
-    """Every message, or with `?after=<message id>` only the newer ones (the widget's poll for replies)."""
-    from handlers.desk_api import after_id
+    """Every message, or with `?after=<message id>` only the newer ones (the widget's poll for replies).
 
-    after = after_id()
-    messages = core().history(conversation_id, bearer_token(), current_asker())
-    return jsonify([message_json(m) for m in messages if after is None or m.id > after])
+    With `&wait=<seconds>` too, the answer is held until a newer message exists or the time runs out
+    (an empty list then): a reply reaches the widget within the watcher's interval (bot/live.py).
+    Who may read is checked before waiting, and again on every wake-up, as on any request.
+    """
+    from handlers.desk_api import after_id
+    from handlers.live import wait_seconds, watch
+    from bot.live import conversation_key
+
+    after, seconds = after_id(), wait_seconds()
+    c, token, asker = core(), bearer_token(), current_asker()
+
+    def newer():
+        return [m for m in c.history(conversation_id, token, asker) if after is None or m.id > after]
+
+    if after is None or seconds == 0:
+        return jsonify([message_json(m) for m in newer()])
+    return jsonify([message_json(m) for m in watch().wait([conversation_key(conversation_id)], seconds, newer)])
 
 
 def post_feedback(message_id: int):

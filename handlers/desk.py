@@ -14,7 +14,7 @@ from bot.desk import EmptyText, TextTooLong
 from bot.numbers import MAX_NUMBER
 from bot.ticket_queue import AGE_JA, CHANNEL_JA, QueueFilter, TicketQueue
 from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketNotFound, TicketStateError
-from handlers import ratelimit
+from handlers import desk_live, ratelimit
 from handlers.auth import local_path, login_id_of_request
 from handlers.desk_auth import (acting_agent, agent_required, current_agent, desk_services, end_agent_session,
                                 start_agent_session)
@@ -24,7 +24,8 @@ from handlers.pages import page_response
 ROLE_JA = {"staff": "医師会事務局の職員", "member": "会員（医師）", "anonymous": "ログインなし", "desk": "運営事務局"}
 EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "内部メモ", "state": "状態を変更",
             "assign": "担当者を変更", "priority": "優先度を変更", "lookup": "記録を照会（問い合わせ者の権限で）",
-            "user_message": "利用者からのメッセージ", "acknowledged": "受付の自動返信"}
+            "user_message": "利用者からのメッセージ", "acknowledged": "受付の自動返信",
+            "new_question": "利用者が「新しい質問」を開始"}
 DONE_JA = {"reply": "返信を送信しました。", "note": "内部メモを保存しました。", "assign": "担当者を変更しました。",
            "priority": "優先度を変更しました。", "resolve": "解決済みにしました。利用者との会話はヘルプデスクに戻りました。",
            "reopen": "対応中に戻しました。", "close": "終了にしました。"}
@@ -118,23 +119,38 @@ def ticket_or_404(number: int):
         abort(404)
 
 
-def timeline(ticket):
-    """The ticket's thread after it was made: messages (redacted) and internal notes, in order."""
-    ds = desk_services()
+#: Events drawn in the thread beside the messages, with the words shown for the ones the user caused.
+THREAD_EVENTS = {"note": None, "new_question": "利用者がチャットで「新しい質問」を始めました（ヘルプデスクとの別の会話）。"
+                                               "この問い合わせへの返信は、これまでどおり利用者に届きます。"}
+
+
+def in_thread(ticket, messages) -> list:
+    """The messages of the ticket's own thread: after its confirmation, before the next ticket of the
+    conversation, and, once it was resolved, up to the desk's message saying so (the user's later chat
+    with the bot is not the ticket's)."""
     start = ticket.start_message_id or 0
+    end = desk_services().tickets.next_start(ticket)
+    mine = [(m, red) for m, red in messages if m.id > start and (end is None or m.id <= end)]
+    if not ticket.active:
+        closed = [i for i, (m, _) in enumerate(mine) if m.reply is not None and m.reply.kind == "desk_closed"]
+        if closed:
+            mine = mine[:closed[-1] + 1]
+    return mine
+
+
+def timeline(ticket):
+    """The ticket's thread after it was made: messages (redacted), internal notes and what the user did
+    (started a new question), in order."""
+    ds = desk_services()
     redact = ds.handoff.redact
-    # Messages after the ticket's own confirmation belong to it; a later ticket of the conversation has
-    # its own thread, so stop at the next ticket's start.
-    items = []
-    for m, red in ds.handoff.store.redacted_messages(ticket.conversation_id):
-        if m.id <= start:
-            continue
-        items.append({"kind": "message", "id": m.id, "role": m.role, "at": m.created_at, "author": m.author,
-                      "text": red if red is not None else redact(m.text)})
-    notes = [e for e in ds.tickets.events(ticket.number) if e.kind == "note"]
-    items += [{"kind": "note", "id": e.id, "role": "note", "at": e.at, "author": e.actor, "text": e.detail["text"]}
-              for e in notes]
-    items.sort(key=lambda i: (i["at"], i["kind"] == "note", i["id"]))
+    items = [{"kind": "message", "id": m.id, "role": m.role, "at": m.created_at, "author": m.author,
+              "text": red if red is not None else redact(m.text)}
+             for m, red in in_thread(ticket, ds.handoff.store.redacted_messages(ticket.conversation_id))]
+    for e in ds.tickets.events(ticket.number):
+        if e.kind in THREAD_EVENTS:
+            items.append({"kind": "event", "id": e.id, "role": "note" if e.kind == "note" else "event", "at": e.at,
+                          "author": e.actor, "text": e.detail.get("text") or THREAD_EVENTS[e.kind]})
+    items.sort(key=lambda i: (i["at"], i["kind"] == "event", i["id"]))
     status = ds.desk.outbox.status([i["id"] for i in items if i["role"] in ("agent", "bot")]) \
         if ticket.channel != "web" else {}
     for i in items:
@@ -159,6 +175,7 @@ def ticket_view(number: int, *, status: int = 200, error: str | None = None, loo
     names = ds.agents.names()
     items = timeline(ticket)
     return render("desk/ticket.html", status, ticket=ticket, items=items, events=events,
+                  live=desk_live.page_state(number, items, events), previous=ds.tickets.previous(ticket),
                   names=names, EVENT_JA=EVENT_JA, REASON_JA=REASON_JA, PRIORITIES=PRIORITIES,
                   saved=ds.tickets.saved_replies(), links=kb_links(), error=error, lookup=lookup,
                   draft=draft, done=DONE_JA.get(request.args.get("done", "")), hours=ds.hours,
@@ -252,6 +269,7 @@ def create_blueprint(limiter) -> Blueprint:
     fresh.add_url_rule("/", view_func=queue, endpoint="queue", strict_slashes=False)
     fresh.add_url_rule("/queue/rows", view_func=queue_rows)
     fresh.add_url_rule(TICKET, view_func=ticket_page)
+    fresh.add_url_rule(TICKET + "/live", view_func=desk_live.ticket_live)  # held for news (handlers/desk_live.py)
     fresh.add_url_rule(TICKET + "/messages", view_func=post_message, methods=["POST"])
     fresh.add_url_rule(TICKET + "/assign", view_func=post_assign, methods=["POST"])
     fresh.add_url_rule(TICKET + "/priority", view_func=post_priority, methods=["POST"])

@@ -2,8 +2,10 @@
 
 `POST /api/conversations/<id>/handoff` `{"note"?}` (bearer token) → 201 `{"ticket": {number, state,
 created_at}}`, or 200 with the same ticket when it already has an unfinished one (a double click makes
-one ticket). `GET /api/conversations/<id>/messages?after=<message id>` (in handlers/api.py) returns only
-the newer messages, so the widget can poll cheaply for an agent's reply.
+one ticket). `POST /api/conversations/<id>/new-question` (bearer token) → 200 `{"ticket": {…} | null}`: the user
+started a new question in the widget while the ticket is unfinished (the ticket shows it). `GET
+/api/conversations/<id>/messages?after=<message id>&wait=<s>` (in handlers/api.py) returns only the
+newer messages, held until there are some, so the widget hears an agent's reply at once.
 """
 from __future__ import annotations
 
@@ -44,6 +46,16 @@ def handoff(conversation_id: str):
     return response
 
 
+def new_question(conversation_id: str):
+    """The widget's 「新しい質問」 while this conversation has an unfinished ticket: the ticket is told,
+    and stays this conversation's (the widget keeps listening to it for the agent's replies)."""
+    json_object()
+    c, asker = core(), current_asker()
+    c.conversation(conversation_id, bearer_token(), asker)
+    ticket = desk_services().handoff.new_question(conversation_id)
+    return jsonify({"ticket": ticket.public() if ticket else None})
+
+
 def create_blueprint(limiter) -> Blueprint:
     bp = Blueprint("desk_api", __name__, url_prefix="/api")
 
@@ -53,4 +65,5 @@ def create_blueprint(limiter) -> Blueprint:
     limited = ratelimit.limited(limiter, "MESSAGE_RATE_LIMIT", key_func=per_conversation,
                                 message=ERRORS["rate_limited"][1])
     bp.add_url_rule("/conversations/<conversation_id>/handoff", view_func=limited(handoff), methods=["POST"])
+    bp.add_url_rule("/conversations/<conversation_id>/new-question", view_func=limited(new_question), methods=["POST"])
     return bp

@@ -44,6 +44,20 @@ def handoff_and_link_paths(bearer: list, conversation_id: dict) -> dict:
                 },
             },
         },
+        "/api/conversations/{conversation_id}/new-question": {
+            "parameters": [conversation_id],
+            "post": {
+                "summary": "チケットが未完了のまま利用者が「新しい質問」を始めたことを運営事務局に伝える（チケットはこの会話に残る）",
+                "security": bearer,
+                "responses": {
+                    "200": {"description": "未完了のチケット（なければ null）", "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {"ticket": {"type": ["object", "null"]}}}}}},
+                    "400": _error("JSON として読めない (invalid_json)"),
+                    "404": _error("会話がない、または token が違う (conversation_not_found)"),
+                    "429": _error("送信が多すぎる (rate_limited)"),
+                },
+            },
+        },
         "/api/telegram/link/{code}": {
             "get": {
                 "summary": "連携コードの Telegram ディープリンクと、その QR コードの URL",
@@ -136,13 +150,18 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "security": bearer,
                     "parameters": [{"name": "after", "in": "query", "required": False,
                                     "schema": {"type": "integer", "minimum": 0},
-                                    "description": "最後に受け取ったメッセージの id。これより新しいメッセージだけを返します"}],
+                                    "description": "最後に受け取ったメッセージの id。これより新しいメッセージだけを返します"},
+                                   {"name": "wait", "in": "query", "required": False,
+                                    "schema": {"type": "integer", "minimum": 0, "maximum": 30},
+                                    "description": "after と一緒に指定すると、新しいメッセージが届くか、この秒数が過ぎるまで"
+                                                   "応答を保留します（ロングポーリング）。サーバーの待機枠が埋まっているときはすぐに応答します"}],
                     "responses": {
                         "200": {"description": "メッセージの配列", "content": {"application/json": {"schema": {
                             "type": "array", "items": {"oneOf": [
                                 {"$ref": "#/components/schemas/UserMessage"}, {"$ref": "#/components/schemas/BotMessage"},
                                 {"$ref": "#/components/schemas/AgentMessage"}]}}}}},
                         "404": _error("会話がない、または token が違う (conversation_not_found)"),
+                        "400": _error("wait が 0〜30 の整数でない (invalid_parameter)"),
                         "422": _error("after が整数でない (invalid_field)"),
                     },
                 },

@@ -75,9 +75,15 @@ WAITRESS_OPTIONS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_in
 
 def create_limited_server(app, channels: dict, threads: int, **where):
     """A waitress server for `app` on `where` (host and port, or sockets), registered in the map
-    `channels`, whose connections are limited per client address and in time (handlers/serve_limits)."""
+    `channels`, whose connections are limited per client address and in time (handlers/serve_limits).
+
+    Besides the `threads` that answer requests, the pool gets one thread per slot of held requests
+    (LIVE_WAITS, bot/live.py): at most that many requests wait at once, so they never take the
+    threads that answer chats.
+    """
     from waitress.server import create_server
 
+    threads += int(app.config.get("LIVE_WAITS") or 0)
     server = create_server(app, map=channels, threads=threads, **where, **WAITRESS_OPTIONS)
     limit_channels(channels, connections_per_address(app))
     return server

@@ -25,6 +25,7 @@ from records.errors import (UNAVAILABLE_JA, CsvFormatError, DatabaseExists, Data
 ERRORS: dict[str, tuple[int, str]] = {
     "invalid_json": (400, "リクエストの本文を JSON として読めませんでした。JSON オブジェクトで送信してください。"),
     "invalid_field": (422, "「{field}」の値が正しくありません。{expected}を指定してください。"),
+    "invalid_parameter": (400, "URL の「{field}」の値が正しくありません。{expected}を指定してください。"),
     "invalid_text": (422, "「{field}」に使えない文字が含まれています。入力し直してから送信してください。"),
     "empty_message": (422, "質問が空です。質問を入力してから送信してください。"),
     "message_too_long": (422, "質問が長すぎます（{length}文字）。{limit}文字以内に短くして送信してください。"),

@@ -124,6 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("serve", "WORKERS", Integer(1, 64), 2, "gunicorn のワーカープロセス数（目安は CPU コア数。waitress では使いません）"),
     _s("serve", "THREADS", Integer(1, 256), 4, "1プロセスあたりの処理スレッド数（要求を受け取り終えてから割り当てます）"),
     _s("serve", "SERVER", Choice("gunicorn", "waitress"), "gunicorn", "使う WSGI サーバー"),
+    _s("serve", "LIVE_WAITS", Integer(0, 1000), 100,
+       "1プロセスあたり同時に待たせておける返信待ち（?wait= のロングポーリング）の数。処理スレッドとは別にこの数の"
+       "スレッドを用意し、埋まっているときはすぐに答えます（0 で待たせません）"),
     _s("telegram", "TELEGRAM_BOT_TOKEN", Text(r"[0-9]+:[A-Za-z0-9_-]+", "BotFather が発行したトークン"
                                               "（123456:ABC-… の形）"), None,
        "Telegram ボットのトークン（BotFather が発行）。未指定なら Telegram ボットは動きません",

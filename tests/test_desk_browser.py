@@ -200,3 +200,105 @@ def test_a_telegram_reply_is_counted_as_telegram_counts_and_held_back_when_too_l
     page.goto(f"{server}/desk/tickets/{tickets['group']}")
     expect(page.locator("#group-warning")).to_contain_text("返信はグループの全員に表示されます")
     page.context.close()
+
+
+@pytest.fixture(scope="module")
+def desk_http(server):
+    """佐藤, signed in once for the module over httpx (sign-ins per login id are rate-limited)."""
+    from tests.desk_support import sign_in
+
+    with httpx.Client(base_url=server, timeout=10) as desk:
+        assert sign_in(desk, "sato").status_code == 303
+        yield desk
+
+
+def reply_as_agent(desk, number, text: str) -> None:
+    from tests.desk_support import csrf_of
+
+    token = csrf_of(desk.get(f"/desk/tickets/{number}").text)
+    sent = desk.post(f"/desk/tickets/{number}/messages", data={"text": text, "action": "reply", "csrf_token": token})
+    assert sent.status_code == 303, sent.text
+
+
+def test_an_agent_reply_with_the_panel_closed_leaves_an_unread_badge_at_once(browser, server, desk_http):
+    """The widget holds its request for news (?wait=): the reply shows within a second or two, and
+    with the panel closed the launcher counts it, in its badge and its accessible name."""
+    user = new_page(browser)
+    frame, number, _ = escalate_as_staff(user, server)
+    frame.locator("#input").press("Escape")  # close the panel
+    expect(user.locator(PANEL)).to_be_hidden()
+    user.wait_for_timeout(1000)  # the widget's held request is now waiting
+    reply_as_agent(desk_http, number, "担当の山田です。確認いたします。")
+    badge = user.locator("mamis-helpdesk-widget .badge")
+    expect(badge).to_have_text("1", timeout=3_000)
+    launcher = user.locator("mamis-helpdesk-widget .launcher")
+    expect(launcher).to_have_attribute("aria-label", re.compile(r"（未読 1 件）$"))
+    reply_as_agent(desk_http, number, "もう一点、ご確認ください。")
+    expect(badge).to_have_text("2", timeout=3_000)
+    launcher.click()
+    expect(badge).to_be_hidden()
+    expect(launcher).not_to_have_attribute("aria-label", re.compile("未読"))
+    expect(frame.locator(".msg-agent .msg-text")).to_have_text(["担当の山田です。確認いたします。", "もう一点、ご確認ください。"])
+    user.context.close()
+
+
+def test_the_ticket_page_shows_the_users_answer_and_other_agents_without_a_reload(browser, server, desk_http):
+    with httpx.Client(base_url=server, timeout=10) as http:
+        created = http.post("/api/conversations", json={}).json()
+        cid, auth = created["id"], {"Authorization": f"Bearer {created['token']}"}
+        http.post(f"/api/conversations/{cid}/messages", json={"text": NOT_FOUND}, headers=auth)
+        number = http.post(f"/api/conversations/{cid}/handoff", json={"note": "至急"}, headers=auth).json()["ticket"]["number"]
+    agent = new_page(browser)
+    sign_in_agent(agent, server)
+    agent.goto(f"{server}/desk/tickets/{number}")
+    expect(agent.locator("#thread .msg-bot")).to_contain_text("お問い合わせ番号")
+    agent.evaluate("window.notReloaded = true")
+    other = new_page(browser)
+    other.context.add_cookies([{"name": c.name, "value": c.value, "url": server} for c in desk_http.cookies.jar])
+    other.goto(f"{server}/desk/tickets/{number}")
+    agent.wait_for_timeout(500)
+    with httpx.Client(base_url=server, timeout=10) as http:
+        http.post(f"/api/conversations/{cid}/messages", json={"text": "<i>補足</i>です"}, headers=auth)
+    expect(agent.locator("#thread .msg-user .msg-text")).to_have_text("<i>補足</i>です", timeout=3_000)
+    expect(agent.locator("#viewers")).to_have_text("運営事務局 佐藤 もこの問い合わせを開いています。")
+    # Another agent's reply shows too, and the state follows (返信待ち), still without a reload.
+    other.get_by_label("本文").fill("佐藤です。確認します。")
+    other.get_by_role("button", name="利用者に返信する").click()
+    expect(agent.locator("#thread .msg-agent .msg-text")).to_have_text("佐藤です。確認します。", timeout=3_000)
+    expect(agent.locator(".facts .badge")).to_have_text("返信待ち")
+    assert agent.evaluate("window.notReloaded") is True
+    agent.context.close()
+    other.context.close()
+
+
+def test_new_question_during_a_ticket_asks_first_and_the_agents_replies_still_arrive(browser, server, desk_http):
+    user = new_page(browser)
+    frame, number, _ = escalate_as_staff(user, server)
+    # The footer button is not dead during a ticket: it says where the request is.
+    frame.locator("#escalate").click()
+    expect(frame.locator(".log-info").last).to_contain_text(f"お問い合わせ #{number} は担当者に届いています")
+    # 「新しい質問」 asks first; keeping the ticket changes nothing.
+    frame.locator("#new-conversation").click()
+    guard = frame.get_by_role("group", name="新しい質問の確認")
+    expect(guard).to_contain_text(f"お問い合わせ #{number} は担当者が対応中です")
+    expect(guard.get_by_role("button", name="このお問い合わせを続ける")).to_be_focused()
+    guard.get_by_role("button", name="このお問い合わせを続ける").click()
+    expect(guard).to_have_count(0)
+    expect(frame.locator(".msg-bot").last).to_contain_text(f"お問い合わせ番号 #{number}")
+    # Starting anew: the desk is told, and the agent's reply still reaches the user, marked with the
+    # ticket's number, also after a reload.
+    frame.locator("#new-conversation").click()
+    frame.get_by_role("button", name="新しい質問を始める").click()
+    expect(frame.locator(".log-info")).to_contain_text(f"お問い合わせ #{number} への担当者の返信は")
+    frame.locator("#input").fill("日医ニュースの送付先を変えたい")
+    frame.locator("#input").press("Enter")
+    expect(frame.locator(".msg-bot:not(.msg-welcome)")).to_have_count(1, timeout=10_000)
+    reply_as_agent(desk_http, number, "山田です。先ほどのお問い合わせの件です。")
+    agent_msg = frame.locator(".msg-agent")
+    expect(agent_msg).to_contain_text("山田です。先ほどのお問い合わせの件です。", timeout=3_000)
+    expect(agent_msg).to_contain_text(f"お問い合わせ #{number} への返信")
+    user.reload()
+    frame = user.frame_locator(IFRAME)
+    expect(frame.locator(".msg-agent")).to_contain_text("山田です。先ほどのお問い合わせの件です。", timeout=10_000)
+    assert "利用者がチャットで「新しい質問」を始めました" in desk_http.get(f"/desk/tickets/{number}").text
+    user.context.close()

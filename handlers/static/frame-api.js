@@ -48,13 +48,14 @@ export function refreshSession() {
   });
 }
 
-export function api(method, path, body, token) {
+/* `timeoutMs`: longer for a held request (?wait=), which the server may keep up to 30 s. */
+export function api(method, path, body, token, timeoutMs) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = "Bearer " + token;
   if (method !== "GET" && account.csrfToken) headers["X-CSRFToken"] = account.csrfToken;
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  const timer = setTimeout(() => controller.abort(), timeoutMs || REQUEST_TIMEOUT_MS);
   return fetch(apiBase + path, {
     method, headers, credentials: "same-origin", signal: controller.signal,
     body: body === undefined ? undefined : JSON.stringify(body)

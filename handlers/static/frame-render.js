@@ -18,6 +18,9 @@ let unreadHook = () => {};
 /* fn() runs for each answer that arrives (the page counts unread answers while it is closed). */
 export function onNewReply(fn) { unreadHook = fn; }
 
+/* A reply drawn by another part (an agent's message): counted like the bot's answers. */
+export function announceReply() { unreadHook(); }
+
 export function scrollToEnd() { log.scrollTop = log.scrollHeight; }
 
 /* The end of the log, unless that hides the start of `node`: then its start goes to the top. */

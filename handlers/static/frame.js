@@ -95,6 +95,7 @@ function loadHistory(notice) {
     });
     ui.log.setAttribute("aria-busy", "false");
     render.scrollToLatest();
+    deskPoll.listenKept(); // a ticket kept over 「新しい質問」 before the reload
   };
   const conv = outbox.currentConversation();
   if (!conv) { done(); return; }
@@ -120,8 +121,10 @@ function loadHistory(notice) {
     });
 }
 
-/* 「新しい質問」, and signing in or out (with a notice that says so). */
+/* 「新しい質問」, and signing in or out (with a notice that says so: then a kept ticket is dropped,
+   it was the other person's). */
 function startNewConversation(notice) {
+  if (notice) deskPoll.dropKept();
   outbox.reset();
   render.clearLog();
   render.renderWelcome(notice);
@@ -131,8 +134,44 @@ function startNewConversation(notice) {
 
 /* ---------- header, escape, options ---------- */
 
-ui.newConversation.addEventListener("click", () => startNewConversation());
-ui.escalate.addEventListener("click", () => submitText(outbox.ESCALATE_TEXT));
+/* 「新しい質問」 while the desk holds the conversation: say what happens, and let the user keep the
+   ticket (the default) or start anew while the agent's replies keep arriving here (desk-poll.js). */
+function guardNewConversation() {
+  const ticket = deskPoll.holding();
+  if (!ticket) { startNewConversation(); return; }
+  const old = document.querySelector(".msg-guard");
+  if (old) old.remove();
+  const label = ticket.number ? "お問い合わせ #" + ticket.number : "お問い合わせ";
+  const guard = render.append(h("div", { className: "msg msg-bot msg-guard", role: "group", "aria-label": "新しい質問の確認" }, [
+    h("div", { className: "msg-text", text: label + " は担当者が対応中です。新しい質問を始めても、担当者からの返信は" +
+      "このチャットに届きます（お問い合わせ番号付きで表示します）。" }),
+    h("div", { className: "choices" }, [
+      h("button", { type: "button", className: "choice-button", text: "このお問い合わせを続ける",
+        onclick() { guard.remove(); ui.input.focus(); } }),
+      h("button", { type: "button", className: "choice-button", text: "新しい質問を始める", onclick() {
+        const conv = outbox.currentConversation();
+        if (conv) api("POST", "/api/conversations/" + encodeURIComponent(conv.id) + "/new-question", {}, conv.token)
+          .catch(() => {}); // the desk is told when it can be; the replies arrive either way
+        deskPoll.keep();
+        startNewConversation();
+        render.append(h("p", { className: "log-info", text: label + " への担当者の返信は、このチャットに届きます。" }));
+      } })
+    ])
+  ]));
+  guard.querySelector("button").focus();
+}
+
+/* The footer's 「担当者に問い合わせる」 during a ticket: the request is already with the desk; say so. */
+function escalateOrExplain() {
+  const ticket = deskPoll.holding();
+  if (!ticket) { submitText(outbox.ESCALATE_TEXT); return; }
+  const label = ticket.number ? "お問い合わせ #" + ticket.number : "お問い合わせ";
+  render.append(h("p", { className: "log-info", role: "status",
+    text: label + " は担当者に届いています。返信はこのチャットに表示されます。補足はこのまま入力して送信してください。" }));
+}
+
+ui.newConversation.addEventListener("click", guardNewConversation);
+ui.escalate.addEventListener("click", escalateOrExplain);
 initSignIn(startNewConversation);
 
 if (embedded) {
@@ -175,7 +214,7 @@ function contrastText(rgb) {
    another person's, so a new one starts, and the chat says who is signed in now. */
 refreshSession().then(() => {
   const notice = accountChange();
-  if (notice) outbox.reset();
+  if (notice) { outbox.reset(); deskPoll.dropKept(); }
   loadHistory(notice);
 });
 updateCounter();
