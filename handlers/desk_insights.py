@@ -6,6 +6,7 @@ script anyway). Every chart has its numbers in a table beside it, for screen rea
 """
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import pygal
@@ -80,8 +81,17 @@ def svg(chart) -> Response:
 
 
 def base_chart(kind, title: str):
+    # Labels whole (pygal cuts a long one to 「1…」), day labels slanted so that they fit.
     return kind(style=CHART_STYLE, js=[], width=760, height=360, title=title, show_legend=False,
-                disable_xml_declaration=False, print_values=False)
+                disable_xml_declaration=False, print_values=False, truncate_label=-1, x_label_rotation=-40)
+
+
+def count_axis(chart, *series: list[int]) -> None:
+    """The value axis of `chart` in whole steps from 0: its data are counts, and pygal's own axis
+    counts 0, 0.1, 0.2 … for a few tickets."""
+    top = max([0, *(n for values in series for n in values)])
+    step = max(1, math.ceil(top / 8))
+    chart.y_labels = list(range(0, top + step + 1, step))
 
 
 @agent_required
@@ -95,11 +105,13 @@ def chart(name: str):
         c.x_labels_major_every = max(1, len(data) // 10)
         c.show_minor_x_labels = False
         c.add("問い合わせ", [n for _d, n in data])
+        count_axis(c, [n for _d, n in data])
     elif name == "by-channel":
         c = base_chart(pygal.HorizontalBar, f"チャネル別の問い合わせ（{PERIODS[days]}）")
         rows = ins.tickets_by_channel(since)
         c.x_labels = [CHANNEL_JA.get(ch, ch) for ch, _n in rows]
         c.add("問い合わせ", [n for _ch, n in rows])
+        count_axis(c, [n for _ch, n in rows])
     elif name == "feedback":
         rows = ins.feedback_per_article(since)[:10]
         titles = article_titles()
@@ -108,6 +120,7 @@ def chart(name: str):
         c.x_labels = [titles.get(r["slug"], r["slug"])[:24] for r in rows]
         c.add("役に立った", [r["helpful"] for r in rows])
         c.add("役に立たなかった", [r["not_helpful"] for r in rows])
+        count_axis(c, [r["helpful"] + r["not_helpful"] for r in rows])
     else:
         abort(404)
     return svg(c)

@@ -83,6 +83,13 @@ def test_insight_pages_with_their_numbers(app):
         chart = agent.get(f"/desk/insights/charts/{name}.svg?days=7")
         assert chart.status_code == 200 and chart.mimetype == "image/svg+xml"
         assert b"<svg" in chart.data and b"<script src" not in chart.data
+        # Counts on a whole-number axis (pygal's own counted 0.1, 0.2 … for one ticket), and every
+        # label whole (pygal cut the day labels to 「1…」).
+        labels = re.findall(r"<text[^>]*>([^<]*)</text>", chart.data.decode())
+        assert not [t for t in labels if re.fullmatch(r"\d+\.\d+", t)] and not [t for t in labels if "…" in t]
+        assert {"0", "1"} <= set(labels)
+    days = re.findall(r"<text[^>]*>([^<]*)</text>", agent.get("/desk/insights/charts/per-day.svg?days=7").data.decode())
+    assert "11/25" in days
     assert agent.get("/desk/insights/charts/other.svg").status_code == 404
 
 
