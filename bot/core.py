@@ -266,7 +266,7 @@ class Core:
     @staticmethod
     def button_text(button: str, history: Sequence[Reply]) -> str:
         """What a pressed button said, when the channel sent only its id: its echo or label."""
-        for b in history[0].buttons if history else ():
+        for b in (b for r in history for b in r.buttons):  # the newest reply that offered it
             if b.id == button:
                 return b.payload
         return button
@@ -280,6 +280,10 @@ class Core:
         `choice_question` is the question that led to the last 「もしかして」, if the caller has it.
         """
         last = history[0] if history else None
+        if button is not None:
+            # Choices are kept per message: a button pressed under an earlier reply (/status sends the
+            # member record with its buttons, then the application) means that reply's choices.
+            last = next((r for r in history if any(b.id == button for b in r.buttons)), last)
         if button is None and last is not None:
             # Channels that send text (and people who type a label) press a button by its words.
             button = next((b.id for b in last.buttons if text in (b.payload, b.label)), None)

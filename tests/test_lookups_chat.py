@@ -517,3 +517,16 @@ def test_the_bots_own_prompts_name_nobody():
     for prompt in asking_names:
         assert "または先生のお名前" in redact(prompt)
     assert redact("山田太郎先生の会員番号") != "山田太郎先生の会員番号"  # a real name still is masked
+
+
+def test_buttons_under_an_earlier_reply_keep_their_choices(core):
+    """Telegram's /status answers twice (the member record with two buttons, then the admission); the
+    buttons under the first answer still mean its choices, not 「この選択肢は使えなくなりました」."""
+    doctor = member("1300001")
+    conversation = core.open_conversation("test", doctor).conversation.id
+    record = core.reply(conversation, "私の会員情報", doctor, "test").reply
+    assert [b.label for b in record.buttons] == ["入会手続きの状況", "送付先の確認"]
+    core.reply(conversation, "私の入会手続きの状況", doctor, "test")
+    pressed = core.reply(conversation, None, doctor, "test", button=record.buttons[1].id)
+    assert pressed.question.text == "会員番号1300001の送付先"
+    assert pressed.reply.kind == "lookup" and "送付" in pressed.reply.text
