@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # pytest is started (the console script does not put the working directory on sys.path).
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.marks import mark_by_fixtures, require_mark, running  # noqa: E402 (needs ROOT on sys.path)
 SOURCES = (ROOT / "kb" / "articles", ROOT / "release_notes")
 #: "Today" for every test: the letter's events (2026-01-27, 2026-03-16) are in the past.
 NOW = "2026-11-25T10:00:00+09:00"
@@ -46,6 +48,21 @@ UNTHROTTLED = {
     "SUGGEST_RATE_LIMIT": "10000 per minute",
     "FEEDBACK_RATE_LIMIT": "10000 per minute",
 }
+
+
+# -- markers: the suite in parts (tests/marks.py) ------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        mark_by_fixtures(item)
+
+
+@pytest.fixture(autouse=True)
+def _note_current_test(request):
+    """Tell require_mark which test is running (ServerProcess and BotProcess ask)."""
+    with running(request.node):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -147,6 +164,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0, port: int | None = None) -> "ServerProcess":
         """Start on a free port, or on `port` (to restart a stopped server where clients expect it)."""
+        require_mark("server")
         port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-serve-", suffix=".log", delete=False)

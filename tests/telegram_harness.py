@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import server_env
+from tests.marks import require_mark
 from tests.telegram_fake import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,7 @@ class BotProcess:
         self.log = None
 
     def start(self) -> "BotProcess":
+        require_mark("telegram")
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-telegram-", suffix=".log", delete=False)
         env = {**server_env(), "TELEGRAM_BOT_TOKEN": self.token, "TELEGRAM_API_URL": self.api_url,
                "PYTHONPATH": str(ROOT), **self.env}

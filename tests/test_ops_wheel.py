@@ -24,6 +24,8 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # builds the wheel and a virtualenv
+
 WANTED = ["handlers/templates/desk/login.html", "handlers/static/desk/queue.js", "handlers/static/frame.js",
           "kb/articles/contact-desk.md", "kb/synonyms.txt", "release_notes/2026-01-mamis-letter-15.md"]
 
@@ -73,6 +75,7 @@ def test_the_wheel_carries_what_the_program_reads(installed):
     assert shipped <= names
 
 
+@pytest.mark.server
 def test_the_entrypoint_indexes_and_serves_from_the_installed_wheel(installed, tmp_path):
     _, bin_folder, env = installed
     elsewhere = tmp_path / "elsewhere"  # no source tree here or above
