@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -148,6 +149,10 @@ def server_env() -> dict:
     return {**env, "PYTHONUNBUFFERED": "1"}
 
 
+#: The line `helpdesk serve` prints once it listens (handlers/serve.py), with the port it was given.
+STARTED = re.compile(r"起動しました: (http://127\.0\.0\.1:\d+)/")
+
+
 class ServerProcess:
     """`helpdesk serve` in a subprocess on a free port; output goes to a file printed if it dies."""
 
@@ -163,21 +168,24 @@ class ServerProcess:
         return Path(self.log.name).read_text(errors="replace") if self.log else ""
 
     def start(self, timeout: float = 30.0, port: int | None = None) -> "ServerProcess":
-        """Start on a free port, or on `port` (to restart a stopped server where clients expect it)."""
+        """Start on a port the server picks (it binds port 0 and prints its URL, so no other process can
+        take the port between choosing and binding it), or on `port` (to restart a stopped server
+        where clients expect it)."""
         require_mark("server")
-        port = port or free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = ""
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-serve-", suffix=".log", delete=False)
         cmd = [sys.executable, "-m", "handlers.serve_main", "--instance", str(self.instance_path),
-               "serve", "--host", "127.0.0.1", "--port", str(port), *self.args]
+               "serve", "--host", "127.0.0.1", "--port", str(port or 0), *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True, env=server_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output}")
+            started = STARTED.search(self.output)
             try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                if started and httpx.get(started[1] + "/api/health", timeout=1).status_code == 200:
+                    self.url = started[1]
                     return self
             except httpx.TransportError:
                 pass
