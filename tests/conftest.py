@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -149,10 +148,6 @@ def server_env() -> dict:
     return {**env, "PYTHONUNBUFFERED": "1"}
 
 
-#: The line `helpdesk serve` prints once it listens (handlers/serve.py), with the port it was given.
-STARTED = re.compile(r"起動しました: (http://127\.0\.0\.1:\d+)/")
-
-
 class ServerProcess:
     """`helpdesk serve` in a subprocess on a free port; output goes to a file printed if it dies."""
 
@@ -171,6 +166,8 @@ class ServerProcess:
         """Start on a port the server picks (it binds port 0 and prints its URL, so no other process can
         take the port between choosing and binding it), or on `port` (to restart a stopped server
         where clients expect it)."""
+        from handlers.serve import started_url
+
         require_mark("server")
         self.url = ""
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-serve-", suffix=".log", delete=False)
@@ -182,10 +179,10 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output}")
-            started = STARTED.search(self.output)
+            started = started_url(self.output)
             try:
-                if started and httpx.get(started[1] + "/api/health", timeout=1).status_code == 200:
-                    self.url = started[1]
+                if started and httpx.get(started + "/api/health", timeout=1).status_code == 200:
+                    self.url = started
                     return self
             except httpx.TransportError:
                 pass

@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, STARTED
+from handlers.serve import started_url
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # builds the wheel and a virtualenv
 
@@ -90,10 +91,10 @@ def test_the_entrypoint_indexes_and_serves_from_the_installed_wheel(installed, t
         while True:
             assert proc.poll() is None, (tmp_path / "entrypoint.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "entrypoint.log").read_text()
-            started = STARTED.search((tmp_path / "entrypoint.log").read_text())
+            started = started_url((tmp_path / "entrypoint.log").read_text())
             try:
-                if started and httpx.get(started[1] + "/healthz", timeout=1).status_code == 200:
-                    url = started[1]
+                if started and httpx.get(started + "/healthz", timeout=1).status_code == 200:
+                    url = started
                     break
             except httpx.TransportError:
                 pass

@@ -70,3 +70,14 @@ def test_missing_dev_sets_skip_for_a_developer_and_fail_under_ci(monkeypatch, tm
                 quality.eval_data("mamis_dev.jsonl")
     (tmp_path / "mamis_dev.jsonl").write_text("{}\n", encoding="utf-8")
     assert quality.eval_data("mamis_dev.jsonl") == Path(tmp_path / "mamis_dev.jsonl")
+
+
+def test_the_url_serve_prints_is_read_back():
+    """Servers started on port 0 (ServerProcess, the benchmarks, the screenshots) learn their port from
+    this line."""
+    from handlers.serve import STARTED, started_url
+
+    line = f"{STARTED}http://127.0.0.1:40123/ （gunicorn、ワーカー 2、スレッド 4。終了は Ctrl+C）\n"
+    assert started_url('{"level": "WARNING"}\n' + line) == "http://127.0.0.1:40123"
+    assert started_url(f"{STARTED}http://[::1]:8000/ （waitress）") == "http://[::1]:8000"
+    assert started_url('{"level": "INFO", "event": "booting"}\n') is None
