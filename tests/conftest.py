@@ -136,6 +136,8 @@ def client(app):
 
 
 def free_port() -> int:
+    """A port free a moment ago, for a listener that cannot bind port 0 and report it (the Telegram
+    webhook server, a port written into config.toml); `helpdesk serve` is started on port 0 instead."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
