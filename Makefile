@@ -1,5 +1,6 @@
 # Two entry points: `make run` (set up, build everything on embedded defaults, serve on
-# 127.0.0.1) and `make test` (the whole suite). Both install what is missing first, from the locks
+# 127.0.0.1) and `make test` (the whole suite; `make test-fast` is the part without servers,
+# browsers, the bot or slow tests, for while you work). Both install what is missing first, from the locks
 # (requirements.lock: what running needs; requirements-test.lock: that and the test tools), made from
 # the ranges and pins of pyproject.toml by `make lock`.
 VENV     := .venv
@@ -8,7 +9,7 @@ INSTANCE ?= instance
 HOST     ?= 127.0.0.1
 PORT     ?= 8000
 
-.PHONY: setup run test lock screenshots
+.PHONY: setup run test test-fast lock screenshots
 setup: $(VENV)/.installed $(VENV)/.test-installed node_modules/.installed
 
 # Each step says what it does in one line (pip's own output stays quiet unless something fails).
@@ -60,8 +61,14 @@ run: $(VENV)/.installed
 	@echo "起動 4/4: ヘルプデスクを起動します: http://$(HOST):$(PORT)/"
 	@$(HD) --instance $(INSTANCE) serve --host $(HOST) --port $(PORT) --log-format text
 
+# The whole suite. Quality tests fail, not skip, without the dev sets in ../shared/eval (tests/quality.py).
 test: setup
-	$(VENV)/bin/pytest -n 2
+	HELPDESK_TEST_REQUIRE_EVAL=1 $(VENV)/bin/pytest -n 2
+
+# Under two minutes on 2 CPUs: what the markers (tests/marks.py) leave when servers, Chromium, the
+# Telegram bot and the slow tests are taken out.
+test-fast: setup
+	$(VENV)/bin/pytest -n 2 -m "not server and not browser and not telegram and not slow"
 
 # The README's pictures (docs/screenshots/*.png): the real server in Debian's Chromium.
 screenshots: setup

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,12 +61,6 @@ QUESTIONS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of the server and all its worker processes, in MiB."""
     total, todo = 0, [pid]
@@ -101,14 +94,21 @@ def serve_command(instance: Path, port: int, server: str, workers: int, threads:
 
 
 def start_server(instance: Path, server: str, workers: int, threads: int):
-    port = free_port()
+    """`helpdesk serve` on a port it picks (port 0) and prints; returns (process, port, log)."""
+    from handlers.serve import started_url
+
     log = tempfile.NamedTemporaryFile("w+", prefix="chat-bench-", suffix=".log", delete=False)
-    proc = subprocess.Popen(serve_command(instance, port, server, workers, threads), cwd=ROOT, stdout=log,
+    proc = subprocess.Popen(serve_command(instance, 0, server, workers, threads), cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited:\n{Path(log.name).read_text()}")
+        url = started_url(Path(log.name).read_text())
+        if url is None:
+            time.sleep(0.1)
+            continue
+        port = int(url.rsplit(":", 1)[1])
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             conn.request("GET", "/api/health")

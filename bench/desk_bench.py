@@ -25,7 +25,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -45,12 +44,6 @@ NOW = "2026-11-25T10:00:00+09:00"
 STATES = ("new", "open", "pending", "resolved", "closed")
 CONVERSATION_STATE = {"new": "waiting_desk", "open": "with_agent", "pending": "with_agent", "resolved": "closed",
                       "closed": "closed"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed(db: Path, n: int, rng: random.Random) -> None:
@@ -103,18 +96,20 @@ def seed(db: Path, n: int, rng: random.Random) -> None:
 
 
 def start_server(instance: Path):
-    port = free_port()
+    """`helpdesk serve` on a port it picks (port 0) and prints; returns (process, base URL, log)."""
+    from handlers.serve import started_url
+
     log = tempfile.NamedTemporaryFile("w+", prefix="desk-bench-", suffix=".log", delete=False)
     cmd = [sys.executable, "-m", "handlers.serve_main", "--instance", str(instance), "serve", "--host", "127.0.0.1",
-           "--port", str(port), "--server", "gunicorn", "--workers", "2", "--threads", "4"]
+           "--port", "0", "--server", "gunicorn", "--workers", "2", "--threads", "4"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited:\n{Path(log.name).read_text()}")
+        url = started_url(Path(log.name).read_text())
         try:
-            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
+            if url and httpx.get(url + "/api/health", timeout=1).status_code == 200:
                 return proc, url, log
         except httpx.TransportError:
             pass

@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage.sqlite import connect
+from storage.sqlite import connect, transaction
 
 from .retention import tables
 
@@ -154,8 +154,7 @@ def delete(helpdesk_db: Path, *, member_number: str | None = None, telegram_user
     `apply`, so a dry run counts exactly what would go)."""
     conn = connect(helpdesk_db, row_factory=sqlite3.Row)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn, commit=apply):
             conn.execute("PRAGMA defer_foreign_keys = ON")
             present = tables(conn)
             found = find(conn, member_number=member_number, telegram_user=telegram_user)
@@ -167,10 +166,6 @@ def delete(helpdesk_db: Path, *, member_number: str | None = None, telegram_user
                 marks, params = _marks("k", values)
                 deleted = conn.execute(_delete_sql(table, key).format(marks=marks), params).rowcount
                 counts[table] = counts.get(table, 0) + deleted
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT" if apply else "ROLLBACK")
         return counts
     finally:
         conn.close()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from storage.sqlite import connect
+from storage.sqlite import connect, transaction
 
 
 @dataclass(frozen=True)
@@ -141,15 +141,9 @@ _DELETE_ACCESS_LOG = "DELETE FROM access_log WHERE julianday(at) < julianday(:ac
 
 def _in_transaction(conn: sqlite3.Connection, apply: bool, work) -> dict[str, int]:
     """Run `work(conn)` in one write transaction; commit it only when `apply`."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn, commit=apply):
         conn.execute("PRAGMA defer_foreign_keys = ON")
-        counts = work(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT" if apply else "ROLLBACK")
-    return counts
+        return work(conn)
 
 
 def purge(helpdesk_db: Path, audit_db: Path, ages: Ages, now: datetime, *, apply: bool = False) -> dict[str, int]:

@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations, connect
+from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations, begin, connect, transaction
 
 from .conversations import ConversationStates
 from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound
@@ -203,14 +203,8 @@ class Store(ConversationStates, Feedback):
         `_begin`, never by SQLite's own busy handler.
         """
         conn = conn or self.conn
-        with self._write_lock:
-            self._begin(conn)
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._write_lock, transaction(conn, start=self._begin):
+            yield conn
 
     @staticmethod
     def _begin(conn: sqlite3.Connection, wait: float = 10.0) -> None:
@@ -224,7 +218,7 @@ class Store(ConversationStates, Feedback):
             delay, deadline = 0.0002, time.monotonic() + wait
             while True:
                 try:
-                    conn.execute("BEGIN IMMEDIATE")
+                    begin(conn)
                     return
                 except sqlite3.OperationalError as e:
                     if "locked" not in str(e) or time.monotonic() > deadline:

@@ -218,7 +218,7 @@ def _register_commands() -> None:
     from handlers.serve import serve
     from handlers.config_cli import config_command
     from handlers.staff import demo_accounts, staff
-    from records.cli import demo_data, sync_commands
+    from handlers.records_cli import demo_data, sync_commands
 
     from handlers.ops_cli import COMMANDS as OPS_COMMANDS
 

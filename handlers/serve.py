@@ -11,6 +11,7 @@ worker build its own app after the fork, since SQLite connections must not cross
 from __future__ import annotations
 
 import os
+import re
 
 import click
 
@@ -51,6 +52,18 @@ def warm_app(instance: Instance, host: str, port: int):
     app = create_app(app_config(instance, host, port))
     app.extensions["helpdesk"].core()
     return app
+
+
+#: What `serve` prints once it listens, before its URL: the port it bound, so a caller that passed
+#: `--port 0` (the system picks a free port, which no other process can take meanwhile) learns it.
+STARTED = "MAMIS ヘルプデスクを起動しました: "
+
+
+def started_url(output: str) -> str | None:
+    """The base URL (no trailing slash) in a `helpdesk serve`'s output once it listens, else None:
+    for the tests, benchmarks and scripts that start it on port 0."""
+    found = re.search(re.escape(STARTED) + r"(http://[^/\s]+)/", output)
+    return found[1] if found else None
 
 
 def url_for_host(host: str, port: int) -> str:
@@ -121,9 +134,12 @@ def buffering_worker_class():
 def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    bound = {"port": port}
+
     def when_ready(server):
-        bound = server.LISTENERS[0].sock.getsockname()[1] if server.LISTENERS else port
-        click.echo(f"MAMIS ヘルプデスクを起動しました: {url_for_host(host, bound)} "
+        # With --port 0 the port is known only now; the workers, forked after this, build the app with it.
+        bound["port"] = server.LISTENERS[0].sock.getsockname()[1] if server.LISTENERS else port
+        click.echo(f"{STARTED}{url_for_host(host, bound['port'])} "
                    f"（gunicorn、ワーカー {workers}、スレッド {threads}。終了は Ctrl+C）", err=False)
 
     class HelpdeskGunicorn(BaseApplication):
@@ -145,14 +161,16 @@ def run_gunicorn(instance: Instance, host: str, port: int, workers: int, threads
                 self.cfg.set(key, value)
 
         def load(self):
-            return warm_app(instance, host, port)
+            return warm_app(instance, host, bound["port"])
 
     HelpdeskGunicorn().run()
 
 
 def run_waitress(instance: Instance, host: str, port: int, threads: int) -> None:
-    server = create_limited_server(warm_app(instance, host, port), {}, threads, host=host, port=port)
-    click.echo(f"MAMIS ヘルプデスクを起動しました: {url_for_host(host, server.effective_port)} "
+    app = warm_app(instance, host, port)
+    server = create_limited_server(app, {}, threads, host=host, port=port)
+    app.config["PORT"] = server.effective_port  # the port bound, when asked for port 0
+    click.echo(f"{STARTED}{url_for_host(host, server.effective_port)} "
                f"（waitress、スレッド {threads}。終了は Ctrl+C）")
     try:
         server.run()

@@ -24,7 +24,7 @@ from pathlib import Path
 from faker import Faker
 from faker.providers.person.ja_JP import Provider as PersonProvider
 
-from storage.sqlite import connect
+from storage.sqlite import connect, transaction
 
 from . import names
 from .associations import PREFECTURES, county_associations
@@ -582,19 +582,18 @@ def _generate(path: Path, members: int, seed: int, force: bool) -> DemoSummary:
     try:
         conn.execute("PRAGMA synchronous = OFF")  # a crash discards the temporary file anyway
         conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT_COUNTY, [{"code": c, "name": n, "prefecture_code": p}
-                                          for c, n, p in b.counties])
-        institution_rows, application_rows, report_rows = _as_rows(institutions, applications, reports)
-        write_institutions(conn, institution_rows, [], {})
-        write_members(conn, member_rows, [], {})
-        write_applications(conn, application_rows, [], {})
-        write_reports(conn, report_rows, [], {})
-        set_meta(conn, DEMO_KEY, DEMO_LABEL)
-        set_meta(conn, "demo_seed", str(seed))
-        set_meta(conn, "demo_members", str(members))
-        set_meta(conn, "demo_as_of", AS_OF.isoformat())
-        conn.execute("COMMIT")
+        with transaction(conn):
+            conn.executemany(_INSERT_COUNTY, [{"code": c, "name": n, "prefecture_code": p}
+                                              for c, n, p in b.counties])
+            institution_rows, application_rows, report_rows = _as_rows(institutions, applications, reports)
+            write_institutions(conn, institution_rows, [], {})
+            write_members(conn, member_rows, [], {})
+            write_applications(conn, application_rows, [], {})
+            write_reports(conn, report_rows, [], {})
+            set_meta(conn, DEMO_KEY, DEMO_LABEL)
+            set_meta(conn, "demo_seed", str(seed))
+            set_meta(conn, "demo_members", str(members))
+            set_meta(conn, "demo_as_of", AS_OF.isoformat())
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except BaseException:
         conn.close()

@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, TextIO
 
+from storage.sqlite import begin, transaction
+
 from .csv_format import CsvFormat, Mode, ParsedFile, Rejection, parse_csv
 from .errors import CsvFormatError, SyncBusy
 from .schema import connect_writer, set_meta
@@ -127,6 +129,15 @@ def gc_paused():
             gc.enable()
 
 
+def _begin_or_busy(conn: sqlite3.Connection) -> None:
+    """storage.sqlite.begin, with a database still locked after the import's busy timeout said as
+    SyncBusy (another import or a backup is writing; the command says to try again later)."""
+    try:
+        begin(conn)
+    except sqlite3.OperationalError as exc:
+        raise SyncBusy(str(exc)) from exc
+
+
 def run_import(db_path: Path | str, csv_path: Path | str, mode: Mode, kind: ImportKind, *,
                column_map: Mapping[str, str] | None = None,
                progress_file: TextIO | None = None,
@@ -166,11 +177,7 @@ def _import(db_path, csv_path, mode: Mode, kind: ImportKind, column_map, progres
         raise SyncBusy(str(exc)) from exc
     try:
         conn.execute("PRAGMA cache_size = -65536")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise SyncBusy(str(exc)) from exc
-        try:
+        with transaction(conn, start=_begin_or_busy):
             parsed.reject(kind.check(conn, [item for item in parsed.rows if item.row is not None]))
             if mode == "full" and not parsed.rows:
                 raise _no_valid_row(kind)
@@ -185,10 +192,6 @@ def _import(db_path, csv_path, mode: Mode, kind: ImportKind, column_map, progres
                 "rejected": len(summary.rejected)}, ensure_ascii=False))
             if on_phase:
                 on_phase("written")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         if on_phase:
             on_phase("committed")
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,25 +44,22 @@ def helpdesk(instance: Path, *args: str) -> str:
     return done.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serving(instance: Path):
-    """`helpdesk serve` on a free port until the block ends; yields its base URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tempfile.TemporaryFile("w+")
+    """`helpdesk serve` on a port it picks (port 0) and prints, until the block ends; yields its base URL."""
+    from handlers.serve import started_url
+
+    log = tempfile.NamedTemporaryFile("w+")  # read by name: a second file offset, not the server's
     proc = subprocess.Popen([*HELPDESK, "--instance", str(instance), "serve", "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                             "--port", "0"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
+            url = started_url(Path(log.name).read_text(errors="replace"))
             try:
+                if url is None:
+                    raise OSError("not listening yet")
                 with urllib.request.urlopen(url + "/api/health", timeout=1):
                     break
             except OSError:

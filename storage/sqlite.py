@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from storage.files import private_file, tighten
 
@@ -75,6 +76,30 @@ _APPLIED = "SELECT name FROM migrations"
 _RECORD = "INSERT INTO migrations (name, applied_at) VALUES (:name, :applied_at)"
 
 
+def begin(conn: sqlite3.Connection) -> None:
+    """Start a write transaction holding the write lock (`BEGIN IMMEDIATE`): taken before anything is
+    read, so a check-then-write cannot race another writer, and a busy database is found at once
+    rather than at the first write."""
+    conn.execute("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, *, commit: bool = True,
+                start: Callable[[sqlite3.Connection], None] = begin) -> Iterator[sqlite3.Connection]:
+    """One write transaction around the block: `start` (by default `begin`), then COMMIT when the block
+    ends, ROLLBACK when it raises. With `commit=False` the block's work is rolled back too: a dry run
+    that counts exactly what it would change. `start` lets a caller wait for the lock its own way
+    (bot.store.Store polls) or name a busy database in its own terms (records.importer's SyncBusy).
+    `conn` must be in autocommit mode (isolation_level=None, as `connect` opens it)."""
+    start(conn)
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT" if commit else "ROLLBACK")
+
+
 def apply_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
     """Apply pending migrations, each in one transaction with its `migrations` row.
 
@@ -90,20 +115,14 @@ def apply_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) 
     for name, statements in migrations:
         if name in done:
             continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             done = {row[0] for row in conn.execute(_APPLIED)}
-            if name in done:
-                conn.execute("ROLLBACK")
+            if name in done:  # another process applied it meanwhile
                 continue
             for statement in statements:
                 conn.execute(statement)
             conn.execute(_RECORD, {"name": name,
                                    "applied_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         applied_now.append(name)
     return applied_now
 

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # pytest is started (the console script does not put the working directory on sys.path).
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.marks import mark_by_fixtures, require_mark, running  # noqa: E402 (needs ROOT on sys.path)
 SOURCES = (ROOT / "kb" / "articles", ROOT / "release_notes")
 #: "Today" for every test: the letter's events (2026-01-27, 2026-03-16) are in the past.
 NOW = "2026-11-25T10:00:00+09:00"
@@ -46,6 +48,21 @@ UNTHROTTLED = {
     "SUGGEST_RATE_LIMIT": "10000 per minute",
     "FEEDBACK_RATE_LIMIT": "10000 per minute",
 }
+
+
+# -- markers: the suite in parts (tests/marks.py) ------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        mark_by_fixtures(item)
+
+
+@pytest.fixture(autouse=True)
+def _note_current_test(request):
+    """Tell require_mark which test is running (ServerProcess and BotProcess ask)."""
+    with running(request.node):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -119,6 +136,8 @@ def client(app):
 
 
 def free_port() -> int:
+    """A port free a moment ago, for a listener that cannot bind port 0 and report it (the Telegram
+    webhook server, a port written into config.toml); `helpdesk serve` is started on port 0 instead."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -146,20 +165,26 @@ class ServerProcess:
         return Path(self.log.name).read_text(errors="replace") if self.log else ""
 
     def start(self, timeout: float = 30.0, port: int | None = None) -> "ServerProcess":
-        """Start on a free port, or on `port` (to restart a stopped server where clients expect it)."""
-        port = port or free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        """Start on a port the server picks (it binds port 0 and prints its URL, so no other process can
+        take the port between choosing and binding it), or on `port` (to restart a stopped server
+        where clients expect it)."""
+        from handlers.serve import started_url
+
+        require_mark("server")
+        self.url = ""
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-serve-", suffix=".log", delete=False)
         cmd = [sys.executable, "-m", "handlers.serve_main", "--instance", str(self.instance_path),
-               "serve", "--host", "127.0.0.1", "--port", str(port), *self.args]
+               "serve", "--host", "127.0.0.1", "--port", str(port or 0), *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True, env=server_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output}")
+            started = started_url(self.output)
             try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                if started and httpx.get(started + "/api/health", timeout=1).status_code == 200:
+                    self.url = started
                     return self
             except httpx.TransportError:
                 pass

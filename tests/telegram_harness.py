@@ -3,6 +3,7 @@ so a test can reach into the services) or as the real `helpdesk telegram` subpro
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import server_env
+from tests.marks import require_mark
 from tests.telegram_fake import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +87,7 @@ class BotProcess:
         self.log = None
 
     def start(self) -> "BotProcess":
+        require_mark("telegram")
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-telegram-", suffix=".log", delete=False)
         env = {**server_env(), "TELEGRAM_BOT_TOKEN": self.token, "TELEGRAM_API_URL": self.api_url,
                "PYTHONPATH": str(ROOT), **self.env}
@@ -127,6 +130,42 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"{what} not met within {timeout}s")
+
+
+#: Updates of these chats the bot has received but not handled (an answered or ignored update is done).
+UNHANDLED_SQL = """
+    SELECT COUNT(*) FROM channel_inbox
+    WHERE channel = 'telegram' AND done_at IS NULL AND chat_id IN (SELECT value FROM json_each(:chats))
+"""
+
+
+def wait_settled(fake, helpdesk_db, *chat_ids: int, timeout: float = 20.0) -> None:
+    """Wait until the bot has nothing left to do for `chat_ids`: every update `fake` offered has reached
+    it, every update of those chats is handled, and every message queued for them is sent or given up.
+
+    After this, what `fake` received for those chats is final, so counting it checks something: a late
+    duplicate is sent before this returns, where after a sleep it could arrive once the count has passed.
+    "Queued" is the outbox's own idea of due (bot.outbox.Outbox.due, at any time, claimed by anyone)."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from bot.outbox import Outbox
+    from storage.sqlite import connect
+
+    wait_until(lambda: not fake.pending, timeout, "every offered update taken by the bot")
+    chats = {str(c) for c in chat_ids}
+    conn = connect(helpdesk_db, readonly=True, row_factory=sqlite3.Row)
+    try:
+        outbox = Outbox(SimpleNamespace(conn=conn), "telegram")
+
+        def idle() -> bool:
+            unhandled = conn.execute(UNHANDLED_SQL, {"chats": json.dumps(sorted(chats))}).fetchone()[0]
+            queued = [row for row in outbox.due("wait_settled", time.time() + 3600) if row.chat_id in chats]
+            return unhandled == 0 and not queued
+
+        wait_until(idle, timeout, f"chats {sorted(chats)} settled (updates handled, outbox sent)")
+    finally:
+        conn.close()
 
 
 # -- fixtures shared by the Telegram test modules (imported there by name) ------------------------------

@@ -9,9 +9,10 @@ from click.testing import CliRunner
 
 from handlers import cli as cli_module
 from handlers.cli import cli
+from tests.quality import EVAL, eval_data
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCALGOV = ROOT.parent / "shared" / "eval" / "localgovfaq"
+LOCALGOV = EVAL / "localgovfaq"
 
 
 def run(args, **kwargs):
@@ -127,8 +128,9 @@ def test_eval_rejects_a_bad_question_file(tmp_path):
     assert "評価ファイルを読めません" in result.output
 
 
-@pytest.mark.skipif(not (LOCALGOV / "dev.jsonl").exists(), reason="../shared/eval/localgovfaq is not present")
+@pytest.mark.slow  # a minute: the whole localGovFAQ corpus indexed and asked
 def test_localgov_reaches_the_issue_targets(tmp_path):
+    eval_data("localgovfaq/dev.jsonl", "localgovfaq/corpus.jsonl")
     result = run(
         ["--instance", str(tmp_path), "eval", "--corpus", str(LOCALGOV / "corpus.jsonl"),
          "--questions", str(LOCALGOV / "dev.jsonl"), "--json"]

@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import ServerProcess, build_instance
 from tests.desk_support import add_agents, body, conversation, csrf_of
 
+pytestmark = [pytest.mark.server, pytest.mark.slow]  # real gunicorn processes, killed and restarted
+
 UNANSWERABLE = "ぴよぴよほげほげ"
 
 

@@ -9,9 +9,9 @@ from handlers.cli import cli
 from kb.evaluate import evaluate, load_questions
 from kb.indexer import build_index
 from kb.search import CONFIDENCE_THRESHOLD, Searcher
+from tests.quality import eval_data
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL = ROOT.parent / "shared" / "eval"
 
 # Both sections speak of 駐車場 and 登録; only their example questions say which answers what.
 PARKING = """---
@@ -183,17 +183,13 @@ def _shipped(tmp_path):
 
 
 def test_chat_dev_set_is_answered_right(tmp_path):
-    path = EVAL / "mamis_chat_dev.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} is not present: answered_right on chat questions is not checked")
+    path = eval_data("mamis_chat_dev.jsonl")
     report = evaluate(_shipped(tmp_path), load_questions(path))
     assert report["answered_right"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
 
 
 def test_unanswerable_dev_sets_together_are_abstained_on(tmp_path):
-    paths = [EVAL / "mamis_unanswerable_dev.jsonl", EVAL / "mamis_unanswerable_chat_dev.jsonl"]
-    if not all(p.exists() for p in paths):
-        pytest.skip("the unanswerable dev sets are not present: abstention is not checked")
+    paths = eval_data("mamis_unanswerable_dev.jsonl", "mamis_unanswerable_chat_dev.jsonl")
     searcher = _shipped(tmp_path)
     questions = [q for p in paths for q in load_questions(p)]
     report = evaluate(searcher, questions)

@@ -7,10 +7,10 @@ import pytest
 from kb.evaluate import evaluate, load_questions
 from kb.indexer import build_index
 from kb.search import CONFIDENCE_THRESHOLD, Searcher
+from tests.quality import eval_data
 from tests.test_kb_passages import searcher_over
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL = ROOT.parent / "shared" / "eval"
 
 PARKING = """---
 title: 会館駐車場の利用時間
@@ -102,16 +102,12 @@ def _shipped(tmp_path):
 
 
 def test_unanswerable_dev_set_reaches_its_bar(tmp_path):
-    path = EVAL / "mamis_unanswerable_dev.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} is not present: abstention on unanswerable questions is not checked")
+    path = eval_data("mamis_unanswerable_dev.jsonl")
     report = evaluate(_shipped(tmp_path), load_questions(path))
     assert report["abstained"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
 
 
 def test_mamis_dev_out_of_domain_lines_abstain_and_hit_stays(tmp_path):
-    path = EVAL / "mamis_dev.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} is not present: the dev set's abstention and hit@1 are not checked")
+    path = eval_data("mamis_dev.jsonl")
     report = evaluate(_shipped(tmp_path), load_questions(path))
     assert (report["hit@1"], report["abstained"]) == (1.0, 1.0), json.dumps(report["misses"], ensure_ascii=False)

@@ -8,9 +8,10 @@ from kb.evaluate import BadQuestionFile, evaluate, load_questions
 from kb.indexer import build_index
 from kb.passages import question_kinds, section_kinds
 from kb.search import CONFIDENCE_THRESHOLD, Searcher
+from tests.quality import EVAL, eval_data
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSAGES_DEV = ROOT.parent / "shared" / "eval" / "mamis_passages_dev.jsonl"
+PASSAGES_DEV = EVAL / "mamis_passages_dev.jsonl"
 
 # Every section shares the same words (駐車場, 利用); only what each one is for differs.
 ARTICLE = """---
@@ -130,8 +131,7 @@ def test_bad_phrases_are_refused(tmp_path, phrases):
 
 
 def test_passages_dev_set_reaches_its_bar(tmp_path):
-    if not PASSAGES_DEV.exists():
-        pytest.skip(f"{PASSAGES_DEV} is not present: passage@1 on the dev set is not checked")
+    eval_data(PASSAGES_DEV.name)
     db = tmp_path / "kb.sqlite"
     build_index([ROOT / "kb" / "articles", ROOT / "release_notes"], db)
     report = evaluate(Searcher(db), load_questions(PASSAGES_DEV))

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from kb.evaluate import evaluate, load_questions
 from kb.indexer import build_index
 from kb.search import CONFIDENCE_THRESHOLD, Searcher
+from tests.quality import EVAL, eval_data
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = ROOT.parent / "shared" / "eval" / "mamis_dev.jsonl"
+DEV_SET = EVAL / "mamis_dev.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,7 @@ def test_code_is_never_answered(searcher, query):
     assert searcher.article("member-count") is not None
 
 
+@pytest.mark.slow  # hypothesis: 150 searches
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=300))
 def test_any_text_is_safe(searcher, text):
@@ -115,8 +117,8 @@ def test_suggest(searcher):
     assert searcher.suggest("あ") == []
 
 
-@pytest.mark.skipif(not DEV_SET.exists(), reason="../shared/eval/mamis_dev.jsonl is not present")
 def test_dev_set_reaches_its_bar(searcher):
+    eval_data(DEV_SET.name)
     report = evaluate(searcher, load_questions(DEV_SET))
     assert report["hit@1"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
     assert report["hit@3"] == 1.0

@@ -21,6 +21,8 @@ from tests.staff import PASSWORD, add_records_and_staff, build_demo
 from tests.telegram_fake import FakeTelegram
 from tests.telegram_harness import BotProcess, wait_until
 
+pytestmark = [pytest.mark.server, pytest.mark.slow]  # four workers and a bot process under load
+
 WEB_CLIENTS, WEB_MESSAGES = 6, 12
 CHATS, CHAT_MESSAGES = 10, 15
 FIRST_CHAT = 9000
@@ -58,6 +60,7 @@ def telegram_chat(fake: FakeTelegram, chat: int, offered: dict) -> None:
         fake.wait_for("sendMessage", chat, k + 1, timeout=60)
 
 
+@pytest.mark.telegram
 def test_workers_and_the_telegram_process_share_the_databases(served, tmp_path):
     """Web clients and Telegram chats at once, against 4 gunicorn workers and the real bot process,
     with a backup taken midway."""

@@ -22,7 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from handlers.serve import started_url
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # builds the wheel and a virtualenv
 
 WANTED = ["handlers/templates/desk/login.html", "handlers/static/desk/queue.js", "handlers/static/frame.js",
           "kb/articles/contact-desk.md", "kb/synonyms.txt", "release_notes/2026-01-mamis-letter-15.md"]
@@ -73,26 +76,29 @@ def test_the_wheel_carries_what_the_program_reads(installed):
     assert shipped <= names
 
 
+@pytest.mark.server
 def test_the_entrypoint_indexes_and_serves_from_the_installed_wheel(installed, tmp_path):
     _, bin_folder, env = installed
     elsewhere = tmp_path / "elsewhere"  # no source tree here or above
     elsewhere.mkdir()
-    port = free_port()
-    env = {**env, "INSTANCE": str(tmp_path / "instance"), "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"}
+    # Port 0: the server binds a port no other process can take meanwhile and prints its URL.
+    env = {**env, "INSTANCE": str(tmp_path / "instance"), "HOST": "127.0.0.1", "PORT": "0", "WORKERS": "1"}
     log = (tmp_path / "entrypoint.log").open("w+")
     proc = subprocess.Popen(["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), "serve"], cwd=elsewhere, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             assert proc.poll() is None, (tmp_path / "entrypoint.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "entrypoint.log").read_text()
+            started = started_url((tmp_path / "entrypoint.log").read_text())
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                if started and httpx.get(started + "/healthz", timeout=1).status_code == 200:
+                    url = started
                     break
             except httpx.TransportError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         output = (tmp_path / "entrypoint.log").read_text()
         assert "索引: 追加・更新 11 件、変更なし 0 件、削除 0 件" in output, output
         assert "単語ベクトル: あり（ja_ginza-5.3.0" in output, output

@@ -20,6 +20,8 @@ from handlers.web import create_app  # noqa: E402
 from tests.conftest import build_instance  # noqa: E402
 from tests.staff import add_records_and_staff, build_demo  # noqa: E402
 
+pytestmark = pytest.mark.slow  # schemathesis: every operation of the API document, under a time budget
+
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
 EXAMPLES_PER_OPERATION = 15
 BUDGET_S = 50.0

@@ -173,6 +173,7 @@ def test_staff_remove_ends_sessions_and_orphans_the_conversations(served):
         assert (r.status_code, r.json()["error"]["code"]) == (404, "conversation_not_found")
 
 
+@pytest.mark.slow  # a Python process per command
 def test_staff_commands_name_unknown_accounts_in_japanese(tmp_path):
     instance = build_instance(tmp_path / "inst")
     for args in (("signout", "nobody"), ("passwd", "nobody", "--password", "long-enough-pw"),

@@ -171,6 +171,7 @@ def test_serve_options_take_default_and_help_from_the_list():
         assert " ".join(setting.help.split()) in text and f"env var: HELPDESK_{name}; default: {setting.default}" in text
 
 
+@pytest.mark.server
 def test_serve_listens_where_config_toml_says_unless_the_command_line_says_otherwise(tmp_path):
     """HOST, PORT, SERVER and THREADS are options of `helpdesk serve` and settings alike: the command line
     wins, and without it config.toml is read like for any other setting."""

@@ -49,6 +49,7 @@ def test_staff_add_and_list(tmp_path):
         run("--instance", inst, "staff", "list").output
 
 
+@pytest.mark.slow  # every demo account hashed and signed in to
 def test_demo_accounts_are_printed_and_work(tmp_path, demo_db):
     inst = tmp_path / "inst"
     inst.mkdir()

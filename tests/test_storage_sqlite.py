@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.sqlite import BUSY_TIMEOUT_MS, connect
+from storage.sqlite import BUSY_TIMEOUT_MS, connect, transaction
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,3 +108,27 @@ def test_the_help_desk_store_and_access_log_write_from_two_processes_at_once(tmp
         assert conn.execute("SELECT count(*) FROM conversations").fetchone() == (200,)
     with sqlite3.connect(tmp_path / "audit.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM access_log").fetchone() == (200,)
+
+
+def test_a_transaction_holds_the_write_lock_commits_rolls_back_on_error_and_dry_runs(tmp_path):
+    """storage.sqlite.transaction, the one BEGIN IMMEDIATE … COMMIT of every writer."""
+    db = tmp_path / "t.sqlite"
+    conn, other = connect(db), connect(db)
+    try:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+        other.execute("PRAGMA busy_timeout = 0")
+        with transaction(conn):
+            conn.execute("INSERT INTO t VALUES (1)")
+            with pytest.raises(sqlite3.OperationalError, match="locked"):  # the lock is taken at BEGIN
+                other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(ZeroDivisionError), transaction(conn):
+            conn.execute("INSERT INTO t VALUES (2)")
+            1 / 0
+        with transaction(conn, commit=False):  # a dry run: what it did is taken back
+            conn.execute("INSERT INTO t VALUES (3)")
+            assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2
+        assert [n for (n,) in other.execute("SELECT n FROM t")] == [1]
+        assert not conn.in_transaction
+    finally:
+        conn.close()
+        other.close()

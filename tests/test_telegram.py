@@ -14,7 +14,7 @@ from tests.conftest import NOW
 from tests.telegram_fake import BOT_ID, BOT_USERNAME
 import pytest
 
-from tests.telegram_harness import PUBLIC_URL, InProcessBot, bot, demo_instance, fake, wait_until  # noqa: F401
+from tests.telegram_harness import PUBLIC_URL, InProcessBot, bot, demo_instance, fake, wait_settled, wait_until  # noqa: F401
 
 APOLOGY = "一時的なエラーが発生しました。しばらくしてからもう一度お試しください。"
 BOT_SETTINGS = {"TELEGRAM_RATE_LIMIT": "4 per minute"}
@@ -125,7 +125,7 @@ def test_deep_link_start_links_the_account(bot, fake):
     assert "送付" in fake.wait_for("sendMessage", 1007, 2)[1].params["text"]
 
 
-def test_group_answers_only_when_addressed_and_never_shows_records(bot, fake):
+def test_group_answers_only_when_addressed_and_never_shows_records(bot, fake, demo_instance):
     group = -100500
     fake.message(group, "日医ニュースの送付先は？", user_id=1008, chat_type="supergroup")
     mention = f"@{BOT_USERNAME}"
@@ -139,11 +139,11 @@ def test_group_answers_only_when_addressed_and_never_shows_records(bot, fake):
     fake.message(group, "会員番号1300001の入会手続きの状況", user_id=1008, chat_type="supergroup", reply_to=reply_to)
     third = fake.wait_for("sendMessage", group, 3)[2].params["text"]
     assert "個別のチャット" in third and "山田" not in third
-    time.sleep(0.3)
+    wait_settled(fake, demo_instance.helpdesk_db, group)
     assert len(fake.sent(group)) == 3  # the first, unaddressed message got nothing
 
 
-def test_sticker_photo_and_edited_message_get_one_short_answer(bot, fake):
+def test_sticker_photo_and_edited_message_get_one_short_answer(bot, fake, demo_instance):
     fake.message(1009, None, sticker={"file_id": "s", "file_unique_id": "s", "type": "regular",
                                       "width": 1, "height": 1, "is_animated": False, "is_video": False})
     fake.message(1009, None, photo=[{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}])
@@ -151,7 +151,7 @@ def test_sticker_photo_and_edited_message_get_one_short_answer(bot, fake):
     sent = [c.params["text"] for c in fake.wait_for("sendMessage", 1009, 3)]
     assert sent[0] == sent[1] and "スタンプ" in sent[0]
     assert "編集" in sent[2]
-    time.sleep(0.3)
+    wait_settled(fake, demo_instance.helpdesk_db, 1009)
     assert len(fake.sent(1009)) == 3
 
 
@@ -196,21 +196,35 @@ def test_403_marks_the_chat_unreachable_until_it_writes_again(bot, fake):
     wait_until(lambda: "1012" in bot.desk.outbox.unreachable_chats(), what="chat marked unreachable")
     bot.desk.outbox.set_notify(1012, 1012, True, NOW)
     bot.desk.outbox.notify(1012, "test:403", {"text": "お知らせ"}, NOW)
-    time.sleep(0.5)
+    # The drain takes due rows oldest first: once a later notification to a reachable chat has arrived,
+    # the one to 1012 has been passed over.
+    bot.desk.outbox.set_notify(10120, 10120, True, NOW)
+    bot.desk.outbox.notify(10120, "test:403-after", {"text": "お知らせ"}, NOW)
+    fake.wait_for("sendMessage", 10120)
     assert len(fake.sent(1012)) == 1  # the refused answer; the notification was not tried
     fake.message(1012, "ありがとう")
     wait_until(lambda: len(fake.sent(1012)) >= 2, what="answer after unblocking")
     assert "1012" not in bot.desk.outbox.unreachable_chats()
 
 
-def test_429_waits_retry_after_and_sends_once(bot, fake):
+def test_429_waits_retry_after_and_sends_once(bot, fake, demo_instance):
     fake.fail("sendMessage", 429, retry_after=1, chat_id=1013)
     started = time.monotonic()
     fake.message(1013, "こんにちは")
     calls = fake.wait_for("sendMessage", 1013, 2, timeout=10)
     assert calls[1].at - calls[0].at >= 0.9
-    time.sleep(0.3)
+    wait_settled(fake, demo_instance.helpdesk_db, 1013)
     assert len(fake.sent(1013)) == 2 and time.monotonic() - started < 8  # one refused, one delivered
+
+
+def test_wait_settled_waits_for_a_send_still_to_come(bot, fake, demo_instance):
+    """The harness's wait before counting: a send due a second later (after a 429) is waited for,
+    where a short sleep would count too early and so miss a late duplicate."""
+    fake.fail("sendMessage", 429, retry_after=1, chat_id=1020)
+    fake.message(1020, "こんにちは")
+    fake.wait_for("sendMessage", 1020)  # refused; the answer waits in the outbox
+    wait_settled(fake, demo_instance.helpdesk_db, 1020)
+    assert len(fake.sent(1020)) == 2
 
 
 def test_messages_of_one_chat_are_answered_in_order(bot, fake):
@@ -222,11 +236,11 @@ def test_messages_of_one_chat_are_answered_in_order(bot, fake):
     assert [re.search(r"/kb/([a-z0-9-]+)", t).group(1) for t in sent] == expected
 
 
-def test_per_user_rate_limit_is_polite_and_said_once(bot, fake):
+def test_per_user_rate_limit_is_polite_and_said_once(bot, fake, demo_instance):
     for i in range(6):
         fake.message(1015, f"こんにちは{i}")
     sent = [c.params["text"] for c in fake.wait_for("sendMessage", 1015, 5)]
-    time.sleep(0.4)
+    wait_settled(fake, demo_instance.helpdesk_db, 1015)
     assert len(fake.sent(1015)) == 5
     assert sent[4] == "短い時間にたくさんのメッセージが届きました。1分ほどおいてから、もう一度お送りください。"
 

@@ -2,14 +2,13 @@
 deep link with its QR code for the web chat."""
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from click.testing import CliRunner
 
 from tests.conftest import NOW
 from tests.telegram_fake import BOT_USERNAME
-from tests.telegram_harness import bot, demo_instance, fake, wait_until  # noqa: F401 (fixtures)
+from tests.telegram_harness import bot, demo_instance, fake, wait_settled, wait_until  # noqa: F401 (fixtures)
 
 
 def subscribe(bot, fake, chat: int, member: str | None) -> None:
@@ -46,7 +45,7 @@ def test_sync_that_changes_a_linked_doctors_membership_notifies_once(bot, fake, 
     note = fake.wait_for("sendMessage", 3001, sent_before + 1, timeout=10)[-1].params["text"]
     assert "会員状態が「入会手続中」から「在籍」に変わりました。" in note
     assert run_cli(demo_instance, "sync-members", "--diff", str(diff)).exit_code == 0  # the same file again
-    time.sleep(0.5)
+    wait_settled(fake, demo_instance.helpdesk_db, 3001, 3002)
     assert len(fake.sent(3001)) == sent_before + 1 and len(fake.sent(3002)) == 1
 
 
@@ -84,7 +83,7 @@ def test_sync_applications_stage_change_notifies_the_linked_doctor_once(bot, fak
 
     again = run_cli(demo_instance, "sync-applications", "--diff", str(diff), "--json")
     assert '"changed": 0' in again.output
-    time.sleep(0.5)
+    wait_settled(fake, demo_instance.helpdesk_db, 3003, 3005)
     assert len(fake.sent(3003)) == sent_before + 3 and len(fake.sent(3005)) == other_before
 
 

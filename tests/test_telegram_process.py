@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import build_instance, free_port
 from tests.telegram_fake import BOT_USERNAME, FakeTelegram
-from tests.telegram_harness import BotProcess, InProcessBot, wait_until
+from tests.telegram_harness import BotProcess, InProcessBot, wait_settled, wait_until
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_sigkill_mid_update_then_restart_answers_each_update_exactly_once(instan
         bot = BotProcess(instance.path, fake.url).start()
         for chat in chats:
             fake.wait_for("sendMessage", chat, timeout=30)
-        time.sleep(1.0)  # room for any duplicate to show up
+        wait_settled(fake, instance.helpdesk_db, *chats)  # any duplicate would have been sent by now
         assert [len(fake.sent(chat)) for chat in chats] == [1] * len(chats)
         assert all("delivery-settings" in fake.sent(chat)[0]["text"] or "送付" in fake.sent(chat)[0]["text"]
                    for chat in chats)
@@ -122,7 +122,7 @@ def test_webhook_mode_refuses_updates_without_the_secret(instance, fake):
         assert refused.value.code == 403
         fake.message(2202, "こんにちは")  # pushed by the fake with the secret
         assert "MAMIS" in fake.wait_for("sendMessage", 2202, timeout=10)[0].params["text"]
-        time.sleep(0.3)
+        wait_settled(fake, instance.helpdesk_db, 2201, 2202)
         assert fake.sent(2201) == []
     finally:
         bot.stop()
@@ -215,7 +215,7 @@ def test_webhook_without_a_secret_makes_one_and_forged_private_updates_get_no_re
         assert post({"update_id": 999_103, "message": own}, hook["secret_token"]) == 200
         answers = fake.wait_for("sendMessage", 2401, 2, timeout=15)  # the doctor's own chat: their record
         assert "佐藤" in answers[0].params["text"]
-        time.sleep(0.5)
+        wait_settled(fake, instance.helpdesk_db, 5799999, 2401)
         assert fake.sent(5799999) == []
     finally:
         bot.stop()

@@ -14,11 +14,11 @@ from typing import Any, Callable, Mapping
 
 import click
 
-from .demo import DEFAULT_SEED, generate_demo
-from .errors import RecordsError, message_ja
-from .schema import DEMO_LABEL
-from .importer import ImportKind, run_import
-from .kinds import KINDS, export_files
+from records.demo import DEFAULT_SEED, generate_demo
+from records.errors import RecordsError, message_ja
+from records.importer import ImportKind, run_import
+from records.kinds import KINDS, export_files
+from records.schema import DEMO_LABEL
 
 
 def _records_db(instance) -> Path:
