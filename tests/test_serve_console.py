@@ -7,12 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import pytest
 
 from tests.conftest import ServerProcess, build_instance
 
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d) (GET|POST) (\S+) (\d{3}) \d+ms$")
 
 
+@pytest.mark.server
 def test_text_console_one_line_per_request_in_jst(tmp_path, monkeypatch):
     monkeypatch.setenv("HELPDESK_LOG_FORMAT", "text")
     instance = build_instance(tmp_path / "instance")
