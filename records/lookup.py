@@ -31,7 +31,7 @@ from .access import (Asker, Scope, mask_identifier, mask_member_number, may_look
                      search_area, AccessLog)
 from .errors import (AccessDenied, ApplicationNotFound, DatabaseMissing, InstitutionNotFound,
                      InvalidQuery, MemberNotFound, RecordUnavailable, ReportNotFound)
-from .leadtime import UpdateWindow, estimate_window
+from .leadtime import UpdateWindow, delivery_of_month, estimate_window
 from .schema import DEMO_KEY
 from .vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS, STATUS_JA
 
@@ -218,7 +218,11 @@ class Institution:
         w = self.window
         text = (f"厚生局の登録待ちです。届出日 {w.filed_on} から見ると、"
                 f"{w.earliest_night}〜{w.latest_night} の週末夜間のマスタ更新で反映される見込みです（目安）。")
-        if self.overdue:
+        if w.latest_delivery is not None:
+            text += f"{w.latest_delivery.year}年{w.latest_delivery.month}月納品分のマスタには載っていません。"
+        if w.missed:
+            text += "その納品分までに載る見込みだったため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
+        elif self.overdue:
             text += "見込みの時期を過ぎているため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
         return text
 
@@ -358,6 +362,9 @@ SELECT happened_on, stage, action, reason FROM fd_report_events WHERE report_id 
 # Migration 0005 is applied by the next import (the help desk only reads); until then /readyz reports
 # it pending and an institution name search offers the names that start with the query.
 _GRAMS_BY_PREFECTURE = "SELECT 1 FROM pragma_table_info('institution_grams') WHERE name = 'prefecture_code'"
+
+# The latest master delivery imported (配信月, YYYY-MM): a waiting clinic was not in it (records/leadtime.py).
+_LATEST_DELIVERY = "SELECT max(delivered_in) FROM institutions"
 
 _COUNTIES_OF_PREFECTURE = """
 SELECT code FROM associations WHERE prefecture_code = :prefecture_code AND level = 'county'
@@ -654,7 +661,8 @@ class Records:
          source, status, filed, registered) = row
         window = None
         if status == "waiting_bureau" and filed:
-            window = estimate_window(date.fromisoformat(filed))
+            latest = self.connection().execute(_LATEST_DELIVERY).fetchone()[0]
+            window = estimate_window(date.fromisoformat(filed), delivery_of_month(latest) if latest else None)
         overdue = bool(window and window.overdue(self._today()))
         return Institution(inst_id, code, name, kana, postal, address, Association(pref, pref_name),
                            Association(county, county_name), source, status, filed, registered,

@@ -171,6 +171,12 @@ _0005_GRAMS_BY_PREFECTURE = [
 ]
 
 
+_0006_DELIVERIES = [
+    # The latest master delivery (max of 配信月) dates a waiting clinic's window (records/leadtime.py).
+    "CREATE INDEX institutions_by_delivery ON institutions(delivered_in)",
+]
+
+
 def _prefecture_rows() -> list[str]:
     """The 47 prefectural associations are fixed facts, so the schema carries them."""
     values = ", ".join(f"('{code}', 'prefecture', '{name}', '{code}')"
@@ -184,6 +190,7 @@ MIGRATIONS: list[Migration] = [
     ("0003_institutions_and_reports", _0003_INSTITUTIONS),
     ("0004_imports", _0004_IMPORTS),
     ("0005_institution_grams_by_prefecture", _0005_GRAMS_BY_PREFECTURE),
+    ("0006_institutions_by_delivery", _0006_DELIVERIES),
 ]
 
 def connect_writer(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
