@@ -710,12 +710,13 @@ class Records:
         scored.sort(key=lambda s: (-s[1], *place[s[2]]))
         out, shown = [], []
         ranked = _rows_in_order(conn, [inst_id for _key, _score, inst_id in scored], max(limit, 1))
-        for (_key_text, score, inst_id), row in zip(scored, ranked):
+        for _key_text, score, inst_id in scored:
+            if len(out) >= limit:
+                break
+            row = next(ranked)
             if may_see(asker, self._institution_scope(conn, row)):
                 out.append((self._institution(row), round(score, 1)))
                 shown.append(mask_identifier(row[1], 2) if row[1] else f"手入力#{inst_id}")
-                if len(out) >= limit:
-                    break
         self.log.write(asker, "institution_search", ",".join(shown) or None, bool(shown))
         return out
 
