@@ -194,7 +194,10 @@ WHERE id = :id
 # grams goes through its stored name and kana, not a scan for its id.
 _NAMES_OF = "SELECT id, name, kana FROM institutions WHERE id IN (SELECT value FROM json_each(:ids))"
 _DELETE_GRAM = "DELETE FROM institution_grams WHERE gram = :gram AND institution_id = :institution_id"
-_INSERT_GRAM = "INSERT OR IGNORE INTO institution_grams (gram, institution_id) VALUES (:gram, :institution_id)"
+_INSERT_GRAM = """
+INSERT OR IGNORE INTO institution_grams (gram, institution_id, prefecture_code)
+VALUES (:gram, :institution_id, :prefecture_code)
+"""
 _DELETE_REPORT_EVENTS = """
 DELETE FROM fd_report_events WHERE report_id IN
     (SELECT id FROM fd_reports WHERE institution_id IN (SELECT value FROM json_each(:ids)))
@@ -258,8 +261,8 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
         conn.executemany(_UPDATE, updates)
     conn.executemany(_INSERT, inserts)
     conn.executemany(_INSERT_GRAM, sorted(
-        ({"gram": g, "institution_id": p["id"]} for p in updates + inserts
-         for g in names.institution_grams(p["name"], p["kana"])),
+        ({"gram": g, "institution_id": p["id"], "prefecture_code": p["prefecture_code"]}
+         for p in updates + inserts for g in names.institution_grams(p["name"], p["kana"])),
         key=lambda g: (g["gram"], g["institution_id"])))
 
 

@@ -19,6 +19,14 @@ The window runs from the first candidate night after the earliest delivery to th
 last candidate night after the latest delivery; the master shows the change from
 the morning after. With these rules the window closes 2–3½ months after the
 filing, consistent with the letter's "about 2–3 months"; it may open after one.
+
+Real deliveries: once the vendor's master has been imported, its rows carry the month
+of their delivery (配信月), and the latest one is a fact, not an assumption. A clinic
+the help desk still lists as waiting was not in that delivery, so its window cannot
+open before the update nights after the next one (assumed on the 25th of the following
+month); and if that delivery was already the last it should have been in, it is late
+now, whatever the calendar says. Without imported delivery months (the demo, a file
+without 配信月) the estimate is the assumption alone.
 """
 from __future__ import annotations
 
@@ -44,6 +52,10 @@ class UpdateWindow:
     delivery_until: date
     earliest_night: date
     latest_night: date
+    #: The latest delivery imported (its month's 25th), when the estimate read one.
+    latest_delivery: date | None = None
+    #: True when the latest imported delivery was at or after the last one it should have been in.
+    missed: bool = False
 
     @property
     def visible_from(self) -> date:
@@ -56,8 +68,8 @@ class UpdateWindow:
         return self.latest_night + timedelta(days=1)
 
     def overdue(self, today: date) -> bool:
-        """Past the window and still not in the master: time to ask the desk."""
-        return today > self.visible_by
+        """Past the window, or missing from the delivery it should have been in: time to ask the desk."""
+        return self.missed or today > self.visible_by
 
 
 def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
@@ -102,12 +114,27 @@ def first_delivery_after(published: date) -> date:
     return date(y, m, DELIVERY_DAY)
 
 
-def estimate_window(filed_on: date) -> UpdateWindow:
-    """Estimated master update window for a clinic that filed with the bureau on `filed_on`."""
+def delivery_of_month(month: str) -> date:
+    """The delivery of a master month as the file names it (「2026-10」 → 2026-10-25)."""
+    year, mon = month.split("-")
+    return date(int(year), int(mon), DELIVERY_DAY)
+
+
+def estimate_window(filed_on: date, latest_delivery: date | None = None) -> UpdateWindow:
+    """Estimated master update window for a clinic that filed with the bureau on `filed_on` and that
+    was not in `latest_delivery`, the latest master delivery imported (None: none imported)."""
     y, m = _add_months(filed_on.year, filed_on.month, 1)
     pub_from, pub_until = date(y, m, 1), _last_day(y, m)
     delivery_from = first_delivery_after(pub_from)
     delivery_until = first_delivery_after(pub_until)
+    missed = False
+    if latest_delivery is not None:
+        ny, nm = _add_months(latest_delivery.year, latest_delivery.month, 1)
+        next_delivery = date(ny, nm, DELIVERY_DAY)
+        missed = latest_delivery >= delivery_until
+        delivery_from = max(delivery_from, next_delivery)
+        delivery_until = max(delivery_until, next_delivery)
     earliest = update_nights(delivery_from)[0]
     latest = update_nights(delivery_until)[-1]
-    return UpdateWindow(filed_on, pub_from, pub_until, delivery_from, delivery_until, earliest, latest)
+    return UpdateWindow(filed_on, pub_from, pub_until, delivery_from, delivery_until, earliest, latest,
+                        latest_delivery, missed)

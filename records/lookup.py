@@ -31,7 +31,7 @@ from .access import (Asker, Scope, mask_identifier, mask_member_number, may_look
                      search_area, AccessLog)
 from .errors import (AccessDenied, ApplicationNotFound, DatabaseMissing, InstitutionNotFound,
                      InvalidQuery, MemberNotFound, RecordUnavailable, ReportNotFound)
-from .leadtime import UpdateWindow, estimate_window
+from .leadtime import UpdateWindow, delivery_of_month, estimate_window
 from .schema import DEMO_KEY
 from .vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS, STATUS_JA
 
@@ -55,6 +55,10 @@ REPORT_STATE_JA = {"in_review": "確認中", "returned": "差戻し", "approved"
 GRAM_CANDIDATES = 300
 PREFIX_CANDIDATES = 200
 MIN_SCORE = 60.0
+# Institution name search outside the asker's prefecture (institution_candidates_sql): how many gram
+# rows of the query's rarest grams it reads, and how many of those institutions it counts in full.
+FAR_GRAM_BUDGET = 2000
+FAR_CANDIDATES = 1000
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,11 @@ class Institution:
         w = self.window
         text = (f"厚生局の登録待ちです。届出日 {w.filed_on} から見ると、"
                 f"{w.earliest_night}〜{w.latest_night} の週末夜間のマスタ更新で反映される見込みです（目安）。")
-        if self.overdue:
+        if w.latest_delivery is not None:
+            text += f"{w.latest_delivery.year}年{w.latest_delivery.month}月納品分のマスタには載っていません。"
+        if w.missed:
+            text += "その納品分までに載る見込みだったため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
+        elif self.overdue:
             text += "見込みの時期を過ぎているため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
         return text
 
@@ -327,6 +335,11 @@ _INSTITUTIONS_BY_IDS = f"""
 SELECT {_INSTITUTION_COLUMNS} {_INSTITUTION_FROM}
 WHERE i.id IN (SELECT value FROM json_each(:ids))
 """
+# What a name search ranks by: the stored keys are the folded name and kana (records/names.py).
+_INSTITUTION_KEYS_BY_IDS = """
+SELECT id, name, name_key, kana_key, prefecture_code FROM institutions
+WHERE id IN (SELECT value FROM json_each(:ids))
+"""
 # Members working at an institution: they may see its entry and its report.
 _WORKERS = """
 SELECT member_number FROM members
@@ -345,6 +358,13 @@ LIMIT 1
 _REPORT_EVENTS = """
 SELECT happened_on, stage, action, reason FROM fd_report_events WHERE report_id = :id ORDER BY seq
 """
+
+# Migration 0005 is applied by the next import (the help desk only reads); until then /readyz reports
+# it pending and an institution name search offers the names that start with the query.
+_GRAMS_BY_PREFECTURE = "SELECT 1 FROM pragma_table_info('institution_grams') WHERE name = 'prefecture_code'"
+
+# The latest master delivery imported (配信月, YYYY-MM): a waiting clinic was not in it (records/leadtime.py).
+_LATEST_DELIVERY = "SELECT max(delivered_in) FROM institutions"
 
 _COUNTIES_OF_PREFECTURE = """
 SELECT code FROM associations WHERE prefecture_code = :prefecture_code AND level = 'county'
@@ -380,23 +400,55 @@ LIMIT {GRAM_CANDIDATES}
 
 
 def institution_candidates_sql(with_grams: bool) -> str:
-    """The candidate query of an institution name search, nearest prefecture first."""
+    """The candidate query of an institution name search: the 300 sharing most bigrams, own prefecture
+    first on ties, plus the names that start with the query.
+
+    Counting every institution that shares a bigram reads tens of thousands of rows at 180,000
+    institutions (クリニック names share ヤマ, カン, イチ by the thousand). So only the asker's
+    prefecture is counted in full (the index seek on gram and prefecture is about 1/47 of it); the
+    rest of the country is read through the query's rarest grams, as many as fit FAR_GRAM_BUDGET
+    rows, and the best FAR_CANDIDATES of those are counted over all the grams. Skipping j of the k
+    grams can only miss institutions that share at most j of them, so the strongest tiers are the
+    same as counting everything; the weakest tier is drawn from the rarer grams, where counting
+    everything broke its ties arbitrarily anyway.
+    """
     prefix = f"""
     SELECT id FROM institutions
     WHERE name_key >= :prefix AND name_key < :prefix_end
     LIMIT {PREFIX_CANDIDATES}"""
     if not with_grams:
         return prefix
-    grams = f"""
-    SELECT id FROM (
-        SELECT g.institution_id AS id, count(*) AS hits,
-               max(i.prefecture_code = :prefecture_code) AS near
-        FROM institution_grams AS g JOIN institutions AS i ON i.id = g.institution_id
-        WHERE g.gram IN (SELECT value FROM json_each(:grams))
-        GROUP BY g.institution_id
-        ORDER BY hits DESC, near DESC
-        LIMIT {GRAM_CANDIDATES})"""
-    return f"SELECT * FROM ({prefix}) UNION SELECT * FROM ({grams})"
+    return f"""
+    WITH query AS MATERIALIZED (
+        SELECT value AS gram,
+               (SELECT count(*) FROM (SELECT 1 FROM institution_grams WHERE gram = value
+                                      LIMIT {FAR_GRAM_BUDGET + 1})) AS postings
+        FROM json_each(:grams)),
+    rarest AS (
+        SELECT gram FROM (SELECT gram, postings, sum(postings) OVER (ORDER BY postings, gram) - postings AS before
+                          FROM query)
+        WHERE before = 0 OR before + postings <= {FAR_GRAM_BUDGET}),
+    far AS MATERIALIZED (
+        SELECT institution_id AS id, prefecture_code FROM (
+            SELECT institution_id, prefecture_code FROM institution_grams
+            WHERE gram IN (SELECT gram FROM rarest) AND prefecture_code <> :prefecture_code
+            LIMIT {FAR_GRAM_BUDGET})
+        GROUP BY institution_id
+        ORDER BY count(*) DESC
+        LIMIT {FAR_CANDIDATES}),
+    shared AS (
+        SELECT institution_id AS id, count(*) AS hits, 1 AS near FROM institution_grams
+        WHERE gram IN (SELECT gram FROM query) AND prefecture_code = :prefecture_code
+        GROUP BY institution_id
+        UNION ALL
+        SELECT g.institution_id, count(*), 0
+        FROM far CROSS JOIN query AS q
+        JOIN institution_grams AS g
+          ON g.gram = q.gram AND g.prefecture_code = far.prefecture_code AND g.institution_id = far.id
+        GROUP BY g.institution_id)
+    SELECT * FROM ({prefix})
+    UNION
+    SELECT * FROM (SELECT id FROM shared ORDER BY hits DESC, near DESC LIMIT {GRAM_CANDIDATES})"""
 
 
 # ---------------------------------------------------------------- row → value
@@ -609,7 +661,8 @@ class Records:
          source, status, filed, registered) = row
         window = None
         if status == "waiting_bureau" and filed:
-            window = estimate_window(date.fromisoformat(filed))
+            latest = self.connection().execute(_LATEST_DELIVERY).fetchone()[0]
+            window = estimate_window(date.fromisoformat(filed), delivery_of_month(latest) if latest else None)
         overdue = bool(window and window.overdue(self._today()))
         return Institution(inst_id, code, name, kana, postal, address, Association(pref, pref_name),
                            Association(county, county_name), source, status, filed, registered,
@@ -642,22 +695,25 @@ class Records:
             prefecture = who.association_code[:2]
         elif who is not None and who.role == "member":
             prefecture = who.member_number[:2]
-        ids = [r[0] for r in conn.execute(institution_candidates_sql(bool(grams)), {
+        with_grams = bool(grams) and conn.execute(_GRAMS_BY_PREFECTURE).fetchone() is not None
+        ids = [r[0] for r in conn.execute(institution_candidates_sql(with_grams), {
             "grams": json.dumps(grams, ensure_ascii=False), "prefix": folded,
             "prefix_end": folded + "\U0010ffff", "prefecture_code": prefecture})]
-        rows = {r[0]: r for r in conn.execute(_INSTITUTIONS_BY_IDS, {"ids": json.dumps(ids)})}
+        keys = conn.execute(_INSTITUTION_KEYS_BY_IDS, {"ids": json.dumps(ids)}).fetchall()
         if not may_look_up(asker):
             self.log.write(asker, "institution_search", None, False)
             raise AccessDenied()
-        key_of = {i: (r[3] if names.is_katakana(folded) else r[2]) for i, r in rows.items()}
-        scored = process.extract(folded, {i: names.fold(k) for i, k in key_of.items()},
-                                 scorer=fuzz.WRatio, score_cutoff=MIN_SCORE, limit=None)
-        scored.sort(key=lambda s: (-s[1], rows[s[2]][6] != prefecture, rows[s[2]][2]))
+        by_kana = names.is_katakana(folded)
+        choices = {i: kana_key if by_kana else name_key for i, _name, name_key, kana_key, _pref in keys}
+        scored = process.extract(folded, choices, scorer=fuzz.WRatio, score_cutoff=MIN_SCORE, limit=None)
+        place = {i: (pref != prefecture, name) for i, name, _nk, _kk, pref in keys}
+        scored.sort(key=lambda s: (-s[1], *place[s[2]]))
         out, shown = [], []
+        ranked = _rows_in_order(conn, [inst_id for _key, _score, inst_id in scored], max(limit, 1))
         for _key_text, score, inst_id in scored:
             if len(out) >= limit:
                 break
-            row = rows[inst_id]
+            row = next(ranked)
             if may_see(asker, self._institution_scope(conn, row)):
                 out.append((self._institution(row), round(score, 1)))
                 shown.append(mask_identifier(row[1], 2) if row[1] else f"手入力#{inst_id}")
@@ -694,6 +750,19 @@ class Records:
         rows = self.connection().execute(self._KNOWN_INSTITUTION_KEYS,
                                          {"keys": json.dumps(keys, ensure_ascii=False)})
         return {r[0] for r in rows}
+
+
+def _rows_in_order(conn: sqlite3.Connection, ids: list[int], chunk: int):
+    """Full institution rows for ranked ids, in their order, read `chunk` at a time.
+
+    A staff search shows the first few; a doctor's skips every institution but their own. Reading
+    the rows as the ranking is walked costs a handful instead of all candidates (the costliest
+    read of a search at 180,000 institutions when done for all of them).
+    """
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        rows = {r[0]: r for r in conn.execute(_INSTITUTIONS_BY_IDS, {"ids": json.dumps(part)})}
+        yield from (rows[i] for i in part)
 
 
 def _rank_members(folded: str, by_kana: bool, rows, limit: int) -> list[tuple[str, float]]:

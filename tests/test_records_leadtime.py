@@ -1,9 +1,15 @@
 """The institution master window, around month ends, year ends, holidays and leap days."""
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from records.leadtime import (estimate_window, first_delivery_after, is_update_night,
+from records.access import Asker
+from records.importer import run_import
+from records.kinds import KINDS
+from records.lookup import Records
+
+from records.leadtime import (delivery_of_month, estimate_window, first_delivery_after, is_update_night,
                               update_nights)
 
 
@@ -65,3 +71,70 @@ def test_overdue_only_after_the_window():
     w = estimate_window(date(2026, 10, 5))
     assert not w.overdue(date(2027, 1, 11))
     assert w.overdue(date(2027, 1, 12))
+
+
+def test_a_delivery_before_the_window_changes_nothing():
+    assumed = estimate_window(date(2026, 10, 5))
+    w = estimate_window(date(2026, 10, 5), latest_delivery=date(2026, 10, 25))
+    assert (w.delivery_from, w.delivery_until, w.earliest_night, w.latest_night) == (
+        assumed.delivery_from, assumed.delivery_until, assumed.earliest_night, assumed.latest_night)
+    assert (w.latest_delivery, w.missed) == (date(2026, 10, 25), False)
+
+
+def test_a_waiting_clinic_was_not_in_the_latest_delivery_so_its_window_opens_after_the_next():
+    # Filed 2026-10-05: assumed deliveries November and December. The November master came without it.
+    w = estimate_window(date(2026, 10, 5), latest_delivery=date(2026, 11, 25))
+    assert (w.delivery_from, w.delivery_until) == (date(2026, 12, 25), date(2026, 12, 25))
+    assert (w.earliest_night, w.latest_night) == (date(2026, 12, 26), date(2027, 1, 10))
+    assert not w.missed and not w.overdue(date(2026, 12, 1))
+
+
+def test_missing_from_the_last_delivery_it_should_have_been_in_is_overdue_at_once():
+    w = estimate_window(date(2026, 10, 5), latest_delivery=date(2026, 12, 25))
+    assert w.missed and w.overdue(date(2026, 12, 26))  # the calendar window alone would wait until 2027-01-11
+    assert (w.delivery_from, w.earliest_night, w.latest_night) == (
+        date(2027, 1, 25), date(2027, 1, 30), date(2027, 2, 14))
+
+
+def test_delivery_of_a_master_month():
+    assert delivery_of_month("2026-10") == date(2026, 10, 25)
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "institutions.csv"
+
+
+def _import_with_delivery(tmp_path, month: str | None) -> Path:
+    """The example master with its first row delivered in `month` (None: no 配信月 anywhere)."""
+    header, *rows = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    column = header.split(",").index("配信月")
+    out = []
+    for i, line in enumerate(rows):
+        cells = line.split(",")
+        cells[column] = month if (month and i == 0) else ""
+        out.append(",".join(cells))
+    path = tmp_path / "institutions.csv"
+    path.write_text("\n".join([header, *out]) + "\n", encoding="utf-8")
+    db = tmp_path / "records.sqlite"
+    run_import(db, path, "full", KINDS["institutions"])
+    return db
+
+
+@pytest.mark.parametrize("month, nights, overdue, advice", [
+    # No delivery month imported: the documented assumption.
+    (None, (date(2026, 11, 28), date(2027, 1, 10)), False, "（目安）。"),
+    # The November master came without it: the window opens after the December delivery.
+    ("2026-11", (date(2026, 12, 26), date(2027, 1, 10)), False,
+     "（目安）。2026年11月納品分のマスタには載っていません。"),
+    # The December master, the last it should have been in, came without it: ask the desk now.
+    ("2026-12", (date(2027, 1, 30), date(2027, 2, 14)), True,
+     "2026年12月納品分のマスタには載っていません。その納品分までに載る見込みだったため、"
+     "MAMIS運営事務局（0120-110-030）にお問い合わせください。"),
+])
+def test_the_estimate_reads_the_latest_imported_delivery(tmp_path, month, nights, overdue, advice):
+    db = _import_with_delivery(tmp_path, month)
+    with Records(db, tmp_path / "audit.sqlite", today=lambda: date(2026, 12, 27)) as records:
+        [(clinic, _score)] = [found for found in records.find_institutions(
+            Asker.county_staff("13001"), "神田ひだまり在宅クリニック") if found[0].name == "神田ひだまり在宅クリニック"]
+    assert (clinic.window.earliest_night, clinic.window.latest_night) == nights
+    assert clinic.overdue is overdue
+    assert clinic.advice.endswith(advice)
