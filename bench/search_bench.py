@@ -50,7 +50,7 @@ With `--json` stdout is exactly one JSON object (`build_s`, `rebuild_unchanged_s
 `peak_rss_mb`, `build_cpu_s`, `baseline_build_s`, `baseline_build_cpu_s`,
 `rebuild_unchanged_cpu_s`, `query_cpu_p50_ms`, `query_cpu_p99_ms`, `load_average`,
 `naive_query_cpu_p50_ms`, `naive_query_cpu_p99_ms`, `query_p99_over_naive`, `query_cpu_p99_over_naive`
-(issue 21's target: within 2.5×), `peak_rss_by_phase_mb`, plus `docs`, `queries`, `targets`); otherwise a table, followed by
+(issue 21's target: within 2.5×), `peak_rss_by_phase_mb`, `rss_at_end_mb` (anon / file), plus `docs`, `queries`, `targets`); otherwise a table, followed by
 per-query-kind latencies and a sanity check that the search found what it should
 (a fast search that finds nothing would be a useless benchmark). The table also shows
 each query's thread CPU time: wall-clock latency is what the targets are about, but on
@@ -377,6 +377,18 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_kinds_mb() -> dict[str, float]:
+    """Resident memory now, by kind (Linux): `anon` is the process's own; `file` is mapped files, mostly
+    Sudachi's system.dic (about 200 MB, memory-mapped: shared by every process and dropped under
+    memory pressure), which `ru_maxrss` counts as well."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return {}
+    found = dict(re.findall(r"^Rss(Anon|File):\s+(\d+) kB", status, re.M))
+    return {kind.lower(): round(int(kb) / 1024, 1) for kind, kb in found.items()}
+
+
 def profiled(profile_dir: Path | None, name: str, fn, *args):
     if profile_dir is None:
         return fn(*args)
@@ -526,6 +538,7 @@ def main(argv=None) -> int:
         "query_cpu_p99_over_naive": round(percentile(kb.cpu_ms, 99) / max(percentile(base.cpu_ms, 99), 1e-9), 2),
         # Which phase set the peak (ru_maxrss after each phase, MB).
         "peak_rss_by_phase_mb": {k: round(v, 1) for k, v in phases_rss.items()},
+        "rss_at_end_mb": rss_kinds_mb(),
         "load_average": [round(load_start, 1), round(os.getloadavg()[0], 1)],
         "docs": args.docs,
         "queries": len(queries),
