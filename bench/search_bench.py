@@ -572,13 +572,13 @@ def main(argv=None) -> int:
         ("query_cpu_p99_over_naive", f"{result['query_cpu_p99_over_naive']:.2f} ×", ""),
         ("peak_rss_mb", f"{result['peak_rss_mb']:.0f} MB", "peak_rss_mb"),
     ]
-    print(f"{'metric':<22}{'value':>12}   target")
+    print(f"{'metric':<26}{'value':>12}   target")
     for name, value, target in rows:
         mark = ""
         if target:
             t = targets[target]
             mark = f"{t['target']:<8} {'met' if t['met'] else 'MISSED'}"
-        print(f"{name:<22}{value:>12}   {mark}")
+        print(f"{name:<26}{value:>12}   {mark}")
 
     print("\nper query kind (kb search / naive trigram):")
     print(f"{'kind':<15}{'n':>5}{'p50 ms':>9}{'p99 ms':>9}{'cpu p99':>9}{'naive p50':>11}{'naive p99':>11}"
