@@ -30,11 +30,11 @@ import math
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from kb import vectors as word_vectors
 from kb.analysis import Analysis, Analyzer, bigrams
@@ -159,6 +159,13 @@ class Article:
     event_date: str | None
     source: str | None
     body: str
+
+
+@lru_cache(maxsize=1024)
+def _kinds(stored: str) -> dict[str, float]:
+    """A section's kinds (kb.passages.section_kinds) from their JSON. Sections share a few dozen distinct
+    values, so each is parsed once; the dict is shared: read it, never change it."""
+    return json.loads(stored)
 
 
 def quote(term: str) -> str:
@@ -372,7 +379,7 @@ class Searcher:
         for row in self.conn.execute(SECTIONS_SQL, {"ids": json.dumps(list(doc_ids))}):
             found.setdefault(row["doc_id"], []).append({
                 "id": row["id"], "heading": row["heading"], "terms": set(row["terms"].split()),
-                "heading_terms": set(row["heading_terms"].split()), "kinds": json.loads(row["kinds"]),
+                "heading_terms": set(row["heading_terms"].split()), "kinds": _kinds(row["kinds"]),
                 "said_terms": row["said_terms"], "said_rows": row["said_rows"],
                 "questions": json.loads(row["questions"]) if row["questions"] != "[]" else [],
             })
@@ -426,11 +433,12 @@ class Searcher:
                      for d, b in candidates.items()}
             candidates = {d: candidates[d] for d in sorted(cheap, key=cheap.get, reverse=True)[:RERANK]}
         ranked = []
-        for row in self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}):
+        rows = self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}).fetchall()
+        all_texts = [json.loads(row["match_texts"]) for row in rows]
+        for row, texts, closest in zip(rows, all_texts, self._similarities(analysis, all_texts)):
             head_terms = set(row["head_terms"].split())
             head_coverage = sum(idf[t] for t in terms if t in head_terms) / total_idf
-            texts = json.loads(row["match_texts"])
-            similarity = max(self._similarity(analysis, t) for t in texts) / 100.0
+            similarity = closest / 100.0
             relative = candidates[row["id"]] / top_bm25
             signals = {"bm25": relative, "head_coverage": head_coverage, "similarity": similarity,
                        "meaning": meaning.get(row["id"], 0.0), "whats_new": lift.get(row["id"], 0.0)}
@@ -465,8 +473,8 @@ class Searcher:
         # The section that best answers what is asked (kb.passages), helped by its own example
         # questions; the first on a tie, so a question matching nothing specific gets the summary.
         # A question about what is new is answered from a release note's opening, which lists what changed.
-        for s in sections:
-            asked_like = max((self._similarity(analysis, t) for t in s["questions"]), default=0.0) / 100.0
+        for s, closest in zip(sections, self._similarities(analysis, [s["questions"] for s in sections])):
+            asked_like = closest / 100.0
             s["asked_like"] = asked_like
             s["score"] = (section_score(terms, idf, kinds, s["terms"], s["heading_terms"] - topic, s["kinds"])
                           + SECTION_QUESTION_WEIGHT * max(0.0, asked_like - SECTION_QUESTION_FLOOR))
@@ -483,7 +491,9 @@ class Searcher:
         passage, missing = passage_coverage(analysis, idf, said, near, kind_terms)
         # A key word the passage lacks lowers the passage's share; one the whole article lacks
         # (or says only that it does not know) holds the answer back.
-        unanswered = passage_coverage(analysis, idf, said | has, near, kind_terms)[1]
+        # Meeting more words can only shrink the misses, so with none missing from the passage there is
+        # nothing to look up in the rest of the article.
+        unanswered = passage_coverage(analysis, idf, said | has, near, kind_terms)[1] if missing else []
         if rescued:
             signal = max(signal, 0.9 * rescued_coverage(analysis, idf, has, cand["texts"], kind_terms))
             passage = max(passage, signal)
@@ -528,13 +538,16 @@ class Searcher:
         todo = [(i, rows) for i, rows in todo if rows]
         if not todo:
             return set()
-        passage = vectors.unit(said_rows)
-        near = set()
-        for i, rows in todo:
+        # Each distinct word once (a question may repeat one), all in one product with the passage's words.
+        distinct = list(dict.fromkeys(rows for _, rows in todo))
+        closest = (vectors.unit([r for rows in distinct for r in rows]) @ vectors.unit(said_rows).T).max(axis=1)
+        near_words, at = set(), 0
+        for rows in distinct:
             # every part of a compound the table lacks (動作環境: 動作, 環境) must be near something
-            if float((vectors.unit(rows) @ passage.T).max(axis=1).min()) >= VECTOR_MET:
-                near.add(i)
-        return near
+            if float(closest[at:at + len(rows)].min()) >= VECTOR_MET:
+                near_words.add(rows)
+            at += len(rows)
+        return {i for i, rows in todo if rows in near_words}
 
     def _meaning(self, analysis: Analysis, doc_ids) -> dict[int, float]:
         """Document id → cosine of the question's vector to the article's (kb.vectors), {} without vectors."""
@@ -555,7 +568,22 @@ class Searcher:
         return {r["id"]: float(m) for r, m in zip(rows, mix)}
 
     @staticmethod
-    def _similarity(analysis: Analysis, text: list[str]) -> float:
-        """Closeness of the question to one title/example question, by spelling or by reading."""
-        surface, reading = text
-        return max(fuzz.ratio(analysis.surface, surface), fuzz.ratio(analysis.reading, reading))
+    def _similarities(analysis: Analysis, groups: list[list[list[str]]]) -> list[float]:
+        """Per group of [folded surface, reading] texts (an article's title and example questions, a
+        section's questions), the closeness (0..100) of the question to the closest one, by spelling or
+        by reading; 0 for an empty group.
+
+        All groups are scored in one `process.cdist` call per side: the same `fuzz.ratio` values as one
+        call per text, without a Python call for each of the ~200 texts of a search.
+        """
+        flat = [text for group in groups for text in group]
+        if not flat:
+            return [0.0] * len(groups)
+        best = np.maximum(
+            process.cdist([analysis.surface], [surface for surface, _ in flat], scorer=fuzz.ratio, dtype=np.float64)[0],
+            process.cdist([analysis.reading], [reading for _, reading in flat], scorer=fuzz.ratio, dtype=np.float64)[0])
+        found, at = [], 0
+        for group in groups:
+            found.append(float(best[at:at + len(group)].max()) if group else 0.0)
+            at += len(group)
+        return found

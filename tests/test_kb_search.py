@@ -123,3 +123,17 @@ def test_dev_set_reaches_its_bar(searcher):
     assert report["hit@1"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
     assert report["hit@3"] == 1.0
     assert report["abstained"] >= 0.9
+
+
+def test_similarities_in_one_call_equal_one_ratio_per_text(searcher):
+    """The batched closeness (kb.search `_similarities`, one rapidfuzz call per side) gives exactly the
+    best `fuzz.ratio` of spelling or reading per group, and 0 for a group without texts."""
+    from rapidfuzz import fuzz
+
+    analysis = searcher.analyzer.analyze("医療機関マスタの更新日はいつですか")
+    groups = [json.loads(row["match_texts"]) for row in searcher.conn.execute("SELECT match_texts FROM documents")]
+    groups.insert(1, [])
+    expected = [max((max(fuzz.ratio(analysis.surface, s), fuzz.ratio(analysis.reading, r)) for s, r in g), default=0.0)
+                for g in groups]
+    assert Searcher._similarities(analysis, groups) == expected
+    assert Searcher._similarities(analysis, [[], []]) == [0.0, 0.0]
