@@ -9,7 +9,6 @@ changes arrive (and notify subscribed doctors, see handlers/cli.py).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Sequence
 
 from . import names
 from .csv_format import Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, required_day, text
-from .importer import ImportKind, add_counties, unknown_counties
+from .importer import HistoryTables, ImportKind, add_counties, existing_rows, unknown_counties, write_with_history
 from .steps import Step, events_from_steps, steps_from_events
 
 COLUMNS: tuple[Column, ...] = (
@@ -191,11 +190,11 @@ _INSERT_EVENT = """
 INSERT INTO application_events (application_id, seq, happened_on, stage, action, reason)
 VALUES (:application_id, :seq, :happened_on, :stage, :action, :reason)
 """
+_TABLES = HistoryTables(_MAX_ID, _INSERT, _UPDATE, _DELETE, _INSERT_EVENT, _DELETE_EVENTS, "application_id")
 
 
 def _existing(conn: sqlite3.Connection, mode: Mode, keys: list[str]) -> dict[str, tuple]:
-    cur = conn.execute(_EXISTING_ALL) if mode == "full" else conn.execute(_EXISTING_SOME, {"keys": json.dumps(keys)})
-    return {key: (row_hash, id_) for key, row_hash, id_ in cur}
+    return existing_rows(conn, mode, keys, _EXISTING_ALL, _EXISTING_SOME)
 
 
 _COUNTY_COLUMNS = (("county_code", "county_name"), ("from_county_code", "from_county_name"))
@@ -209,30 +208,10 @@ def write_applications(conn: sqlite3.Connection, upserts: Sequence[ApplicationRo
                        old: dict[str, tuple]) -> None:
     """Write applications and their histories; delete others. A changed one keeps its id."""
     add_counties(conn, upserts, _COUNTY_COLUMNS)
-    gone = [old[k][1] for k in deletes if k in old]
-    if gone:
-        conn.execute(_DELETE_EVENTS, {"ids": json.dumps(gone)})
-        conn.execute(_DELETE, {"ids": json.dumps(gone)})
-    next_id = conn.execute(_MAX_ID).fetchone()[0] + 1
-    inserts, updates, events = [], [], []
-    for row in upserts:
-        prev = old.get(row.key)
-        if prev is None:
-            id_, next_id = next_id, next_id + 1
-        else:
-            id_ = prev[1]
-        (updates if prev else inserts).append({
-            "id": id_, "application_number": row.application_number, "member_number": row.member_number,
-            "kind": row.kind, "county_code": row.county_code, "from_county_code": row.from_county_code,
-            "submitted_on": row.submitted_on, "stage": row.stage, "state": row.state,
-            "row_hash": row.row_hash()})
-        events.extend({"application_id": id_, "seq": seq, "happened_on": on, "stage": stage, "action": action,
-                       "reason": reason} for seq, (on, stage, action, reason) in enumerate(row.events(), start=1))
-    if updates:
-        conn.execute(_DELETE_EVENTS, {"ids": json.dumps([u["id"] for u in updates])})
-        conn.executemany(_UPDATE, updates)
-    conn.executemany(_INSERT, inserts)
-    conn.executemany(_INSERT_EVENT, events)
+    write_with_history(conn, _TABLES, upserts, deletes, old, lambda row, id_: {
+        "id": id_, "application_number": row.application_number, "member_number": row.member_number,
+        "kind": row.kind, "county_code": row.county_code, "from_county_code": row.from_county_code,
+        "submitted_on": row.submitted_on, "stage": row.stage, "state": row.state, "row_hash": row.row_hash()})
 
 
 APPLICATION_IMPORT = ImportKind("applications", "申請", APPLICATIONS, "last_sync_applications",

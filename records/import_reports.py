@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .csv_format import Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, required_day, text
-from .importer import ImportKind
+from .importer import HistoryTables, ImportKind, existing_rows, write_with_history
 from .steps import Step, events_from_steps, steps_from_events
 
 COLUMNS: tuple[Column, ...] = (
@@ -153,11 +153,11 @@ _INSERT_EVENT = """
 INSERT INTO fd_report_events (report_id, seq, happened_on, stage, action, reason)
 VALUES (:report_id, :seq, :happened_on, :stage, :action, :reason)
 """
+_TABLES = HistoryTables(_MAX_ID, _INSERT, _UPDATE, _DELETE, _INSERT_EVENT, _DELETE_EVENTS, "report_id")
 
 
 def _existing(conn: sqlite3.Connection, mode: Mode, keys: list[str]) -> dict[str, tuple]:
-    cur = conn.execute(_EXISTING_ALL) if mode == "full" else conn.execute(_EXISTING_SOME, {"keys": json.dumps(keys)})
-    return {key: (row_hash, id_) for key, row_hash, id_ in cur}
+    return existing_rows(conn, mode, keys, _EXISTING_ALL, _EXISTING_SOME)
 
 
 def _institution_ids(conn: sqlite3.Connection, codes) -> dict[str, int]:
@@ -175,29 +175,10 @@ def _check(conn: sqlite3.Connection, rows: list) -> dict[str, str]:
 def write_reports(conn: sqlite3.Connection, upserts: Sequence[ReportRow], deletes: Sequence[str],
                   old: dict[str, tuple]) -> None:
     """Write reports and their histories; delete others. A changed one keeps its id."""
-    gone = [old[k][1] for k in deletes if k in old]
-    if gone:
-        conn.execute(_DELETE_EVENTS, {"ids": json.dumps(gone)})
-        conn.execute(_DELETE, {"ids": json.dumps(gone)})
     institution_ids = _institution_ids(conn, (row.institution_code for row in upserts))
-    next_id = conn.execute(_MAX_ID).fetchone()[0] + 1
-    inserts, updates, events = [], [], []
-    for row in upserts:
-        prev = old.get(row.key)
-        if prev is None:
-            id_, next_id = next_id, next_id + 1
-        else:
-            id_ = prev[1]
-        (updates if prev else inserts).append({
-            "id": id_, "institution_id": institution_ids[row.institution_code], "fiscal_year": row.fiscal_year,
-            "submitted_on": row.submitted_on, "stage": row.stage, "state": row.state, "row_hash": row.row_hash()})
-        events.extend({"report_id": id_, "seq": seq, "happened_on": on, "stage": stage, "action": action,
-                       "reason": reason} for seq, (on, stage, action, reason) in enumerate(row.events(), start=1))
-    if updates:
-        conn.execute(_DELETE_EVENTS, {"ids": json.dumps([u["id"] for u in updates])})
-        conn.executemany(_UPDATE, updates)
-    conn.executemany(_INSERT, inserts)
-    conn.executemany(_INSERT_EVENT, events)
+    write_with_history(conn, _TABLES, upserts, deletes, old, lambda row, id_: {
+        "id": id_, "institution_id": institution_ids[row.institution_code], "fiscal_year": row.fiscal_year,
+        "submitted_on": row.submitted_on, "stage": row.stage, "state": row.state, "row_hash": row.row_hash()})
 
 
 REPORT_IMPORT = ImportKind("reports", "かかりつけ医機能報告", REPORTS, "last_sync_reports",

@@ -231,3 +231,52 @@ def add_counties(conn: sqlite3.Connection, rows, columns: tuple[tuple[str, str],
     the member CSV is where their names come from)."""
     conn.executemany(_ADD_COUNTY, list({getattr(r, c): {"code": getattr(r, c), "name": getattr(r, n)}
                                         for r in rows for c, n in columns if getattr(r, c) and getattr(r, n)}.values()))
+
+
+def existing_rows(conn: sqlite3.Connection, mode: Mode, keys: list[str], all_sql: str, some_sql: str
+                  ) -> dict[str, tuple]:
+    """{key: (row hash, id)} of the stored rows a file may touch: all of them for a full import, the
+    file's keys for a diff. `all_sql` and `some_sql` (with `:keys`, a JSON list) select key, hash, id."""
+    cur = conn.execute(all_sql) if mode == "full" else conn.execute(some_sql, {"keys": json.dumps(keys)})
+    return {key: (row_hash, id_) for key, row_hash, id_ in cur}
+
+
+@dataclass(frozen=True)
+class HistoryTables:
+    """The statements of a kind whose rows carry a history of events (applications, reports): its
+    rows' insert, update, delete and highest id, its events' insert and delete by row id, and the
+    events' column naming their row."""
+
+    max_id: str
+    insert: str
+    update: str
+    delete: str
+    insert_event: str
+    delete_events: str
+    owner: str
+
+
+def write_with_history(conn: sqlite3.Connection, tables: HistoryTables, upserts: Sequence, deletes: Sequence[str],
+                       old: dict[str, tuple], values: Callable[[object, int], dict]) -> None:
+    """Write rows and their histories, and delete the rows of `deletes` with theirs. A changed row
+    keeps its id and gets its history anew; `values(row, id)` gives a row's parameters."""
+    gone = [old[k][1] for k in deletes if k in old]
+    if gone:
+        conn.execute(tables.delete_events, {"ids": json.dumps(gone)})
+        conn.execute(tables.delete, {"ids": json.dumps(gone)})
+    next_id = conn.execute(tables.max_id).fetchone()[0] + 1
+    inserts, updates, events = [], [], []
+    for row in upserts:
+        prev = old.get(row.key)
+        if prev is None:
+            id_, next_id = next_id, next_id + 1
+        else:
+            id_ = prev[1]
+        (updates if prev else inserts).append(values(row, id_))
+        events.extend({tables.owner: id_, "seq": seq, "happened_on": on, "stage": stage, "action": action,
+                       "reason": reason} for seq, (on, stage, action, reason) in enumerate(row.events(), start=1))
+    if updates:
+        conn.execute(tables.delete_events, {"ids": json.dumps([u["id"] for u in updates])})
+        conn.executemany(tables.update, updates)
+    conn.executemany(tables.insert, inserts)
+    conn.executemany(tables.insert_event, events)
