@@ -494,8 +494,10 @@ class Searcher:
         # Meeting more words can only shrink the misses, so with none missing from the passage there is
         # nothing to look up in the rest of the article.
         unanswered = passage_coverage(analysis, idf, said | has, near, kind_terms)[1] if missing else []
+        lifted = False  # whether the readings raised the share (what --explain reports)
         if rescued:
-            signal = max(signal, 0.9 * rescued_coverage(analysis, idf, has, cand["texts"], kind_terms))
+            by_reading = 0.9 * rescued_coverage(analysis, idf, has, cand["texts"], kind_terms)
+            lifted, signal = by_reading > signal, max(signal, by_reading)
             passage = max(passage, signal)
         similarity = max(cand["similarity"], chosen["asked_like"])
         meaningful = asks_something(analysis) or not terms
@@ -508,7 +510,7 @@ class Searcher:
             cand["explain"] = {
                 "score": {**{key: round(v, 4) for key, v in cand["signals"].items()}, "total": round(cand["score"], 4)},
                 "confidence": {
-                    "article_coverage": round(cand["coverage"], 4), "rescued_by_reading": rescued,
+                    "article_coverage": round(cand["coverage"], 4), "rescued_by_reading": lifted,
                     "passage_coverage": round(passage, 4), "similarity": round(similarity, 4),
                     "before_hold": round(confidence, 4), "value": round(cand["confidence"], 4),
                     "words_met": [w for i, w in enumerate(unit_words) if i not in missing and self._met(analysis.units[i], said)],

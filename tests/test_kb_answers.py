@@ -194,3 +194,11 @@ def test_unanswerable_dev_sets_together_are_abstained_on(tmp_path):
     questions = [q for p in paths for q in load_questions(p)]
     report = evaluate(searcher, questions)
     assert report["abstained"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
+
+
+def test_explain_says_rescued_by_reading_only_when_the_reading_raised_it(searcher):
+    [kana] = searcher.search("ちゅうしゃじょうのつきぎめ", k=1, explain=True)
+    assert kana.explanation["confidence"]["rescued_by_reading"] is True
+    # 「もげもげ」 is in no article: the rescue may run but the other words' readings do not stand in.
+    [unknown] = searcher.search("もげもげの駐車場について", k=1, explain=True)
+    assert unknown.explanation["confidence"]["rescued_by_reading"] is False
