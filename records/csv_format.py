@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Protocol, TextIO
 
 from tqdm import tqdm
 
+from . import names
 from .errors import CsvFormatError
 
 Mode = Literal["full", "diff"]
@@ -162,6 +163,24 @@ def clean(value: str) -> str:
 def text(value: str) -> str:
     """Free text (an address, a return reason) as written, only trimmed: it is shown as it came."""
     return value.strip()
+
+
+def name(value: str, label: str, limit: int) -> str:
+    """A required name (a person's, an institution's) as shown, at most `limit` characters."""
+    shown = names.display_name(value)
+    if not shown:
+        raise Reject(f"{label}が空欄です。")
+    if len(shown) > limit:
+        raise Reject(f"{label}が長すぎます（{limit}文字まで）。")
+    return shown
+
+
+def kana(value: str, label: str) -> str:
+    """A required reading, in katakana (half-width kana and hiragana are converted)."""
+    shown = names.display_kana(value)
+    if not shown:
+        raise Reject(f"{label}が空欄です。")
+    return shown
 
 
 _DIGITS = {n: re.compile(rf"^[0-9]{{{n}}}$") for n in (2, 4, 5, 7, 10)}

@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Sequence
 
-from . import names
+from . import csv_format, names
 from .csv_format import (Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, month,
                          prefecture_code, text)
 from .importer import ImportKind, add_counties, unknown_counties
@@ -110,14 +110,8 @@ def _parse_row(rec: dict[str, str]) -> InstitutionRow:
     county = code(rec.get("county_code", ""), 5, "郡市区等医師会コード")
     if county[:2] != pref:
         raise Reject("郡市区等医師会コードの先頭2桁が都道府県コードと一致しません。")
-    name = names.display_name(rec.get("name", ""))
-    if not name:
-        raise Reject("医療機関名が空欄です。")
-    if len(name) > 100:
-        raise Reject("医療機関名が長すぎます（100文字まで）。")
-    kana = names.display_kana(rec.get("kana", ""))
-    if not kana:
-        raise Reject("医療機関名カナが空欄です。")
+    name = csv_format.name(rec.get("name", ""), "医療機関名", 100)
+    kana = csv_format.kana(rec.get("kana", ""), "医療機関名カナ")
     address = text(rec.get("address", ""))
     if not address:
         raise Reject("所在地が空欄です。")

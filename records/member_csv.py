@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, TextIO
 
-from . import names
+from . import csv_format, names
 from .csv_format import (LARGE_FILE_ROWS, OPERATIONS, Column, CsvFormat, Mode, ParsedFile, ParsedRow,  # noqa: F401
                          Reject, Rejection, clean, code, decode_csv, day, intern, parse_csv, write_csv)
 from .csv_format import csv_header as _csv_header
@@ -105,14 +105,8 @@ def _member_number(value: str) -> str:
 def _parse_row(rec: dict[str, str]) -> MemberRow:
     """Validate one data row into a MemberRow, or raise Reject with a Japanese reason."""
     number = _member_number(rec.get("member_number", ""))
-    name = names.display_name(rec.get("name", ""))
-    if not name:
-        raise Reject("氏名が空欄です。")
-    if len(name) > 60:
-        raise Reject("氏名が長すぎます（60文字まで）。")
-    kana = names.display_kana(rec.get("kana", ""))
-    if not kana:
-        raise Reject("氏名カナが空欄です。")
+    name = csv_format.name(rec.get("name", ""), "氏名", 60)
+    kana = csv_format.kana(rec.get("kana", ""), "氏名カナ")
     if not _KANA_OK.match(kana):
         raise Reject("氏名カナにカタカナ以外の文字が含まれています。")
     pref = code(rec.get("prefecture_code", ""), 2, "都道府県医師会コード")
