@@ -27,6 +27,7 @@ from datetime import datetime
 
 from pythonjsonlogger.json import JsonFormatter
 
+from bot.hours import JST
 from records.access import mask_identifiers_in_text
 
 #: The id of the request (or Telegram update) being handled in this thread or task.
@@ -89,8 +90,6 @@ class _TextFormatter(logging.Formatter):
     request its method, route rule, status and duration."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from bot.hours import JST
-
         at = datetime.fromtimestamp(record.created, JST).strftime("%H:%M:%S")
         level = "" if record.levelno == logging.INFO else f"{record.levelname} "
         if record.name == "helpdesk.request":
