@@ -84,7 +84,7 @@ class Account:
     created_at: str
     last_sign_in_at: str | None
     password_hash: str
-    role: str = "staff"
+    role: str  # "staff" or "desk" (bot/agents.py)
 
     @property
     def level_label(self) -> str | None:

@@ -78,8 +78,8 @@ def build(path: Path, staff_now: datetime, desk_now: datetime) -> dict:
             made["ids"][login_id], made["hashes"][login_id] = row.lastrowid, h
         conn.execute(STAFF_REMOVE_SQL, {"id": made["ids"].pop("gone")})
         made["hashes"].pop("gone")
-        conn.execute(STAFF_SIGNED_IN_SQL, {"at": "2026-11-24T09:30:00+09:00", "password_hash": made["hashes"]["chiyoda"],
-                                           "id": made["ids"]["chiyoda"]})
+        conn.execute(STAFF_SIGNED_IN_SQL, {"at": "2026-11-24T09:30:00+09:00", "id": made["ids"]["chiyoda"],
+                                           "password_hash": made["hashes"]["chiyoda"]})
         for login_id, name, demo in AGENTS:
             key = f"desk:{login_id}"
             h = hasher.hash(PASSWORD[key])
