@@ -1,11 +1,19 @@
-"""Staff accounts of the web chat: who may sign in, and as which association.
+"""Accounts that sign in: the web chat's staff and the operations desk's agents, in one table.
 
-Accounts live in the help desk database (table `staff`, migration 0002). Passwords are hashed with
-argon2id through argon2-cffi's `PasswordHasher`; the hash string carries its own parameters, so a
-hash made under older parameters still verifies and is replaced on the next successful sign-in.
+Both kinds live in the help desk database's `accounts` table (migration 0014_accounts), told apart by
+`role`: `staff` (secretariat staff of an association: `level` and `association_code` set) or `desk`
+(an agent of the MAMIS運営事務局: no association, both NULL; a CHECK keeps each role to its columns).
+One table, not two composed ones, because the two are the same thing with one optional part: the same
+columns otherwise, the same hashing, demo accounts, sign-in and server-side sessions (one
+`account_sessions` table). Every query names its role, so an agent's token never opens the chat and a
+staff member's never opens the desk, and a staff member and an agent may share a login id as before.
+`StaffAccounts` and `AgentAccounts` (bot/agents.py) differ only in what a valid account is and in
+what removing one means; the SQL is written once, here.
 
-A failed sign-in never says whether the login id exists: an unknown id is verified against a dummy
-hash, so it costs the same time as a wrong password, and both raise the same `SignInFailed`.
+Passwords are hashed with argon2id through argon2-cffi's `PasswordHasher`; the hash string carries its
+own parameters, so a hash made under older parameters still verifies and is replaced on the next
+successful sign-in. A failed sign-in never says whether the login id exists: an unknown id is verified
+against a dummy hash, so it costs the same time as a wrong password, and both raise `SignInFailed`.
 """
 from __future__ import annotations
 
@@ -63,23 +71,28 @@ class UnknownAccount(AccountError):
 
 
 @dataclass(frozen=True)
-class StaffAccount:
+class Account:
+    """A row of `accounts`: a staff member (level and association set) or a desk agent (both None)."""
+
     id: int
     login_id: str
     display_name: str
-    level: str
-    association_code: str
-    association_name: str
+    level: str | None
+    association_code: str | None
+    association_name: str | None
     demo: bool
     created_at: str
     last_sign_in_at: str | None
     password_hash: str
+    role: str  # "staff" or "desk" (bot/agents.py)
 
     @property
-    def level_label(self) -> str:
-        return LEVEL_JA[self.level]
+    def level_label(self) -> str | None:
+        return LEVEL_JA.get(self.level)
 
     def __repr__(self) -> str:  # keep the hash out of logs and tracebacks
+        if self.role == "desk":
+            return f"AgentAccount({self.login_id!r})"
         return f"StaffAccount({self.login_id!r}, {self.level}:{self.association_code})"
 
 
@@ -147,8 +160,12 @@ def association_name(level: str, code: str, records_db: Path | None = None) -> s
 ASSOCIATION_SQL = "SELECT name FROM associations WHERE code = :code AND level = 'county'"
 
 
-class StaffAccounts:
-    """Adds, lists and authenticates staff accounts in the help desk database of `store`."""
+class Accounts:
+    """The accounts of one role (`ROLE`) in the help desk database of `store`: adding, listing, signing
+    in and sessions. What a valid account is, and what removing one means, is the role's own
+    (`StaffAccounts` below, `AgentAccounts` in bot/agents.py)."""
+
+    ROLE = ""
 
     def __init__(self, store: Store, hasher: PasswordHasher | None = None, *, records_db: Path | None = None):
         self.store = store
@@ -156,36 +173,180 @@ class StaffAccounts:
         self.records_db = records_db
         self._dummy_hash: str | None = None
 
-    COLUMNS = "id, login_id, display_name, level, association_code, demo, created_at, last_sign_in_at, password_hash"
-    BY_LOGIN_SQL = f"SELECT {COLUMNS} FROM staff WHERE login_id = :login_id"
-    ALL_SQL = f"SELECT {COLUMNS} FROM staff ORDER BY login_id"
+    COLUMNS = ("id, role, login_id, display_name, level, association_code, demo, created_at, last_sign_in_at, "
+               "password_hash")
+    BY_LOGIN_SQL = f"SELECT {COLUMNS} FROM accounts WHERE role = :role AND login_id = :login_id"
+    ALL_SQL = f"SELECT {COLUMNS} FROM accounts WHERE role = :role ORDER BY login_id"
     INSERT_SQL = """
-        INSERT INTO staff (login_id, display_name, level, association_code, password_hash, demo, created_at)
-        VALUES (:login_id, :display_name, :level, :association_code, :password_hash, :demo, :created_at)
+        INSERT INTO accounts (role, login_id, display_name, level, association_code, password_hash, demo, created_at)
+        VALUES (:role, :login_id, :display_name, :level, :association_code, :password_hash, :demo, :created_at)
     """
-    SET_PASSWORD_SQL = "UPDATE staff SET password_hash = :password_hash WHERE id = :id"
-    SIGNED_IN_SQL = "UPDATE staff SET last_sign_in_at = :at, password_hash = :password_hash WHERE id = :id"
+    SET_PASSWORD_SQL = "UPDATE accounts SET password_hash = :password_hash WHERE id = :id"
+    SIGNED_IN_SQL = "UPDATE accounts SET last_sign_in_at = :at, password_hash = :password_hash WHERE id = :id"
     UPSERT_DEMO_SQL = """
-        INSERT INTO staff (login_id, display_name, level, association_code, password_hash, demo, created_at)
-        VALUES (:login_id, :display_name, :level, :association_code, :password_hash, 1, :created_at)
-        ON CONFLICT (login_id) DO UPDATE SET
+        INSERT INTO accounts (role, login_id, display_name, level, association_code, password_hash, demo, created_at)
+        VALUES (:role, :login_id, :display_name, :level, :association_code, :password_hash, 1, :created_at)
+        ON CONFLICT (role, login_id) DO UPDATE SET
             display_name = excluded.display_name, level = excluded.level,
             association_code = excluded.association_code, password_hash = excluded.password_hash
-        WHERE staff.demo = 1
+        WHERE accounts.demo = 1
     """
 
-    def _account(self, row) -> StaffAccount:
-        name = association_name(row["level"], row["association_code"], self.records_db)
-        return StaffAccount(row["id"], row["login_id"], row["display_name"], row["level"],
-                            row["association_code"], name or row["association_code"], bool(row["demo"]),
-                            row["created_at"], row["last_sign_in_at"], row["password_hash"])
+    def _account(self, row) -> Account:
+        name = association_name(row["level"], row["association_code"], self.records_db) if row["level"] else None
+        return Account(row["id"], row["login_id"], row["display_name"], row["level"], row["association_code"],
+                       name or row["association_code"], bool(row["demo"]), row["created_at"],
+                       row["last_sign_in_at"], row["password_hash"], row["role"])
 
-    def get(self, login_id: str) -> StaffAccount | None:
-        row = self.store.conn.execute(self.BY_LOGIN_SQL, {"login_id": normalize_login_id(login_id)}).fetchone()
+    def get(self, login_id: str) -> Account | None:
+        row = self.store.conn.execute(self.BY_LOGIN_SQL, {"role": self.ROLE,
+                                                          "login_id": normalize_login_id(login_id)}).fetchone()
         return self._account(row) if row else None
 
-    def all(self) -> list[StaffAccount]:
-        return [self._account(r) for r in self.store.conn.execute(self.ALL_SQL)]
+    def all(self) -> list[Account]:
+        return [self._account(r) for r in self.store.conn.execute(self.ALL_SQL, {"role": self.ROLE})]
+
+    def _hash_new(self, password: str) -> str:
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+            raise InvalidAccount(f"パスワードは{MIN_PASSWORD}文字以上にしてください。")
+        return self.hasher.hash(password)
+
+    def _add(self, row: dict, now: str) -> Account:
+        """Insert a checked row (the role's `validate`); AccountExists when its login id is taken."""
+        if self.get(row["login_id"]):
+            raise AccountExists(row["login_id"])
+        with self.store.transaction() as conn:
+            conn.execute(self.INSERT_SQL, {**row, "role": self.ROLE, "demo": 0, "created_at": now})
+        return self.get(row["login_id"])
+
+    def _put_demo(self, row: dict, password: str, now: str) -> Account:
+        """Create a demo account, or reset its password; a real account of that id is left alone.
+
+        An unchanged demo account with this very password is left as it is: a new hash of the same
+        password would end the sessions signed in with it (their fingerprint is the hash's).
+        """
+        same = self.get(row["login_id"])
+        if (same is not None and same.demo and (same.display_name, same.level, same.association_code)
+                == (row["display_name"], row["level"], row["association_code"])
+                and self._verifies(same.password_hash, password)):
+            return same
+        with self.store.transaction() as conn:
+            changed = conn.execute(self.UPSERT_DEMO_SQL, {**row, "role": self.ROLE, "created_at": now}).rowcount
+        if not changed:
+            raise AccountExists(row["login_id"])
+        return self.get(row["login_id"])
+
+    def _verifies(self, password_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def authenticate(self, login_id: str, password: str, now: str) -> Account:
+        """The account for these credentials, or SignInFailed; rehashes when the parameters changed."""
+        account = self.get(login_id) if LOGIN_ID.fullmatch(normalize_login_id(login_id)) else None
+        if account is None:
+            self._burn(password)
+            raise SignInFailed()
+        try:
+            self.hasher.verify(account.password_hash, password or "")
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise SignInFailed() from None
+        new_hash = account.password_hash
+        if self.hasher.check_needs_rehash(account.password_hash):
+            new_hash = self.hasher.hash(password)
+        with self.store.transaction() as conn:
+            conn.execute(self.SIGNED_IN_SQL, {"at": now, "password_hash": new_hash, "id": account.id})
+        return self.get(account.login_id)
+
+    # -- sessions ------------------------------------------------------------------------------------
+    #
+    # A signed-in browser holds a random token in its (signed) session cookie; the server keeps only
+    # the token's hash and the session's state. A cookie is therefore good only while its row says
+    # so: signing out, `staff signout|passwd|remove` (`agent passwd|remove`), idleness beyond the
+    # session length or the end of its longest life (however busy) end it, and a copy of the cookie
+    # made before that is worthless afterwards. A token is looked up under its role only.
+
+    SESSION_TOUCH_EVERY = timedelta(minutes=1)  # how stale last_seen_at may get before it is rewritten
+    START_SESSION_SQL = """
+        INSERT INTO account_sessions (token_hash, account_id, created_at, last_seen_at)
+        VALUES (:token_hash, :account_id, :now, :now)
+    """
+    PRUNE_SESSIONS_SQL = """
+        DELETE FROM account_sessions
+        WHERE account_id = :account_id AND (ended_at IS NOT NULL OR last_seen_at < :stale)
+    """
+    SESSION_SQL = """
+        SELECT s.id, s.created_at, s.last_seen_at, a.login_id
+        FROM account_sessions AS s JOIN accounts AS a ON a.id = s.account_id
+        WHERE s.token_hash = :token_hash AND s.ended_at IS NULL AND a.role = :role
+    """
+    TOUCH_SESSION_SQL = "UPDATE account_sessions SET last_seen_at = :now WHERE id = :id AND ended_at IS NULL"
+    END_SESSION_SQL = """
+        UPDATE account_sessions SET ended_at = :now
+        WHERE token_hash = :token_hash AND ended_at IS NULL
+          AND account_id IN (SELECT id FROM accounts WHERE role = :role)
+    """
+    END_ALL_SQL = "UPDATE account_sessions SET ended_at = :now WHERE account_id = :account_id AND ended_at IS NULL"
+
+    def start_session(self, account: Account, now: datetime, idle_limit: timedelta) -> str:
+        """Record a new session of `account` and return its token (for the cookie; only its hash is kept).
+        Ended and long-idle sessions of the account are dropped on the way, so the table stays small."""
+        token = secrets.token_urlsafe(32)
+        with self.store.transaction() as conn:
+            conn.execute(self.PRUNE_SESSIONS_SQL, {"account_id": account.id, "stale": _utc(now - idle_limit)})
+            conn.execute(self.START_SESSION_SQL, {"token_hash": hash_token(token), "account_id": account.id,
+                                                  "now": _utc(now)})
+        return token
+
+    def session_account(self, token: str, now: datetime, idle_limit: timedelta,
+                        lifetime: timedelta | None = None) -> Account | None:
+        """The account of a live session, or None: unknown or ended token, idle beyond `idle_limit`, or
+        older than `lifetime` (a stolen cookie kept busy does not live for ever).
+
+        Use keeps a session alive (last_seen_at is moved on at most once a minute, so reading pages
+        does not turn into a write per request)."""
+        if not isinstance(token, str) or not token:
+            return None
+        row = self.store.conn.execute(self.SESSION_SQL, {"token_hash": hash_token(token),
+                                                         "role": self.ROLE}).fetchone()
+        if row is None:
+            return None
+        last_seen = datetime.fromisoformat(row["last_seen_at"])
+        too_old = lifetime is not None and now - datetime.fromisoformat(row["created_at"]) >= lifetime
+        if now - last_seen >= idle_limit or too_old:
+            self.end_session(token, now)
+            return None
+        if now - last_seen >= self.SESSION_TOUCH_EVERY:
+            with self.store.transaction() as conn:
+                conn.execute(self.TOUCH_SESSION_SQL, {"now": _utc(now), "id": row["id"]})
+        return self.get(row["login_id"])
+
+    def end_session(self, token: str, now: datetime) -> None:
+        """Sign out: the session of this token ends for every copy of the cookie."""
+        if isinstance(token, str) and token:
+            with self.store.transaction() as conn:
+                conn.execute(self.END_SESSION_SQL, {"token_hash": hash_token(token), "role": self.ROLE,
+                                                    "now": _utc(now)})
+
+    def _end_all(self, conn, account_id: int, now: datetime) -> int:
+        return conn.execute(self.END_ALL_SQL, {"account_id": account_id, "now": _utc(now)}).rowcount
+
+    def _burn(self, password: str) -> None:
+        """Spend the time a real verification costs, so an unknown id is not faster to reject."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        try:
+            self.hasher.verify(self._dummy_hash, password or "")
+        except VerificationError:
+            pass
+
+
+class StaffAccounts(Accounts):
+    """Staff of an association: a county or prefectural association they belong to, and sign-in to the
+    web chat. Removing one ends their sessions and closes their conversations to anyone added later."""
+
+    ROLE = "staff"
 
     def validate(self, login_id: str, display_name: str, level: str, association_code: str,
                  password: str) -> dict:
@@ -204,68 +365,22 @@ class StaffAccounts:
         return {"login_id": login, "display_name": name, "level": level, "association_code": association_code,
                 "password_hash": self._hash_new(password)}
 
-    def _hash_new(self, password: str) -> str:
-        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-            raise InvalidAccount(f"パスワードは{MIN_PASSWORD}文字以上にしてください。")
-        return self.hasher.hash(password)
-
     def add(self, login_id: str, display_name: str, level: str, association_code: str, password: str,
-            now: str) -> StaffAccount:
-        row = self.validate(login_id, display_name, level, association_code, password)
-        if self.get(row["login_id"]):
-            raise AccountExists(row["login_id"])
-        with self.store.transaction() as conn:
-            conn.execute(self.INSERT_SQL, {**row, "demo": 0, "created_at": now})
-        return self.get(row["login_id"])
+            now: str) -> Account:
+        return self._add(self.validate(login_id, display_name, level, association_code, password), now)
 
     def put_demo(self, login_id: str, display_name: str, level: str, association_code: str, password: str,
-                 now: str) -> StaffAccount:
-        """Create a demo account, or reset its password; a real account of that id is left alone.
+                 now: str) -> Account:
+        """A demo staff account with this password (see `Accounts._put_demo`)."""
+        return self._put_demo(self.validate(login_id, display_name, level, association_code, password), password, now)
 
-        An unchanged demo account with this very password is left as it is: a new hash of the same
-        password would end the sessions signed in with it (their fingerprint is the hash's).
-        """
-        row = self.validate(login_id, display_name, level, association_code, password)
-        same = self.get(row["login_id"])
-        if (same is not None and same.demo and (same.display_name, same.level, same.association_code)
-                == (row["display_name"], level, association_code) and self._verifies(same.password_hash, password)):
-            return same
-        with self.store.transaction() as conn:
-            changed = conn.execute(self.UPSERT_DEMO_SQL, {**row, "created_at": now}).rowcount
-        if not changed:
-            raise AccountExists(row["login_id"])
-        return self.get(row["login_id"])
-
-    def _verifies(self, password_hash: str, password: str) -> bool:
-        try:
-            return self.hasher.verify(password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
-
-    def authenticate(self, login_id: str, password: str, now: str) -> StaffAccount:
-        """The account for these credentials, or SignInFailed; rehashes when the parameters changed."""
-        account = self.get(login_id) if LOGIN_ID.fullmatch(normalize_login_id(login_id)) else None
-        if account is None:
-            self._burn(password)
-            raise SignInFailed()
-        try:
-            self.hasher.verify(account.password_hash, password or "")
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            raise SignInFailed() from None
-        new_hash = account.password_hash
-        if self.hasher.check_needs_rehash(account.password_hash):
-            new_hash = self.hasher.hash(password)
-        with self.store.transaction() as conn:
-            conn.execute(self.SIGNED_IN_SQL, {"at": now, "password_hash": new_hash, "id": account.id})
-        return self.get(account.login_id)
-
-    def _existing(self, login_id: str) -> StaffAccount:
+    def _existing(self, login_id: str) -> Account:
         account = self.get(login_id)
         if account is None:
             raise UnknownAccount(normalize_login_id(login_id))
         return account
 
-    def set_password(self, login_id: str, password: str, now: datetime) -> tuple[StaffAccount, int]:
+    def set_password(self, login_id: str, password: str, now: datetime) -> tuple[Account, int]:
         """Replace an account's password and end all its sessions; returns the account and how many ended."""
         account = self._existing(login_id)
         new_hash = self._hash_new(password)
@@ -274,7 +389,7 @@ class StaffAccounts:
             ended = self._end_all(conn, account.id, now)
         return self.get(account.login_id), ended
 
-    REMOVE_SQL = "DELETE FROM staff WHERE id = :id"
+    REMOVE_SQL = "DELETE FROM accounts WHERE id = :id"
     # A removed account's conversations go to an owner no login id can spell (no ':' is allowed),
     # so someone later added under the same login id cannot read them.
     ORPHAN_CONVERSATIONS_SQL = "UPDATE conversations SET owner = :gone WHERE owner = :login_id"
@@ -289,101 +404,19 @@ class StaffAccounts:
             conn.execute(self.REMOVE_SQL, {"id": account.id})
         return ended
 
-    # -- sessions ------------------------------------------------------------------------------------
-    #
-    # A signed-in browser holds a random token in its (signed) session cookie; the server keeps only
-    # the token's hash and the session's state. A cookie is therefore good only while its row says
-    # so: signing out, `staff signout|passwd|remove`, idleness beyond the session length or the end of
-    # its longest life (however busy) end it, and a copy of the cookie made before that is worthless
-    # afterwards.
-
-    SESSION_TOUCH_EVERY = timedelta(minutes=1)  # how stale last_seen_at may get before it is rewritten
-    # The tables sessions are kept in: {sessions} rows point at {accounts} rows by {owner} (desk agents
-    # keep theirs in agent_sessions, bot/agents.py). Identifiers from these constants only, never users.
-    SESSION_TABLES = {"sessions": "staff_sessions", "accounts": "staff", "owner": "staff_id"}
-    START_SESSION_SQL = """
-        INSERT INTO {sessions} (token_hash, {owner}, created_at, last_seen_at)
-        VALUES (:token_hash, :owner_id, :now, :now)
-    """
-    PRUNE_SESSIONS_SQL = """
-        DELETE FROM {sessions}
-        WHERE {owner} = :owner_id AND (ended_at IS NOT NULL OR last_seen_at < :stale)
-    """
-    SESSION_SQL = """
-        SELECT s.id, s.created_at, s.last_seen_at, a.login_id
-        FROM {sessions} AS s JOIN {accounts} AS a ON a.id = s.{owner}
-        WHERE s.token_hash = :token_hash AND s.ended_at IS NULL
-    """
-    TOUCH_SESSION_SQL = "UPDATE {sessions} SET last_seen_at = :now WHERE id = :id AND ended_at IS NULL"
-    END_SESSION_SQL = "UPDATE {sessions} SET ended_at = :now WHERE token_hash = :token_hash AND ended_at IS NULL"
-    END_ALL_SQL = "UPDATE {sessions} SET ended_at = :now WHERE {owner} = :owner_id AND ended_at IS NULL"
-
-    def _sql(self, template: str) -> str:
-        return template.format(**self.SESSION_TABLES)
-
-    def start_session(self, account: StaffAccount, now: datetime, idle_limit: timedelta) -> str:
-        """Record a new session of `account` and return its token (for the cookie; only its hash is kept).
-        Ended and long-idle sessions of the account are dropped on the way, so the table stays small."""
-        token = secrets.token_urlsafe(32)
-        with self.store.transaction() as conn:
-            conn.execute(self._sql(self.PRUNE_SESSIONS_SQL), {"owner_id": account.id, "stale": _utc(now - idle_limit)})
-            conn.execute(self._sql(self.START_SESSION_SQL), {"token_hash": hash_token(token), "owner_id": account.id,
-                                                  "now": _utc(now)})
-        return token
-
-    def session_account(self, token: str, now: datetime, idle_limit: timedelta,
-                        lifetime: timedelta | None = None) -> StaffAccount | None:
-        """The account of a live session, or None: unknown or ended token, idle beyond `idle_limit`, or
-        older than `lifetime` (a stolen cookie kept busy does not live for ever).
-
-        Use keeps a session alive (last_seen_at is moved on at most once a minute, so reading pages
-        does not turn into a write per request)."""
-        if not isinstance(token, str) or not token:
-            return None
-        row = self.store.conn.execute(self._sql(self.SESSION_SQL), {"token_hash": hash_token(token)}).fetchone()
-        if row is None:
-            return None
-        last_seen = datetime.fromisoformat(row["last_seen_at"])
-        too_old = lifetime is not None and now - datetime.fromisoformat(row["created_at"]) >= lifetime
-        if now - last_seen >= idle_limit or too_old:
-            self.end_session(token, now)
-            return None
-        if now - last_seen >= self.SESSION_TOUCH_EVERY:
-            with self.store.transaction() as conn:
-                conn.execute(self._sql(self.TOUCH_SESSION_SQL), {"now": _utc(now), "id": row["id"]})
-        return self.get(row["login_id"])
-
-    def end_session(self, token: str, now: datetime) -> None:
-        """Sign out: the session of this token ends for every copy of the cookie."""
-        if isinstance(token, str) and token:
-            with self.store.transaction() as conn:
-                conn.execute(self._sql(self.END_SESSION_SQL), {"token_hash": hash_token(token), "now": _utc(now)})
-
     def end_sessions(self, login_id: str, now: datetime) -> int:
         """End every session of one account (`helpdesk staff signout`); returns how many were live."""
         account = self._existing(login_id)
         with self.store.transaction() as conn:
             return self._end_all(conn, account.id, now)
 
-    def _end_all(self, conn, staff_id: int, now: datetime) -> int:
-        return conn.execute(self._sql(self.END_ALL_SQL), {"owner_id": staff_id, "now": _utc(now)}).rowcount
 
-    def _burn(self, password: str) -> None:
-        """Spend the time a real verification costs, so an unknown id is not faster to reject."""
-        if self._dummy_hash is None:
-            self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
-        try:
-            self.hasher.verify(self._dummy_hash, password or "")
-        except VerificationError:
-            pass
-
-
-def session_fingerprint(account: StaffAccount) -> str:
+def session_fingerprint(account: Account) -> str:
     """A short digest of the password hash, kept in the session cookie.
 
     When the password changes (or is rehashed at sign-in) the fingerprint changes, so sessions signed
     in under the old password end even if the hash was changed behind the server's back (sessions
-    ended through `set_password` are ended in staff_sessions as well).
+    ended through `set_password` are ended in account_sessions as well).
     """
     return hashlib.sha256(account.password_hash.encode()).hexdigest()[:16]
 

@@ -1,5 +1,5 @@
-"""The help desk's own SQLite database: conversations, messages, feedback, unanswered questions, staff
-accounts and member links (their queries live beside the code that runs them: bot/accounts.py,
+"""The help desk's own SQLite database: conversations, messages, feedback, unanswered questions, the
+accounts that sign in and member links (their queries live beside the code that runs them: bot/accounts.py,
 bot/linking.py).
 
 One file, opened in WAL mode so that readers never wait for the writer. Each thread gets its own
@@ -159,6 +159,73 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ),
     *OUTBOX_MIGRATIONS,  # 0009: a messaging channel's inbox, outbox, chats (bot/outbox.py)
     *TICKET_MIGRATIONS,  # 0010: desk agents, tickets and their audit log, saved replies (bot/tickets.py)
+    (
+        "0014_accounts",
+        [
+            # Staff (0002) and desk agents (0010) become one table told apart by role, and their
+            # sessions (0008, 0012) one table (bot/accounts.py says why). Every account keeps its login
+            # id, password hash, demo flag and times, so everyone signs in as before; staff keep their
+            # ids (a removed one's conversations name it), agents are numbered after them; every
+            # session keeps its token hash and times, so signed-in browsers stay signed in.
+            """
+            CREATE TABLE accounts (
+                id INTEGER PRIMARY KEY,
+                role TEXT NOT NULL CHECK (role IN ('staff', 'desk')),
+                login_id TEXT NOT NULL COLLATE NOCASE,
+                display_name TEXT NOT NULL,
+                level TEXT CHECK (level IN ('county', 'prefecture')),
+                association_code TEXT,
+                password_hash TEXT NOT NULL,
+                demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1)),
+                created_at TEXT NOT NULL,
+                last_sign_in_at TEXT,
+                UNIQUE (role, login_id),
+                CHECK (CASE role WHEN 'staff' THEN level IS NOT NULL AND association_code IS NOT NULL
+                                 ELSE level IS NULL AND association_code IS NULL END)
+            )
+            """,
+            """
+            INSERT INTO accounts (id, role, login_id, display_name, level, association_code, password_hash, demo,
+                                  created_at, last_sign_in_at)
+            SELECT id, 'staff', login_id, display_name, level, association_code, password_hash, demo,
+                   created_at, last_sign_in_at
+            FROM staff ORDER BY id
+            """,
+            """
+            INSERT INTO accounts (role, login_id, display_name, password_hash, demo, created_at, last_sign_in_at)
+            SELECT 'desk', login_id, display_name, password_hash, demo, created_at, last_sign_in_at
+            FROM agents ORDER BY id
+            """,
+            """
+            CREATE TABLE account_sessions (
+                id INTEGER PRIMARY KEY,
+                token_hash TEXT NOT NULL UNIQUE,
+                account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                created_at TEXT NOT NULL,
+                last_seen_at TEXT NOT NULL,
+                ended_at TEXT
+            )
+            """,
+            "CREATE INDEX account_sessions_by_account ON account_sessions (account_id)",
+            """
+            INSERT INTO account_sessions (token_hash, account_id, created_at, last_seen_at, ended_at)
+            SELECT token_hash, staff_id, created_at, last_seen_at, ended_at FROM staff_sessions ORDER BY id
+            """,
+            """
+            INSERT INTO account_sessions (token_hash, account_id, created_at, last_seen_at, ended_at)
+            SELECT s.token_hash, a.id, s.created_at, s.last_seen_at, s.ended_at
+            FROM agent_sessions AS s
+            JOIN agents AS g ON g.id = s.agent_id
+            JOIN accounts AS a ON a.role = 'desk' AND a.login_id = g.login_id
+            ORDER BY s.id
+            """,
+            # Sessions first: dropping an account table deletes its rows, which would cascade to them.
+            "DROP TABLE staff_sessions",
+            "DROP TABLE agent_sessions",
+            "DROP TABLE staff",
+            "DROP TABLE agents",
+        ],
+    ),
 ]
 
 

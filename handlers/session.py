@@ -1,7 +1,7 @@
 """Who is asking, from the signed session cookie: the one place the web edge decides identity.
 
 The cookie holds a random session token and a fingerprint of the password hash, nothing else. The
-session itself lives in the help desk database (bot/accounts.py, table staff_sessions): every request
+session itself lives in the help desk database (bot/accounts.py, table account_sessions): every request
 looks the token up there, so a session ended by signing out, by `helpdesk staff signout|passwd|remove`
 or by idleness is ended for every copy of the cookie, and a deleted account or a changed password ends
 it at once. Nothing a client sends in a request body ever names the asker.
@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import current_app, g, session
 
 from bot import Asker
-from bot.accounts import StaffAccount, session_fingerprint
+from bot.accounts import Account, session_fingerprint
 
 TOKEN_KEY = "sid"
 FINGERPRINT_KEY = "fp"
@@ -38,7 +38,7 @@ def lifetime() -> timedelta:
     return timedelta(hours=float(current_app.config["STAFF_SESSION_MAX_HOURS"]))
 
 
-def current_account() -> StaffAccount | None:
+def current_account() -> Account | None:
     """The signed-in staff account of this request, or None (looked up once per request).
 
     A cookie whose session is over is emptied, so the response tells the browser to forget it
@@ -56,7 +56,7 @@ def current_account() -> StaffAccount | None:
     return g.staff_account
 
 
-def asker_for(account: StaffAccount | None) -> Asker:
+def asker_for(account: Account | None) -> Asker:
     if account is None:
         return Asker()
     return Asker(role="staff", display_name=account.display_name, association_code=account.association_code,
@@ -67,7 +67,7 @@ def current_asker() -> Asker:
     return asker_for(current_account())
 
 
-def start_session(account: StaffAccount) -> None:
+def start_session(account: Account) -> None:
     """Sign in: a fresh session (nothing from before sign-in survives, and a session this browser
     held before is ended on the server), permanent for STAFF_SESSION_HOURS."""
     end_session()

@@ -49,7 +49,8 @@ def open_agent_sessions(app) -> int:
 
     conn = sqlite3.connect(app.extensions["helpdesk"].instance.helpdesk_db)
     try:
-        return conn.execute("SELECT count(*) FROM agent_sessions WHERE ended_at IS NULL").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM account_sessions AS s JOIN accounts AS a ON a.id = s.account_id "
+                            "WHERE a.role = 'desk' AND s.ended_at IS NULL").fetchone()[0]
     finally:
         conn.close()
 

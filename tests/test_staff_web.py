@@ -69,7 +69,8 @@ def error(response) -> tuple:
 
 def staff_hash(instance, login_id="chiyoda") -> str:
     with sqlite3.connect(instance.helpdesk_db) as conn:
-        return conn.execute("SELECT password_hash FROM staff WHERE login_id = ?", (login_id,)).fetchone()[0]
+        return conn.execute("SELECT password_hash FROM accounts WHERE role = 'staff' AND login_id = ?",
+                            (login_id,)).fetchone()[0]
 
 
 # -- the session cookie ------------------------------------------------------------------------------------
@@ -162,14 +163,14 @@ def test_passwords_are_argon2id_hashes_rehashed_when_the_parameters_change(clien
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and PASSWORD not in stored
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     with sqlite3.connect(instance.helpdesk_db) as conn:
-        conn.execute("UPDATE staff SET password_hash = ? WHERE login_id = 'chiyoda'", (weak,))
+        conn.execute("UPDATE accounts SET password_hash = ? WHERE role = 'staff' AND login_id = 'chiyoda'", (weak,))
     assert sign_in(client).status_code == 200
     rehashed = staff_hash(instance)
     assert rehashed != weak and rehashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert client.get("/api/session").get_json()["signed_in"] is True
     # A changed password ends the sessions signed in under the old one.
     with sqlite3.connect(instance.helpdesk_db) as conn:
-        conn.execute("UPDATE staff SET password_hash = ? WHERE login_id = 'chiyoda'", (stored,))
+        conn.execute("UPDATE accounts SET password_hash = ? WHERE role = 'staff' AND login_id = 'chiyoda'", (stored,))
     assert client.get("/api/session").get_json()["signed_in"] is False
 
 
