@@ -7,10 +7,11 @@ wording or CLI command is written in the core.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar, Union
 
-from .buttons import DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_BUTTON, HANDOFF_PAYLOAD, Button
+from .buttons import DESK_NAME, HANDOFF_BUTTON, HANDOFF_PAYLOAD, Button
+from .hours import DESK_PHONE, BusinessHours
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,11 @@ class OfferEscalation:
 
     type: ClassVar[str] = "offer_escalation"
     label: str = "担当者に問い合わせる"
+    phone: str = DESK_PHONE  # the desk's line (setting DESK_PHONE), for channels that show it beside
+
+    @classmethod
+    def of(cls, hours: BusinessHours) -> "OfferEscalation":
+        return cls(phone=hours.phone)
 
     @property
     def button(self) -> Button:
@@ -26,23 +32,33 @@ class OfferEscalation:
 
     def to_dict(self) -> dict:
         return {"type": self.type, "label": self.label, "id": HANDOFF_BUTTON, "payload": HANDOFF_PAYLOAD,
-                "desk": DESK_NAME, "phone": DESK_PHONE}
+                "desk": DESK_NAME, "phone": self.phone}
 
 
 @dataclass(frozen=True)
 class CallDesk:
-    """The desk's telephone, drawn as a link that dials it (`tel:` on phones), with its hours."""
+    """The desk's telephone, drawn as a link that dials it (`tel:` on phones), with its hours.
+
+    The number and hours are kept in the value (and so in the stored reply), so a reply read back
+    later says what it said when it was given."""
 
     type: ClassVar[str] = "handoff"
     label: str = f"{DESK_NAME}に電話する"
+    phone: str = DESK_PHONE
+    hours: str = BusinessHours().when()
+
+    @classmethod
+    def of(cls, hours: BusinessHours) -> "CallDesk":
+        """The phone action for the desk's configured line and hours (bot/hours.py)."""
+        return cls(phone=hours.phone, hours=hours.when())
 
     @property
     def tel(self) -> str:
-        return "tel:" + DESK_PHONE.replace("-", "")
+        return BusinessHours(phone=self.phone).tel
 
     def to_dict(self) -> dict:
-        return {"type": self.type, "label": self.label, "desk": DESK_NAME, "phone": DESK_PHONE, "tel": self.tel,
-                "hours": DESK_HOURS}
+        return {"type": self.type, "label": self.label, "desk": DESK_NAME, "phone": self.phone, "tel": self.tel,
+                "hours": self.hours}
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,7 @@ _BY_TYPE = {cls.type: cls for cls in (OfferEscalation, CallDesk, SignInHint, Rec
 
 
 def action_from_dict(d: dict) -> Action:
-    """A stored action back as its value (stored replies of every version carry `type` and `label`)."""
+    """A stored action back as its value (stored replies of every version carry `type` and `label`;
+    older ones lack the phone and hours, which then take their defaults)."""
     cls = _BY_TYPE[d["type"]]
-    return cls(label=d["label"]) if "label" in d and hasattr(cls, "label") else cls()
+    return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})

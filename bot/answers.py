@@ -18,6 +18,7 @@ from . import intents
 from .actions import OfferEscalation
 from .buttons import ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, Button
 from .choices import ArticleChoice
+from .hours import BusinessHours
 from .model import Asker, Reply, Source
 from .phrases import (
     CHOICES_TEXT, CUT_NOTE, NEXT_STEP_CHOICES, NEXT_STEP_DESK, NEXT_STEP_REPHRASE, NEXT_STEP_TEXT,
@@ -25,7 +26,6 @@ from .phrases import (
 )
 from .text import event_state, japanese_date, plain, trim
 
-ESCALATION = OfferEscalation()
 # A passage's closing 「以下は…に基づく説明です。」 announces what follows; alone at the end it dangles.
 _DANGLING_LEAD = re.compile(r"(?:^|(?<=[。\n]))以下は[^。\n]*。\s*$")
 # An article written for members (audience: member) is preferred to a staff one for askers other than
@@ -44,16 +44,19 @@ def article_button(slug: str, title: str, index: int) -> Button:
     return Button(title, button_id, echo=short if short and short != title else None)
 
 
-def choices_reply(text: str, results, kind: str = "choices", confidence: float | None = None) -> Reply:
-    return Reply(text, kind, buttons=tuple(article_button(r.slug, r.title, i) for i, r in enumerate(results)),
-                 actions=(ESCALATION,), confidence=confidence, choices=tuple(ArticleChoice(r.slug) for r in results))
-
-
 class Answers:
+    """`hours` names the desk in the replies that send the user there (bot/hours.py)."""
+
     def __init__(self, searcher, today: Callable[[], date], *, answer_at: float, choices_at: float,
-                 passage_chars: int):
+                 passage_chars: int, hours: BusinessHours = BusinessHours()):
         self.searcher, self.today = searcher, today
         self.answer_at, self.choices_at, self.passage_chars = answer_at, choices_at, passage_chars
+        self.desk, self.escalation = hours.contact(), OfferEscalation.of(hours)
+
+    def choices_reply(self, text: str, results, kind: str = "choices", confidence: float | None = None) -> Reply:
+        return Reply(text, kind, buttons=tuple(article_button(r.slug, r.title, i) for i, r in enumerate(results)),
+                     actions=(self.escalation,), confidence=confidence,
+                     choices=tuple(ArticleChoice(r.slug) for r in results))
 
     def search(self, text: str, asker: Asker) -> Reply:
         return self.by_confidence(self.searcher.search(text, k=5), asker, text)
@@ -63,11 +66,12 @@ class Answers:
             return self.answer(self.for_reader(results, asker), asker)
         best = round(max((r.confidence for r in results), default=0.0), 4)
         if text and intents.is_out_of_scope(intents.fold(text), getattr(results, "out_of_domain", None)):
-            return Reply(OUT_OF_SCOPE_TEXT, "out_of_scope", actions=(ESCALATION,), confidence=best)
+            return Reply(OUT_OF_SCOPE_TEXT.format(desk=self.desk), "out_of_scope", actions=(self.escalation,),
+                         confidence=best)
         choices = distinct([r for r in results if r.confidence >= self.choices_at])[:3]
         if choices:
-            return choices_reply(CHOICES_TEXT, choices, confidence=best)
-        return Reply(UNKNOWN_TEXT, "unknown", actions=(ESCALATION,), confidence=best)
+            return self.choices_reply(CHOICES_TEXT, choices, confidence=best)
+        return Reply(UNKNOWN_TEXT.format(desk=self.desk), "unknown", actions=(self.escalation,), confidence=best)
 
     def for_reader(self, results, asker: Asker):
         """The top result, or a member-facing one ranked close behind a staff article for non-staff."""
@@ -104,7 +108,7 @@ class Answers:
                     return self.answer(r, asker, confidence=1.0)
         article = self.searcher.article(slug)
         if article is None:
-            return Reply(NO_ARTICLE_TEXT, "unknown", actions=(ESCALATION,), confidence=0.0)
+            return Reply(NO_ARTICLE_TEXT, "unknown", actions=(self.escalation,), confidence=0.0)
         lead = article.body.split("\n## ", 1)[0]
         return self.compose(article, lead, 1.0, asker)
 
@@ -148,10 +152,11 @@ class Answers:
             found = [r for r in self.searcher.search(question, k=6)
                      if r.slug != answered_slug and r.confidence >= self.choices_at]
             others = distinct(found)[:3]
-        lines = [NEXT_STEP_TEXT, NEXT_STEP_CHOICES if others else NEXT_STEP_REPHRASE, NEXT_STEP_DESK]
+        lines = [NEXT_STEP_TEXT, NEXT_STEP_CHOICES if others else NEXT_STEP_REPHRASE,
+                 NEXT_STEP_DESK.format(desk=self.desk)]
         if others:
             lines.insert(2, "（" + NEXT_STEP_REPHRASE + "）")
-        return choices_reply("\n".join(lines), others, kind="next_step")
+        return self.choices_reply("\n".join(lines), others, kind="next_step")
 
 
 def distinct(results):

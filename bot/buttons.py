@@ -20,9 +20,7 @@ HELP_BUTTON = "help"
 HANDOFF_PAYLOAD = "担当者と話したい"
 
 DESK_NAME = "MAMIS運営事務局"
-DESK_PHONE = "0120-110-030"
-# Not stated in the knowledge base; the business-hours default of the desk (weekdays, Japan time).
-DESK_HOURS = "平日9:00〜17:00"
+# The desk's phone line and hours are settings (DESK_PHONE, DESK_HOURS, …): bot/hours.py words them.
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 from . import intents
 from .actions import CallDesk
-from .answers import ESCALATION, Answers
+from .answers import Answers
 from .buttons import (ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, HANDOFF_BUTTON, HELP_BUTTON,
                       LOOKUP_BUTTON, Button)
 from .choices import ArticleChoice
@@ -32,10 +32,9 @@ from .numbers import whole_number
 from .phrases import (GREETING_TEXT, HANDOFF_MEMBER_NOTE, HANDOFF_TEXT, HELP_TEXT, STAFF_HELP, STAFF_NOTE,
                       STALE_BUTTON_TEXT, THANKS_TEXT)
 from .state import BOT, CLOSED, DESK_HOLDS, WITH_AGENT, StateChanged
-from .hours import JST, stamp
+from .hours import JST, BusinessHours, stamp
 from .store import Store
 
-PHONE_ACTION = CallDesk()
 HELP_BUTTON_VALUE = Button("使い方", HELP_BUTTON)
 
 
@@ -48,24 +47,28 @@ class Core:
 
     The clock returns an aware datetime; "today" for past-event checks is its date in Japan.
     `answer_at` and `choices_at` split the search confidence into answer / 「もしかして」 / unknown.
+    `hours` is the desk's line (BusinessHours.from_settings): every reply that sends the user to the
+    desk names its number and hours from it.
     """
 
     def __init__(self, searcher, store: Store, clock: Callable[[], datetime] = system_clock, *,
                  max_chars: int = 2000, answer_at: float | None = None, choices_at: float | None = None,
-                 passage_chars: int = 400, records=None, link_code_minutes: int = 15):
+                 passage_chars: int = 400, records=None, link_code_minutes: int = 15,
+                 hours: BusinessHours = BusinessHours()):
         if answer_at is None:
             from kb.search import CONFIDENCE_THRESHOLD
             answer_at = CONFIDENCE_THRESHOLD
-        self.searcher, self.store, self.clock = searcher, store, clock
+        self.searcher, self.store, self.clock, self.hours = searcher, store, clock, hours
         # Below half the answer threshold a match is noise (the search's own suggest cut-off, too).
         choices_at = answer_at / 2 if choices_at is None else choices_at
         self.max_chars, self.answer_at, self.choices_at = max_chars, answer_at, choices_at
         self.answers = Answers(searcher, self.today, answer_at=answer_at, choices_at=choices_at,
-                               passage_chars=passage_chars)
+                               passage_chars=passage_chars, hours=hours)
         self.links = LinkCodes(store, timedelta(minutes=link_code_minutes))
         # `records` (a records.lookup.Records) turns on record lookups; without it the core answers
         # from the knowledge base only, as before.
-        self.lookups = Lookups(records, self.links, self.clock) if records is not None else None
+        self.lookups = (Lookups(records, self.links, self.clock, desk=hours.contact())
+                        if records is not None else None)
         # The operations desk (bot/handoff.py's Handoff), attached when the desk is set up: it answers
         # the messages about the desk while the bot holds the conversation (`handle`), and takes the
         # user's messages while the desk holds it (`held`). Without it the bot only gives the number.
@@ -329,8 +332,8 @@ class Core:
         if index is None and last is not None:  # a reply stored before ids: its buttons stand for its choices
             index = next((i for i, b in enumerate(last.buttons) if b.id == button), None)
         if index is None or last is None or index >= len(last.choices):
-            return Reply(STALE_BUTTON_TEXT, "unknown", actions=(ESCALATION,)) if button.startswith(CHOICE_BUTTON) \
-                else None
+            stale = button.startswith(CHOICE_BUTTON)
+            return Reply(STALE_BUTTON_TEXT, "unknown", actions=(self.answers.escalation,)) if stale else None
         choice = last.choices[index]
         if isinstance(choice, ArticleChoice):
             return self.answers.chosen_article(choice.slug, question, asker)
@@ -348,7 +351,7 @@ class Core:
         return replace(reply, text=text, buttons=reply.buttons + buttons)
 
     def help(self, asker: Asker) -> Reply:
-        return self.with_quick_actions(Reply(HELP_TEXT, "help"), asker, STAFF_HELP)
+        return self.with_quick_actions(Reply(HELP_TEXT.format(desk=self.hours.contact()), "help"), asker, STAFF_HELP)
 
     @staticmethod
     def greeting_word(folded: str) -> str:
@@ -366,5 +369,5 @@ class Core:
         return self.answers.by_confidence(results, asker)
 
     def handoff(self, asker: Asker) -> Reply:
-        text = HANDOFF_TEXT + (HANDOFF_MEMBER_NOTE if asker.role == "member" else "")
-        return Reply(text, "handoff", actions=(PHONE_ACTION,))
+        text = HANDOFF_TEXT.format(desk=self.hours.contact()) + (HANDOFF_MEMBER_NOTE if asker.role == "member" else "")
+        return Reply(text, "handoff", actions=(CallDesk.of(self.hours),))

@@ -20,8 +20,8 @@ from typing import Callable
 from . import intents, state
 from .accounts import association_name
 from .actions import CallDesk
-from .buttons import DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_BUTTON, Button
-from .hours import BusinessHours, stamp
+from .buttons import DESK_NAME, HANDOFF_BUTTON, Button
+from .hours import BusinessHours, phone_text, stamp
 from .model import Asker, Message, Reply, Turn
 from .tickets import REASONS, Ticket, TicketStore
 
@@ -35,11 +35,11 @@ NOTE_CHARS = 500
 SUBJECT_CHARS = 80
 
 OFFER_TEXT = (
-    f"{DESK_NAME}の担当者にお問い合わせを送りますか。これまでのやり取りを担当者に引き継ぎますので、"
+    "{desk}の担当者にお問い合わせを送りますか。これまでのやり取りを担当者に引き継ぎますので、"
     "同じことを説明し直す必要はありません（会員番号やお名前は伏せ字にして引き継ぎます）。"
     "担当者に伝えたいことがあれば、一言入力して送信してください。そのまま送る場合は「担当者に問い合わせる」を押してください。"
-    f"お電話（{DESK_NAME} フリーダイヤル {DESK_PHONE}、{DESK_HOURS}）でもご相談いただけます。"
-)
+    "お電話（{desk} {phone}、{when}）でもご相談いただけます。"
+)  # {phone} and {when} from the settings (bot/hours.py)
 OFFER_AFTER = {
     "not_helpful": "お役に立てず申し訳ありません。",
     "unanswered": "続けてお答えできず申し訳ありません。",
@@ -53,13 +53,14 @@ ALREADY_TEXT = "お問い合わせ番号 #{number} で、担当者からの返�
 ACK_TEXT = "担当者にお伝えしました。返信をお待ちください。"
 
 
-def offer(reason: str = "words") -> Reply:
+def offer(reason: str = "words", hours: BusinessHours = BusinessHours()) -> Reply:
     """Ask before creating a ticket: a confirm button (carrying `reason`) and a cancel button."""
-    text = OFFER_AFTER.get(reason, "") + OFFER_TEXT
+    text = OFFER_AFTER.get(reason, "") + OFFER_TEXT.format(desk=DESK_NAME, phone=phone_text(hours.phone),
+                                                            when=hours.when())
     return Reply(text, "handoff_offer", buttons=(
         Button("担当者に問い合わせる", CONFIRM_BUTTON + reason, echo="担当者に問い合わせる"),
         Button("やめる", CANCEL_BUTTON),
-    ), actions=(CallDesk(),))
+    ), actions=(CallDesk.of(hours),))
 
 
 def confirmed_reason(button: str | None) -> str | None:
@@ -257,7 +258,7 @@ class Handoff:
             reason = asks_for_person(text, button, history)
             if reason is None:
                 return None
-            reply = offer(reason)
+            reply = offer(reason, self.hours)
         question, answer, replayed = self.store.save_turn(
             conversation_id, text, reply, self.now(), idempotency_key=idempotency_key, button=button,
             redacted_question=self.redact(text), redacted_answer=reply.text, state=state.BOT)

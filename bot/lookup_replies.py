@@ -16,7 +16,6 @@ from records.vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS
 from .buttons import CHOICE_BUTTON, Button
 from .choices import InstitutionChoice, MemberChoice
 from .model import Reply, Table
-from .phrases import DESK
 from .redaction import redact
 from .text import japanese_date
 
@@ -146,28 +145,29 @@ def delivery_reply(ds, number: str, publications: tuple[str, ...]) -> Reply:
 # -- institutions and reports
 
 
-def institution_next(inst) -> str | None:
-    """What to expect or do next, after the status (which is not said again); None when listed."""
+def institution_next(inst, desk: str) -> str | None:
+    """What to expect or do next, after the status (which is not said again); None when listed.
+    `desk` is how the desk is named (BusinessHours.contact())."""
     if inst.master_status == "in_master":
         return None
     if inst.master_status == "unmatched":
-        return f"同一の医療機関とみなされない変更のため、自動では更新されません。{DESK}にお問い合わせください。"
+        return f"同一の医療機関とみなされない変更のため、自動では更新されません。{desk}にお問い合わせください。"
     if inst.window is None:
-        return f"厚生局への届出日が分からないため、反映の見込みをお示しできません。{DESK}にお問い合わせください。"
+        return f"厚生局への届出日が分からないため、反映の見込みをお示しできません。{desk}にお問い合わせください。"
     w = inst.window
     text = (f"{japanese_date(w.filed_on)}の厚生局への届出から見ると、{japanese_date(w.earliest_night)}〜"
             f"{japanese_date(w.latest_night)}の週末夜間のマスタ更新で反映される見込みです（目安）。")
     if inst.overdue:
-        text += f"見込みの時期を過ぎているため、{DESK}にお問い合わせください。"
+        text += f"見込みの時期を過ぎているため、{desk}にお問い合わせください。"
     return text
 
 
-def institution_reply(inst) -> Reply:
+def institution_reply(inst, desk: str) -> Reply:
     code = inst.institution_code or "未付番（手入力の医療機関）"
     named = f"{inst.name}（医療機関コード {inst.institution_code}）" if inst.institution_code else \
         f"{inst.name}（手入力の医療機関、コード未付番）"
     text = f"{named}は「{inst.status_label}」です。"
-    following = institution_next(inst)
+    following = institution_next(inst, desk)
     if following:
         text += "\n" + following
     rows = [("名称", inst.name), ("医療機関コード", code), ("地区", f"{inst.prefecture.name} {inst.county.name}"),

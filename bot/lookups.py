@@ -20,6 +20,7 @@ from records.lookup import Records
 from . import lookup_replies as say
 from .actions import RecordsNotLoaded, SignInHint
 from .choices import MemberChoice
+from .hours import BusinessHours
 from .linking import IssuedCode, LinkCodes
 from .lookup_replies import (  # noqa: F401  (re-exported for the channels and the tests)
     MANY_INSTITUTIONS_TEXT, MANY_TEXT, NEAR_INSTITUTION_TEXT, NEAR_TEXT, NO_DATA_TEXT, PROMPT_NOTE, PROMPTS,
@@ -71,10 +72,11 @@ class Lookups:
     `links` issues one-time link codes and `now` gives the current aware datetime (the core's clock).
     """
 
-    def __init__(self, records: Records, links: LinkCodes, now: Callable[[], datetime]):
+    def __init__(self, records: Records, links: LinkCodes, now: Callable[[], datetime], *, desk: str | None = None):
         self.records = records
         self.links = links
         self.now = now
+        self.desk = desk or BusinessHours().contact()  # how replies name the desk (bot/hours.py)
 
     # -- what the core asks
 
@@ -222,7 +224,7 @@ class Lookups:
         return say.delivery_reply(self.records.delivery_settings(who, number), number, publications)
 
     def _institution(self, inst) -> Reply:
-        return say.institution_reply(inst)
+        return say.institution_reply(inst, self.desk)
 
     def _institution_choices(self, req: Request, found) -> Reply:
         return say.institution_choices(req.topic, found)

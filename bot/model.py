@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from .actions import Action, action_from_dict
 from .buttons import (  # noqa: F401  (re-exported: channels import them from bot.model)
-    ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_BUTTON,
+    ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, DESK_NAME, HANDOFF_BUTTON,
     HANDOFF_PAYLOAD, HELP_BUTTON, LOOKUP_BUTTON, Button,
 )
 from .choices import Choice, choice_from_dict, legacy

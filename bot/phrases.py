@@ -2,12 +2,12 @@
 
 No screen words and no commands here: where a reply needs one (where to sign in, what an
 administrator runs), it carries a typed hint (bot/actions.py) and the channel words it.
+Sentences that name the desk hold `{desk}`, filled with `BusinessHours.contact()` (bot/hours.py) by
+whoever says them, since the desk's number and hours are settings.
 """
 from __future__ import annotations
 
-from .buttons import DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_PAYLOAD
-
-DESK = f"{DESK_NAME}（フリーダイヤル {DESK_PHONE}、{DESK_HOURS}）"
+from .buttons import HANDOFF_PAYLOAD
 
 GREETING_TEXT = (
     "MAMISヘルプデスクです。MAMIS（医師会会員情報システム）についてのご質問に、ナレッジベースの記事から"
@@ -20,25 +20,25 @@ HELP_TEXT = (
     "・回答には、もとになった記事へのリンクと、その記事の更新日を表示します。\n"
     "・答えが一つに絞れないときは「もしかして」として候補を表示します。選ぶとその記事からお答えします。\n"
     "・「それはいつですか」「場所は？」のように、直前の話題に続けて質問できます。\n"
-    f"・担当者と話したいときは「{HANDOFF_PAYLOAD}」と入力してください。{DESK}をご案内します。"
+    f"・担当者と話したいときは「{HANDOFF_PAYLOAD}」と入力してください。{{desk}}をご案内します。"
 )
-HANDOFF_TEXT = f"担当者へのご相談は、{DESK}で承ります。お電話でお問い合わせください。"
+HANDOFF_TEXT = "担当者へのご相談は、{desk}で承ります。お電話でお問い合わせください。"
 HANDOFF_MEMBER_NOTE = "会員の先生方は、ご所属の医師会事務局にもご相談いただけます。"
 CHOICES_TEXT = "はっきりとお答えできる記事が見つかりませんでした。もしかして、次のいずれかについてのご質問でしょうか。"
 UNKNOWN_TEXT = (
     "申し訳ありません。ご質問にお答えできる記事が見つかりませんでした。"
-    f"別の言葉で言い換えていただくか、{DESK}へお問い合わせください。"
+    "別の言葉で言い換えていただくか、{desk}へお問い合わせください。"
 )
 OUT_OF_SCOPE_TEXT = (
     "MAMISに関するご質問にお答えしています。MAMISの操作や手続きについて、知りたいことを入力してください。"
-    f"ご不明な点は{DESK}へお問い合わせください。"
+    "ご不明な点は{desk}へお問い合わせください。"
 )
 NO_ARTICLE_TEXT = "お探しの記事が見つかりませんでした。ご質問を文章で入力してください。"
 STALE_BUTTON_TEXT = "この選択肢は使えなくなりました。お手数ですが、もう一度ご質問を入力してください。"
 NEXT_STEP_TEXT = "お役に立てず申し訳ありません。"
 NEXT_STEP_REPHRASE = "別の言葉で言い換えて、もう一度ご質問いただけますか。"
 NEXT_STEP_CHOICES = "もしかして、次のいずれかについてのご質問でしょうか。"
-NEXT_STEP_DESK = f"解決しない場合は、{DESK}へお問い合わせください。"
+NEXT_STEP_DESK = "解決しない場合は、{desk}へお問い合わせください。"
 STAFF_AUDIENCE_NOTE = "※この記事は医師会事務局の職員向けに書かれています。"
 STAFF_NOTE = (
     "\n{name}としてログインしています。会員番号（7桁）や先生のお名前、医療機関名で、入会手続きの状況・送付先・"

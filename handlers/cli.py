@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from bot import IndexMissing
+from bot.hours import BusinessHours
 from helpdesk.errors import describe
 from helpdesk.instance import Instance
 from helpdesk.services import ARTICLE_SOURCES as DEFAULT_SOURCES
@@ -149,7 +150,8 @@ def search_command(instance: Instance, query, k, as_json, explain):
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
     if not results:
-        click.echo("該当する記事が見つかりませんでした。言い換えて検索するか、MAMIS運営事務局（0120-110-030）へお問い合わせください。")
+        desk = BusinessHours.from_settings(load_settings(instance.path)).contact()
+        click.echo(f"該当する記事が見つかりませんでした。言い換えて検索するか、{desk}へお問い合わせください。")
         return
     for i, r in enumerate(results, 1):
         click.echo(f"{i}. {r.title} [{r.slug}] 確信度 {r.confidence:.2f}（{r.updated} 更新）")

@@ -22,6 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.handoff import HUMAN_COMMAND
+from bot.hours import BusinessHours
 from handlers.telegram_render import FEEDBACK_DATA, GROUP_PRIVATE, NOTIFY_DATA, RELINK_DATA, RELINK_NO
 from handlers.telegram_work import CHANNEL, RELINK_KEPT, ChatRef, WorkFailed
 
@@ -41,7 +42,7 @@ HELP_TEXT = (
     "・/status … ご自身の会員情報と入会手続きの状況（連携後）\n"
     "・/delivery … 日医ニュース・日本医師会雑誌の送付先（連携後）\n"
     "・/notify … 手続きの状況が変わったときや新しいリリースノートのお知らせ（オン・オフ）\n"
-    "・/human … 担当者（MAMIS運営事務局）へのご相談\n"
+    "・/human … 担当者（MAMIS運営事務局）へのご相談。お電話は {phone}（{when}）\n"
     "・/unlink … 連携の解除"
 )
 NON_TEXT = "申し訳ありません。スタンプ・画像・音声・ファイルにはお答えできません。ご質問を文章で送ってください。"
@@ -151,7 +152,8 @@ async def start(update: Update, context) -> None:
 
 
 async def help_command(update: Update, context) -> None:
-    await respond(update, context, "say", HELP_TEXT)
+    hours = BusinessHours.from_settings(desk(context).services.config)  # the desk's line is a setting
+    await respond(update, context, "say", HELP_TEXT.format(phone=hours.phone, when=hours.when()))
 
 
 async def link(update: Update, context) -> None:

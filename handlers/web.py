@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import HelpdeskError
+from bot.hours import BusinessHours
 from handlers import api, auth, desk, embed, headers, health, logs, metrics, pages
 from handlers import qr
 from handlers import ratelimit  # also registers the helpdesk-memory:// and helpdesk-sqlite:// storages
@@ -110,6 +111,7 @@ def create_app(config=None) -> Flask:
     for note in settings.notes:
         app.logger.warning(note)
     app.extensions["helpdesk"] = build_services(instance.path, app.config, search_timer=metrics.search_timer)
+    app.jinja_env.globals["desk_line"] = BusinessHours.from_settings(app.config)  # the pages' footer and hints
     if app.config["TRUSTED_PROXIES"]:
         # Behind nginx every request comes from the proxy: take the client's address (rate limits, logs)
         # and scheme from the headers the configured number of proxies set, and from nobody else.

@@ -16,6 +16,7 @@ from typing import Mapping
 
 from bot import JST, Core, IndexMissing, Store, system_clock
 from bot.handoff import attach_desk
+from bot.hours import BusinessHours
 from bot.accounts import StaffAccounts
 from helpdesk.instance import Instance
 from helpdesk.settings import load_settings
@@ -149,7 +150,8 @@ class Services:
                 if self._core is None:
                     self._core = Core(self._searcher, self.store, self.clock,
                                       max_chars=int(self.config["MAX_MESSAGE_CHARS"]), records=self.records,
-                                      link_code_minutes=int(self.config["LINK_CODE_MINUTES"]))
+                                      link_code_minutes=int(self.config["LINK_CODE_MINUTES"]),
+                                      hours=BusinessHours.from_settings(self.config))
                     attach_desk(self._core, self.config)  # the operations desk: handoff and tickets
             self.warm()
         return self._core

@@ -149,6 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
        "運営事務局の受付曜日（日本時間）。祝日の扱いは DESK_CLOSED_ON_HOLIDAYS"),
     _s("desk", "DESK_HOURS", Hours(), "09:00-17:00", "運営事務局の受付時間（日本時間）"),
     _s("desk", "DESK_CLOSED_ON_HOLIDAYS", Boolean(), True, "日本の祝日（jpholiday）を受付日から除くか"),
+    _s("desk", "DESK_PHONE", Text(r"0\d{1,4}-\d{1,4}-\d{3,4}", "「0120-110-030」の形のハイフンつき電話番号"),
+       "0120-110-030", "運営事務局の電話番号。ボット・チャット・Web ページの案内と電話リンクに使います"
+       "（0120・0800 で始まればフリーダイヤルと案内）"),
     _s("desk", "DESK_CLOSED_DAYS", Text(_CLOSED_DAYS, "「12-29..01-03」の形の月-日または期間（カンマ区切り）"),
        "12-29..01-03", "毎年の休業日（月-日）。期間は「..」でつなぎ、年をまたいでも構いません"),
     _s("desk", "DESK_SESSION_MINUTES", Integer(5, 24 * 60), 480,

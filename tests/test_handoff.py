@@ -252,7 +252,7 @@ def test_business_hours_from_settings():
 
 def test_the_notice_on_a_holiday():
     notice = BusinessHours().notice(datetime(2026, 11, 23, 10, tzinfo=JST))
-    assert notice == ("本日は祝日（勤労感謝の日）のため、ただいま受付時間外です。受付時間は平日 9:00〜17:00（土日祝日・年末年始を除く）"
+    assert notice == ("本日は祝日（勤労感謝の日）のため、ただいま受付時間外です。受付時間は平日9:00〜17:00（土日祝日・年末年始を除く）"
                       "です。担当者からの返信は11月24日（火）9:00以降になります。お急ぎの場合は、受付時間内に"
                       "MAMIS運営事務局 フリーダイヤル 0120-110-030 へお電話ください。")
     assert BusinessHours().notice(datetime(2026, 11, 25, 10, tzinfo=JST)) is None
