@@ -26,11 +26,13 @@ from .buttons import (ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, HANDOFF_B
 from .choices import ArticleChoice
 from .errors import ConversationNotFound, EmptyMessage, MessageNotFound, MessageTooLong, NotAnAgent, NotAReply
 from .linking import LinkCodes, MemberLink
-from .lookups import Lookups, quick_buttons, redact
+from .lookup_requests import quick_buttons
+from .lookups import Lookups
 from .model import Asker, Conversation, Message, NewConversation, Reply, Turn
 from .numbers import whole_number
 from .phrases import (GREETING_TEXT, HANDOFF_MEMBER_NOTE, HANDOFF_TEXT, HELP_TEXT, STAFF_HELP, STAFF_NOTE,
                       STALE_BUTTON_TEXT, THANKS_TEXT)
+from .redaction import redact
 from .state import BOT, CLOSED, DESK_HOLDS, WITH_AGENT, StateChanged
 from .hours import JST, stamp
 from .store import Store

@@ -54,7 +54,7 @@ from handlers import telegram_work
 from handlers.health import touch_heartbeat
 from handlers.telegram_http import AiohttpRequest
 from handlers.telegram_outbox import Drain, Sender
-from handlers.telegram_work import Work
+from handlers.telegram_work import CHANNEL, Work
 
 log = logging.getLogger("helpdesk.telegram")
 
@@ -133,7 +133,7 @@ class TelegramDesk:
 
     def __init__(self, config: TelegramConfig, services):
         self.config, self.services = config, services
-        self.outbox = Outbox(services.store, h.CHANNEL)
+        self.outbox = Outbox(services.store, CHANNEL)
         self.run = uuid.uuid4().hex
         self.sender: Sender | None = None
         self.drain: Drain | None = None
