@@ -54,7 +54,7 @@ class Core:
 
     def __init__(self, searcher, store: Store, clock: Callable[[], datetime] = system_clock, *,
                  max_chars: int = 2000, answer_at: float | None = None, choices_at: float | None = None,
-                 passage_chars: int = 400, records=None, link_code_minutes: int = 15):
+                 passage_chars: int = 400, records=None, link_code_minutes: int = 15, desk=None):
         if answer_at is None:
             from kb.search import CONFIDENCE_THRESHOLD
             answer_at = CONFIDENCE_THRESHOLD
@@ -68,10 +68,10 @@ class Core:
         # `records` (a records.lookup.Records) turns on record lookups; without it the core answers
         # from the knowledge base only, as before.
         self.lookups = Lookups(records, self.links, self.clock) if records is not None else None
-        # The operations desk (bot/handoff.py's Handoff), attached when the desk is set up: it answers
-        # the messages about the desk while the bot holds the conversation (`handle`), and takes the
-        # user's messages while the desk holds it (`held`). Without it the bot only gives the number.
-        self.desk = None
+        # The operations desk (bot/handoff.py's Handoff, built by helpdesk/services.py): it answers the
+        # messages about the desk while the bot holds the conversation (`handle`), and takes the user's
+        # messages while the desk holds it (`held`). Without it the bot only gives the number.
+        self.desk = desk
 
     # -- conversations -----------------------------------------------------------------------------
 
