@@ -32,9 +32,7 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Mapping
 
 import tornado.web
 import uvloop
@@ -52,6 +50,7 @@ from bot.outbox import Outbox
 from handlers import telegram_handlers as h
 from handlers import telegram_work
 from handlers.health import touch_heartbeat
+from handlers.telegram_config import TelegramConfig
 from handlers.telegram_http import AiohttpRequest
 from handlers.telegram_outbox import Drain, Sender
 from handlers.telegram_work import CHANNEL, Work
@@ -83,48 +82,6 @@ WEBHOOK_PATH = "telegram"
 STUCK_AFTER = 60.0
 #: A JSON escape of a UTF-16 surrogate: the only way a lone one can arrive (valid UTF-8 cannot carry it).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-@dataclass(frozen=True)
-class TelegramConfig:
-    """The bot's settings, taken from the declared list (helpdesk/settings.py), which holds their defaults."""
-
-    token: str | None
-    api_url: str
-    public_url: str | None
-    webhook_url: str | None
-    webhook_secret: str | None
-    rate_limit: str
-    link_rate_limit: str
-    concurrent_updates: int
-    drain_interval: float
-    workers: int
-
-    @classmethod
-    def from_settings(cls, settings: Mapping) -> "TelegramConfig":
-        return cls(token=settings["TELEGRAM_BOT_TOKEN"], api_url=settings["TELEGRAM_API_URL"],
-                   public_url=settings["PUBLIC_URL"], webhook_url=settings["TELEGRAM_WEBHOOK_URL"],
-                   webhook_secret=settings["TELEGRAM_WEBHOOK_SECRET"], rate_limit=settings["TELEGRAM_RATE_LIMIT"],
-                   link_rate_limit=settings["TELEGRAM_LINK_RATE_LIMIT"],
-                   concurrent_updates=int(settings["TELEGRAM_CONCURRENT_UPDATES"]),
-                   drain_interval=float(settings["TELEGRAM_DRAIN_INTERVAL"]),
-                   workers=default_workers() if settings["TELEGRAM_WORKERS"] is None
-                   else int(settings["TELEGRAM_WORKERS"]))
-
-    @property
-    def base_url(self) -> str:
-        return self.api_url.rstrip("/") + "/bot"
-
-    @property
-    def base_file_url(self) -> str:
-        return self.api_url.rstrip("/") + "/file/bot"
-
-
-def default_workers() -> int:
-    """One CPU for the event loop (busy under load: polling, parsing, sending), the rest for answering.
-    On 2 CPUs one worker answered 330-470 updates/s against 250-300 for two, which contend for the
-    database and the CPUs (docs/telegram.md)."""
-    return max(1, (os.cpu_count() or 2) - 1)
 
 
 class TelegramDesk:

@@ -18,7 +18,8 @@ import click
 from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
-from handlers.telegram_app import TelegramConfig, run
+from handlers.telegram_app import run
+from handlers.telegram_config import TelegramConfig
 from helpdesk.settings import SettingError, load_settings
 
 NO_TOKEN = ("Telegram ボットのトークンが設定されていません。BotFather が発行したトークンを環境変数 "
