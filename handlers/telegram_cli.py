@@ -123,19 +123,3 @@ async def check_bot(config: TelegramConfig) -> None:
         click.echo(f"最後のエラー: {when} {info.last_error_message}")
     else:
         click.echo("最後のエラー: なし")
-
-
-def register(group: click.Group) -> None:
-    """Add `helpdesk telegram`, and make `index` announce new release notes to subscribers (the
-    `sync-*` commands call their notification step themselves, see handlers/cli.py)."""
-    from handlers.telegram_notify import watch_index
-
-    group.add_command(telegram)
-    watch_index(group.commands["index"], public_url=lambda instance: _public_url(instance))
-
-
-def _public_url(instance) -> str | None:
-    try:
-        return load_settings(instance.path).get("PUBLIC_URL")
-    except SettingError:
-        return None
