@@ -50,17 +50,12 @@ from bot.outbox import Outbox
 from handlers import telegram_handlers as h
 from handlers import telegram_work
 from handlers.health import touch_heartbeat
-from handlers.telegram_config import TelegramConfig
+from handlers.telegram_config import TelegramConfig, use_timedelta_durations
 from handlers.telegram_http import AiohttpRequest
 from handlers.telegram_outbox import Drain, Sender
 from handlers.telegram_work import CHANNEL, Work
 
 log = logging.getLogger("helpdesk.telegram")
-
-# The library's opt-in to what its next major version does anyway: durations such as a 429's
-# `retry_after` as timedelta (telegram_outbox.seconds reads either). Without it, every 429 logs a
-# deprecation warning from inside the library.
-os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 COMMANDS = (
     ("start", "できることのご案内"),
@@ -409,6 +404,7 @@ def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
 
 def build_telegram_app(config: TelegramConfig, services) -> Application:
     """The bot: every command, text, button and other update, and one error handler."""
+    use_timedelta_durations()
     desk = TelegramDesk(config, services)
     app = application(config, desk)
     app.add_handler(TypeHandler(Update, h.admit), group=-1)

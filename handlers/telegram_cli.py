@@ -19,7 +19,7 @@ from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from handlers.telegram_app import run
-from handlers.telegram_config import TelegramConfig
+from handlers.telegram_config import TelegramConfig, use_timedelta_durations
 from helpdesk.settings import SettingError, load_settings
 
 NO_TOKEN = ("Telegram ボットのトークンが設定されていません。BotFather が発行したトークンを環境変数 "
@@ -101,6 +101,7 @@ def webhook_secret(instance_path) -> str:
 
 async def reachable(config: TelegramConfig, then=None):
     """Ask Telegram who we are (getMe), and `then(bot)` if given; a refusal ends the command with one line."""
+    use_timedelta_durations()
     bot = Bot(config.token, base_url=config.base_url, base_file_url=config.base_file_url)
     try:
         async with bot:

@@ -47,3 +47,11 @@ def default_workers() -> int:
     On 2 CPUs one worker answered 330-470 updates/s against 250-300 for two, which contend for the
     database and the CPUs (docs/telegram.md)."""
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+def use_timedelta_durations() -> None:
+    """The library's opt-in to what its next major version does anyway: durations such as a 429's
+    `retry_after` as timedelta (telegram_outbox.seconds reads either). Without it, every 429 logs a
+    deprecation warning from inside the library. Called by whoever talks to the Bot API (the library
+    reads the variable on every use), never as a side effect of an import."""
+    os.environ.setdefault("PTB_TIMEDELTA", "1")

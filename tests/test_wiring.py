@@ -4,6 +4,7 @@ module re-exports another's names, and no import cycle hides inside a function."
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,22 @@ def test_the_commands_that_notify_say_so_and_are_not_rewritten():
         assert "通知を希望して" in CliRunner().invoke(cli, [name, "--help"]).output, name
     for name, path in modules().items():
         assert ".callback = " not in path.read_text(encoding="utf-8"), name
+
+
+IMPORT_ALL = """
+import importlib, os, sys
+before = dict(os.environ)
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)))
+"""
+
+
+def test_importing_any_module_changes_nothing_outside_it():
+    """No import-time side effects: importing every module of the project leaves the environment as it was
+    (a setting the library reads is set by the function that starts the bot)."""
+    env = {k: v for k, v in os.environ.items() if k != "PTB_TIMEDELTA"}
+    done = subprocess.run([sys.executable, "-c", IMPORT_ALL, *sorted(modules())], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
