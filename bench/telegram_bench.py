@@ -70,7 +70,8 @@ def echo_app(config, services):
 
 
 def measure(instance_path: Path, fake_url: str, total: int, chats: int, echo: bool) -> dict:
-    from handlers.telegram_app import TelegramConfig, build_telegram_app
+    from handlers.telegram_app import build_telegram_app
+    from handlers.telegram_config import TelegramConfig
     from helpdesk.services import build_services
     from tests.telegram_harness import InProcessBot, bot_settings
 

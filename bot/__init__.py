@@ -8,10 +8,8 @@ from .errors import (
     ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, IndexMissing, MessageNotFound,
     MessageTooLong, NotAReply,
 )
-from .model import (
-    ARTICLE_PAYLOAD, HANDOFF_PAYLOAD, Asker, Button, Conversation, Message, NewConversation, Reply,
-    Source, Turn,
-)
+from .buttons import ARTICLE_PAYLOAD, HANDOFF_PAYLOAD, Button
+from .model import Asker, Conversation, Message, NewConversation, Reply, Source, Turn
 from .store import Store
 
 __all__ = [

@@ -26,11 +26,13 @@ from .buttons import (ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, HANDOFF_B
 from .choices import ArticleChoice
 from .errors import ConversationNotFound, EmptyMessage, MessageNotFound, MessageTooLong, NotAnAgent, NotAReply
 from .linking import LinkCodes, MemberLink
-from .lookups import Lookups, quick_buttons, redact
+from .lookup_requests import quick_buttons
+from .lookups import Lookups
 from .model import Asker, Conversation, Message, NewConversation, Reply, Turn
 from .numbers import whole_number
 from .phrases import (GREETING_TEXT, HANDOFF_MEMBER_NOTE, HANDOFF_TEXT, HELP_TEXT, STAFF_HELP, STAFF_NOTE,
                       STALE_BUTTON_TEXT, THANKS_TEXT)
+from .redaction import redact
 from .state import BOT, CLOSED, DESK_HOLDS, WITH_AGENT, StateChanged
 from .hours import JST, BusinessHours, stamp
 from .store import Store
@@ -54,7 +56,7 @@ class Core:
     def __init__(self, searcher, store: Store, clock: Callable[[], datetime] = system_clock, *,
                  max_chars: int = 2000, answer_at: float | None = None, choices_at: float | None = None,
                  passage_chars: int = 400, records=None, link_code_minutes: int = 15,
-                 hours: BusinessHours = BusinessHours()):
+                 hours: BusinessHours = BusinessHours(), desk=None):
         if answer_at is None:
             from kb.search import CONFIDENCE_THRESHOLD
             answer_at = CONFIDENCE_THRESHOLD
@@ -69,10 +71,10 @@ class Core:
         # from the knowledge base only, as before.
         self.lookups = (Lookups(records, self.links, self.clock, desk=hours.contact())
                         if records is not None else None)
-        # The operations desk (bot/handoff.py's Handoff), attached when the desk is set up: it answers
-        # the messages about the desk while the bot holds the conversation (`handle`), and takes the
-        # user's messages while the desk holds it (`held`). Without it the bot only gives the number.
-        self.desk = None
+        # The operations desk (bot/handoff.py's Handoff, built by helpdesk/services.py): it answers the
+        # messages about the desk while the bot holds the conversation (`handle`), and takes the user's
+        # messages while the desk holds it (`held`). Without it the bot only gives the number.
+        self.desk = desk
 
     # -- conversations -----------------------------------------------------------------------------
 

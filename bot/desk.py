@@ -196,7 +196,8 @@ class Desk:
         from records import access
         from records.errors import DatabaseMissing, RecordsError, message_ja
 
-        from .lookups import NO_DATA_TEXT, records_asker
+        from .lookup_replies import NO_DATA_TEXT
+        from .lookups import records_asker
 
         text = clean_text(text)
         conversation = self.store.conversation(ticket.conversation_id)

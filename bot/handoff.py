@@ -320,12 +320,3 @@ class Handoff:
         self.tickets.add_event(conn, ticket.number, "system", "acknowledged", at)
         return Reply(ACK_TEXT, "desk_ack")
 
-
-def attach_desk(core, settings) -> Handoff:
-    """Give `core` its desk (every process that builds a Core does this, so every channel can hand
-    over): business hours from the settings, tickets in the core's own store."""
-    from .lookups import redact
-
-    handoff = Handoff(core.store, TicketStore(core.store), BusinessHours.from_settings(settings), core.clock, redact)
-    core.desk = handoff
-    return handoff

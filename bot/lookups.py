@@ -22,15 +22,11 @@ from .actions import RecordsNotLoaded, SignInHint
 from .choices import MemberChoice
 from .hours import BusinessHours
 from .linking import IssuedCode, LinkCodes
-from .lookup_replies import (  # noqa: F401  (re-exported for the channels and the tests)
-    MANY_INSTITUTIONS_TEXT, MANY_TEXT, NEAR_INSTITUTION_TEXT, NEAR_TEXT, NO_DATA_TEXT, PROMPT_NOTE, PROMPTS,
-    SIGN_IN_TEXT, STAFF_ONLY_LINK_TEXT, WITHDRAWN_LINK_TEXT,
+from .lookup_replies import (
+    NO_DATA_TEXT, PROMPT_NOTE, PROMPTS, SIGN_IN_TEXT, STAFF_ONLY_LINK_TEXT, WITHDRAWN_LINK_TEXT,
 )
-from .lookup_requests import (  # noqa: F401
-    TOPICS, Request, institution_name_candidates, parse, quick_action, quick_buttons,
-)
+from .lookup_requests import TOPICS, Request, institution_name_candidates, parse, quick_action
 from .model import Asker, Reply
-from .redaction import redact  # noqa: F401  (the core masks transcripts with it)
 
 # -------------------------------------------------------------------------------- who is asking
 

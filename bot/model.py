@@ -8,10 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .actions import Action, action_from_dict
-from .buttons import (  # noqa: F401  (re-exported: channels import them from bot.model)
-    ARTICLE_PAYLOAD, BUTTON_ID_BYTES, CHOICE_BUTTON, DESK_NAME, HANDOFF_BUTTON,
-    HANDOFF_PAYLOAD, HELP_BUTTON, LOOKUP_BUTTON, Button,
-)
+from .buttons import Button
 from .choices import Choice, choice_from_dict, legacy
 
 ROLES = ("anonymous", "staff", "member", "desk")

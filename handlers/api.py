@@ -19,7 +19,9 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from bot import Message, MessageNotFound
+from bot.live import conversation_key
 from handlers import metrics, qr, ratelimit
+from handlers.live import after_id, wait_seconds, watch
 from handlers.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_spec
 from handlers.session import current_asker
 from helpdesk.errors import ERRORS, CodedError, Description, by_code, describe, for_status
@@ -208,10 +210,6 @@ def list_messages(conversation_id: str):
     (an empty list then): a reply reaches the widget within the watcher's interval (bot/live.py).
     Who may read is checked before waiting, and again on every wake-up, as on any request.
     """
-    from handlers.desk_api import after_id
-    from handlers.live import wait_seconds, watch
-    from bot.live import conversation_key
-
     after, seconds = after_id(), wait_seconds()
     c, token, asker = core(), bearer_token(), current_asker()
 

@@ -66,6 +66,20 @@ def _use_vectors_setting(instance: Instance) -> None:
         os.environ[vectors.ENV] = configured
 
 
+def _announce_release_notes(instance: Instance) -> None:
+    """The index's notification step: a release note indexed for the first time becomes one outbox
+    row per subscribed chat (handlers/telegram_notify.py); the bot process sends them."""
+    from handlers.telegram_notify import announce_release_notes
+
+    try:
+        public_url = load_settings(instance.path).get("PUBLIC_URL")
+    except SettingError:
+        public_url = None
+    queued = announce_release_notes(instance, public_url)
+    if queued:
+        click.echo(f"Telegram の通知 {queued} 件を送信待ちにしました。", err=True)
+
+
 def _echo_build_report(report) -> None:
     click.echo(f"索引: 追加・更新 {report.indexed} 件、変更なし {report.unchanged} 件、削除 {report.removed} 件")
     for path, reason in report.broken:
@@ -85,19 +99,24 @@ def index_command(instance: Instance, extra):
     """kb/articles と release_notes から検索索引を作成・更新します（変更のないファイルは処理しません）。
 
     壊れたファイルがあれば理由を表示して残りを索引し、終了コード 1 で知らせます。
+    索引のあと、初めて索引されたリリースノートのお知らせを、Telegram で通知を希望した利用者に
+    送信待ちにします（最初の索引では既存のリリースノートを記録するだけで、お知らせはしません）。
     """
     from kb.indexer import build_index
 
     from kb import vectors
 
-    report = build_index(DEFAULT_SOURCES, instance.kb_index, extra=extra)
-    _echo_build_report(report)
-    found = vectors.load()
-    if found is None:
-        click.echo(f"単語ベクトル: なし（{vectors.folder()} にありません。helpdesk fetch-vectors で取得すると"
-                   "言い換えた質問にも答えられます）。語の一致だけで検索します")
-    else:
-        click.echo(f"単語ベクトル: あり（{found.source}、{vectors.folder()}）")
+    try:
+        report = build_index(DEFAULT_SOURCES, instance.kb_index, extra=extra)
+        _echo_build_report(report)
+        found = vectors.load()
+        if found is None:
+            click.echo(f"単語ベクトル: なし（{vectors.folder()} にありません。helpdesk fetch-vectors で取得すると"
+                       "言い換えた質問にも答えられます）。語の一致だけで検索します")
+        else:
+            click.echo(f"単語ベクトル: あり（{found.source}、{vectors.folder()}）")
+    finally:
+        _announce_release_notes(instance)  # the notification step, also after a failed build
     if report.broken:
         sys.exit(1)
 
@@ -220,31 +239,20 @@ def _register_commands() -> None:
     from handlers.serve import serve
     from handlers.config_cli import config_command
     from handlers.staff import demo_accounts, staff
-    from handlers.records_cli import demo_data, sync_commands
+    from handlers.records_cli import SYNC_COMMANDS, demo_data
 
     from handlers.ops_cli import COMMANDS as OPS_COMMANDS
 
     from handlers.desk_cli import agent
-    from handlers.telegram_cli import register as register_telegram
+    from handlers.telegram_cli import telegram
 
-    from handlers.telegram_notify import SubscriberNotices
-
-    # sync-*: the column map from the settings, and an explicit notification step after each import
-    syncs = sync_commands(notices=SubscriberNotices.open, column_map=_column_map)
-    for command in (serve, config_command, demo_data, *syncs, staff, demo_accounts, agent, *OPS_COMMANDS):
+    for command in (serve, config_command, demo_data, *SYNC_COMMANDS, staff, demo_accounts, agent, *OPS_COMMANDS,
+                    telegram):
         cli.add_command(command)
-    register_telegram(cli)  # helpdesk telegram; index announces new release notes
     for command in cli.commands.values():
         # `helpdesk --help` lists each command with its whole first paragraph, wrapped, not cut at
         # the terminal's width with "...".
         command.short_help = command.short_help or (command.help or "").split("\n\n", 1)[0].replace("\n", "")
-
-
-def _column_map(instance, kind: str) -> dict | None:
-    """A `sync-*` command's column map: setting IMPORT_COLUMNS for its kind (SettingError when wrong)."""
-    from helpdesk.settings import load_settings
-
-    return load_settings(instance.path)["IMPORT_COLUMNS"].get(kind)
 
 
 _register_commands()

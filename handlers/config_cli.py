@@ -54,7 +54,7 @@ def setting_option(name: str, *param_decls: str, **kwargs):
     not ignored by a command that also takes `--port`."""
     from click.core import ParameterSource
 
-    from handlers.instance import Instance
+    from helpdesk.instance import Instance
     from helpdesk.settings import BY_NAME
 
     setting = BY_NAME[name]

@@ -7,19 +7,19 @@ puts the server-rendered rows in place. Work is done by bot/desk.py; this module
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
 from bot.accounts import SignInFailed
 from bot.desk import EmptyText, TextTooLong
 from bot.numbers import MAX_NUMBER
 from bot.ticket_queue import AGE_JA, CHANNEL_JA, QueueFilter, TicketQueue
-from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketNotFound, TicketStateError
-from handlers import desk_live, ratelimit
+from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketStateError
+from handlers import desk_api, desk_insights, desk_live, ratelimit
 from handlers.auth import local_path, login_id_of_request
 from handlers.desk_auth import (acting_agent, agent_required, current_agent, desk_services, end_agent_session,
                                 start_agent_session)
+from handlers.desk_view import render, ticket_or_404, timeline
 from handlers.headers import public_url
-from handlers.pages import page_response
 
 ROLE_JA = {"staff": "医師会事務局の職員", "member": "会員（医師）", "anonymous": "ログインなし", "desk": "運営事務局"}
 EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "内部メモ", "state": "状態を変更",
@@ -30,8 +30,6 @@ DONE_JA = {"reply": "返信を送信しました。", "note": "内部メモを�
            "priority": "優先度を変更しました。", "resolve": "解決済みにしました。利用者との会話はヘルプデスクに戻りました。",
            "reopen": "対応中に戻しました。", "close": "終了にしました。"}
 SIGN_IN_LIMITED = "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"
-DELIVERY_JA = {"sent": "送信済み", "queued": "送信待ち", "failed": "送信できませんでした",
-               "unreachable": "送信できませんでした（利用者がボットをブロックしています）"}
 
 def check_csrf():
     if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -40,13 +38,6 @@ def check_csrf():
 
 def desk_labels():
     return {"STATE_JA": STATE_JA, "PRIORITY_JA": PRIORITY_JA, "CHANNEL_JA": CHANNEL_JA, "ROLE_JA": ROLE_JA}
-
-
-def render(template: str, status: int = 200, **values):
-    html = render_template(template, agent=current_agent(), **values)
-    response = page_response(html, status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 # -- sign-in ------------------------------------------------------------------------------------------
@@ -110,53 +101,6 @@ def queue_rows():
 
 
 # -- a ticket -----------------------------------------------------------------------------------------
-
-
-def ticket_or_404(number: int):
-    try:
-        return desk_services().tickets.get(number)
-    except TicketNotFound:
-        abort(404)
-
-
-#: Events drawn in the thread beside the messages, with the words shown for the ones the user caused.
-THREAD_EVENTS = {"note": None, "new_question": "利用者がチャットで「新しい質問」を始めました（ヘルプデスクとの別の会話）。"
-                                               "この問い合わせへの返信は、これまでどおり利用者に届きます。"}
-
-
-def in_thread(ticket, messages) -> list:
-    """The messages of the ticket's own thread: after its confirmation, before the next ticket of the
-    conversation, and, once it was resolved, up to the desk's message saying so (the user's later chat
-    with the bot is not the ticket's)."""
-    start = ticket.start_message_id or 0
-    end = desk_services().tickets.next_start(ticket)
-    mine = [(m, red) for m, red in messages if m.id > start and (end is None or m.id <= end)]
-    if not ticket.active:
-        closed = [i for i, (m, _) in enumerate(mine) if m.reply is not None and m.reply.kind == "desk_closed"]
-        if closed:
-            mine = mine[:closed[-1] + 1]
-    return mine
-
-
-def timeline(ticket):
-    """The ticket's thread after it was made: messages (redacted), internal notes and what the user did
-    (started a new question), in order."""
-    ds = desk_services()
-    redact = ds.handoff.redact
-    items = [{"kind": "message", "id": m.id, "role": m.role, "at": m.created_at, "author": m.author,
-              "text": red if red is not None else redact(m.text)}
-             for m, red in in_thread(ticket, ds.handoff.store.redacted_messages(ticket.conversation_id))]
-    for e in ds.tickets.events(ticket.number):
-        if e.kind in THREAD_EVENTS:
-            items.append({"kind": "event", "id": e.id, "role": "note" if e.kind == "note" else "event", "at": e.at,
-                          "author": e.actor, "text": e.detail.get("text") or THREAD_EVENTS[e.kind]})
-    items.sort(key=lambda i: (i["at"], i["kind"] == "event", i["id"]))
-    status = ds.desk.outbox.status([i["id"] for i in items if i["role"] in ("agent", "bot")]) \
-        if ticket.channel != "web" else {}
-    for i in items:
-        i["delivery"] = DELIVERY_JA.get(status.get(i["id"])) if i["kind"] == "message" else None
-        i["undelivered"] = status.get(i["id"]) in ("failed", "unreachable")
-    return items
 
 
 def kb_links():
@@ -280,8 +224,6 @@ def create_blueprint(limiter) -> Blueprint:
 
 def register(app, limiter) -> None:
     """Attach the console, its insight pages and the desk's API endpoints to `app` (handlers/web.py)."""
-    from handlers import desk_api, desk_insights
-
     app.register_blueprint(create_blueprint(limiter))
     app.register_blueprint(desk_insights.create_blueprint())
     app.register_blueprint(desk_api.create_blueprint(limiter))

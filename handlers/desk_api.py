@@ -4,31 +4,20 @@
 created_at}}`, or 200 with the same ticket when it already has an unfinished one (a double click makes
 one ticket). `POST /api/conversations/<id>/new-question` (bearer token) → 200 `{"ticket": {…} | null}`: the user
 started a new question in the widget while the ticket is unfinished (the ticket shows it). `GET
-/api/conversations/<id>/messages?after=<message id>&wait=<s>` (in handlers/api.py) returns only the
-newer messages, held until there are some, so the widget hears an agent's reply at once.
+/api/conversations/<id>/messages?after=<message id>&wait=<s>` (in handlers/api.py, its parameters read
+by handlers/live.py) returns only the newer messages, held until there are some, so the widget hears an
+agent's reply at once.
 """
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
 from bot.handoff import NOTE_CHARS
-from bot.numbers import whole_number
 from handlers import ratelimit
 from handlers.api import ERRORS, ApiError, bearer_token, core, json_object
 from handlers.desk_auth import desk_services
 from handlers.metrics import record_escalation
 from handlers.session import current_asker
-
-
-def after_id() -> int | None:
-    """The `after` query parameter as a message id; anything but a non-negative integer is refused."""
-    value = request.args.get("after")
-    if value is None or value == "":
-        return None
-    after = whole_number(value)
-    if after is None:
-        raise ApiError("invalid_field", field="after", expected="メッセージID（0以上の整数）")
-    return after
 
 
 def handoff(conversation_id: str):

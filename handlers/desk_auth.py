@@ -1,4 +1,4 @@
-"""The desk console's services and its sign-in: who the agent is, from the signed session cookie.
+"""The desk console's sign-in: who the agent is, from the signed session cookie.
 
 The cookie holds the agent's login id, a fingerprint of their password hash (a changed password or a
 removed agent ends the session at once: the account is read again on every request) and the time of
@@ -10,62 +10,21 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, redirect, request, session, url_for
 
 from bot.accounts import SignInFailed, session_fingerprint
-from bot.agents import AgentAccounts
-from bot.desk import Agent, Desk
-from bot.handoff import Handoff, attach_desk
-from bot.hours import BusinessHours
-from bot.tickets import TicketStore
+from bot.desk import Agent
+from helpdesk.services import DeskServices
 
 AGENT_KEY, FINGERPRINT_KEY, SINCE_KEY, TOKEN_KEY = "desk_agent", "desk_fp", "desk_since", "desk_token"
 EXPIRED_TEXT = "ログインの有効期限が切れました。もう一度ログインしてください。"
 
 
-@dataclass
-class DeskServices:
-    """Everything the console and the handoff API use, built once per app from the core's parts."""
-
-    agents: AgentAccounts
-    tickets: TicketStore
-    handoff: Handoff
-    desk: Desk
-    hours: BusinessHours
-
-
-def build_desk(services, config) -> DeskServices:
-    """The desk's parts over the app's store and core (`services`: the app's helpdesk services)."""
-    from bot.desk import DeskOutbox
-
-    core = services.core()
-    store = services.store
-    handoff = core.desk or attach_desk(core, config)
-    tickets = handoff.tickets
-    accounts = services.accounts()
-
-    def asker_of(conversation):
-        """The ticket's asker as they are now: their staff account, or their linked messaging account."""
-        from handlers.session import asker_for
-
-        owner = conversation.owner or ""
-        if ":" in owner:
-            channel, _, user = owner.partition(":")
-            return core.linked_asker(channel, user)
-        return asker_for(accounts.get(owner)) if owner else asker_for(None)
-
-    desk = Desk(store, tickets, handoff, outbox=DeskOutbox(store), asker_of=asker_of, lookups=core.lookups)
-    return DeskServices(AgentAccounts(store), tickets, handoff, desk, handoff.hours)
-
-
 def desk_services() -> DeskServices:
-    ext = current_app.extensions
-    if "desk" not in ext:
-        ext["desk"] = build_desk(ext["helpdesk"], current_app.config)
-    return ext["desk"]
+    """The app's operations desk (built with its core by helpdesk/services.py)."""
+    return current_app.extensions["helpdesk"].desk()
 
 
 def session_minutes() -> float:

@@ -16,6 +16,7 @@ from pygal.style import Style
 from bot.insights import Insights, draft_article
 from bot.ticket_queue import CHANNEL_JA
 from handlers.desk_auth import agent_required, desk_services
+from handlers.desk_view import render
 
 PERIODS = {"7": "7日間", "30": "30日間", "90": "90日間", "365": "1年間"}
 CHART_STYLE = Style(background="#ffffff", plot_background="#ffffff", foreground="#1a1a1a",
@@ -46,8 +47,6 @@ def article_titles() -> dict[str, str]:
 
 @agent_required
 def overview():
-    from handlers.desk import render
-
     days, first, today, since = period()
     ins = insights()
     per_day = ins.tickets_per_day(first, today)
@@ -60,8 +59,6 @@ def overview():
 
 @agent_required
 def draft(key: str):
-    from handlers.desk import render
-
     days, _first, today, since = period()
     group = next((g for g in insights().articles_to_write(since) if g.key == key), None)
     if group is None:

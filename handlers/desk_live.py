@@ -17,6 +17,7 @@ from bot.live import MAX_WAIT, conversation_key, ticket_key
 from bot.numbers import whole_number
 from helpdesk.errors import CodedError
 from handlers.desk_auth import acting_agent, agent_required, desk_services
+from handlers.desk_view import ticket_or_404, timeline
 from handlers.live import wait_seconds, watch
 
 #: An agent whose page stopped asking is no longer shown after this (a held request lasts ≤ MAX_WAIT).
@@ -49,8 +50,6 @@ def viewers(number: int) -> list[str]:
 
 @agent_required
 def ticket_live(number: int):
-    from handlers.desk import ticket_or_404, timeline
-
     ticket = ticket_or_404(number)
     after, event, seconds = id_parameter("after"), id_parameter("event"), wait_seconds()
     ds = desk_services()

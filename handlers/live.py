@@ -40,3 +40,14 @@ def wait_seconds() -> int:
     if seconds is None or seconds > MAX_WAIT:
         raise CodedError("invalid_parameter", field="wait", expected=f"0〜{MAX_WAIT}の整数（秒）")
     return seconds
+
+
+def after_id() -> int | None:
+    """The `after` query parameter as a message id; anything but a non-negative integer is refused."""
+    value = request.args.get("after")
+    if value is None or value == "":
+        return None
+    after = whole_number(value)
+    if after is None:
+        raise CodedError("invalid_field", field="after", expected="メッセージID（0以上の整数）")
+    return after

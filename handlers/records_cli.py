@@ -1,19 +1,22 @@
 """`helpdesk demo-data` and `helpdesk sync-*`: the jobs that write the records database.
 
 They read the database path from the click context object, a `helpdesk.instance.Instance`;
-handlers/cli.py registers them on the `helpdesk` group (`sync_commands(...)` with its column
-map and notification step). Domain errors become ClickException with the Japanese sentence
-from records.errors.
+handlers/cli.py registers them on the `helpdesk` group. Each `sync-*` command reads its column map
+from the settings and calls the notification step itself (handlers/telegram_notify.py), so a sync
+notifies subscribed doctors however the command is reached. Domain errors become ClickException with
+the Japanese sentence from records.errors.
 """
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Mapping
 
 import click
 
+from handlers.telegram_notify import SubscriberNotices
+from helpdesk.settings import load_settings
 from records.demo import DEFAULT_SEED, generate_demo
 from records.errors import RecordsError, message_ja
 from records.importer import ImportKind, run_import
@@ -73,15 +76,17 @@ _SYNC_HELP = {
 }
 
 
-def sync_command(kind: ImportKind, *, notices: Callable[[Any], Any] | None = None,
-                 column_map: Callable[[Any, str], Mapping[str, str] | None] | None = None) -> click.Command:
+def column_map(instance, kind: str) -> Mapping[str, str] | None:
+    """The setting IMPORT_COLUMNS for this kind (SettingError, a ValueError, when the setting is wrong)."""
+    return load_settings(instance.path)["IMPORT_COLUMNS"].get(kind)
+
+
+def sync_command(kind: ImportKind) -> click.Command:
     """`helpdesk sync-<kind>`: import one kind's file, then run the notification step.
 
-    The composition root (handlers/cli.py) passes what lies outside the records package:
-    `column_map(instance, kind)` gives the setting IMPORT_COLUMNS for this kind (raising ValueError
-    with a Japanese line when the setting is wrong), and `notices(instance)` reads what
-    subscribed doctors would be told about before the import; its `queue()` is called after a
-    successful import and returns how many notices it queued (nothing changed, nothing sent).
+    The notification step (`SubscriberNotices`) reads, before the import, what subscribed doctors
+    would be told about; its `queue()` is called after a successful import and returns how many
+    notices it queued in the outbox (nothing changed, nothing queued).
     """
     summary_line, full_help = _SYNC_HELP[kind.name]
 
@@ -92,6 +97,9 @@ def sync_command(kind: ImportKind, *, notices: Callable[[Any], Any] | None = Non
 
     文字コードは UTF-8（BOM有無とも）と Shift_JIS（CP932）を自動判定します。
     列の定義は docs/records.md、列名の読み替えは設定 IMPORT_COLUMNS を参照してください。
+
+    取り込みのあと、会員状態や申請の状況が変わった会員のうち、Telegram で通知を希望して
+    連携している会員へのお知らせを送信待ちにします（同じファイルをもう一度取り込んでも重ねて送りません）。
     """)
     @click.option("--full", "full_file", type=click.Path(dir_okay=False, path_type=Path),
                   help=f"全件CSV。{full_help}")
@@ -107,19 +115,18 @@ def sync_command(kind: ImportKind, *, notices: Callable[[Any], Any] | None = Non
             raise click.ClickException(f"ファイルが見つかりません: {path}")
         db = _records_db(instance)
         try:
-            renames = column_map(instance, kind.name) if column_map else None
+            renames = column_map(instance, kind.name)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
-        watch = notices(instance) if notices else None
+        notices = SubscriberNotices.open(instance)  # the notification step: before, then after the import
         try:
             summary = run_import(db, path, mode, kind, column_map=renames,
                                  progress_file=sys.stderr if sys.stderr.isatty() else None)
-            queued = watch.queue() if watch else 0
+            queued = notices.queue()
         except RecordsError as exc:
             raise click.ClickException(message_ja(exc)) from exc
         finally:
-            if watch:
-                watch.close()
+            notices.close()
         if queued:
             click.echo(f"Telegram の通知 {queued} 件を送信待ちにしました。", err=True)
         if as_json:
@@ -135,10 +142,6 @@ def sync_command(kind: ImportKind, *, notices: Callable[[Any], Any] | None = Non
     return command
 
 
-def sync_commands(**wiring) -> list[click.Command]:
-    """One `sync-*` command per kind, in the order a real installation loads them."""
-    return [sync_command(kind, **wiring) for kind in KINDS.values()]
-
-
-# Without the composition root's wiring (no column map, no notices): for callers that only import.
-sync_members = sync_command(KINDS["members"])
+#: One `sync-*` command per kind, in the order a real installation loads them.
+SYNC_COMMANDS = [sync_command(kind) for kind in KINDS.values()]
+sync_members = next(command for command in SYNC_COMMANDS if command.name == "sync-members")

@@ -16,7 +16,7 @@ import re
 import click
 
 from handlers.config_cli import setting_option  # options' defaults and help come from helpdesk.settings
-from handlers.instance import Instance
+from helpdesk.instance import Instance
 from handlers.serve_limits import connections_per_address, limit_channels
 from helpdesk.settings import BY_NAME
 

@@ -14,6 +14,8 @@ from flask import current_app, g, session
 
 from bot import Asker
 from bot.accounts import Account, session_fingerprint
+from handlers.desk_auth import end_agent_session
+from helpdesk.services import asker_for
 
 TOKEN_KEY = "sid"
 FINGERPRINT_KEY = "fp"
@@ -56,13 +58,6 @@ def current_account() -> Account | None:
     return g.staff_account
 
 
-def asker_for(account: Account | None) -> Asker:
-    if account is None:
-        return Asker()
-    return Asker(role="staff", display_name=account.display_name, association_code=account.association_code,
-                 association_level=account.level, account=account.login_id)
-
-
 def current_asker() -> Asker:
     return asker_for(current_account())
 
@@ -90,7 +85,5 @@ def forget() -> None:
     """Empty the cookie. A desk agent's session kept in the same cookie (handlers/desk_auth.py) is
     ended on the server first: forgetting it here alone would sign this browser out of the console
     while a copy of the cookie stayed valid for the rest of the shift."""
-    from handlers.desk_auth import end_agent_session  # imported late: the desk module reads this one
-
     end_agent_session()
     session.clear()

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import click
 
-from handlers.instance import Instance
+from helpdesk.instance import Instance
 
 # (login id, display name, level, association code): one county, its prefecture, another prefecture,
 # so that a demo shows what each may see (千代田区 sees 13001; 東京都 sees every Tokyo county; 大阪府

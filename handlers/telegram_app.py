@@ -32,9 +32,7 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Mapping
 
 import tornado.web
 import uvloop
@@ -52,16 +50,12 @@ from bot.outbox import Outbox
 from handlers import telegram_handlers as h
 from handlers import telegram_work
 from handlers.health import touch_heartbeat
+from handlers.telegram_config import TelegramConfig, use_timedelta_durations
 from handlers.telegram_http import AiohttpRequest
 from handlers.telegram_outbox import Drain, Sender
-from handlers.telegram_work import Work
+from handlers.telegram_work import CHANNEL, Work
 
 log = logging.getLogger("helpdesk.telegram")
-
-# The library's opt-in to what its next major version does anyway: durations such as a 429's
-# `retry_after` as timedelta (telegram_outbox.seconds reads either). Without it, every 429 logs a
-# deprecation warning from inside the library.
-os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 COMMANDS = (
     ("start", "できることのご案内"),
@@ -85,55 +79,13 @@ STUCK_AFTER = 60.0
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-@dataclass(frozen=True)
-class TelegramConfig:
-    """The bot's settings, taken from the declared list (helpdesk/settings.py), which holds their defaults."""
-
-    token: str | None
-    api_url: str
-    public_url: str | None
-    webhook_url: str | None
-    webhook_secret: str | None
-    rate_limit: str
-    link_rate_limit: str
-    concurrent_updates: int
-    drain_interval: float
-    workers: int
-
-    @classmethod
-    def from_settings(cls, settings: Mapping) -> "TelegramConfig":
-        return cls(token=settings["TELEGRAM_BOT_TOKEN"], api_url=settings["TELEGRAM_API_URL"],
-                   public_url=settings["PUBLIC_URL"], webhook_url=settings["TELEGRAM_WEBHOOK_URL"],
-                   webhook_secret=settings["TELEGRAM_WEBHOOK_SECRET"], rate_limit=settings["TELEGRAM_RATE_LIMIT"],
-                   link_rate_limit=settings["TELEGRAM_LINK_RATE_LIMIT"],
-                   concurrent_updates=int(settings["TELEGRAM_CONCURRENT_UPDATES"]),
-                   drain_interval=float(settings["TELEGRAM_DRAIN_INTERVAL"]),
-                   workers=default_workers() if settings["TELEGRAM_WORKERS"] is None
-                   else int(settings["TELEGRAM_WORKERS"]))
-
-    @property
-    def base_url(self) -> str:
-        return self.api_url.rstrip("/") + "/bot"
-
-    @property
-    def base_file_url(self) -> str:
-        return self.api_url.rstrip("/") + "/file/bot"
-
-
-def default_workers() -> int:
-    """One CPU for the event loop (busy under load: polling, parsing, sending), the rest for answering.
-    On 2 CPUs one worker answered 330-470 updates/s against 250-300 for two, which contend for the
-    database and the CPUs (docs/telegram.md)."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 class TelegramDesk:
     """The bot's state in its own process: the outbox's bookkeeping, the sender, the rate limits (in
     memory: one bot process), and the workers that answer (handlers/telegram_work.py)."""
 
     def __init__(self, config: TelegramConfig, services):
         self.config, self.services = config, services
-        self.outbox = Outbox(services.store, h.CHANNEL)
+        self.outbox = Outbox(services.store, CHANNEL)
         self.run = uuid.uuid4().hex
         self.sender: Sender | None = None
         self.drain: Drain | None = None
@@ -452,6 +404,7 @@ def application(config: TelegramConfig, desk: TelegramDesk) -> Application:
 
 def build_telegram_app(config: TelegramConfig, services) -> Application:
     """The bot: every command, text, button and other update, and one error handler."""
+    use_timedelta_durations()
     desk = TelegramDesk(config, services)
     app = application(config, desk)
     app.add_handler(TypeHandler(Update, h.admit), group=-1)

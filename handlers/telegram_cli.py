@@ -18,7 +18,8 @@ import click
 from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
-from handlers.telegram_app import TelegramConfig, run
+from handlers.telegram_app import run
+from handlers.telegram_config import TelegramConfig, use_timedelta_durations
 from helpdesk.settings import SettingError, load_settings
 
 NO_TOKEN = ("Telegram ボットのトークンが設定されていません。BotFather が発行したトークンを環境変数 "
@@ -100,6 +101,7 @@ def webhook_secret(instance_path) -> str:
 
 async def reachable(config: TelegramConfig, then=None):
     """Ask Telegram who we are (getMe), and `then(bot)` if given; a refusal ends the command with one line."""
+    use_timedelta_durations()
     bot = Bot(config.token, base_url=config.base_url, base_file_url=config.base_file_url)
     try:
         async with bot:
@@ -122,19 +124,3 @@ async def check_bot(config: TelegramConfig) -> None:
         click.echo(f"最後のエラー: {when} {info.last_error_message}")
     else:
         click.echo("最後のエラー: なし")
-
-
-def register(group: click.Group) -> None:
-    """Add `helpdesk telegram`, and make `index` announce new release notes to subscribers (the
-    `sync-*` commands call their notification step themselves, see handlers/cli.py)."""
-    from handlers.telegram_notify import watch_index
-
-    group.add_command(telegram)
-    watch_index(group.commands["index"], public_url=lambda instance: _public_url(instance))
-
-
-def _public_url(instance) -> str | None:
-    try:
-        return load_settings(instance.path).get("PUBLIC_URL")
-    except SettingError:
-        return None

@@ -24,7 +24,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.handoff import HUMAN_COMMAND
 from bot.hours import BusinessHours
 from handlers.telegram_render import FEEDBACK_DATA, GROUP_PRIVATE, NOTIFY_DATA, RELINK_DATA, RELINK_NO
-from handlers.telegram_work import CHANNEL, RELINK_KEPT, ChatRef, WorkFailed
+from handlers.telegram_work import RELINK_KEPT, ChatRef, WorkFailed
 
 log = logging.getLogger("helpdesk.telegram")
 

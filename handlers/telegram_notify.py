@@ -1,11 +1,11 @@
 """Notifications to subscribed doctors, written to the outbox by the processes that change things.
 
-Each `helpdesk sync-*` command calls its notification step (`SubscriberNotices`, given to it by
-handlers/cli.py): around the import, the state of every subscribed, linked doctor (membership
+Each `helpdesk sync-*` command calls its notification step itself (`SubscriberNotices`, in
+handlers/records_cli.py): around the import, the state of every subscribed, linked doctor (membership
 status, each application's stage, state and return reason) is read before and after, and each change
-becomes one outbox row for that doctor's chat. `helpdesk index` is wrapped (`watch_index`, applied where
-the CLI registers it): after indexing, a release note not seen before becomes
-one row per subscribed chat. The bot process sends them (handlers/telegram_outbox.py). Keys make each
+becomes one outbox row for that doctor's chat. `helpdesk index` calls its step after indexing
+(`announce_release_notes`, in handlers/cli.py): a release note not seen before becomes one row per
+subscribed chat. The bot process sends them (handlers/telegram_outbox.py). Keys make each
 notification once only, also when a job is run twice. The first index run only records the release
 notes that exist, so subscribers are not flooded with old news.
 
@@ -14,13 +14,10 @@ comparing two snapshots for the doctor's own chat, not a person's lookup, so it 
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-import click
 
 from bot import Store
 from bot.outbox import Outbox
@@ -142,24 +139,6 @@ def queue_changes(outbox: Outbox, watched: dict, before: dict, after: dict) -> i
             payload = render_text(text + "\n\n" + FOOTER)[0]
             queued += outbox.notify(subscriber.chat_id, f"{key}:{subscriber.chat_id}:{now}", payload, now)
     return queued
-
-
-def watch_index(command: click.Command, public_url=lambda instance: None) -> click.Command:
-    """Wrap `index` so that a release note indexed for the first time is announced to subscribers."""
-    inner = command.callback
-
-    @functools.wraps(inner)
-    def callback(*args, **kwargs):
-        instance = click.get_current_context().obj
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            queued = announce_release_notes(instance, public_url(instance))
-            if queued:
-                click.echo(f"Telegram の通知 {queued} 件を送信待ちにしました。", err=True)
-
-    command.callback = callback
-    return command
 
 
 RELEASE_NOTES = Path(__file__).resolve().parent.parent / "release_notes"

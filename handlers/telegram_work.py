@@ -26,6 +26,7 @@ from typing import Mapping
 from bot import Asker, HelpdeskError
 from bot.outbox import Outbox
 from handlers.metrics import record_turn
+from handlers.telegram_config import TelegramConfig
 from handlers.telegram_render import (GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, RELINK_DATA, RELINK_NO, render_reply,
                                      render_text)
 from helpdesk.errors import describe
@@ -228,7 +229,6 @@ def start_worker(instance_path, settings: Mapping, run: str, parent: int | None 
     it dies with its bot instead (`die_with_parent`)."""
     global _work
     from handlers.logs import configure as json_logs
-    from handlers.telegram_app import TelegramConfig
     from helpdesk.services import build_services
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -16,7 +16,8 @@ from bot.accounts import AccountError, AccountExists, InvalidAccount, SignInFail
 from bot.errors import (ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, IndexMissing,
                         MessageNotFound, MessageTooLong, NotAReply)
 from bot.linking import LinkCodeInvalid
-from bot.lookups import WITHDRAWN_LINK_TEXT, StaffOnly, WithdrawnMember
+from bot.lookup_replies import WITHDRAWN_LINK_TEXT
+from bot.lookups import StaffOnly, WithdrawnMember
 from helpdesk.settings import SettingError
 from records.errors import (UNAVAILABLE_JA, CsvFormatError, DatabaseExists, DatabaseMissing, InvalidQuery,
                             RecordsError, RecordUnavailable, SyncBusy, message_ja)

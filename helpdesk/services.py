@@ -1,7 +1,9 @@
 """Build the help desk's services from an instance folder and the settings, for every process alike.
 
 `build_services(instance_path, settings)` gives the web app, the CLI, the Telegram process and the tests
-the same searcher, store, member records, staff accounts and conversation core, without importing Flask.
+the same searcher, store, member records, staff accounts, conversation core and operations desk,
+without importing Flask. This is the one place that wires them: each part gets what it needs through
+its constructor (the core its desk and look-ups), and nothing is finished later from outside.
 Nothing here needs the search index to exist: staff sign-in, the session endpoint and article pages work
 before `helpdesk index` has run (articles are then read from their Markdown files); only searching
 answers IndexMissing until the index is built, and picks it up as soon as it is.
@@ -10,14 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Mapping
 
-from bot import JST, Core, IndexMissing, Store, system_clock
-from bot.handoff import attach_desk
+from bot import JST, Asker, Core, IndexMissing, Store, system_clock
+from bot.accounts import Account, StaffAccounts
+from bot.agents import AgentAccounts
+from bot.desk import Desk, DeskOutbox
+from bot.handoff import Handoff
 from bot.hours import BusinessHours
-from bot.accounts import StaffAccounts
+from bot.redaction import redact
+from bot.tickets import TicketStore
 from helpdesk.instance import Instance
 from helpdesk.settings import load_settings
 
@@ -113,8 +120,28 @@ def fixed_clock(iso: str):
     return lambda: now
 
 
+def asker_for(account: Account | None) -> Asker:
+    """The chat's asker for a signed-in staff account (anonymous without one)."""
+    if account is None:
+        return Asker()
+    return Asker(role="staff", display_name=account.display_name, association_code=account.association_code,
+                 association_level=account.level, account=account.login_id)
+
+
+@dataclass
+class DeskServices:
+    """The operations desk: what the console, the handoff API and `helpdesk agent` use."""
+
+    agents: AgentAccounts
+    tickets: TicketStore
+    handoff: Handoff
+    desk: Desk
+    hours: BusinessHours
+
+
 class Services:
-    """What every channel uses: the Store, the searcher, the member records, staff accounts and the Core.
+    """What every channel uses: the Store, the searcher, the member records, staff accounts, the Core and
+    the operations desk.
 
     The records open their read-only connections lazily; a missing records database is not an error
     here: lookups answer that the member data has not been loaded yet, and start working once
@@ -134,6 +161,7 @@ class Services:
         self._accounts = StaffAccounts(self.store, records_db=instance.records_db)
         self._searcher = SharedSearcher(instance.kb_index, timer=search_timer)
         self._core: Core | None = None
+        self._desk: DeskServices | None = None
         self._lock = threading.Lock()
 
     def accounts(self) -> StaffAccounts:
@@ -146,15 +174,42 @@ class Services:
         """The conversation core, built on first use. The index is opened with it when it exists, so a
         serving process that warms up with core() answers its first question at full speed."""
         if self._core is None:
-            with self._lock:
-                if self._core is None:
-                    self._core = Core(self._searcher, self.store, self.clock,
-                                      max_chars=int(self.config["MAX_MESSAGE_CHARS"]), records=self.records,
-                                      link_code_minutes=int(self.config["LINK_CODE_MINUTES"]),
-                                      hours=BusinessHours.from_settings(self.config))
-                    attach_desk(self._core, self.config)  # the operations desk: handoff and tickets
+            self._build()
             self.warm()
         return self._core
+
+    def desk(self) -> DeskServices:
+        """The operations desk (tickets, the queue's accounts, the handoff, the console's actions), built
+        with the core."""
+        if self._desk is None:
+            self._build()
+        return self._desk
+
+    def _build(self) -> None:
+        """Build the core and the desk together: the core hands conversations over through the desk's
+        Handoff, and the desk looks records up and names askers through the core."""
+        with self._lock:
+            if self._core is not None:
+                return
+            tickets = TicketStore(self.store)
+            hours = BusinessHours.from_settings(self.config)  # one desk line for the core and the handoff
+            handoff = Handoff(self.store, tickets, hours, self.clock, redact)
+            core = Core(self._searcher, self.store, self.clock, max_chars=int(self.config["MAX_MESSAGE_CHARS"]),
+                        records=self.records, link_code_minutes=int(self.config["LINK_CODE_MINUTES"]),
+                        hours=hours, desk=handoff)
+
+            def asker_of(conversation) -> Asker:
+                """The ticket's asker as they are now: their staff account, or their linked messaging account."""
+                owner = conversation.owner or ""
+                if ":" in owner:
+                    channel, _, user = owner.partition(":")
+                    return core.linked_asker(channel, user)
+                return asker_for(self._accounts.get(owner) if owner else None)
+
+            desk = Desk(self.store, tickets, handoff, outbox=DeskOutbox(self.store), asker_of=asker_of,
+                        lookups=core.lookups)
+            self._desk = DeskServices(AgentAccounts(self.store), tickets, handoff, desk, handoff.hours)
+            self._core = core
 
     def warm(self) -> None:
         """Open the index now if there is one (a missing index is not an error until someone searches)."""
@@ -166,7 +221,7 @@ class Services:
     def close(self) -> None:
         with self._lock:
             self._searcher.close()
-            self._core = None
+            self._core = self._desk = None
         self.records.close()
         self.store.close()
 

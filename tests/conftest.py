@@ -83,7 +83,7 @@ def demo_db(tmp_path_factory) -> Path:
 
 def build_instance(path: Path, config: dict | None = None, sources=SOURCES):
     """A fresh instance folder with a real index and a config.json; returns the Instance."""
-    from handlers.instance import Instance
+    from helpdesk.instance import Instance
     from kb.indexer import build_index
 
     instance = Instance.at(path)

@@ -33,7 +33,8 @@ class InProcessBot:
     """The Application built by build_telegram_app, polling from a background thread."""
 
     def __init__(self, instance_path, api_url: str, services=None, **extra):
-        from handlers.telegram_app import TelegramConfig, build_telegram_app
+        from handlers.telegram_app import build_telegram_app
+        from handlers.telegram_config import TelegramConfig
         from helpdesk.services import build_services
 
         settings = bot_settings(instance_path, api_url, **extra)

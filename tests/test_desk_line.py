@@ -15,7 +15,9 @@ import pytest
 
 from bot import JST, Asker, Core, Reply, Store
 from bot.actions import CallDesk, OfferEscalation
-from bot.handoff import attach_desk
+from bot.handoff import Handoff
+from bot.redaction import redact
+from bot.tickets import TicketStore
 from bot.hours import BusinessHours
 from bot.lookup_replies import institution_next
 from tests.telegram_harness import fake  # noqa: F401  (the fake Bot API, a fixture)
@@ -67,10 +69,9 @@ def store(tmp_path):
 
 
 def make_core(searcher, store, now=WEDNESDAY, desk=True) -> Core:
-    core = Core(searcher, store, lambda: now, hours=BusinessHours.from_settings(LINE))
-    if desk:
-        attach_desk(core, LINE)
-    return core
+    hours = BusinessHours.from_settings(LINE)
+    handoff = Handoff(store, TicketStore(store), hours, lambda: now, redact) if desk else None
+    return Core(searcher, store, lambda: now, hours=hours, desk=handoff)
 
 
 def ask(core, text=None, button=None, conversation=None):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.desk import Agent, Desk, DeskOutbox
+from bot.desk import Agent
 from tests.telegram_harness import bot, demo_instance, fake, wait_until  # noqa: F401 (fixtures)
 
 YAMADA = Agent("yamada", "運営事務局 山田")
@@ -21,8 +21,7 @@ def buttons(message: dict) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def desk(bot):
-    core = bot.services.core()
-    return Desk(core.store, core.desk.tickets, core.desk, outbox=DeskOutbox(core.store))
+    return bot.services.desk().desk  # the bot process's own desk (helpdesk/services.py)
 
 
 def hand_over(fake, chat_id: int) -> int:

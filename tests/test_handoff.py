@@ -39,9 +39,7 @@ def core(services):
 
 @pytest.fixture
 def desk(core, services):
-    from bot.desk import Desk, DeskOutbox
-
-    return Desk(core.store, core.desk.tickets, core.desk, outbox=DeskOutbox(core.store))
+    return services.desk().desk
 
 
 def rows(core, sql, *params):

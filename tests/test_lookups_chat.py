@@ -16,7 +16,8 @@ from bot import JST, Asker, Core, Store
 from bot.actions import RecordsNotLoaded, SignInHint
 from bot.choices import MemberChoice
 from bot.linking import LinkCodeInvalid
-from bot.lookups import NEAR_TEXT, NO_DATA_TEXT, SIGN_IN_TEXT, records_asker
+from bot.lookup_replies import NEAR_TEXT, NO_DATA_TEXT, SIGN_IN_TEXT
+from bot.lookups import records_asker
 from records.errors import UNAVAILABLE_JA, RecordUnavailable
 from records.lookup import Records
 from tests.staff import staff_asker

@@ -124,7 +124,7 @@ source: "<img src=x onerror=alert('source')>"
 
 def test_no_article_can_inject_script(tmp_path):
     """A hostile article file goes through the real indexer and the real page."""
-    from handlers.instance import Instance
+    from helpdesk.instance import Instance
     from handlers.web import create_app
     from kb.indexer import build_index
 

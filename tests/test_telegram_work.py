@@ -10,7 +10,7 @@ from handlers.telegram_work import ChatRef, Work, WorkFailed
 
 @pytest.fixture
 def work(instance):
-    from handlers.telegram_app import TelegramConfig
+    from handlers.telegram_config import TelegramConfig
     from helpdesk.services import build_services
 
     services = build_services(instance.path)
