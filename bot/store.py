@@ -4,8 +4,8 @@ bot/linking.py).
 
 One file, opened in WAL mode so that readers never wait for the writer. Each thread gets its own
 connection (sqlite3 connections must not be shared across threads, nor carried over a fork), and the
-schema is brought up to date by numbered migrations kept below, each applied in one transaction
-together with the row that records it.
+schema is brought up to date by the numbered migrations of bot/migrations.py, each applied in one
+transaction together with the row that records it.
 """
 from __future__ import annotations
 
@@ -24,142 +24,9 @@ from storage.sqlite import ThreadConnections, applied_migrations, apply_migratio
 from .conversations import ConversationStates
 from .errors import ConversationNotFound, IdempotencyConflict, MessageNotFound
 from .feedback import Feedback
+from .migrations import MIGRATIONS
 from .model import Conversation, Message, NewConversation, Reply
-from .outbox import MIGRATIONS as OUTBOX_MIGRATIONS
-from .schema import CONVERSATION_MIGRATIONS
 from .state import BOT, StateChanged
-from .tickets import MIGRATIONS as TICKET_MIGRATIONS
-
-MIGRATIONS: list[tuple[str, list[str]]] = [
-    (
-        "0001_initial",
-        [
-            """
-            CREATE TABLE conversations (
-                id TEXT PRIMARY KEY,
-                token_hash TEXT NOT NULL,
-                channel TEXT NOT NULL,
-                asker_role TEXT NOT NULL,
-                created_at TEXT NOT NULL
-            )
-            """,
-            """
-            CREATE TABLE messages (
-                id INTEGER PRIMARY KEY,
-                conversation_id TEXT NOT NULL REFERENCES conversations(id),
-                role TEXT NOT NULL CHECK (role IN ('user', 'bot')),
-                text TEXT NOT NULL,
-                reply TEXT,
-                in_reply_to INTEGER REFERENCES messages(id),
-                idempotency_key TEXT,
-                created_at TEXT NOT NULL,
-                UNIQUE (conversation_id, idempotency_key)
-            )
-            """,
-            "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
-            """
-            CREATE TABLE feedback (
-                message_id INTEGER PRIMARY KEY REFERENCES messages(id),
-                helpful INTEGER NOT NULL CHECK (helpful IN (0, 1)),
-                created_at TEXT NOT NULL
-            )
-            """,
-            """
-            CREATE TABLE unanswered (
-                id INTEGER PRIMARY KEY,
-                conversation_id TEXT NOT NULL REFERENCES conversations(id),
-                message_id INTEGER NOT NULL REFERENCES messages(id),
-                text TEXT NOT NULL,
-                confidence REAL,
-                channel TEXT NOT NULL,
-                asker_role TEXT NOT NULL,
-                created_at TEXT NOT NULL
-            )
-            """,
-        ],
-    ),
-    (
-        "0002_staff_accounts",
-        [
-            # Secretariat staff who sign in to the web chat. login_id is compared case-insensitively;
-            # password_hash is an argon2id PHC string (parameters included, so old hashes still verify).
-            """
-            CREATE TABLE staff (
-                id INTEGER PRIMARY KEY,
-                login_id TEXT NOT NULL UNIQUE COLLATE NOCASE,
-                display_name TEXT NOT NULL,
-                level TEXT NOT NULL CHECK (level IN ('county', 'prefecture')),
-                association_code TEXT NOT NULL,
-                password_hash TEXT NOT NULL,
-                demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1)),
-                created_at TEXT NOT NULL,
-                last_sign_in_at TEXT
-            )
-            """,
-            # The account that opened a conversation (NULL: anonymous); nobody else may use it, so a
-            # staff member's lookups never reach whoever holds the conversation token after sign-out.
-            "ALTER TABLE conversations ADD COLUMN owner TEXT",
-        ],
-    ),
-    (
-        "0003_link_codes",
-        [
-            # One-time codes with which a doctor links a messaging account to their member number.
-            """
-            CREATE TABLE link_codes (
-                id INTEGER PRIMARY KEY,
-                code_hash TEXT NOT NULL UNIQUE,
-                member_number TEXT NOT NULL CHECK (length(member_number) = 7),
-                issued_by TEXT NOT NULL,
-                issued_at TEXT NOT NULL,
-                expires_at TEXT NOT NULL,
-                used_at TEXT,
-                used_channel TEXT
-            )
-            """,
-            """
-            CREATE TABLE member_links (
-                channel TEXT NOT NULL,
-                external_user_id TEXT NOT NULL,
-                member_number TEXT NOT NULL CHECK (length(member_number) = 7),
-                link_code_id INTEGER NOT NULL REFERENCES link_codes(id),
-                linked_at TEXT NOT NULL,
-                PRIMARY KEY (channel, external_user_id)
-            )
-            """,
-        ],
-    ),
-    (
-        "0004_redacted_transcripts",
-        [
-            # Each message as it may leave the asker's own view (the desk, logs): identifiers and
-            # names masked. Messages stored before this migration are masked when read.
-            "ALTER TABLE messages ADD COLUMN redacted TEXT",
-        ],
-    ),
-    *CONVERSATION_MIGRATIONS,  # 0005–0007: conversation state, agent messages, chat identities
-    (
-        "0008_staff_sessions",
-        [
-            # Staff sign-ins held on the server (bot/accounts.py): the cookie carries only a random
-            # token, whose hash is kept here, so signing out (or an administrator) can end a session
-            # and a copied cookie is worthless afterwards.
-            """
-            CREATE TABLE staff_sessions (
-                id INTEGER PRIMARY KEY,
-                token_hash TEXT NOT NULL UNIQUE,
-                staff_id INTEGER NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
-                created_at TEXT NOT NULL,
-                last_seen_at TEXT NOT NULL,
-                ended_at TEXT
-            )
-            """,
-            "CREATE INDEX staff_sessions_by_staff ON staff_sessions (staff_id)",
-        ],
-    ),
-    *OUTBOX_MIGRATIONS,  # 0009: a messaging channel's inbox, outbox, chats (bot/outbox.py)
-    *TICKET_MIGRATIONS,  # 0010: desk agents, tickets and their audit log, saved replies (bot/tickets.py)
-]
 
 
 def hash_token(token: str) -> str:

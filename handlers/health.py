@@ -69,7 +69,7 @@ def _applied(path: Path) -> set[str]:
 
 def known_migrations() -> dict[str, list[str]]:
     """The migrations this code applies, per database file name."""
-    from bot.store import MIGRATIONS as HELPDESK
+    from bot.migrations import MIGRATIONS as HELPDESK
     from records.access import AUDIT_MIGRATIONS
     from records.schema import MIGRATIONS as RECORDS
 

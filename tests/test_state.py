@@ -10,7 +10,7 @@ from bot import Asker, Store
 from bot.errors import ConversationNotFound, NotAnAgent
 from bot.state import (BOT, CLOSED, STATES, TRANSITIONS, WAITING_DESK, WITH_AGENT, StateChanged,
                        TransitionNotAllowed)
-from bot.store import MIGRATIONS
+from bot.migrations import MIGRATIONS
 from storage.sqlite import apply_migrations, connect
 
 from tests.test_core import core, store  # noqa: F401  (the same fixtures: a real store and core)
