@@ -123,9 +123,9 @@ class Desk:
             if not ticket.active:
                 raise TicketStateError(ticket.state, "reply")
             self.channel(ticket, agent, conn).check(text)
-            current = conn.execute(self.handoff.STATE_SQL, {"id": ticket.conversation_id}).fetchone()[0]
+            current = self.store.state(ticket.conversation_id, conn)
             if current == state.WAITING_DESK:
-                self.handoff.move(conn, ticket.conversation_id, state.WITH_AGENT)
+                self.store.move_state(conn, ticket.conversation_id, state.WITH_AGENT)
             mid = self.handoff.add_message(conn, ticket.conversation_id, "agent", text, at, author=agent.display_name)
             self.tickets.add_event(conn, number, agent.login_id, "reply", at,
                                    {"text": text, "agent_name": agent.display_name}, message_id=mid)
@@ -165,9 +165,9 @@ class Desk:
         with self.store.transaction() as conn:
             ticket = self.tickets.get(number, conn)
             self.tickets.set_state(conn, ticket, "resolved", agent.login_id, at)
-            current = conn.execute(self.handoff.STATE_SQL, {"id": ticket.conversation_id}).fetchone()[0]
+            current = self.store.state(ticket.conversation_id, conn)
             if current in state.DESK_HOLDS:
-                self.handoff.move(conn, ticket.conversation_id, state.CLOSED)
+                self.store.move_state(conn, ticket.conversation_id, state.CLOSED)
                 reply = Reply(RESOLVED_TEXT.format(number=number), "desk_closed")
                 mid = self.handoff.add_message(conn, ticket.conversation_id, "bot", reply.text, at, reply=reply)
                 if self.outbox is not None and ticket.channel != "web":
@@ -185,11 +185,11 @@ class Desk:
             if self.tickets.active_for(ticket.conversation_id, conn) is not None:
                 raise TicketStateError(ticket.state, "open")
             self.tickets.set_state(conn, ticket, "open", agent.login_id, at)
-            current = conn.execute(self.handoff.STATE_SQL, {"id": ticket.conversation_id}).fetchone()[0]
+            current = self.store.state(ticket.conversation_id, conn)
             if current == state.CLOSED:
-                current = self.handoff.move(conn, ticket.conversation_id, state.BOT) and state.BOT
+                current = self.store.move_state(conn, ticket.conversation_id, state.BOT) and state.BOT
             if current == state.BOT:
-                self.handoff.move(conn, ticket.conversation_id, state.WAITING_DESK)
+                self.store.move_state(conn, ticket.conversation_id, state.WAITING_DESK)
 
     def lookup(self, ticket: Ticket, agent: Agent, text: str) -> Reply:
         """Look a record up as the ticket's asker could, logged as the desk's on their behalf."""
