@@ -24,6 +24,19 @@ from dataclasses import dataclass
 from typing import Iterable
 
 
+BACKLOG_SQL = """
+    SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL AND failed IS NULL
+"""
+
+
+def backlog(conn) -> tuple[int, str | None]:
+    """How many messages of every channel still wait to be sent (neither sent nor given up on), and when
+    the oldest of them was queued (None: nothing waits). A function of a connection, not of `Outbox`,
+    because /readyz (handlers/health.py) reads the file read-only without opening a store."""
+    count, oldest = conn.execute(BACKLOG_SQL).fetchone()
+    return count, oldest
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
