@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
-from . import state
+from . import state, tickets
 from .handoff import Handoff
 from .model import Asker, Reply
 from .text import utf16_len
@@ -131,7 +131,7 @@ class Desk:
                                    {"text": text, "agent_name": agent.display_name}, message_id=mid)
             self.tickets.claim(conn, number, agent.login_id, at)
             self.tickets.responded(conn, number, at)
-            self.tickets.set_state(conn, self.tickets.get(number, conn), "pending", agent.login_id, at)
+            self.tickets.set_state(conn, self.tickets.get(number, conn), tickets.PENDING, agent.login_id, at)
             if self.outbox is not None and ticket.channel != "web":
                 self.outbox.enqueue_reply(conn, ticket.conversation_id, mid, text, agent.display_name, at)
         return mid
@@ -150,8 +150,8 @@ class Desk:
         with self.store.transaction() as conn:
             ticket = self.tickets.get(number, conn)
             self.tickets.assign(conn, ticket, assignee or None, agent.login_id, at)
-            if assignee and ticket.state == "new":
-                self.tickets.set_state(conn, ticket, "open", agent.login_id, at)
+            if assignee and ticket.state == tickets.NEW:
+                self.tickets.set_state(conn, ticket, tickets.OPEN, agent.login_id, at)
 
     def set_priority(self, number: int, agent: Agent, priority: str) -> None:
         if priority not in PRIORITIES:
@@ -164,7 +164,7 @@ class Desk:
         at = self.now()
         with self.store.transaction() as conn:
             ticket = self.tickets.get(number, conn)
-            self.tickets.set_state(conn, ticket, "resolved", agent.login_id, at)
+            self.tickets.set_state(conn, ticket, tickets.RESOLVED, agent.login_id, at)
             current = self.store.state(ticket.conversation_id, conn)
             if current in state.DESK_HOLDS:
                 self.store.move_state(conn, ticket.conversation_id, state.CLOSED)
@@ -175,7 +175,7 @@ class Desk:
 
     def close(self, number: int, agent: Agent) -> None:
         with self.store.transaction() as conn:
-            self.tickets.set_state(conn, self.tickets.get(number, conn), "closed", agent.login_id, self.now())
+            self.tickets.set_state(conn, self.tickets.get(number, conn), tickets.CLOSED, agent.login_id, self.now())
 
     def reopen(self, number: int, agent: Agent) -> None:
         """Reopen a resolved ticket: the desk holds the conversation again (unless another ticket does)."""
@@ -183,8 +183,8 @@ class Desk:
         with self.store.transaction() as conn:
             ticket = self.tickets.get(number, conn)
             if self.tickets.active_for(ticket.conversation_id, conn) is not None:
-                raise TicketStateError(ticket.state, "open")
-            self.tickets.set_state(conn, ticket, "open", agent.login_id, at)
+                raise TicketStateError(ticket.state, tickets.OPEN)
+            self.tickets.set_state(conn, ticket, tickets.OPEN, agent.login_id, at)
             current = self.store.state(ticket.conversation_id, conn)
             if current == state.CLOSED:
                 current = self.store.move_state(conn, ticket.conversation_id, state.BOT) and state.BOT

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import intents, state
+from . import intents, state, tickets
 from .accounts import association_name
 from .actions import CallDesk
 from .buttons import DESK_HOURS, DESK_NAME, DESK_PHONE, HANDOFF_BUTTON, Button
@@ -294,8 +294,8 @@ class Handoff:
         if ticket is None:
             return None
         self.tickets.add_event(conn, ticket.number, "user", "user_message", at, message_id=message_id)
-        if ticket.state == "pending":
-            self.tickets.set_state(conn, ticket, "open", "user", at)
+        if ticket.state == tickets.PENDING:
+            self.tickets.set_state(conn, ticket, tickets.OPEN, "user", at)
         else:
             conn.execute(self.tickets.TOUCH_SQL, {"at": at, "number": ticket.number})
         # Once an agent holds the conversation they answer; the bot never talks over them.

@@ -18,15 +18,21 @@ from dataclasses import dataclass, field
 
 from .errors import HelpdeskError
 
-STATES = ("new", "open", "pending", "resolved", "closed")
-ACTIVE_STATES = ("new", "open", "pending")
-STATE_JA = {"new": "新規", "open": "対応中", "pending": "返信待ち", "resolved": "解決済み", "closed": "終了"}
+#: The ticket's own states (a conversation's are in bot/state.py), declared once: the code names them
+#: by these constants, SQL by the named parameters of STATE_PARAMS (`:resolved`, …), the pages and
+#: the console's script by STATE_JA and the answers of /live. Migration 0010's CHECK lists the same
+#: five (tests/test_migrations.py).
+NEW, OPEN, PENDING, RESOLVED, CLOSED = "new", "open", "pending", "resolved", "closed"
+STATES = (NEW, OPEN, PENDING, RESOLVED, CLOSED)
+ACTIVE_STATES = (NEW, OPEN, PENDING)
+STATE_JA = {NEW: "新規", OPEN: "対応中", PENDING: "返信待ち", RESOLVED: "解決済み", CLOSED: "終了"}
+STATE_PARAMS = {s: s for s in STATES}
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"open", "pending", "resolved", "closed"}),
-    "open": frozenset({"pending", "resolved", "closed"}),
-    "pending": frozenset({"open", "resolved", "closed"}),
-    "resolved": frozenset({"open", "closed"}),
-    "closed": frozenset(),
+    NEW: frozenset({OPEN, PENDING, RESOLVED, CLOSED}),
+    OPEN: frozenset({PENDING, RESOLVED, CLOSED}),
+    PENDING: frozenset({OPEN, RESOLVED, CLOSED}),
+    RESOLVED: frozenset({OPEN, CLOSED}),
+    CLOSED: frozenset(),
 }
 PRIORITIES = ("low", "normal", "high", "urgent")
 PRIORITY_JA = {"low": "低", "normal": "通常", "high": "高", "urgent": "緊急"}
@@ -81,6 +87,11 @@ class Ticket:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def resolved(self) -> bool:
+        """Resolved and not closed: the desk may reopen or close it (TRANSITIONS)."""
+        return self.state == RESOLVED
 
     @property
     def state_ja(self) -> str:
@@ -159,8 +170,8 @@ class TicketStore:
 
     SET_STATE_SQL = """
         UPDATE tickets SET state = :state, updated_at = :at,
-            resolved_at = CASE WHEN :state = 'resolved' THEN :at WHEN :state = 'open' THEN NULL ELSE resolved_at END,
-            closed_at = CASE WHEN :state = 'closed' THEN :at ELSE closed_at END
+            resolved_at = CASE WHEN :state = :resolved THEN :at WHEN :state = :open THEN NULL ELSE resolved_at END,
+            closed_at = CASE WHEN :state = :closed THEN :at ELSE closed_at END
         WHERE number = :number
     """
 
@@ -170,7 +181,7 @@ class TicketStore:
             return
         if state not in TRANSITIONS[ticket.state]:
             raise TicketStateError(ticket.state, state)
-        conn.execute(self.SET_STATE_SQL, {"state": state, "at": at, "number": ticket.number})
+        conn.execute(self.SET_STATE_SQL, {**STATE_PARAMS, "state": state, "at": at, "number": ticket.number})
         self.add_event(conn, ticket.number, actor, "state", at, {"from": ticket.state, "to": state})
 
     ASSIGN_SQL = "UPDATE tickets SET assignee = :assignee, updated_at = :at WHERE number = :number"
@@ -212,7 +223,7 @@ class TicketStore:
     BY_NUMBER_SQL = "SELECT * FROM tickets WHERE number = :number"
     ACTIVE_SQL = f"""
         SELECT {LIST_COLUMNS} FROM tickets WHERE conversation_id = :conversation_id
-            AND state IN ('new', 'open', 'pending')
+            AND state IN (:new, :open, :pending)
     """
     LATEST_SQL = f"""
         SELECT {LIST_COLUMNS} FROM tickets WHERE conversation_id = :conversation_id ORDER BY number DESC LIMIT 1
@@ -234,7 +245,8 @@ class TicketStore:
         return ticket_from_row(row, full=True)
 
     def active_for(self, conversation_id: str, conn=None) -> Ticket | None:
-        row = (conn or self.store.conn).execute(self.ACTIVE_SQL, {"conversation_id": conversation_id}).fetchone()
+        row = (conn or self.store.conn).execute(self.ACTIVE_SQL, {**STATE_PARAMS, "conversation_id": conversation_id}
+                                                ).fetchone()
         return ticket_from_row(row) if row else None
 
     def latest_for(self, conversation_id: str, conn=None) -> Ticket | None:
