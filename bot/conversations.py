@@ -2,8 +2,9 @@
 
 A mixin of `bot.store.Store` (it uses the store's connection and transaction), kept in its own module
 so each stays readable in one sitting. Every state move, the core's and the desk's, is `move_state`
-here: checked against bot/state.py and made as a compare-and-set inside one write transaction: the conversation must still be in the state the move
-starts from, so of two agents taking the same conversation exactly one succeeds.
+here: checked against bot/state.py and made as a compare-and-set inside one write transaction (the
+conversation must still be in the state the move starts from), so of two agents taking the same
+conversation exactly one succeeds.
 """
 from __future__ import annotations
 
