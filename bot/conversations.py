@@ -1,9 +1,10 @@
 """The store's half for conversation states, messaging chats and desk agents' messages.
 
 A mixin of `bot.store.Store` (it uses the store's connection and transaction), kept in its own module
-so each stays readable in one sitting. Every state move is checked against bot/state.py and made as a
-compare-and-set inside one write transaction: the conversation must still be in the state the move
-starts from, so of two agents taking the same conversation exactly one succeeds.
+so each stays readable in one sitting. Every state move, the core's and the desk's, is `move_state`
+here: checked against bot/state.py and made as a compare-and-set inside one write transaction (the
+conversation must still be in the state the move starts from), so of two agents taking the same
+conversation exactly one succeeds.
 """
 from __future__ import annotations
 
@@ -16,24 +17,37 @@ class ConversationStates:
     STATE_SQL = "SELECT state FROM conversations WHERE id = :id"
     MOVE_SQL = "UPDATE conversations SET state = :wanted WHERE id = :id AND state = :current"
 
-    def state(self, conversation_id: str) -> str:
-        row = self.conn.execute(self.STATE_SQL, {"id": conversation_id}).fetchone()
+    def state(self, conversation_id: str, conn=None) -> str:
+        row = (conn or self.conn).execute(self.STATE_SQL, {"id": conversation_id}).fetchone()
         if row is None:
             raise ConversationNotFound(conversation_id)
-        return row["state"]
+        return row[0]
+
+    def move_state(self, conn, conversation_id: str, wanted: str, expected: str | None = None) -> str:
+        """The one way a conversation changes state, inside the caller's write transaction; returns the
+        state it left.
+
+        `expected` is the state the caller saw (None: whatever it is now): StateChanged when the
+        conversation has left it. A move to the state it is already in changes nothing (the desk's
+        handoff asks for `waiting_desk` without knowing whether a closed ticket left it there); any
+        other move must be declared in bot/state.py, else TransitionNotAllowed. The UPDATE is a
+        compare-and-set on the state just read, so of two racing moves exactly one wins.
+        """
+        current = self.state(conversation_id, conn)
+        if expected is not None and current != expected:
+            raise StateChanged(conversation_id, expected, current)
+        if current == wanted:
+            return current
+        check(conversation_id, current, wanted)
+        if conn.execute(self.MOVE_SQL, {"id": conversation_id, "wanted": wanted, "current": current}).rowcount != 1:
+            raise StateChanged(conversation_id, current, self.state(conversation_id, conn))
+        return current
 
     def move(self, conversation_id: str, wanted: str, expected: str | None = None) -> Conversation:
-        """Move the conversation to `wanted`; return it as it now is.
-
-        `expected` is the state the caller saw (None: whatever it is now). Raises StateChanged when the
-        conversation is no longer in `expected`, TransitionNotAllowed when the move is not declared.
-        """
+        """Move the conversation to `wanted` in a transaction of its own (`move_state`); return it as it
+        now is."""
         with self.transaction() as conn:
-            current = self.state(conversation_id)
-            if expected is not None and current != expected:
-                raise StateChanged(conversation_id, expected, current)
-            check(conversation_id, current, wanted)
-            conn.execute(self.MOVE_SQL, {"id": conversation_id, "wanted": wanted, "current": current})
+            self.move_state(conn, conversation_id, wanted, expected)
         return self.conversation(conversation_id)
 
     # -- messaging chats ---------------------------------------------------------------------------

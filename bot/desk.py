@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
-from . import state
+from . import state, tickets
 from .handoff import Handoff
 from .model import Asker, Reply
 from .text import utf16_len
@@ -123,15 +123,15 @@ class Desk:
             if not ticket.active:
                 raise TicketStateError(ticket.state, "reply")
             self.channel(ticket, agent, conn).check(text)
-            current = conn.execute(self.handoff.STATE_SQL, {"id": ticket.conversation_id}).fetchone()[0]
+            current = self.store.state(ticket.conversation_id, conn)
             if current == state.WAITING_DESK:
-                self.handoff.move(conn, ticket.conversation_id, state.WITH_AGENT)
+                self.store.move_state(conn, ticket.conversation_id, state.WITH_AGENT)
             mid = self.handoff.add_message(conn, ticket.conversation_id, "agent", text, at, author=agent.display_name)
             self.tickets.add_event(conn, number, agent.login_id, "reply", at,
                                    {"text": text, "agent_name": agent.display_name}, message_id=mid)
             self.tickets.claim(conn, number, agent.login_id, at)
             self.tickets.responded(conn, number, at)
-            self.tickets.set_state(conn, self.tickets.get(number, conn), "pending", agent.login_id, at)
+            self.tickets.set_state(conn, self.tickets.get(number, conn), tickets.PENDING, agent.login_id, at)
             if self.outbox is not None and ticket.channel != "web":
                 self.outbox.enqueue_reply(conn, ticket.conversation_id, mid, text, agent.display_name, at)
         return mid
@@ -150,8 +150,8 @@ class Desk:
         with self.store.transaction() as conn:
             ticket = self.tickets.get(number, conn)
             self.tickets.assign(conn, ticket, assignee or None, agent.login_id, at)
-            if assignee and ticket.state == "new":
-                self.tickets.set_state(conn, ticket, "open", agent.login_id, at)
+            if assignee and ticket.state == tickets.NEW:
+                self.tickets.set_state(conn, ticket, tickets.OPEN, agent.login_id, at)
 
     def set_priority(self, number: int, agent: Agent, priority: str) -> None:
         if priority not in PRIORITIES:
@@ -164,10 +164,10 @@ class Desk:
         at = self.now()
         with self.store.transaction() as conn:
             ticket = self.tickets.get(number, conn)
-            self.tickets.set_state(conn, ticket, "resolved", agent.login_id, at)
-            current = conn.execute(self.handoff.STATE_SQL, {"id": ticket.conversation_id}).fetchone()[0]
+            self.tickets.set_state(conn, ticket, tickets.RESOLVED, agent.login_id, at)
+            current = self.store.state(ticket.conversation_id, conn)
             if current in state.DESK_HOLDS:
-                self.handoff.move(conn, ticket.conversation_id, state.CLOSED)
+                self.store.move_state(conn, ticket.conversation_id, state.CLOSED)
                 reply = Reply(RESOLVED_TEXT.format(number=number), "desk_closed")
                 mid = self.handoff.add_message(conn, ticket.conversation_id, "bot", reply.text, at, reply=reply)
                 if self.outbox is not None and ticket.channel != "web":
@@ -175,7 +175,7 @@ class Desk:
 
     def close(self, number: int, agent: Agent) -> None:
         with self.store.transaction() as conn:
-            self.tickets.set_state(conn, self.tickets.get(number, conn), "closed", agent.login_id, self.now())
+            self.tickets.set_state(conn, self.tickets.get(number, conn), tickets.CLOSED, agent.login_id, self.now())
 
     def reopen(self, number: int, agent: Agent) -> None:
         """Reopen a resolved ticket: the desk holds the conversation again (unless another ticket does)."""
@@ -183,13 +183,13 @@ class Desk:
         with self.store.transaction() as conn:
             ticket = self.tickets.get(number, conn)
             if self.tickets.active_for(ticket.conversation_id, conn) is not None:
-                raise TicketStateError(ticket.state, "open")
-            self.tickets.set_state(conn, ticket, "open", agent.login_id, at)
-            current = conn.execute(self.handoff.STATE_SQL, {"id": ticket.conversation_id}).fetchone()[0]
+                raise TicketStateError(ticket.state, tickets.OPEN)
+            self.tickets.set_state(conn, ticket, tickets.OPEN, agent.login_id, at)
+            current = self.store.state(ticket.conversation_id, conn)
             if current == state.CLOSED:
-                current = self.handoff.move(conn, ticket.conversation_id, state.BOT) and state.BOT
+                current = self.store.move_state(conn, ticket.conversation_id, state.BOT) and state.BOT
             if current == state.BOT:
-                self.handoff.move(conn, ticket.conversation_id, state.WAITING_DESK)
+                self.store.move_state(conn, ticket.conversation_id, state.WAITING_DESK)
 
     def lookup(self, ticket: Ticket, agent: Agent, text: str) -> Reply:
         """Look a record up as the ticket's asker could, logged as the desk's on their behalf."""

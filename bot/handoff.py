@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import intents, state
+from . import intents, state, tickets
 from .accounts import association_name
 from .actions import CallDesk
 from .buttons import DESK_NAME, HANDOFF_BUTTON, Button
@@ -141,8 +141,6 @@ def snapshot(messages: list[tuple[Message, str | None]], redact: Callable[[str],
 class Handoff:
     """Creates tickets from conversations and handles the user's side while the desk holds one."""
 
-    STATE_SQL = "SELECT state FROM conversations WHERE id = :id"
-    MOVE_SQL = "UPDATE conversations SET state = :to WHERE id = :id AND state = :from"
     LAST_MESSAGE_SQL = "SELECT MAX(id) FROM messages WHERE conversation_id = :id"
 
     def __init__(self, store, tickets: TicketStore, hours: BusinessHours, clock: Callable[[], datetime],
@@ -152,18 +150,6 @@ class Handoff:
     def now(self) -> str:
         """Japan time, like every time the core stores, so that times compare as strings."""
         return stamp(self.clock)
-
-    # -- the conversation's state ------------------------------------------------------------------
-
-    def move(self, conn, conversation_id: str, wanted: str) -> str:
-        """Move the conversation to `wanted` (declared in bot/state.py) inside the caller's transaction."""
-        current = conn.execute(self.STATE_SQL, {"id": conversation_id}).fetchone()[0]
-        if current == wanted:
-            return current
-        state.check(conversation_id, current, wanted)
-        if conn.execute(self.MOVE_SQL, {"to": wanted, "id": conversation_id, "from": current}).rowcount != 1:
-            raise state.StateChanged(conversation_id, current, wanted)
-        return current
 
     def add_message(self, conn, conversation_id: str, role: str, text: str, at: str, *, reply: Reply | None = None,
                     in_reply_to: int | None = None, key: str | None = None, button: str | None = None,
@@ -218,9 +204,9 @@ class Handoff:
                 created_at=at,
             )
             self.tickets.add_event(conn, number, "user", "created", at, {"reason": reason, "channel": channel})
-            if conn.execute(self.STATE_SQL, {"id": conversation_id}).fetchone()[0] == state.CLOSED:
-                self.move(conn, conversation_id, state.BOT)  # a new question after closing starts afresh
-            self.move(conn, conversation_id, state.WAITING_DESK)
+            if self.store.state(conversation_id, conn) == state.CLOSED:
+                self.store.move_state(conn, conversation_id, state.BOT)  # a new question after closing starts afresh
+            self.store.move_state(conn, conversation_id, state.WAITING_DESK)
             ticket = self.tickets.get(number, conn)
             reply = self.created_reply(ticket, True)
             if user_text:
@@ -309,12 +295,12 @@ class Handoff:
         if ticket is None:
             return None
         self.tickets.add_event(conn, ticket.number, "user", "user_message", at, message_id=message_id)
-        if ticket.state == "pending":
-            self.tickets.set_state(conn, ticket, "open", "user", at)
+        if ticket.state == tickets.PENDING:
+            self.tickets.set_state(conn, ticket, tickets.OPEN, "user", at)
         else:
             conn.execute(self.tickets.TOUCH_SQL, {"at": at, "number": ticket.number})
         # Once an agent holds the conversation they answer; the bot never talks over them.
-        waiting = conn.execute(self.STATE_SQL, {"id": conversation_id}).fetchone()[0] == state.WAITING_DESK
+        waiting = self.store.state(conversation_id, conn) == state.WAITING_DESK
         if not waiting or conn.execute(self.ACKED_SQL, {"number": ticket.number}).fetchone():
             return None
         self.tickets.add_event(conn, ticket.number, "system", "acknowledged", at)

@@ -23,62 +23,18 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
-MIGRATIONS: list[tuple[str, list[str]]] = [
-    (
-        "0009_outbox",
-        [
-            """
-            CREATE TABLE channel_inbox (
-                channel TEXT NOT NULL,
-                update_id INTEGER NOT NULL,
-                chat_id TEXT,
-                payload TEXT NOT NULL,
-                received_at TEXT NOT NULL,
-                done_at TEXT,
-                PRIMARY KEY (channel, update_id)
-            )
-            """,
-            "CREATE INDEX channel_inbox_pending ON channel_inbox (channel, update_id) WHERE done_at IS NULL",
-            """
-            CREATE TABLE outbox (
-                id INTEGER PRIMARY KEY,
-                channel TEXT NOT NULL,
-                chat_id TEXT NOT NULL,
-                key TEXT NOT NULL,
-                kind TEXT NOT NULL CHECK (kind IN ('reply', 'notification')),
-                payload TEXT NOT NULL,
-                created_at TEXT NOT NULL,
-                not_before REAL NOT NULL DEFAULT 0,
-                claimed_by TEXT,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                sent_at TEXT,
-                failed TEXT,
-                UNIQUE (channel, key)
-            )
-            """,
-            "CREATE INDEX outbox_pending ON outbox (channel, id) WHERE sent_at IS NULL AND failed IS NULL",
-            """
-            CREATE TABLE channel_chats (
-                channel TEXT NOT NULL,
-                chat_id TEXT NOT NULL,
-                user_id TEXT,
-                notify INTEGER NOT NULL DEFAULT 0 CHECK (notify IN (0, 1)),
-                unreachable_at TEXT,
-                updated_at TEXT NOT NULL,
-                PRIMARY KEY (channel, chat_id)
-            )
-            """,
-            """
-            CREATE TABLE channel_meta (
-                channel TEXT NOT NULL,
-                key TEXT NOT NULL,
-                value TEXT NOT NULL,
-                PRIMARY KEY (channel, key)
-            )
-            """,
-        ],
-    ),
-]
+
+BACKLOG_SQL = """
+    SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL AND failed IS NULL
+"""
+
+
+def backlog(conn) -> tuple[int, str | None]:
+    """How many messages of every channel still wait to be sent (neither sent nor given up on), and when
+    the oldest of them was queued (None: nothing waits). A function of a connection, not of `Outbox`,
+    because /readyz (handlers/health.py) reads the file read-only without opening a store."""
+    count, oldest = conn.execute(BACKLOG_SQL).fetchone()
+    return count, oldest
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from storage.sqlite import connect, transaction
 
+from .tickets import STATE_PARAMS
+
 
 @dataclass(frozen=True)
 class Ages:
@@ -55,7 +57,7 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 _OLD_TICKETS = """
 CREATE TEMP TABLE doomed_tickets AS
 SELECT number FROM tickets
-WHERE state IN ('resolved', 'closed') AND julianday(coalesce(closed_at, resolved_at, updated_at)) < julianday(:ticket_cutoff)
+WHERE state IN (:resolved, :closed) AND julianday(coalesce(closed_at, resolved_at, updated_at)) < julianday(:ticket_cutoff)
 """
 _KEPT_CONVERSATIONS = """
 CREATE TEMP TABLE kept_conversations AS
@@ -110,7 +112,7 @@ def _purge_helpdesk(conn: sqlite3.Connection, params: dict) -> dict[str, int]:
         counts[key] = counts.get(key, 0) + conn.execute(sql, params).rowcount
 
     if "tickets" in present:
-        conn.execute(_OLD_TICKETS, params)
+        conn.execute(_OLD_TICKETS, {**STATE_PARAMS, **params})
         conn.execute(_KEPT_CONVERSATIONS)
         if "ticket_events" in present:
             run("ticket_events", _DELETE_TICKET_EVENTS)

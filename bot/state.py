@@ -6,9 +6,11 @@ a shift change); either the queue or the agent closes it (`closed`). A new quest
 conversation starts afresh with the bot. While the desk holds a conversation (`waiting_desk`,
 `with_agent`) the bot stays silent: the user's messages are stored for the agent and answered by them.
 
-The store enforces these moves (bot/conversations.py): a move not listed here raises
-`TransitionNotAllowed`, and a move made from a state the conversation has already left (two agents
-taking it at once) raises `StateChanged`, so exactly one of two racing moves wins.
+Every move goes through one function, the store's `move_state` (bot/conversations.py), whether the
+core or the desk makes it: a move not listed here raises `TransitionNotAllowed` (a move to the state
+the conversation is already in changes nothing), and a move made from a state the conversation has
+already left (two agents taking it at once) raises `StateChanged`, so exactly one of two racing moves
+wins.
 """
 from __future__ import annotations
 

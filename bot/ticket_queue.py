@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .numbers import whole_number
-from .tickets import LIST_COLUMNS, STATES, Ticket, ticket_from_row
+from .tickets import ACTIVE_STATES, LIST_COLUMNS, STATE_PARAMS, STATES, Ticket, ticket_from_row
 
 AGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "72h": timedelta(hours=72),
         "168h": timedelta(days=7)}
@@ -64,7 +64,8 @@ def queue_sql(f: QueueFilter, now: datetime, *, with_state: bool = True) -> tupl
     """The WHERE clause and its parameters for filter `f` ("1" when nothing is filtered)."""
     where, params = [], {}
     if with_state and f.state == "active":
-        where.append("state IN ('new', 'open', 'pending')")
+        where.append("state IN (:new, :open, :pending)")
+        params.update(STATE_PARAMS)
     elif with_state and f.state != "all":
         where.append("state = :state")
         params["state"] = f.state
@@ -91,7 +92,7 @@ class TicketQueue:
     def __init__(self, store):
         self.store = store
 
-    NEW_SQL = "SELECT count(*) FROM tickets WHERE state = 'new'"
+    NEW_SQL = "SELECT count(*) FROM tickets WHERE state = :new"
 
     def page(self, f: QueueFilter, now: datetime) -> QueuePage:
         conn = self.store.conn
@@ -105,9 +106,9 @@ class TicketQueue:
         for state, n in conn.execute(f"SELECT state, count(*) FROM tickets WHERE {count_where} GROUP BY state",
                                      count_params):
             counts[state] = n
-        counts["active"] = counts["new"] + counts["open"] + counts["pending"]
+        counts["active"] = sum(counts[s] for s in ACTIVE_STATES)
         counts["all"] = sum(counts[s] for s in STATES)
         total = counts[f.state]
-        new_total = conn.execute(self.NEW_SQL).fetchone()[0]
+        new_total = conn.execute(self.NEW_SQL, STATE_PARAMS).fetchone()[0]
         return QueuePage([ticket_from_row(r) for r in rows], counts, total, new_total, f,
                          max(1, -(-total // PAGE_SIZE)))

@@ -1,4 +1,5 @@
-"""Tickets of the operations desk: the tables, the ticket's own states, and the queries of the console.
+"""Tickets of the operations desk: the ticket's own states and the queries of the console (the tables
+are made by migrations 0010–0013, bot/migrations.py).
 
 A ticket is made from one conversation (bot/handoff.py does that, in one transaction) and carries a
 snapshot of what the desk needs without asking the user again: the redacted transcript, the articles
@@ -17,15 +18,21 @@ from dataclasses import dataclass, field
 
 from .errors import HelpdeskError
 
-STATES = ("new", "open", "pending", "resolved", "closed")
-ACTIVE_STATES = ("new", "open", "pending")
-STATE_JA = {"new": "新規", "open": "対応中", "pending": "返信待ち", "resolved": "解決済み", "closed": "終了"}
+#: The ticket's own states (a conversation's are in bot/state.py), declared once: the code names them
+#: by these constants, SQL by the named parameters of STATE_PARAMS (`:resolved`, …), the pages and
+#: the console's script by STATE_JA and the answers of /live. Migration 0010's CHECK lists the same
+#: five (tests/test_migrations.py).
+NEW, OPEN, PENDING, RESOLVED, CLOSED = "new", "open", "pending", "resolved", "closed"
+STATES = (NEW, OPEN, PENDING, RESOLVED, CLOSED)
+ACTIVE_STATES = (NEW, OPEN, PENDING)
+STATE_JA = {NEW: "新規", OPEN: "対応中", PENDING: "返信待ち", RESOLVED: "解決済み", CLOSED: "終了"}
+STATE_PARAMS = {s: s for s in STATES}
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"open", "pending", "resolved", "closed"}),
-    "open": frozenset({"pending", "resolved", "closed"}),
-    "pending": frozenset({"open", "resolved", "closed"}),
-    "resolved": frozenset({"open", "closed"}),
-    "closed": frozenset(),
+    NEW: frozenset({OPEN, PENDING, RESOLVED, CLOSED}),
+    OPEN: frozenset({PENDING, RESOLVED, CLOSED}),
+    PENDING: frozenset({OPEN, RESOLVED, CLOSED}),
+    RESOLVED: frozenset({OPEN, CLOSED}),
+    CLOSED: frozenset(),
 }
 PRIORITIES = ("low", "normal", "high", "urgent")
 PRIORITY_JA = {"low": "低", "normal": "通常", "high": "高", "urgent": "緊急"}
@@ -34,124 +41,6 @@ REASON_JA = {"button": "「担当者に問い合わせる」ボタン", "command
              "not_helpful": "「役に立たなかった」の後", "unanswered": "2回続けて回答できなかった後",
              "api": "Webチャットの問い合わせボタン"}
 FIRST_NUMBER = 1001
-
-TICKETS_0010 = [
-    # Desk agents: role `desk`, no association. login ids never collide with staff ids in practice,
-    # and the two tables are never joined.
-    """
-    CREATE TABLE agents (
-        id INTEGER PRIMARY KEY,
-        login_id TEXT NOT NULL UNIQUE COLLATE NOCASE,
-        display_name TEXT NOT NULL,
-        password_hash TEXT NOT NULL,
-        demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1)),
-        created_at TEXT NOT NULL,
-        last_sign_in_at TEXT
-    )
-    """,
-    # `number` is what the user is told (お問い合わせ番号 #1042). start_message_id is the last message
-    # of the conversation when the ticket was made: later messages are the ticket's thread.
-    """
-    CREATE TABLE tickets (
-        number INTEGER PRIMARY KEY,
-        conversation_id TEXT NOT NULL REFERENCES conversations(id),
-        state TEXT NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'open', 'pending', 'resolved', 'closed')),
-        priority TEXT NOT NULL DEFAULT 'normal' CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
-        assignee TEXT,
-        channel TEXT NOT NULL,
-        asker_role TEXT NOT NULL,
-        asker_name TEXT,
-        association_code TEXT,
-        association_name TEXT,
-        reason TEXT NOT NULL,
-        note TEXT,
-        subject TEXT NOT NULL,
-        transcript TEXT NOT NULL,
-        articles TEXT NOT NULL,
-        unfound TEXT NOT NULL,
-        start_message_id INTEGER,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        first_response_at TEXT,
-        resolved_at TEXT,
-        closed_at TEXT,
-        unreachable_at TEXT
-    )
-    """,
-    # At most one unfinished ticket per conversation: pressing the button twice finds the first.
-    "CREATE UNIQUE INDEX tickets_one_active ON tickets (conversation_id) WHERE state IN ('new', 'open', 'pending')",
-    "CREATE INDEX tickets_by_state ON tickets (state, number)",
-    "CREATE INDEX tickets_by_conversation ON tickets (conversation_id, number)",
-    "CREATE INDEX tickets_by_created ON tickets (created_at)",
-    """
-    CREATE TABLE ticket_events (
-        id INTEGER PRIMARY KEY,
-        ticket_number INTEGER NOT NULL REFERENCES tickets(number),
-        at TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        detail TEXT NOT NULL DEFAULT '{}',
-        message_id INTEGER REFERENCES messages(id)
-    )
-    """,
-    "CREATE INDEX ticket_events_by_ticket ON ticket_events (ticket_number, id)",
-    "CREATE INDEX ticket_events_by_message ON ticket_events (message_id) WHERE message_id IS NOT NULL",
-    """
-    CREATE TABLE saved_replies (
-        id INTEGER PRIMARY KEY,
-        title TEXT NOT NULL UNIQUE,
-        body TEXT NOT NULL
-    )
-    """,
-    """
-    INSERT INTO saved_replies (title, body) VALUES
-    ('お問い合わせのお礼', 'お問い合わせいただきありがとうございます。MAMIS運営事務局の担当です。'),
-    ('確認して折り返します', '内容を確認のうえ、あらためてご連絡いたします。今しばらくお待ちください。'),
-    ('解決の確認', 'ご案内した方法で解決しましたでしょうか。ほかにもご不明な点があれば、このままご返信ください。'),
-    ('医師会事務局へのご相談', '会員情報の変更は、ご所属の医師会事務局で承っております。お手数ですが、医師会事務局へご相談ください。')
-    """,
-]
-
-
-#: Listed in bot.store.MIGRATIONS after 0009, in order of their names like every other migration.
-MIGRATIONS: list[tuple[str, list[str]]] = [
-    ("0010_tickets", TICKETS_0010),
-    # The queue's counts per state under a filter read one of these indexes alone, never the wide rows
-    # (each carries its transcript): a filtered count over 50,000 tickets takes milliseconds.
-    ("0011_ticket_filters", [
-        "CREATE INDEX tickets_by_channel ON tickets (channel, state)",
-        "CREATE INDEX tickets_by_assignee ON tickets (assignee, state)",
-        "CREATE INDEX tickets_by_association ON tickets (association_code, state)",
-        "CREATE INDEX tickets_by_state_age ON tickets (state, created_at)",
-    ]),
-    # Agent sign-ins held on the server like the staff's (0008): signing out of the console ends the
-    # session for every copy of the cookie; removing an agent removes their sessions with them.
-    ("0012_agent_sessions", [
-        """
-        CREATE TABLE agent_sessions (
-            id INTEGER PRIMARY KEY,
-            token_hash TEXT NOT NULL UNIQUE,
-            agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
-            created_at TEXT NOT NULL,
-            last_seen_at TEXT NOT NULL,
-            ended_at TEXT
-        )
-        """,
-        "CREATE INDEX agent_sessions_by_agent ON agent_sessions (agent_id)",
-    ]),
-    # Who has a ticket page open: each page's held request for news (/desk/tickets/<n>/live) marks its
-    # agent here, in wall-clock seconds (a liveness signal, not a record: never in the audit log).
-    ("0013_ticket_viewers", [
-        """
-        CREATE TABLE ticket_viewers (
-            ticket_number INTEGER NOT NULL REFERENCES tickets(number),
-            agent TEXT NOT NULL,
-            seen_at REAL NOT NULL,
-            PRIMARY KEY (ticket_number, agent)
-        ) WITHOUT ROWID
-        """,
-    ]),
-]
 
 
 class TicketNotFound(HelpdeskError):
@@ -198,6 +87,11 @@ class Ticket:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def resolved(self) -> bool:
+        """Resolved and not closed: the desk may reopen or close it (TRANSITIONS)."""
+        return self.state == RESOLVED
 
     @property
     def state_ja(self) -> str:
@@ -276,8 +170,8 @@ class TicketStore:
 
     SET_STATE_SQL = """
         UPDATE tickets SET state = :state, updated_at = :at,
-            resolved_at = CASE WHEN :state = 'resolved' THEN :at WHEN :state = 'open' THEN NULL ELSE resolved_at END,
-            closed_at = CASE WHEN :state = 'closed' THEN :at ELSE closed_at END
+            resolved_at = CASE WHEN :state = :resolved THEN :at WHEN :state = :open THEN NULL ELSE resolved_at END,
+            closed_at = CASE WHEN :state = :closed THEN :at ELSE closed_at END
         WHERE number = :number
     """
 
@@ -287,7 +181,7 @@ class TicketStore:
             return
         if state not in TRANSITIONS[ticket.state]:
             raise TicketStateError(ticket.state, state)
-        conn.execute(self.SET_STATE_SQL, {"state": state, "at": at, "number": ticket.number})
+        conn.execute(self.SET_STATE_SQL, {**STATE_PARAMS, "state": state, "at": at, "number": ticket.number})
         self.add_event(conn, ticket.number, actor, "state", at, {"from": ticket.state, "to": state})
 
     ASSIGN_SQL = "UPDATE tickets SET assignee = :assignee, updated_at = :at WHERE number = :number"
@@ -329,7 +223,7 @@ class TicketStore:
     BY_NUMBER_SQL = "SELECT * FROM tickets WHERE number = :number"
     ACTIVE_SQL = f"""
         SELECT {LIST_COLUMNS} FROM tickets WHERE conversation_id = :conversation_id
-            AND state IN ('new', 'open', 'pending')
+            AND state IN (:new, :open, :pending)
     """
     LATEST_SQL = f"""
         SELECT {LIST_COLUMNS} FROM tickets WHERE conversation_id = :conversation_id ORDER BY number DESC LIMIT 1
@@ -351,7 +245,8 @@ class TicketStore:
         return ticket_from_row(row, full=True)
 
     def active_for(self, conversation_id: str, conn=None) -> Ticket | None:
-        row = (conn or self.store.conn).execute(self.ACTIVE_SQL, {"conversation_id": conversation_id}).fetchone()
+        row = (conn or self.store.conn).execute(self.ACTIVE_SQL, {**STATE_PARAMS, "conversation_id": conversation_id}
+                                                ).fetchone()
         return ticket_from_row(row) if row else None
 
     def latest_for(self, conversation_id: str, conn=None) -> Ticket | None:

@@ -66,7 +66,7 @@ def ticket_live(number: int):
     current, items, newest_event = found or (ds.tickets.get(number), [], event)
     html = render_template("desk/_live.html", items=items, names=ds.agents.names())
     response = jsonify({
-        "items": html, "state": current.state,
+        "items": html, "state": current.state, "state_ja": current.state_ja, "active": current.active,
         "after": max([i["id"] for i in items if i["kind"] == "message"], default=after),
         "event": newest_event, "viewers": viewers(number),
     })

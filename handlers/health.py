@@ -34,8 +34,10 @@ import os
 import sqlite3
 import time
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
+from bot import outbox
 from bot.tickets import ACTIVE_STATES
 from storage.sqlite import applied_migrations, connect
 
@@ -69,7 +71,7 @@ def _applied(path: Path) -> set[str]:
 
 def known_migrations() -> dict[str, list[str]]:
     """The migrations this code applies, per database file name."""
-    from bot.store import MIGRATIONS as HELPDESK
+    from bot.migrations import MIGRATIONS as HELPDESK
     from records.access import AUDIT_MIGRATIONS
     from records.schema import MIGRATIONS as RECORDS
 
@@ -200,7 +202,6 @@ def check_member_data(instance, max_hours: float) -> dict:
                 "error": "会員データの新しいマイグレーションは次の取り込み（helpdesk sync-members など）で適用されます"}
     if facts.get("demo"):
         return {"ok": True, "state": "demo"}
-    from datetime import datetime
 
     age = time.time() - datetime.fromisoformat(facts["at"]).timestamp()
     result = {"ok": age <= max_hours * 3600, "last_sync": facts["at"], "mode": facts.get("mode"),
@@ -240,7 +241,6 @@ def check_imports(instance, max_days: float) -> dict[str, dict]:
     except (sqlite3.Error, ValueError) as e:
         return {part: {"ok": False, "error": f"取り込みの記録を読めません: {e}"}
                 for part in IMPORTED_KINDS}
-    from datetime import datetime
 
     parts = {}
     for part, (kind, label, _key) in IMPORTED_KINDS.items():
@@ -276,24 +276,15 @@ def check_telegram(instance, enabled: bool, max_seconds: float) -> dict:
 
 
 def outbox_facts(instance) -> dict | None:
-    """Undelivered outbox items and the age of the oldest; None when there is no outbox yet."""
+    """Undelivered outbox items and the age of the oldest (bot/outbox.py `backlog`); None when there is
+    no outbox yet."""
     if not instance.helpdesk_db.exists():
         return None
     with closing(_open(instance.helpdesk_db)) as conn:
         if not _table_exists(conn, "outbox"):
             return None
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
-        done = next((c for c in ("delivered_at", "sent_at", "done_at") if c in columns), None)
-        if done is None or "created_at" not in columns:
-            return None
-        failed = next((f" AND {c} IS NULL" for c in ("failed", "failed_at") if c in columns), "")
-        count, oldest = conn.execute(
-            f"SELECT count(*), min(created_at) FROM outbox WHERE {done} IS NULL{failed}").fetchone()
-    age = None
-    if oldest:
-        from datetime import datetime
-
-        age = max(0.0, time.time() - datetime.fromisoformat(oldest).timestamp())
+        count, oldest = outbox.backlog(conn)
+    age = None if oldest is None else max(0.0, time.time() - datetime.fromisoformat(oldest).timestamp())
     return {"backlog": count, "oldest_age_seconds": None if age is None else round(age)}
 
 

@@ -2,7 +2,9 @@
 
 Each migration is a list of plain statements applied in one transaction together
 with the row in `migrations` that records it, so a crash never leaves a half-applied
-schema. Migrations only add: live data is never dropped. The same runner is used by
+schema. Migrations only add: live data is never dropped. A shipped migration is frozen, literal SQL
+built from nothing that may change later (tests/test_migrations.py): the `migrations` table records
+names only, so an existing database never runs an edited one again. The same runner is used by
 the access log (records/access.py), which has its own list.
 """
 from __future__ import annotations
@@ -11,8 +13,6 @@ import sqlite3
 from pathlib import Path
 
 from storage.sqlite import BUSY_TIMEOUT_MS, Migration, apply_migrations, connect
-
-from .associations import PREFECTURES
 
 
 _0001_INITIAL = [
@@ -177,15 +177,62 @@ _0006_DELIVERIES = [
 ]
 
 
-def _prefecture_rows() -> list[str]:
-    """The 47 prefectural associations are fixed facts, so the schema carries them."""
-    values = ", ".join(f"('{code}', 'prefecture', '{name}', '{code}')"
-                       for code, name, _pop, _cities in PREFECTURES)
-    return [f"INSERT INTO associations (code, level, name, prefecture_code) VALUES {values}"]
+_0001_PREFECTURES = [
+    # The 47 prefectural associations are fixed facts, so the schema carries them; written out as
+    # shipped (a later change of records/associations.py is a new migration, not an edit of this one).
+    "INSERT INTO associations (code, level, name, prefecture_code) VALUES "
+    "('01', 'prefecture', '北海道', '01'), "
+    "('02', 'prefecture', '青森県', '02'), "
+    "('03', 'prefecture', '岩手県', '03'), "
+    "('04', 'prefecture', '宮城県', '04'), "
+    "('05', 'prefecture', '秋田県', '05'), "
+    "('06', 'prefecture', '山形県', '06'), "
+    "('07', 'prefecture', '福島県', '07'), "
+    "('08', 'prefecture', '茨城県', '08'), "
+    "('09', 'prefecture', '栃木県', '09'), "
+    "('10', 'prefecture', '群馬県', '10'), "
+    "('11', 'prefecture', '埼玉県', '11'), "
+    "('12', 'prefecture', '千葉県', '12'), "
+    "('13', 'prefecture', '東京都', '13'), "
+    "('14', 'prefecture', '神奈川県', '14'), "
+    "('15', 'prefecture', '新潟県', '15'), "
+    "('16', 'prefecture', '富山県', '16'), "
+    "('17', 'prefecture', '石川県', '17'), "
+    "('18', 'prefecture', '福井県', '18'), "
+    "('19', 'prefecture', '山梨県', '19'), "
+    "('20', 'prefecture', '長野県', '20'), "
+    "('21', 'prefecture', '岐阜県', '21'), "
+    "('22', 'prefecture', '静岡県', '22'), "
+    "('23', 'prefecture', '愛知県', '23'), "
+    "('24', 'prefecture', '三重県', '24'), "
+    "('25', 'prefecture', '滋賀県', '25'), "
+    "('26', 'prefecture', '京都府', '26'), "
+    "('27', 'prefecture', '大阪府', '27'), "
+    "('28', 'prefecture', '兵庫県', '28'), "
+    "('29', 'prefecture', '奈良県', '29'), "
+    "('30', 'prefecture', '和歌山県', '30'), "
+    "('31', 'prefecture', '鳥取県', '31'), "
+    "('32', 'prefecture', '島根県', '32'), "
+    "('33', 'prefecture', '岡山県', '33'), "
+    "('34', 'prefecture', '広島県', '34'), "
+    "('35', 'prefecture', '山口県', '35'), "
+    "('36', 'prefecture', '徳島県', '36'), "
+    "('37', 'prefecture', '香川県', '37'), "
+    "('38', 'prefecture', '愛媛県', '38'), "
+    "('39', 'prefecture', '高知県', '39'), "
+    "('40', 'prefecture', '福岡県', '40'), "
+    "('41', 'prefecture', '佐賀県', '41'), "
+    "('42', 'prefecture', '長崎県', '42'), "
+    "('43', 'prefecture', '熊本県', '43'), "
+    "('44', 'prefecture', '大分県', '44'), "
+    "('45', 'prefecture', '宮崎県', '45'), "
+    "('46', 'prefecture', '鹿児島県', '46'), "
+    "('47', 'prefecture', '沖縄県', '47')",
+]
 
 
 MIGRATIONS: list[Migration] = [
-    ("0001_initial", _0001_INITIAL + _prefecture_rows()),
+    ("0001_initial", _0001_INITIAL + _0001_PREFECTURES),
     ("0002_applications", _0002_APPLICATIONS),
     ("0003_institutions_and_reports", _0003_INSTITUTIONS),
     ("0004_imports", _0004_IMPORTS),

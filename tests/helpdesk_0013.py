@@ -62,7 +62,8 @@ def build(path: Path, staff_now: datetime, desk_now: datetime) -> dict:
     measures its sessions on the real clock). `tokyo`'s hash is made with weaker parameters than
     today's, as an account from an older release would have: signing in must still rehash it.
     """
-    from bot.store import MIGRATIONS, hash_token
+    from bot.migrations import MIGRATIONS
+    from bot.store import hash_token
 
     hasher, weak = PasswordHasher(), PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     conn = connect(path, row_factory=sqlite3.Row)

@@ -125,7 +125,7 @@ def test_sessions_signed_in_before_stay_valid_and_signed_out_ones_stay_ended(mig
 def test_the_chat_and_the_desk_keep_their_signed_in_browsers(old_db, tmp_path, kb_index):
     """The real app over a migrated instance: cookies made before the migration still sign in, and the
     web and desk sign-in forms accept the old passwords."""
-    from handlers.instance import Instance
+    from helpdesk.instance import Instance
     from handlers.web import create_app
 
     path, made = old_db

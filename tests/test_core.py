@@ -13,7 +13,7 @@ from bot import (
 from bot import intents
 from bot.actions import CallDesk, OfferEscalation
 from bot.choices import ArticleChoice
-from bot.store import MIGRATIONS
+from bot.migrations import MIGRATIONS
 from bot.text import plain
 
 TODAY = datetime(2026, 11, 25, 10, 0, tzinfo=JST)

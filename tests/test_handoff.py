@@ -168,6 +168,20 @@ def test_every_state_move_and_no_loop(core, desk):
     assert rows(core, "SELECT count(*) FROM tickets") == [(1,)]
 
 
+def test_a_ticket_closed_while_the_desk_held_the_conversation_can_be_followed_by_a_new_one(core, desk):
+    """Closing (not resolving) leaves the conversation with the desk; asking for a person again makes a
+    new ticket, and the move to waiting_desk from waiting_desk is no move at all (bot/conversations.py
+    `move_state`), not a refused one."""
+    cid = open_web(core)
+    offer = say(core, cid, "担当者と話したい")
+    say(core, cid, None, button=confirm_button(offer))
+    desk.close(1001, YAMADA)
+    assert (state(core, cid), rows(core, "SELECT number, state FROM tickets")) == ("waiting_desk", [(1001, "closed")])
+    created = core.desk.create(cid, Asker(), "web", reason="api")
+    assert (created.created, created.ticket.number, created.ticket.state) == (True, 1002, "new")
+    assert state(core, cid) == "waiting_desk"
+
+
 def test_two_agents_replying_both_kept_the_first_claims(core, desk):
     cid = open_web(core)
     offer = say(core, cid, "担当者と話したい")

@@ -197,3 +197,34 @@ def test_readyz_recovers_when_the_part_is_fixed(ready):
     assert body["failing"] == body["degraded"] == [] and body["status"] == "ok"
     assert body["checks"]["outbox"]["backlog"] == 1 and body["checks"]["outbox"]["oldest_age_seconds"] >= 100
     assert body["checks"]["telegram"]["last_poll_age_seconds"] <= 5
+
+
+def test_readyz_counts_the_outbox_as_the_bot_writes_it(ready):
+    """Rows queued, sent and given up on through bot/outbox.py itself, in two channels: only what still
+    waits counts, and the oldest of it gives the age (the same SQL the outbox keeps, not a guess)."""
+    from bot.outbox import Outbox, backlog
+    from bot.store import Store
+
+    instance, client = ready
+    jst = timezone(timedelta(hours=9))
+    ago = lambda minutes: (datetime.now(jst) - timedelta(minutes=minutes)).isoformat(timespec="seconds")  # noqa: E731
+    store = Store(instance.helpdesk_db)
+    try:
+        telegram, other = Outbox(store, "telegram"), Outbox(store, "line")
+        telegram.set_notify("42", "7", True, ago(100))  # notifications go only to chats that asked
+        assert telegram.notify("42", "sent", {"text": "済"}, ago(90))
+        assert telegram.notify("42", "refused", {"text": "拒否"}, ago(80))
+        waiting_since = ago(12)
+        assert telegram.notify("43", "waiting", {"text": "待ち"}, waiting_since)
+        assert other.notify("44", "waiting", {"text": "待ち"}, ago(3))
+        ids = {r.key: r.id for r in telegram.due("run-1", time.time())}
+        telegram.sent([ids["sent"]], ago(89))
+        telegram.failed(ids["refused"], "forbidden")
+        assert backlog(store.conn) == (2, waiting_since)
+    finally:
+        store.close()
+    outbox = client().get("/readyz").get_json()["checks"]["outbox"]
+    assert outbox["backlog"] == 2 and 12 * 60 - 5 <= outbox["oldest_age_seconds"] <= 12 * 60 + 60
+    assert outbox["ok"] is True
+    outbox = client(READY_OUTBOX_MAX_MINUTES=10).get("/readyz").get_json()["checks"]["outbox"]
+    assert outbox["ok"] is False and outbox["backlog"] == 2

@@ -93,3 +93,29 @@ def test_a_new_question_during_a_ticket_is_told_to_the_desk_and_the_ticket_stays
     other, other_auth = conversation(desk_client, "日医ニュースの送付先")
     assert desk_client.post(f"/api/conversations/{other}/new-question", json={},
                             headers=other_auth).json == {"ticket": None}
+
+
+def test_the_ticket_page_is_told_the_state_its_label_and_whether_it_is_unfinished(desk_client):
+    """The console's script keeps no list of ticket states: the page and /live say them (bot/tickets.py),
+    and the reopen and close buttons show for a resolved ticket only."""
+    import re
+    from pathlib import Path
+
+    from bot.tickets import STATE_JA
+
+    cid, auth = conversation(desk_client, UNANSWERABLE)
+    number = ticket_of(desk_client, cid, auth)
+    assert sign_in(desk_client).status_code == 303
+    page = desk_client.get(f"/desk/tickets/{number}").text
+    assert 'data-state="new" data-active="true"' in page and 'value="reopen"' not in page
+    act(desk_client, number, "state", to="resolve")
+    page = desk_client.get(f"/desk/tickets/{number}").text
+    assert 'data-state="resolved" data-active="false"' in page
+    assert 'value="reopen"' in page and 'value="close"' in page
+    after, event = re.search(r'data-after="(\d+)" data-event="(\d+)"', page).groups()
+    live = desk_client.get(f"/desk/tickets/{number}/live?after={after}&event=0&wait=0",
+                           headers={"X-Requested-With": "fetch"}).json
+    assert (live["state"], live["state_ja"], live["active"]) == ("resolved", "解決済み", False)
+    for script in (Path(__file__).parent.parent / "handlers" / "static" / "desk").glob("*.js"):
+        text = script.read_text(encoding="utf-8")
+        assert not [label for label in STATE_JA.values() if label in text], script

@@ -10,7 +10,7 @@ from bot import Asker, Store
 from bot.errors import ConversationNotFound, NotAnAgent
 from bot.state import (BOT, CLOSED, STATES, TRANSITIONS, WAITING_DESK, WITH_AGENT, StateChanged,
                        TransitionNotAllowed)
-from bot.store import MIGRATIONS
+from bot.migrations import MIGRATIONS
 from storage.sqlite import apply_migrations, connect
 
 from tests.test_core import core, store  # noqa: F401  (the same fixtures: a real store and core)
@@ -65,6 +65,29 @@ def test_a_move_from_a_state_already_left_loses(core, store):
     assert (lost.value.expected, lost.value.current) == (WAITING_DESK, WITH_AGENT)
     with pytest.raises(ConversationNotFound):
         core.move("nope", WAITING_DESK)
+
+
+def test_every_move_goes_through_the_one_move_of_the_store(core, store):
+    """The core's moves and the desk's (inside their own transactions) are the store's `move_state`:
+    the same checks, the same errors, and a move to the state the conversation is in changes nothing."""
+    import bot.desk
+    import bot.handoff
+
+    assert not hasattr(bot.handoff.Handoff, "move") and not hasattr(bot.handoff.Handoff, "MOVE_SQL")
+    assert "UPDATE conversations SET state" not in open(bot.desk.__file__, encoding="utf-8").read()
+    cid = opened(core)
+    core.move(cid, WAITING_DESK)
+    assert core.move(cid, WAITING_DESK).state == WAITING_DESK
+    with store.transaction() as conn:
+        assert store.move_state(conn, cid, WITH_AGENT, expected=WAITING_DESK) == WAITING_DESK
+        with pytest.raises(StateChanged) as lost:
+            store.move_state(conn, cid, CLOSED, expected=WAITING_DESK)
+        assert (lost.value.expected, lost.value.current) == (WAITING_DESK, WITH_AGENT)
+        with pytest.raises(TransitionNotAllowed):
+            store.move_state(conn, cid, BOT)
+        with pytest.raises(ConversationNotFound):
+            store.move_state(conn, "nope", WAITING_DESK)
+    assert store.state(cid) == WITH_AGENT
 
 
 def test_the_bot_is_silent_while_the_desk_holds_and_replays_still_work(core, store):

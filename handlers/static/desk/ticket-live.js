@@ -11,8 +11,8 @@ const POLL_MS = 5000;
 const thread = document.getElementById("thread");
 const viewers = document.getElementById("viewers");
 const stateNotice = document.getElementById("live-state");
-const STATE_JA = { new: "新規", open: "対応中", pending: "返信待ち", resolved: "解決済み", closed: "終了" };
-const ACTIVE = ["new", "open", "pending"];
+// The states, their labels and which are unfinished are the server's (bot/tickets.py): /live says them.
+const activeAtLoad = thread.dataset.active === "true";
 let timer = null;
 let busy = false;
 
@@ -46,13 +46,13 @@ async function ask() {
       thread.dataset.event = String(data.event);
       showViewers(data.viewers || []);
       const badge = document.querySelector(".facts .badge");
-      if (badge && STATE_JA[data.state]) {
+      if (badge && data.state_ja) {
         badge.className = `badge badge-${data.state}`;
-        badge.textContent = STATE_JA[data.state];
+        badge.textContent = data.state_ja;
       }
-      if (ACTIVE.includes(data.state) !== ACTIVE.includes(thread.dataset.state)) {
+      if (data.active !== activeAtLoad) {
         stateNotice.hidden = false;
-        stateNotice.textContent = `この問い合わせは「${STATE_JA[data.state] || data.state}」になりました。` +
+        stateNotice.textContent = `この問い合わせは「${data.state_ja}」になりました。` +
           "操作する前にページを再読み込みしてください。";
       }
       const quickAndEmpty = !data.items.trim() && Date.now() - started < WAIT_S * 500;
