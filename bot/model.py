@@ -24,6 +24,9 @@ REPLY_KINDS = (
     "lookup", "lookup_choices", "lookup_prompt", "sign_in_required", "link_code",
     "handoff_offer", "handoff_cancelled", "ticket", "desk_ack", "desk_closed",
 )
+# Replies stored before `Reply.personal` existed are personal by their kind (record replies and what
+# leads to them); new replies carry the mark the core set.
+LEGACY_PERSONAL_KINDS = frozenset({"lookup", "lookup_choices", "lookup_prompt", "link_code", "sign_in_required"})
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,10 @@ class Reply:
     the desk and the logs; None means masking the identifiers in `full_text` is enough. `conceal`
     lists secrets (a one-time link code) shown to the asker once and never stored; it is not part
     of the stored form.
+
+    `personal` says the reply carries or asks for someone's records (a lookup, its prompt, a link
+    code, the request to sign in for one): the core sets it where it composes a record reply, and a
+    channel that others read (a group chat) shows such a reply to nobody but the asker.
     """
 
     text: str
@@ -128,6 +135,7 @@ class Reply:
     table: Table | None = None
     redacted: str | None = None
     pending: str | None = None
+    personal: bool = False
     conceal: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -167,6 +175,7 @@ class Reply:
             "pending": self.pending,
             "table": self.table.to_dict() if self.table else None,
             "redacted": self.redacted,
+            "personal": self.personal,
         }
 
     @classmethod
@@ -189,6 +198,7 @@ class Reply:
             table=Table.from_dict(d["table"]) if d.get("table") else None,
             redacted=d.get("redacted"),
             pending=pending,
+            personal=d.get("personal", d["kind"] in LEGACY_PERSONAL_KINDS),
         )
 
 

@@ -46,8 +46,6 @@ NOTIFY_ON = ("通知をオンにしました。新しいリリースノートが
 NOTIFY_ON_LINKED = "と、入会手続きなどの状況が変わったとき"
 NOTIFY_OFF = "通知をオフにしました。再開するには /notify on を送ってください。"
 NOTIFY_STATE = "通知は現在{state}です。"
-# Replies that carry or ask for personal data, never shown in a group.
-PERSONAL_KINDS = {"lookup", "lookup_choices", "lookup_prompt", "link_code", "sign_in_required"}
 
 
 @dataclass(frozen=True)
@@ -140,7 +138,7 @@ class Work:
         if turn.answer is None:
             return []
         reply = turn.reply
-        if not chat.private and reply.kind in PERSONAL_KINDS:
+        if not chat.private and reply.personal:
             return render_text(GROUP_PRIVATE)
         return render_reply(reply, self.config.public_url, message_id=turn.answer.id)
 
