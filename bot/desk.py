@@ -19,7 +19,6 @@ behalf of that asker, in the access log and on the ticket.
 """
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from typing import Callable
@@ -244,14 +243,13 @@ class DeskOutbox:
     def enqueue_reply(self, conn, conversation_id: str, message_id: int, text: str, author: str | None,
                       at: str) -> bool:
         """Queue one desk message inside the caller's transaction (once per message id)."""
-        from .outbox import Outbox
+        from .outbox import PLAIN, Outbox
 
         row = conn.execute(self.CHAT_SQL, {"id": conversation_id}).fetchone()
         if row is None or not row["external_chat_id"]:
             return False
-        # The channel sends Telegram HTML: what an agent typed is text, never markup.
-        body = html.escape(text, quote=False)
-        payload = {"text": html.escape(telegram_header(author), quote=False) + body, "desk_message_id": message_id}
+        # Plain text: the channel's adapter draws it in its own markup (what an agent typed is never markup).
+        payload = {"format": PLAIN, "text": telegram_header(author) + text, "desk_message_id": message_id}
         return conn.execute(Outbox.ENQUEUE_SQL, {
             "channel": row["channel"], "chat_id": row["external_chat_id"], "key": self.key(message_id),
             "kind": "reply", "payload": json.dumps(payload, ensure_ascii=False), "now": at, "claimed_by": None,
