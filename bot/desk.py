@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import state
+from .channels import TELEGRAM, WEB
 from .handoff import Handoff
 from .model import Asker, Reply
 from .text import utf16_len
@@ -71,7 +72,7 @@ def telegram_header(author: str | None) -> str:
 
 
 def reply_channel(channel: str, external_chat_id: str | None, author: str | None) -> Channel:
-    if channel != "telegram":
+    if channel != TELEGRAM:
         return Channel(channel, REPLY_CHARS)
     return Channel(channel, TELEGRAM_UNITS - utf16_len(telegram_header(author)), utf16=True,
                    group=(external_chat_id or "").startswith("-"))
@@ -131,7 +132,7 @@ class Desk:
             self.tickets.claim(conn, number, agent.login_id, at)
             self.tickets.responded(conn, number, at)
             self.tickets.set_state(conn, self.tickets.get(number, conn), "pending", agent.login_id, at)
-            if self.outbox is not None and ticket.channel != "web":
+            if self.outbox is not None and ticket.channel != WEB:
                 self.outbox.enqueue_reply(conn, ticket.conversation_id, mid, text, agent.display_name, at)
         return mid
 
@@ -169,7 +170,7 @@ class Desk:
                 self.handoff.move(conn, ticket.conversation_id, state.CLOSED)
                 reply = Reply(RESOLVED_TEXT.format(number=number), "desk_closed")
                 mid = self.handoff.add_message(conn, ticket.conversation_id, "bot", reply.text, at, reply=reply)
-                if self.outbox is not None and ticket.channel != "web":
+                if self.outbox is not None and ticket.channel != WEB:
                     self.outbox.enqueue_reply(conn, ticket.conversation_id, mid, reply.text, None, at)
 
     def close(self, number: int, agent: Agent) -> None:

@@ -15,7 +15,6 @@ from .buttons import (  # noqa: F401  (re-exported: channels import them from bo
 from .choices import Choice, choice_from_dict, legacy
 
 ROLES = ("anonymous", "staff", "member", "desk")
-CHANNELS = ("web", "telegram", "console", "test")
 
 LEVELS = ("county", "prefecture")
 # Every kind of reply the core (and the desk's part of it, bot/handoff.py and bot/desk.py) gives.

@@ -12,7 +12,8 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 from bot.accounts import SignInFailed
 from bot.desk import EmptyText, TextTooLong
 from bot.numbers import MAX_NUMBER
-from bot.ticket_queue import AGE_JA, CHANNEL_JA, QueueFilter, TicketQueue
+from bot.channels import CHANNELS, PUBLIC, WEB
+from bot.ticket_queue import AGE_JA, QueueFilter, TicketQueue
 from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketNotFound, TicketStateError
 from handlers import desk_live, ratelimit
 from handlers.auth import local_path, login_id_of_request
@@ -39,7 +40,8 @@ def check_csrf():
 
 
 def desk_labels():
-    return {"STATE_JA": STATE_JA, "PRIORITY_JA": PRIORITY_JA, "CHANNEL_JA": CHANNEL_JA, "ROLE_JA": ROLE_JA}
+    return {"STATE_JA": STATE_JA, "PRIORITY_JA": PRIORITY_JA, "CHANNEL_JA": CHANNELS, "PUBLIC_CHANNELS": PUBLIC,
+            "ROLE_JA": ROLE_JA}
 
 
 def render(template: str, status: int = 200, **values):
@@ -152,7 +154,7 @@ def timeline(ticket):
                           "author": e.actor, "text": e.detail.get("text") or THREAD_EVENTS[e.kind]})
     items.sort(key=lambda i: (i["at"], i["kind"] == "event", i["id"]))
     status = ds.desk.outbox.status([i["id"] for i in items if i["role"] in ("agent", "bot")]) \
-        if ticket.channel != "web" else {}
+        if ticket.channel != WEB else {}
     for i in items:
         i["delivery"] = DELIVERY_JA.get(status.get(i["id"])) if i["kind"] == "message" else None
         i["undelivered"] = status.get(i["id"]) in ("failed", "unreachable")

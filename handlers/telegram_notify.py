@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from bot import Store
+from bot.channels import TELEGRAM
 from bot.outbox import Outbox
 from handlers.telegram_render import article_url, esc, render_text
 from records.lookup import KIND_JA, _where  # the lookups' own words for where an application stands
@@ -30,7 +31,7 @@ from records.vocab import STATUS_JA
 from storage.sqlite import connect
 
 log = logging.getLogger("helpdesk.telegram")
-CHANNEL = "telegram"
+CHANNEL = TELEGRAM
 
 STAGE_CHANGED = "{kind}（申請番号 {number}）の状況が変わりました：{status}"
 RETURN_REASON = "差戻しの理由：{reason}"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bot import Asker, HelpdeskError
+from bot.channels import TELEGRAM
 from bot.outbox import Outbox
 from handlers.metrics import record_turn
 from handlers.telegram_render import (GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, RELINK_DATA, RELINK_NO, render_reply,
@@ -31,7 +32,7 @@ from handlers.telegram_render import (GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, REL
 from helpdesk.errors import describe
 from records.errors import RecordsError
 
-CHANNEL = "telegram"
+CHANNEL = TELEGRAM
 LINKED = ("アカウントを連携しました（会員番号 {number}）。/status で会員情報と入会手続きの状況を、"
           "/delivery で送付先を確認できます。手続きの状況のお知らせを受け取るには /notify on を送ってください。")
 UNLINKED = "連携を解除しました。ご自身の情報を確認するには、あらためて連携コードで連携してください。"
