@@ -256,6 +256,19 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class DeskHold:
+    """Whether the operations desk holds a conversation now (the bot is silent and an agent answers),
+    and the number of its open ticket. Channels are told it (the widget listens for the agent's
+    replies while `held`), read from the conversation's state, never guessed from the replies."""
+
+    held: bool
+    ticket: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"held": self.held, "ticket": self.ticket}
+
+
+@dataclass(frozen=True)
 class NewConversation:
     """A freshly opened conversation and its secret token, which is shown exactly once."""
 
