@@ -37,18 +37,21 @@ RESOLVED_TEXT = ("担当者が対応を終了しました。お問い合わせ�
 
 
 class EmptyText(ValueError):
-    message_ja = "本文を入力してください。"
+    """Nothing to send (the console's sentences for these are helpdesk/errors.py's)."""
 
 
 class TextTooLong(ValueError):
-    message_ja = f"本文は{REPLY_CHARS}文字以内にしてください。"
+    """Longer than `limit` characters."""
+
+    limit = REPLY_CHARS
 
 
 class TooLongForTelegram(TextTooLong):
+    """Longer than one Telegram message: `units` UTF-16 code units of at most `limit`."""
+
     def __init__(self, units: int, limit: int):
         super().__init__(units, limit)
-        self.message_ja = (f"Telegram に送る返信は1通{limit}文字までです（絵文字などは2文字と数えます）。"
-                           f"いまは{units}文字です。短くするか、2通に分けて送ってください。")
+        self.units, self.limit = units, limit
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from bot.accounts import SignInFailed
+from bot.channels import CHANNELS, PUBLIC, WEB
 from bot.desk import EmptyText, TextTooLong
 from bot.numbers import MAX_NUMBER
-from bot.channels import CHANNELS, PUBLIC, WEB
 from bot.ticket_queue import AGE_JA, QueueFilter, TicketQueue
 from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketNotFound, TicketStateError
 from handlers import desk_live, ratelimit
@@ -21,6 +21,7 @@ from handlers.desk_auth import (acting_agent, agent_required, current_agent, des
                                 start_agent_session)
 from handlers.headers import public_url
 from handlers.pages import page_response
+from helpdesk.errors import by_code, describe
 
 ROLE_JA = {"staff": "医師会事務局の職員", "member": "会員（医師）", "anonymous": "ログインなし", "desk": "運営事務局"}
 EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "内部メモ", "state": "状態を変更",
@@ -30,7 +31,7 @@ EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "�
 DONE_JA = {"reply": "返信を送信しました。", "note": "内部メモを保存しました。", "assign": "担当者を変更しました。",
            "priority": "優先度を変更しました。", "resolve": "解決済みにしました。利用者との会話はヘルプデスクに戻りました。",
            "reopen": "対応中に戻しました。", "close": "終了にしました。"}
-SIGN_IN_LIMITED = "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"
+SIGN_IN_LIMITED = by_code("sign_in_rate_limited").message
 DELIVERY_JA = {"sent": "送信済み", "queued": "送信待ち", "failed": "送信できませんでした",
                "unreachable": "送信できませんでした（利用者がボットをブロックしています）"}
 
@@ -196,7 +197,7 @@ def act(number: int, done: str, action):
     try:
         action()
     except (EmptyText, TextTooLong, TicketStateError) as e:
-        return ticket_view(number, status=422, error=e.message_ja, draft=request.form.get("text", ""))
+        return ticket_view(number, status=422, error=describe(e).message, draft=request.form.get("text", ""))
     return redirect(url_for("desk.ticket_page", number=number, done=done) + "#done", code=303)
 
 
@@ -215,7 +216,7 @@ def post_assign(number: int):
     assignee = request.form.get("assignee", "")
     assignee = agent.login_id if assignee == "me" else assignee
     if assignee and assignee not in desk_services().agents.names():
-        return ticket_view(number, status=422, error="その担当者は登録されていません。")
+        return ticket_view(number, status=422, error=by_code("desk_unknown_assignee").message)
     return act(number, "assign", lambda: desk.assign(number, agent, assignee or None))
 
 
@@ -224,7 +225,7 @@ def post_priority(number: int):
     desk, agent = desk_services().desk, acting_agent()
     priority = request.form.get("priority", "")
     if priority not in PRIORITIES:
-        return ticket_view(number, status=422, error="優先度を選んでください。")
+        return ticket_view(number, status=422, error=by_code("desk_priority_required").message)
     return act(number, "priority", lambda: desk.set_priority(number, agent, priority))
 
 
@@ -234,7 +235,7 @@ def post_state(number: int):
     actions = {"resolve": desk.resolve, "reopen": desk.reopen, "close": desk.close}
     what = request.form.get("to", "")
     if what not in actions:
-        return ticket_view(number, status=422, error="操作を選んでください。")
+        return ticket_view(number, status=422, error=by_code("desk_action_required").message)
     return act(number, what, lambda: actions[what](number, agent))
 
 
@@ -244,7 +245,7 @@ def post_lookup(number: int):
     try:
         reply = desk_services().desk.lookup(ticket, acting_agent(), request.form.get("query", ""))
     except (EmptyText, TextTooLong) as e:
-        return ticket_view(number, status=422, error=e.message_ja)
+        return ticket_view(number, status=422, error=describe(e).message)
     return ticket_view(number, lookup=reply)
 
 

@@ -12,7 +12,7 @@
  *   frame-signin.js    staff sign-in, the account bar, signing out
  */
 import { NS, $, h, params } from "./frame-util.js";
-import { api, refreshSession } from "./frame-api.js";
+import { TEXTS, api, refreshSession } from "./frame-api.js";
 import * as outbox from "./frame-outbox.js";
 import * as render from "./frame-render.js";
 import { clearComposer, hideSuggestions, isImeKey, submitText, updateCounter } from "./frame-composer.js";
@@ -118,7 +118,7 @@ function loadHistory(notice) {
       done();
     }, (err) => {
       if ([401, 403, 404].indexOf(err.status) >= 0) outbox.forgetConversation();
-      else render.append(h("p", { className: "log-note", text: "これまでの会話を読み込めませんでした。" + err.message }), slot);
+      else render.append(h("p", { className: "log-note", text: TEXTS.history + err.message }), slot);
       done();
     });
 }
