@@ -28,7 +28,7 @@ from .errors import ConversationNotFound, EmptyMessage, MessageNotFound, Message
 from .linking import LinkCodes, MemberLink
 from .lookup_requests import quick_buttons
 from .lookups import Lookups
-from .model import Asker, Conversation, Message, NewConversation, Reply, Turn
+from .model import Asker, Conversation, DeskHold, Message, NewConversation, Reply, Turn
 from .numbers import whole_number
 from .phrases import (GREETING_TEXT, HANDOFF_MEMBER_NOTE, HANDOFF_TEXT, HELP_TEXT, STAFF_HELP, STAFF_NOTE,
                       STALE_BUTTON_TEXT, THANKS_TEXT)
@@ -114,6 +114,14 @@ class Core:
     def history(self, conversation_id: str, token: str | None = None, asker: Asker | None = None) -> list[Message]:
         self.conversation(conversation_id, token, asker)
         return self.store.messages(conversation_id)
+
+    def desk_hold(self, conversation_id: str, token: str | None = None, asker: Asker | None = None) -> DeskHold:
+        """Whether the desk holds the conversation now, and its open ticket (checked like `history`)."""
+        conversation = self.conversation(conversation_id, token, asker)
+        if conversation.state not in DESK_HOLDS:
+            return DeskHold(False)
+        ticket = self.desk.tickets.active_for(conversation_id) if self.desk is not None else None
+        return DeskHold(True, ticket.number if ticket else None)
 
     def feedback(self, message_id: int, helpful: bool, token: str | None = None,
                  asker: Asker | None = None) -> Message:

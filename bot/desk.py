@@ -19,12 +19,12 @@ behalf of that asker, in the access log and on the ticket.
 """
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from typing import Callable
 
 from . import state, tickets
+from .channels import TELEGRAM, WEB
 from .handoff import Handoff
 from .model import Asker, Reply
 from .text import utf16_len
@@ -37,18 +37,21 @@ RESOLVED_TEXT = ("担当者が対応を終了しました。お問い合わせ�
 
 
 class EmptyText(ValueError):
-    message_ja = "本文を入力してください。"
+    """Nothing to send (the console's sentences for these are helpdesk/errors.py's)."""
 
 
 class TextTooLong(ValueError):
-    message_ja = f"本文は{REPLY_CHARS}文字以内にしてください。"
+    """Longer than `limit` characters."""
+
+    limit = REPLY_CHARS
 
 
 class TooLongForTelegram(TextTooLong):
+    """Longer than one Telegram message: `units` UTF-16 code units of at most `limit`."""
+
     def __init__(self, units: int, limit: int):
         super().__init__(units, limit)
-        self.message_ja = (f"Telegram に送る返信は1通{limit}文字までです（絵文字などは2文字と数えます）。"
-                           f"いまは{units}文字です。短くするか、2通に分けて送ってください。")
+        self.units, self.limit = units, limit
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def telegram_header(author: str | None) -> str:
 
 
 def reply_channel(channel: str, external_chat_id: str | None, author: str | None) -> Channel:
-    if channel != "telegram":
+    if channel != TELEGRAM:
         return Channel(channel, REPLY_CHARS)
     return Channel(channel, TELEGRAM_UNITS - utf16_len(telegram_header(author)), utf16=True,
                    group=(external_chat_id or "").startswith("-"))
@@ -132,7 +135,7 @@ class Desk:
             self.tickets.claim(conn, number, agent.login_id, at)
             self.tickets.responded(conn, number, at)
             self.tickets.set_state(conn, self.tickets.get(number, conn), tickets.PENDING, agent.login_id, at)
-            if self.outbox is not None and ticket.channel != "web":
+            if self.outbox is not None and ticket.channel != WEB:
                 self.outbox.enqueue_reply(conn, ticket.conversation_id, mid, text, agent.display_name, at)
         return mid
 
@@ -170,7 +173,7 @@ class Desk:
                 self.store.move_state(conn, ticket.conversation_id, state.CLOSED)
                 reply = Reply(RESOLVED_TEXT.format(number=number), "desk_closed")
                 mid = self.handoff.add_message(conn, ticket.conversation_id, "bot", reply.text, at, reply=reply)
-                if self.outbox is not None and ticket.channel != "web":
+                if self.outbox is not None and ticket.channel != WEB:
                     self.outbox.enqueue_reply(conn, ticket.conversation_id, mid, reply.text, None, at)
 
     def close(self, number: int, agent: Agent) -> None:
@@ -245,14 +248,13 @@ class DeskOutbox:
     def enqueue_reply(self, conn, conversation_id: str, message_id: int, text: str, author: str | None,
                       at: str) -> bool:
         """Queue one desk message inside the caller's transaction (once per message id)."""
-        from .outbox import Outbox
+        from .outbox import PLAIN, Outbox
 
         row = conn.execute(self.CHAT_SQL, {"id": conversation_id}).fetchone()
         if row is None or not row["external_chat_id"]:
             return False
-        # The channel sends Telegram HTML: what an agent typed is text, never markup.
-        body = html.escape(text, quote=False)
-        payload = {"text": html.escape(telegram_header(author), quote=False) + body, "desk_message_id": message_id}
+        # Plain text: the channel's adapter draws it in its own markup (what an agent typed is never markup).
+        payload = {"format": PLAIN, "text": telegram_header(author) + text, "desk_message_id": message_id}
         return conn.execute(Outbox.ENQUEUE_SQL, {
             "channel": row["channel"], "chat_id": row["external_chat_id"], "key": self.key(message_id),
             "kind": "reply", "payload": json.dumps(payload, ensure_ascii=False), "now": at, "claimed_by": None,

@@ -122,7 +122,13 @@ class Lookups:
         return self.answer(Request(topic=topic if topic in TOPICS else None), asker)
 
     def answer(self, request: Request, asker: Asker) -> Reply:
-        """The reply to a recognised request; anonymous askers are told to sign in, untouched records."""
+        """The reply to a recognised request, marked personal: whatever it says (the record, a prompt
+        for a number, a refusal, the request to sign in) is about the asker's records, and a group
+        never sees it (`Reply.personal`)."""
+        return replace(self._reply(request, asker), personal=True)
+
+    def _reply(self, request: Request, asker: Asker) -> Reply:
+        """Anonymous askers are told to sign in, untouched records."""
         if not may_look_up(asker):
             if asker.role == "desk":
                 return Reply(message_ja(RecordUnavailable()), "lookup")

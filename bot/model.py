@@ -12,7 +12,6 @@ from .buttons import Button
 from .choices import Choice, choice_from_dict, legacy
 
 ROLES = ("anonymous", "staff", "member", "desk")
-CHANNELS = ("web", "telegram", "console", "test")
 
 LEVELS = ("county", "prefecture")
 # Every kind of reply the core (and the desk's part of it, bot/handoff.py and bot/desk.py) gives.
@@ -21,6 +20,9 @@ REPLY_KINDS = (
     "lookup", "lookup_choices", "lookup_prompt", "sign_in_required", "link_code",
     "handoff_offer", "handoff_cancelled", "ticket", "desk_ack", "desk_closed",
 )
+# Replies stored before `Reply.personal` existed are personal by their kind (record replies and what
+# leads to them); new replies carry the mark the core set.
+LEGACY_PERSONAL_KINDS = frozenset({"lookup", "lookup_choices", "lookup_prompt", "link_code", "sign_in_required"})
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ class Reply:
     the desk and the logs; None means masking the identifiers in `full_text` is enough. `conceal`
     lists secrets (a one-time link code) shown to the asker once and never stored; it is not part
     of the stored form.
+
+    `personal` says the reply carries or asks for someone's records (a lookup, its prompt, a link
+    code, the request to sign in for one): the core sets it where it composes a record reply, and a
+    channel that others read (a group chat) shows such a reply to nobody but the asker.
     """
 
     text: str
@@ -125,6 +131,7 @@ class Reply:
     table: Table | None = None
     redacted: str | None = None
     pending: str | None = None
+    personal: bool = False
     conceal: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -164,6 +171,7 @@ class Reply:
             "pending": self.pending,
             "table": self.table.to_dict() if self.table else None,
             "redacted": self.redacted,
+            "personal": self.personal,
         }
 
     @classmethod
@@ -186,6 +194,7 @@ class Reply:
             table=Table.from_dict(d["table"]) if d.get("table") else None,
             redacted=d.get("redacted"),
             pending=pending,
+            personal=d.get("personal", d["kind"] in LEGACY_PERSONAL_KINDS),
         )
 
 
@@ -241,6 +250,19 @@ class Turn:
     @property
     def reply(self) -> Reply | None:
         return self.answer.reply if self.answer is not None else None
+
+
+@dataclass(frozen=True)
+class DeskHold:
+    """Whether the operations desk holds a conversation now (the bot is silent and an agent answers),
+    and the number of its open ticket. Channels are told it (the widget listens for the agent's
+    replies while `held`), read from the conversation's state, never guessed from the replies."""
+
+    held: bool
+    ticket: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"held": self.held, "ticket": self.ticket}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,11 @@ The chats table keeps what the channel knows of a chat beyond conversations: whe
 notifications (/notify, off by default) and whether the user blocked the bot (then nothing more is sent
 to it until it writes again). `meta` caches small facts (the bot's username for deep links) so that the
 web process never has to call the channel's API.
+
+A row's payload says its format: `"format": "plain"` is text as the core wrote it (a desk agent's
+reply), which the channel's adapter draws in its own markup when it sends it; a payload without a
+format is already in the channel's markup (what the adapter rendered itself, and desk rows queued by
+versions before the mark, which were escaped for Telegram then and must not be escaped twice).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
+PLAIN = "plain"  # a payload's `format`: text for the channel to draw (see the module doc)
 
 BACKLOG_SQL = """
     SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL AND failed IS NULL

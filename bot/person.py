@@ -21,9 +21,8 @@ from pathlib import Path
 
 from storage.sqlite import connect, transaction
 
+from .channels import TELEGRAM
 from .retention import tables
-
-TELEGRAM = "telegram"
 
 
 @dataclass
@@ -44,10 +43,11 @@ def _marks(prefix: str, values) -> tuple[str, dict]:
 
 
 def _select(conn, sql: str, prefix: str, values) -> list[sqlite3.Row]:
+    """Rows of `sql` for the values (`{marks}`); `:channel` is the Telegram channel's name."""
     if not values:
         return []
     marks, params = _marks(prefix, values)
-    return conn.execute(sql.format(marks=marks), params).fetchall()
+    return conn.execute(sql.format(marks=marks), params | {"channel": TELEGRAM}).fetchall()
 
 
 def find(conn: sqlite3.Connection, *, member_number: str | None = None, telegram_user: str | None = None) -> Found:
@@ -56,30 +56,30 @@ def find(conn: sqlite3.Connection, *, member_number: str | None = None, telegram
     if member_number:
         found.member_numbers.add(member_number)
         found.telegram_users |= {r[0] for r in _select(
-            conn, "SELECT external_user_id FROM member_links WHERE channel = 'telegram' AND member_number IN {marks}",
+            conn, "SELECT external_user_id FROM member_links WHERE channel = :channel AND member_number IN {marks}",
             "m", found.member_numbers)}
     if telegram_user:
         found.telegram_users.add(str(telegram_user))
         found.member_numbers |= {r[0] for r in _select(
-            conn, "SELECT member_number FROM member_links WHERE channel = 'telegram' AND external_user_id IN {marks}",
+            conn, "SELECT member_number FROM member_links WHERE channel = :channel AND external_user_id IN {marks}",
             "u", found.telegram_users)}
     # A private chat's id is the user's id; chats the bot recorded for the user count as well.
     found.chats = set(found.telegram_users)
     if "channel_chats" in present:
         found.chats |= {r[0] for r in _select(
-            conn, "SELECT chat_id FROM channel_chats WHERE channel = 'telegram' AND user_id IN {marks}",
+            conn, "SELECT chat_id FROM channel_chats WHERE channel = :channel AND user_id IN {marks}",
             "u", found.telegram_users)}
     columns = {r[1] for r in conn.execute("PRAGMA table_info(conversations)")}
     if "external_chat_id" in columns:
         found.conversations = {r[0] for r in _select(
-            conn, "SELECT id FROM conversations WHERE channel = 'telegram' AND external_chat_id IN {marks}",
+            conn, "SELECT id FROM conversations WHERE channel = :channel AND external_chat_id IN {marks}",
             "c", found.chats)}
     # Earlier conversations of the user's private chat (set aside when the linked member changed) are
     # no longer the chat's, but still the user's own.
     if "owner" in columns:
         found.conversations |= {r[0] for r in _select(
-            conn, "SELECT id FROM conversations WHERE channel = 'telegram' AND owner IN {marks}",
-            "o", {f"telegram:{u}" for u in found.telegram_users})}
+            conn, "SELECT id FROM conversations WHERE channel = :channel AND owner IN {marks}",
+            "o", {f"{TELEGRAM}:{u}" for u in found.telegram_users})}
     if "tickets" in present:
         found.tickets = {r[0] for r in _select(
             conn, "SELECT number FROM tickets WHERE conversation_id IN {marks}", "v", found.conversations)}

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .channels import CHANNELS
 from .numbers import whole_number
 from .tickets import ACTIVE_STATES, LIST_COLUMNS, STATE_PARAMS, STATES, Ticket, ticket_from_row
 
 AGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "72h": timedelta(hours=72),
         "168h": timedelta(days=7)}
 AGE_JA = {"": "すべて", "1h": "1時間以上", "24h": "1日以上", "72h": "3日以上", "168h": "1週間以上"}
-CHANNEL_JA = {"web": "Webチャット", "telegram": "Telegram", "console": "コンソール", "test": "テスト"}
 PAGE_SIZE = 50
 
 
@@ -37,7 +37,7 @@ class QueueFilter:
         page = max(1, min(whole_number(args.get("page", "1")) or 1, 10_000))
         return cls(
             state=state if state in STATES or state in ("active", "all") else "active",
-            channel=args.get("channel", "") if args.get("channel", "") in CHANNEL_JA else "",
+            channel=args.get("channel", "") if args.get("channel", "") in CHANNELS else "",
             association=association if whole_number(association, 5) is not None else "",
             age=args.get("age", "") if args.get("age", "") in AGES else "",
             assignee=args.get("assignee", "")[:64],

@@ -55,7 +55,6 @@ class TicketStateError(HelpdeskError):
     def __init__(self, state: str, wanted: str):
         self.state, self.wanted = state, wanted
         super().__init__(f"ticket is {state}; cannot go to {wanted}")
-        self.message_ja = f"この問い合わせは「{STATE_JA.get(state, state)}」のため、その操作はできません。"
 
 
 @dataclass(frozen=True)

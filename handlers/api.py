@@ -198,7 +198,8 @@ def post_message(conversation_id: str):
     turn = c.reply(conversation_id, text, asker, "web", idempotency_key=key, button=button)
     if not turn.replayed:
         metrics.record_turn("web", turn.answer.reply.kind if turn.answer else None, opened_ticket=turn.opened_ticket)
-    response = jsonify({"message": message_json(turn.question), "reply": reply_json(turn.answer)})
+    response = jsonify({"message": message_json(turn.question), "reply": reply_json(turn.answer),
+                        "desk": c.desk_hold(conversation_id).to_dict()})
     response.status_code = 200 if turn.replayed else 201
     return response
 
@@ -209,6 +210,9 @@ def list_messages(conversation_id: str):
     With `&wait=<seconds>` too, the answer is held until a newer message exists or the time runs out
     (an empty list then): a reply reaches the widget within the watcher's interval (bot/live.py).
     Who may read is checked before waiting, and again on every wake-up, as on any request.
+
+    With `include=desk` the answer is an object: `messages` (the same list) and `desk`, whether the
+    desk holds the conversation now and its ticket (read after the messages), which the widget obeys.
     """
     after, seconds = after_id(), wait_seconds()
     c, token, asker = core(), bearer_token(), current_asker()
@@ -217,8 +221,13 @@ def list_messages(conversation_id: str):
         return [m for m in c.history(conversation_id, token, asker) if after is None or m.id > after]
 
     if after is None or seconds == 0:
-        return jsonify([message_json(m) for m in newer()])
-    return jsonify([message_json(m) for m in watch().wait([conversation_key(conversation_id)], seconds, newer)])
+        found = newer()
+    else:
+        found = watch().wait([conversation_key(conversation_id)], seconds, newer)
+    messages = [message_json(m) for m in found]
+    if request.args.get("include") != "desk":
+        return jsonify(messages)
+    return jsonify({"messages": messages, "desk": c.desk_hold(conversation_id, token, asker).to_dict()})
 
 
 def post_feedback(message_id: int):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
 from bot.accounts import SignInFailed
+from bot.channels import CHANNELS, PUBLIC, WEB
 from bot.desk import EmptyText, TextTooLong
 from bot.numbers import MAX_NUMBER
-from bot.ticket_queue import AGE_JA, CHANNEL_JA, QueueFilter, TicketQueue
+from bot.ticket_queue import AGE_JA, QueueFilter, TicketQueue
 from bot.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketStateError
 from handlers import desk_api, desk_insights, desk_live, ratelimit
 from handlers.auth import local_path, login_id_of_request
@@ -20,6 +21,7 @@ from handlers.desk_auth import (acting_agent, agent_required, current_agent, des
                                 start_agent_session)
 from handlers.desk_view import render, ticket_or_404, timeline
 from handlers.headers import public_url
+from helpdesk.errors import by_code, describe
 
 ROLE_JA = {"staff": "医師会事務局の職員", "member": "会員（医師）", "anonymous": "ログインなし", "desk": "運営事務局"}
 EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "内部メモ", "state": "状態を変更",
@@ -29,7 +31,7 @@ EVENT_JA = {"created": "問い合わせを作成", "reply": "返信", "note": "�
 DONE_JA = {"reply": "返信を送信しました。", "note": "内部メモを保存しました。", "assign": "担当者を変更しました。",
            "priority": "優先度を変更しました。", "resolve": "解決済みにしました。利用者との会話はヘルプデスクに戻りました。",
            "reopen": "対応中に戻しました。", "close": "終了にしました。"}
-SIGN_IN_LIMITED = "ログインの試行回数が上限に達しました。しばらく待ってからもう一度お試しください。"
+SIGN_IN_LIMITED = by_code("sign_in_rate_limited").message
 
 def check_csrf():
     if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -37,7 +39,8 @@ def check_csrf():
 
 
 def desk_labels():
-    return {"STATE_JA": STATE_JA, "PRIORITY_JA": PRIORITY_JA, "CHANNEL_JA": CHANNEL_JA, "ROLE_JA": ROLE_JA}
+    return {"STATE_JA": STATE_JA, "PRIORITY_JA": PRIORITY_JA, "CHANNEL_JA": CHANNELS, "PUBLIC_CHANNELS": PUBLIC,
+            "ROLE_JA": ROLE_JA}
 
 
 # -- sign-in ------------------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ def act(number: int, done: str, action):
     try:
         action()
     except (EmptyText, TextTooLong, TicketStateError) as e:
-        return ticket_view(number, status=422, error=e.message_ja, draft=request.form.get("text", ""))
+        return ticket_view(number, status=422, error=describe(e).message, draft=request.form.get("text", ""))
     return redirect(url_for("desk.ticket_page", number=number, done=done) + "#done", code=303)
 
 
@@ -157,7 +160,7 @@ def post_assign(number: int):
     assignee = request.form.get("assignee", "")
     assignee = agent.login_id if assignee == "me" else assignee
     if assignee and assignee not in desk_services().agents.names():
-        return ticket_view(number, status=422, error="その担当者は登録されていません。")
+        return ticket_view(number, status=422, error=by_code("desk_unknown_assignee").message)
     return act(number, "assign", lambda: desk.assign(number, agent, assignee or None))
 
 
@@ -166,7 +169,7 @@ def post_priority(number: int):
     desk, agent = desk_services().desk, acting_agent()
     priority = request.form.get("priority", "")
     if priority not in PRIORITIES:
-        return ticket_view(number, status=422, error="優先度を選んでください。")
+        return ticket_view(number, status=422, error=by_code("desk_priority_required").message)
     return act(number, "priority", lambda: desk.set_priority(number, agent, priority))
 
 
@@ -176,7 +179,7 @@ def post_state(number: int):
     actions = {"resolve": desk.resolve, "reopen": desk.reopen, "close": desk.close}
     what = request.form.get("to", "")
     if what not in actions:
-        return ticket_view(number, status=422, error="操作を選んでください。")
+        return ticket_view(number, status=422, error=by_code("desk_action_required").message)
     return act(number, what, lambda: actions[what](number, agent))
 
 
@@ -186,7 +189,7 @@ def post_lookup(number: int):
     try:
         reply = desk_services().desk.lookup(ticket, acting_agent(), request.form.get("query", ""))
     except (EmptyText, TextTooLong) as e:
-        return ticket_view(number, status=422, error=e.message_ja)
+        return ticket_view(number, status=422, error=describe(e).message)
     return ticket_view(number, lookup=reply)
 
 

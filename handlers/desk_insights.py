@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from pygal.style import Style
 
 from bot.insights import Insights, draft_article
-from bot.ticket_queue import CHANNEL_JA
+from bot.channels import CHANNELS
 from handlers.desk_auth import agent_required, desk_services
 from handlers.desk_view import render
 
@@ -106,7 +106,7 @@ def chart(name: str):
     elif name == "by-channel":
         c = base_chart(pygal.HorizontalBar, f"チャネル別の問い合わせ（{PERIODS[days]}）")
         rows = ins.tickets_by_channel(since)
-        c.x_labels = [CHANNEL_JA.get(ch, ch) for ch, _n in rows]
+        c.x_labels = [CHANNELS.get(ch, ch) for ch, _n in rows]
         c.add("問い合わせ", [n for _ch, n in rows])
         count_axis(c, [n for _ch, n in rows])
     elif name == "feedback":

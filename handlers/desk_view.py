@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import abort, render_template
 
+from bot.channels import WEB
 from bot.tickets import TicketNotFound
 from handlers.desk_auth import current_agent, desk_services
 from handlers.pages import page_response
@@ -62,7 +63,7 @@ def timeline(ticket):
                           "author": e.actor, "text": e.detail.get("text") or THREAD_EVENTS[e.kind]})
     items.sort(key=lambda i: (i["at"], i["kind"] == "event", i["id"]))
     status = ds.desk.outbox.status([i["id"] for i in items if i["role"] in ("agent", "bot")]) \
-        if ticket.channel != "web" else {}
+        if ticket.channel != WEB else {}
     for i in items:
         i["delivery"] = DELIVERY_JA.get(status.get(i["id"])) if i["kind"] == "message" else None
         i["undelivered"] = status.get(i["id"]) in ("failed", "unreachable")

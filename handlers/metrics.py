@@ -28,8 +28,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from bot.channels import PUBLIC
+
 ENV = "PROMETHEUS_MULTIPROC_DIR"
-CHANNELS = ("web", "telegram")
 OUTCOMES = {"answer": "answered", "lookup": "answered", "choices": "choices", "lookup_choices": "choices",
             "next_step": "choices", "unknown": "unknown", "out_of_scope": "unknown", "handoff": "handoff",
             "handoff_offer": "handoff", "ticket": "handoff"}
@@ -104,7 +105,7 @@ def metrics() -> _Metrics:
 
 
 def _channel(channel: str) -> str:
-    return channel if channel in CHANNELS else "other"
+    return channel if channel in PUBLIC else "other"
 
 
 def record_turn(channel: str, kind: str | None, *, opened_ticket: bool = False) -> None:

@@ -154,12 +154,16 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                                    {"name": "wait", "in": "query", "required": False,
                                     "schema": {"type": "integer", "minimum": 0, "maximum": 30},
                                     "description": "after と一緒に指定すると、新しいメッセージが届くか、この秒数が過ぎるまで"
-                                                   "応答を保留します（ロングポーリング）。サーバーの待機枠が埋まっているときはすぐに応答します"}],
+                                                   "応答を保留します（ロングポーリング）。サーバーの待機枠が埋まっているときはすぐに応答します"},
+                                   {"name": "include", "in": "query", "required": False,
+                                    "schema": {"type": "string", "enum": ["desk"]},
+                                    "description": "desk を指定すると、配列の代わりに {messages, desk} を返します"
+                                                   "（desk: 運営事務局が対応中か、とその問い合わせ番号）"}],
                     "responses": {
-                        "200": {"description": "メッセージの配列", "content": {"application/json": {"schema": {
-                            "type": "array", "items": {"oneOf": [
-                                {"$ref": "#/components/schemas/UserMessage"}, {"$ref": "#/components/schemas/BotMessage"},
-                                {"$ref": "#/components/schemas/AgentMessage"}]}}}}},
+                        "200": {"description": "メッセージの配列（include=desk なら MessagesWithDesk）",
+                                "content": {"application/json": {"schema": {"oneOf": [
+                                    {"$ref": "#/components/schemas/Messages"},
+                                    {"$ref": "#/components/schemas/MessagesWithDesk"}]}}}},
                         "404": _error("会話がない、または token が違う (conversation_not_found)"),
                         "400": _error("wait が 0〜30 の整数でない (invalid_parameter)"),
                         "422": _error("after が整数でない (invalid_field)"),
@@ -292,10 +296,22 @@ def openapi_spec(max_chars: int = 2000, suggest_chars: int = 200) -> dict:
                     "in_reply_to": {"type": "integer", "nullable": True,
                                     "description": "答えた利用者のメッセージの id（引き継ぎの知らせなど、答える相手のないものは null）"},
                     "feedback": {"type": "boolean", "nullable": True}}},
-                "Exchange": {"type": "object", "required": ["message", "reply"], "properties": {
+                "Messages": {"type": "array", "items": {"oneOf": [
+                    {"$ref": "#/components/schemas/UserMessage"}, {"$ref": "#/components/schemas/BotMessage"},
+                    {"$ref": "#/components/schemas/AgentMessage"}]}},
+                "MessagesWithDesk": {"type": "object", "required": ["messages", "desk"], "properties": {
+                    "messages": {"$ref": "#/components/schemas/Messages"},
+                    "desk": {"$ref": "#/components/schemas/DeskHold"}}},
+                "DeskHold": {"type": "object", "required": ["held", "ticket"],
+                             "description": "運営事務局（担当者）が会話を引き受けているか。対応中はボットは答えず、担当者の返信が届く",
+                             "properties": {
+                                 "held": {"type": "boolean"},
+                                 "ticket": {"type": "integer", "nullable": True, "description": "対応中の問い合わせ番号"}}},
+                "Exchange": {"type": "object", "required": ["message", "reply", "desk"], "properties": {
                     "message": {"$ref": "#/components/schemas/UserMessage"},
                     "reply": {"allOf": [{"$ref": "#/components/schemas/BotMessage"}], "nullable": True,
-                              "description": "担当者が対応中の会話ではボットは答えず null"}}},
+                              "description": "担当者が対応中の会話ではボットは答えず null"},
+                    "desk": {"$ref": "#/components/schemas/DeskHold"}}},
                 "Table": {"type": "object", "description": "照会結果の小さな表（text の後に表示。textContent で挿入）", "properties": {
                     "caption": {"type": "string"}, "columns": {"type": "array", "items": {"type": "string"}},
                     "rows": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}}},

@@ -14,6 +14,7 @@ from flask import Blueprint, abort, current_app, make_response, render_template,
 from markupsafe import Markup
 
 from bot.text import EVENT_LABELS, event_state, japanese_date, plain, trim
+from helpdesk.errors import by_code
 
 bp = Blueprint("pages", __name__)
 
@@ -87,7 +88,7 @@ def search():
     core = _services().core()
     error, results, articles = None, [], []
     if len(q) > limit:
-        error = f"検索語が長すぎます。{limit}文字以内で入力してください。"
+        error = by_code("query_too_long", limit=limit).message
     elif q:
         results = [
             {"slug": r.slug, "title": r.title, "kind": KINDS.get(r.kind, r.kind),

@@ -14,6 +14,7 @@ import re
 import segno
 from flask import Blueprint, current_app, jsonify
 
+from bot.channels import TELEGRAM
 from bot.outbox import Outbox
 
 bp = Blueprint("telegram_link", __name__)
@@ -22,7 +23,7 @@ NO_BOT = "Telegram ボットがまだ起動していないため、連携用の�
 
 
 def deep_link(code: str) -> str | None:
-    username = Outbox(current_app.extensions["helpdesk"].store, "telegram").meta("username")
+    username = Outbox(current_app.extensions["helpdesk"].store, TELEGRAM).meta("username")
     return f"https://t.me/{username}?start={code}" if username else None
 
 

@@ -25,10 +25,11 @@ from bot.handoff import HUMAN_COMMAND
 from bot.hours import BusinessHours
 from handlers.telegram_render import FEEDBACK_DATA, GROUP_PRIVATE, NOTIFY_DATA, RELINK_DATA, RELINK_NO
 from handlers.telegram_work import RELINK_KEPT, ChatRef, WorkFailed
+from helpdesk.errors import by_code
 
 log = logging.getLogger("helpdesk.telegram")
 
-APOLOGY = "一時的なエラーが発生しました。しばらくしてからもう一度お試しください。"
+APOLOGY = by_code("telegram_failed").message
 START_TEXT = (
     "MAMISヘルプデスクです。MAMIS（医師会会員情報システム）についてのご質問に、ナレッジベースの記事から"
     "お答えします。知りたいことを文章で送ってください。\n\n"
@@ -47,11 +48,11 @@ HELP_TEXT = (
 )
 NON_TEXT = "申し訳ありません。スタンプ・画像・音声・ファイルにはお答えできません。ご質問を文章で送ってください。"
 EDITED = "メッセージの編集には対応していません。お手数ですが、新しいメッセージとして送り直してください。"
-RATE_LIMITED = "短い時間にたくさんのメッセージが届きました。1分ほどおいてから、もう一度お送りください。"
+RATE_LIMITED = by_code("telegram_rate_limited").message
 LINK_USAGE = "連携コードを続けて送ってください（例：/link ABCD2345）。"
-LINK_TOO_MANY = "連携の試行が多すぎます。しばらくしてから、もう一度お試しください。"
+LINK_TOO_MANY = by_code("link_rate_limited").message
 FEEDBACK_THANKS = "ご評価ありがとうございます。"
-FEEDBACK_GONE = "この回答には評価を送れませんでした。"
+FEEDBACK_GONE = by_code("feedback_failed").message
 # Canned questions for the commands that are record lookups: the core reads them like any message.
 STATUS_QUESTIONS = ("私の会員情報", "私の入会手続きの状況")
 DELIVERY_QUESTION = "私の送付先"

@@ -9,37 +9,27 @@ subscribed chat. The bot process sends them (handlers/telegram_outbox.py). Keys 
 notification once only, also when a job is run twice. The first index run only records the release
 notes that exist, so subscribers are not flooded with old news.
 
-Member data is read here directly from the read-only records copy, with plain SQL: this is the system
-comparing two snapshots for the doctor's own chat, not a person's lookup, so it is not in the access log.
+What a doctor is told about is read from the records by `records.watch.watched_members` (the system
+comparing two snapshots for the doctor's own chat, not a person's lookup, so not in the access log).
 """
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot import Store
+from bot.channels import TELEGRAM
 from bot.outbox import Outbox
 from handlers.telegram_render import article_url, esc, render_text
-from records.lookup import KIND_JA, _where  # the lookups' own words for where an application stands
-from records.vocab import STATUS_JA
-from storage.sqlite import connect
+from records.watch import WatchedMember, watched_members
 
-log = logging.getLogger("helpdesk.telegram")
-CHANNEL = "telegram"
+CHANNEL = TELEGRAM
 
 STAGE_CHANGED = "{kind}（申請番号 {number}）の状況が変わりました：{status}"
 RETURN_REASON = "差戻しの理由：{reason}"
 STATUS_CHANGED = "会員状態が「{before}」から「{after}」に変わりました。"
 NEW_RELEASE_NOTE = "新しいリリースノートが公開されました：{title}"
 FOOTER = "（MAMISヘルプデスクからのお知らせ。停止するには /notify off）"
-
-
-@dataclass(frozen=True)
-class Watched:
-    status: str | None
-    applications: tuple[tuple[str, str, str, str, str | None], ...]  # (number, kind, stage, state, reason)
 
 
 def _open_store(instance) -> Store | None:
@@ -50,51 +40,19 @@ def _open_store(instance) -> Store | None:
     return Store(instance.helpdesk_db)
 
 
-MEMBERS_SQL = """
-    SELECT member_number, status FROM members WHERE member_number IN (SELECT value FROM json_each(:numbers))
-"""
-APPLICATIONS_SQL = """
-    SELECT a.member_number, a.application_number, a.kind, a.stage, a.state,
-           (SELECT e.reason FROM application_events e WHERE e.application_id = a.id AND e.action = 'returned'
-            ORDER BY e.seq DESC LIMIT 1) AS reason
-    FROM applications a WHERE a.member_number IN (SELECT value FROM json_each(:numbers))
-    ORDER BY a.application_number
-"""
-
-
-def snapshot(records_db: Path, numbers: list[str]) -> dict[str, Watched]:
-    """What subscribed doctors would be told about, for the member numbers given."""
-    if not numbers or not Path(records_db).exists():
-        return {}
-    conn = connect(records_db, readonly=True)
-    try:
-        params = {"numbers": json.dumps(numbers)}
-        status = dict(conn.execute(MEMBERS_SQL, params).fetchall())
-        apps: dict[str, list] = {}
-        try:
-            for member, number, kind, stage, state, reason in conn.execute(APPLICATIONS_SQL, params):
-                apps.setdefault(member, []).append((number, kind, stage, state, reason if state == "returned" else None))
-        except Exception as e:  # a records copy without applications (an old schema): status only
-            log.warning("applications not readable: %s", type(e).__name__)
-    finally:
-        conn.close()
-    return {n: Watched(status.get(n), tuple(apps.get(n, ()))) for n in numbers}
-
-
-def changes(before: Watched | None, after: Watched) -> list[tuple[str, str]]:
-    """(key, text) for each change between two snapshots of one doctor."""
+def changes(before: WatchedMember | None, after: WatchedMember) -> list[tuple[str, str]]:
+    """(key, text) for each change between two snapshots of one doctor (records.watch)."""
     out = []
     if before is not None and before.status and after.status and before.status != after.status:
-        out.append((f"status:{after.status}", STATUS_CHANGED.format(before=STATUS_JA.get(before.status, before.status),
-                                                                    after=STATUS_JA.get(after.status, after.status))))
-    old = {a[0]: a for a in (before.applications if before else ())}
-    for number, kind, stage, state, reason in after.applications:
-        if old.get(number) == (number, kind, stage, state, reason) or (before is None):
+        out.append((f"status:{after.status}", STATUS_CHANGED.format(before=before.status_ja, after=after.status_ja)))
+    old = {a.number: a for a in (before.applications if before else ())}
+    for app in after.applications:
+        if before is None or old.get(app.number) == app:
             continue
-        text = STAGE_CHANGED.format(kind=KIND_JA.get(kind, kind), number=number, status=_where(stage, state))
-        if reason:
-            text += "\n" + RETURN_REASON.format(reason=reason)
-        out.append((f"application:{number}:{stage}:{state}", text))
+        text = STAGE_CHANGED.format(kind=app.kind_ja, number=app.number, status=app.status_ja)
+        if app.reason:
+            text += "\n" + RETURN_REASON.format(reason=app.reason)
+        out.append((f"application:{app.number}:{app.stage}:{app.state}", text))
     return out
 
 
@@ -111,7 +69,7 @@ class SubscriberNotices:
         self.outbox = Outbox(store, CHANNEL) if store else None
         self.watched = ({s.member_number: s for s in self.outbox.subscribers() if s.member_number}
                         if self.outbox else {})
-        self.before = snapshot(instance.records_db, list(self.watched))
+        self.before = watched_members(instance.records_db, list(self.watched))
 
     @classmethod
     def open(cls, instance) -> "SubscriberNotices":
@@ -120,7 +78,7 @@ class SubscriberNotices:
     def queue(self) -> int:
         if not self.watched:
             return 0
-        after = snapshot(self.instance.records_db, list(self.watched))
+        after = watched_members(self.instance.records_db, list(self.watched))
         return queue_changes(self.outbox, self.watched, self.before, after)
 
     def close(self) -> None:

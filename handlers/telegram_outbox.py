@@ -27,7 +27,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-from handlers.telegram_render import parts
+from handlers.telegram_render import outbox_html, parts
 
 log = logging.getLogger("helpdesk.telegram")
 
@@ -63,7 +63,7 @@ class Sender:
         """Send one row and record the outcome in the outbox. A text over Telegram's limit (a desk
         agent's long reply) goes in parts, the keyboard with the last; a retry resumes after the
         parts already sent."""
-        texts = parts(row.payload["text"])
+        texts = parts(outbox_html(row.payload))
         for n in range(row.payload.get("parts_sent", 0), len(texts)):
             last = n == len(texts) - 1
             outcome = await self.send_text(row, texts[n], keyboard(row.payload) if last else None)

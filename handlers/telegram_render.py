@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from typing import Iterable, Sequence
 
+from bot.outbox import PLAIN
 from bot.text import japanese_date
 
 MAX_CHARS = 4096
@@ -103,6 +104,12 @@ def messages(paragraphs: list[str], rows: Sequence[Sequence[tuple[str, str]]] = 
     if rows:
         out[-1]["buttons"] = [[list(b) for b in row] for row in rows]
     return out
+
+
+def outbox_html(payload: dict) -> str:
+    """An outbox row's text in Telegram HTML: plain text (a desk agent's reply, bot/outbox.py's
+    `format`) is escaped here; a row without a format was rendered (or escaped) when it was queued."""
+    return esc(payload["text"]) if payload.get("format") == PLAIN else payload["text"]
 
 
 def parts(text: str, limit: int = MAX_CHARS) -> list[str]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bot import Asker, HelpdeskError
+from bot.channels import TELEGRAM
 from bot.outbox import Outbox
 from handlers.metrics import record_turn
 from handlers.telegram_config import TelegramConfig
@@ -32,7 +33,7 @@ from handlers.telegram_render import (GROUP_PRIVATE, LINK_HINT, NOTIFY_DATA, REL
 from helpdesk.errors import describe
 from records.errors import RecordsError
 
-CHANNEL = "telegram"
+CHANNEL = TELEGRAM
 LINKED = ("アカウントを連携しました（会員番号 {number}）。/status で会員情報と入会手続きの状況を、"
           "/delivery で送付先を確認できます。手続きの状況のお知らせを受け取るには /notify on を送ってください。")
 UNLINKED = "連携を解除しました。ご自身の情報を確認するには、あらためて連携コードで連携してください。"
@@ -47,8 +48,6 @@ NOTIFY_ON = ("通知をオンにしました。新しいリリースノートが
 NOTIFY_ON_LINKED = "と、入会手続きなどの状況が変わったとき"
 NOTIFY_OFF = "通知をオフにしました。再開するには /notify on を送ってください。"
 NOTIFY_STATE = "通知は現在{state}です。"
-# Replies that carry or ask for personal data, never shown in a group.
-PERSONAL_KINDS = {"lookup", "lookup_choices", "lookup_prompt", "link_code", "sign_in_required"}
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ class Work:
         if turn.answer is None:
             return []
         reply = turn.reply
-        if not chat.private and reply.kind in PERSONAL_KINDS:
+        if not chat.private and reply.personal:
             return render_text(GROUP_PRIVATE)
         return render_reply(reply, self.config.public_url, message_id=turn.answer.id)
 

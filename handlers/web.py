@@ -26,7 +26,7 @@ from handlers import qr
 from handlers import ratelimit  # also registers the helpdesk-memory:// and helpdesk-sqlite:// storages
 from handlers.api import ApiError, api_error_response, error_for_exception
 from handlers.pages import page_response
-from helpdesk.errors import by_code
+from helpdesk.errors import PAGE_TEXTS, PAGE_TITLES, by_code
 from helpdesk.instance import Instance
 from helpdesk.services import build_services
 from helpdesk.settings import SettingError, load_settings
@@ -200,30 +200,6 @@ def drain_body(limit: int = 1 << 20) -> None:
         if not chunk:
             break
         remaining -= len(chunk)
-
-
-#: Title of the error page by status; the sentence comes from helpdesk.errors, except for the bare HTTP
-#: statuses below, which read differently in a browser than to an API client.
-PAGE_TITLES = {
-    400: "送信内容を確認できませんでした",
-    401: "ログインが必要です",
-    403: "この操作はできません",
-    404: "ページが見つかりません",
-    405: "この操作はできません",
-    409: "この操作はできません",
-    413: "送信内容が大きすぎます",
-    422: "入力内容を確認してください",
-    429: "アクセスが集中しています",
-    503: "準備中です",
-    500: "エラーが発生しました",
-}
-PAGE_TEXTS = {
-    400: "ページを再読み込みしてから、もう一度お試しください。",
-    404: "お探しのページは見つかりませんでした。URLをご確認いただくか、記事を検索してください。",
-    405: "このページではその操作を受け付けていません。",
-    413: "送信された内容が大きすぎます。短くしてから、もう一度お試しください。",
-    429: "短い時間に多くのアクセスがありました。少し時間をおいてから、もう一度お試しください。",
-}
 
 
 def error_page(status: int, message: str | None = None):

@@ -3,21 +3,26 @@
 Deep code raises typed exceptions (bot.errors, records.errors, account, lookup and link-code errors,
 settings errors); `describe(exc)` finds the most specific entry for its class in `BY_TYPE` and returns
 (code, status, message) from `ERRORS`. The JSON API, the error pages, the CLI and the Telegram adapter
-all ask here, so a sentence is written once. Sentences the core itself says in a chat reply (a refused
-lookup, missing member data, a bad link code) stay beside the exception they belong to, below the core,
-and are only referred to here. Nothing here imports Flask: the web edge maps its own framework errors
-(rate limits, CSRF, HTTP statuses) to codes of this table.
+all ask here, so a sentence is written once: the desk console's refusals and the Telegram bot's
+apologies too, and the titles and sentences of the browser's error pages (`PAGE_TITLES`, `PAGE_TEXTS`,
+worded for a person at a page rather than an API client). Sentences the core itself says in a chat
+reply (a refused lookup, missing member data, a bad link code) stay beside the exception they belong
+to, below the core, and are only referred to here; so do the account errors' own sentences. Nothing
+here imports Flask: the web edge maps its own framework errors (rate limits, CSRF, HTTP statuses) to
+codes of this table.
 """
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
 from bot.accounts import AccountError, AccountExists, InvalidAccount, SignInFailed, UnknownAccount
+from bot.desk import EmptyText, TextTooLong, TooLongForTelegram
 from bot.errors import (ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, IndexMissing,
                         MessageNotFound, MessageTooLong, NotAReply)
 from bot.linking import LinkCodeInvalid
 from bot.lookup_replies import WITHDRAWN_LINK_TEXT
 from bot.lookups import StaffOnly, WithdrawnMember
+from bot.tickets import STATE_JA, TicketStateError
 from helpdesk.settings import SettingError
 from records.errors import (UNAVAILABLE_JA, CsvFormatError, DatabaseExists, DatabaseMissing, InvalidQuery,
                             RecordsError, RecordUnavailable, SyncBusy, message_ja)
@@ -61,6 +66,43 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bad_setting": (500, "{message}"),
     "bad_request": (400, "リクエストの形式が正しくありません。API 仕様を確認してください。"),
     "internal_error": (500, "サーバーでエラーが発生しました。時間をおいてもう一度お試しください。"),
+    # The desk console's forms (handlers/desk.py): shown above the ticket, the draft kept.
+    "desk_text_empty": (422, "本文を入力してください。"),
+    "desk_text_too_long": (422, "本文は{limit}文字以内にしてください。"),
+    "desk_too_long_for_telegram": (422, "Telegram に送る返信は1通{limit}文字までです（絵文字などは2文字と数えます）。"
+                                        "いまは{units}文字です。短くするか、2通に分けて送ってください。"),
+    "ticket_state": (422, "この問い合わせは「{state}」のため、その操作はできません。"),
+    "desk_unknown_assignee": (422, "その担当者は登録されていません。"),
+    "desk_priority_required": (422, "優先度を選んでください。"),
+    "desk_action_required": (422, "操作を選んでください。"),
+    # The Telegram bot (handlers/telegram_handlers.py): said in the chat.
+    "telegram_failed": (500, "一時的なエラーが発生しました。しばらくしてからもう一度お試しください。"),
+    "telegram_rate_limited": (429, "短い時間にたくさんのメッセージが届きました。1分ほどおいてから、もう一度お送りください。"),
+    "link_rate_limited": (429, "連携の試行が多すぎます。しばらくしてから、もう一度お試しください。"),
+    "feedback_failed": (422, "この回答には評価を送れませんでした。"),
+}
+
+#: The browser's error pages (handlers/web.py): a title by status, and the sentence for the bare HTTP
+#: statuses, which read differently to a person at a page than to an API client.
+PAGE_TITLES = {
+    400: "送信内容を確認できませんでした",
+    401: "ログインが必要です",
+    403: "この操作はできません",
+    404: "ページが見つかりません",
+    405: "この操作はできません",
+    409: "この操作はできません",
+    413: "送信内容が大きすぎます",
+    422: "入力内容を確認してください",
+    429: "アクセスが集中しています",
+    503: "準備中です",
+    500: "エラーが発生しました",
+}
+PAGE_TEXTS = {
+    400: "ページを再読み込みしてから、もう一度お試しください。",
+    404: "お探しのページは見つかりませんでした。URLをご確認いただくか、記事を検索してください。",
+    405: "このページではその操作を受け付けていません。",
+    413: "送信された内容が大きすぎます。短くしてから、もう一度お試しください。",
+    429: "短い時間に多くのアクセスがありました。少し時間をおいてから、もう一度お試しください。",
 }
 
 
@@ -102,6 +144,10 @@ BY_TYPE: dict[type, tuple[str, Callable[[BaseException], dict]]] = {
     SyncBusy: ("sync_busy", _nothing),
     RecordsError: ("records_error", _nothing),
     SettingError: ("bad_setting", lambda e: {"message": str(e)}),
+    EmptyText: ("desk_text_empty", _nothing),
+    TextTooLong: ("desk_text_too_long", lambda e: {"limit": e.limit}),
+    TooLongForTelegram: ("desk_too_long_for_telegram", lambda e: {"limit": e.limit, "units": e.units}),
+    TicketStateError: ("ticket_state", lambda e: {"state": STATE_JA.get(e.state, e.state)}),
 }
 
 #: HTTP statuses an edge meets without a domain exception (routing, body size, …) → code.

@@ -288,3 +288,24 @@ def unhelpful_then_next_step(http, answer, auth):
     assert step["role"] == "bot" and step["in_reply_to"] == answer["id"]
     assert "handoff" in [a.get("id") for a in step["actions"]] + [b["id"] for b in step["buttons"]]
     assert http.post(url, json={"helpful": False}, headers=auth).json()["reply"] == step
+
+
+def test_the_answers_say_whether_the_desk_holds_the_conversation(http):
+    """`desk: {held, ticket}` in the answer to a message and, asked for, beside the history: the widget
+    obeys it instead of guessing from the replies. The plain history stays an array."""
+    cid, auth = open_conversation(http)
+    url = f"/api/conversations/{cid}/messages"
+    first = http.post(url, json={"text": "パスワードを忘れました"}, headers=auth).json()
+    assert first["desk"] == {"held": False, "ticket": None}
+    assert http.get(url + "?include=desk", headers=auth).json()["desk"] == {"held": False, "ticket": None}
+    number = http.post(f"/api/conversations/{cid}/handoff", json={}, headers=auth).json()["ticket"]["number"]
+    held = http.get(url + "?include=desk", headers=auth).json()
+    assert held["desk"] == {"held": True, "ticket": number}
+    assert [m["role"] for m in held["messages"]] == [m["role"] for m in http.get(url, headers=auth).json()]
+    assert isinstance(http.get(url, headers=auth).json(), list)
+    after = held["messages"][-1]["id"]
+    polled = http.get(url + f"?after={after}&wait=0&include=desk", headers=auth).json()
+    assert polled == {"messages": [], "desk": {"held": True, "ticket": number}}
+    while_held = http.post(url, json={"text": "よろしくお願いします"}, headers=auth)
+    assert while_held.status_code == 201 and while_held.json()["desk"] == {"held": True, "ticket": number}
+    assert http.get(url + "?include=desk", headers={"Authorization": "Bearer wrong"}).status_code == 404

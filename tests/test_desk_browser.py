@@ -302,3 +302,31 @@ def test_new_question_during_a_ticket_asks_first_and_the_agents_replies_still_ar
     expect(frame.locator(".msg-agent")).to_contain_text("山田です。先ほどのお問い合わせの件です。", timeout=10_000)
     assert "利用者がチャットで「新しい質問」を始めました" in desk_http.get(f"/desk/tickets/{number}").text
     user.context.close()
+
+
+def set_ticket_state(desk, number, to: str) -> None:
+    from tests.desk_support import csrf_of
+
+    token = csrf_of(desk.get(f"/desk/tickets/{number}").text)
+    done = desk.post(f"/desk/tickets/{number}/state", data={"to": to, "csrf_token": token})
+    assert done.status_code == 303, done.text
+
+
+def test_the_widget_is_told_the_desks_hold_by_the_api_not_by_the_replies(browser, server, desk_http):
+    """A ticket resolved and then reopened holds the chat again with no new reply to show it: the last
+    reply is the desk's 「対応を終了しました」. After a reload the widget asks the server (`desk` in
+    GET …/messages?include=desk) and listens, so the agent's next reply arrives without a reload, and
+    the footer says where the request is."""
+    user = new_page(browser)
+    frame, number, _ = escalate_as_staff(user, server)
+    set_ticket_state(desk_http, number, "resolve")
+    expect(frame.locator(".msg-bot").last).to_contain_text("担当者が対応を終了しました", timeout=15_000)
+    set_ticket_state(desk_http, number, "reopen")
+    user.reload()
+    frame = user.frame_locator(IFRAME)
+    expect(frame.locator(".msg-bot").last).to_contain_text("担当者が対応を終了しました", timeout=10_000)
+    frame.locator("#escalate").click()
+    expect(frame.locator(".log-info").last).to_contain_text(f"お問い合わせ #{number} は担当者に届いています")
+    reply_as_agent(desk_http, number, "再開しました。山田です。")
+    expect(frame.locator(".msg-agent .msg-text")).to_have_text("再開しました。山田です。", timeout=5_000)
+    user.context.close()

@@ -77,3 +77,27 @@ def test_a_reply_over_telegrams_limit_in_the_outbox_arrives_in_parts(bot, fake, 
     assert all(len(p.encode("utf-16-le")) // 2 <= 4096 for p in parts)
     assert "\n\n".join(parts) == "【運営事務局 山田（MAMIS運営事務局）】\n" + text
     wait_until(lambda: desk.outbox.status([mid]) == {mid: "sent"}, what="the reply marked sent")
+
+
+def test_a_desk_row_queued_escaped_by_an_older_version_is_not_escaped_twice(bot, fake, desk):
+    """Before the outbox said its format, the core queued a desk reply already escaped for Telegram.
+    Such a row, still unsent after an upgrade, arrives as it was meant; a new row beside it (plain
+    text) is escaped once, by the adapter."""
+    import json
+
+    from bot.outbox import Outbox
+
+    number = hand_over(fake, 3004)
+    conversation = desk.tickets.get(number).conversation_id
+    chat = desk.store.conn.execute("SELECT external_chat_id FROM conversations WHERE id = ?",
+                                   (conversation,)).fetchone()[0]
+    old = {"text": "【運営事務局 山田（MAMIS運営事務局）】\n&lt;b&gt;前の版&lt;/b&gt; &amp; 確認します",
+           "desk_message_id": 999999}
+    with desk.store.transaction() as conn:
+        conn.execute(Outbox.ENQUEUE_SQL, {"channel": "telegram", "chat_id": chat, "key": "desk:999999",
+                                          "kind": "reply", "payload": json.dumps(old, ensure_ascii=False),
+                                          "now": desk.now(), "claimed_by": None})
+    assert fake.wait_for("sendMessage", 3004, 3)[2].params["text"] == old["text"]
+    desk.reply(number, YAMADA, "<i>新しい版</i> & 確認します")
+    assert fake.wait_for("sendMessage", 3004, 4)[3].params["text"] == (
+        "【運営事務局 山田（MAMIS運営事務局）】\n&lt;i&gt;新しい版&lt;/i&gt; &amp; 確認します")

@@ -193,7 +193,9 @@ def test_two_agents_replying_both_kept_the_first_claims(core, desk):
     assert rows(core, "SELECT assignee FROM tickets") == [("sato",)]
 
 
-def test_a_telegram_reply_goes_to_the_outbox_escaped_and_a_block_shows(core, desk):
+def test_a_telegram_reply_goes_to_the_outbox_as_plain_text_and_a_block_shows(core, desk):
+    """The core queues what the agent typed as plain text; Telegram's adapter escapes it when it sends
+    (tests/test_desk_telegram.py), so the core writes no channel's markup."""
     asker = core.linked_asker("telegram", "777")
     conversation = core.conversation_for_chat("telegram", "777", asker)
     cid = conversation.id
@@ -201,7 +203,8 @@ def test_a_telegram_reply_goes_to_the_outbox_escaped_and_a_block_shows(core, des
     say(core, cid, None, button=confirm_button(offer), asker=asker, channel="telegram")
     mid = desk.reply(1001, YAMADA, "<b>太字</b> & 確認します")
     (payload,) = [json.loads(p) for (p,) in rows(core, "SELECT payload FROM outbox WHERE key = ?", f"desk:{mid}")]
-    assert payload["text"] == "【運営事務局 山田（MAMIS運営事務局）】\n&lt;b&gt;太字&lt;/b&gt; &amp; 確認します"
+    assert payload["format"] == "plain"
+    assert payload["text"] == "【運営事務局 山田（MAMIS運営事務局）】\n<b>太字</b> & 確認します"
     assert desk.outbox.status([mid]) == {mid: "queued"}
     from bot.outbox import Outbox
 

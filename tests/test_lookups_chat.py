@@ -531,3 +531,26 @@ def test_buttons_under_an_earlier_reply_keep_their_choices(core):
     pressed = core.reply(conversation, None, doctor, "test", button=record.buttons[1].id)
     assert pressed.question.text == "会員番号1300001の送付先"
     assert pressed.reply.kind == "lookup" and "送付" in pressed.reply.text
+
+
+def test_the_core_marks_record_replies_personal_and_the_mark_survives_storage(core):
+    """Which replies a group may see is the core's rule (`Reply.personal`), not a channel's list of
+    kinds: a record, a prompt for a number, a refusal and the request to sign in are personal, a
+    knowledge-base answer is not; stored and read back, the mark is kept, and a reply stored before
+    the mark existed is read as personal by its kind."""
+    from bot.model import Reply
+
+    staff = ASKERS["county_own"]
+    personal = [ask(core, staff, LOOKUPS["application"][0]), ask(core, staff, "送付先の確認"),
+                ask(core, ASKERS["county_other_pref"], LOOKUPS["application"][0]),
+                ask(core, Asker(), LOOKUPS["delivery_by_name"][0])]
+    assert [r.kind for r in personal] == ["lookup", "lookup_prompt", "lookup", "sign_in_required"]
+    assert all(r.personal for r in personal)
+    assert not ask(core, staff, "パスワードを忘れました").personal
+    conversation = core.open_conversation("test", staff).conversation.id
+    core.reply(conversation, LOOKUPS["application"][0], staff, "test", idempotency_key="k1")
+    replayed = core.reply(conversation, LOOKUPS["application"][0], staff, "test", idempotency_key="k1")
+    assert replayed.replayed and replayed.reply.personal
+    old = personal[0].to_dict()
+    del old["personal"]
+    assert Reply.from_dict(old).personal and not Reply.from_dict({"text": "はい", "kind": "answer"}).personal

@@ -1,15 +1,16 @@
 /*
  * Replies from the operations desk, without a reload.
  *
- * Once the conversation has been handed to the desk (a reply of kind "ticket" or "desk_ack", or an
- * agent's message, seen in the history or as a new reply), the frame asks
- * GET /api/conversations/<id>/messages?after=<last message id>&wait=25, which the server holds until
- * something newer exists (an agent's reply arrives within a fraction of a second), and asks again at
- * once. When the server answered at once with nothing (all its waiting slots taken) or the request
+ * The server says whether the desk holds the conversation (`desk: {held, ticket}` in the answer to a
+ * message and in GET …/messages?include=desk, docs/widget.md); the widget obeys it and never guesses
+ * from the replies' kinds. While the desk holds it, the frame asks
+ * GET /api/conversations/<id>/messages?after=<last message id>&wait=25&include=desk, which the server
+ * holds until something newer exists (an agent's reply arrives within a fraction of a second), and
+ * asks again at once. When the server answered at once with nothing (all its waiting slots taken) or the request
  * failed, it asks again after POLL_MS. It draws what is new: an agent's message under the agent's
  * name, and the desk's own notices (the ticket resolved). Answers to the user's own messages are
  * drawn by the outbox already, so bot messages that answer a message (in_reply_to) are skipped here.
- * It stops while the tab is hidden and when the desk closes the ticket ("desk_closed").
+ * It stops while the tab is hidden and when the server says the desk holds the conversation no more.
  *
  * 「新しい質問」 during a ticket keeps it (keep()): the old conversation is remembered in localStorage
  * and listened to beside the new one, so the agent's replies still arrive, marked with the ticket's
@@ -23,18 +24,7 @@ import * as render from "./frame-render.js";
 const POLL_MS = 5000;
 const WAIT_S = 25; // the server holds a request at most 30 s
 const HELD_MS = (WAIT_S + 10) * 1000;
-const HOLD_KINDS = ["ticket", "desk_ack"];
-const END_KINDS = ["desk_closed"];
 const KEPT_KEY = NS + ":desk-kept"; // {id, token, number, lastId}: a ticket kept over 「新しい質問」
-
-function kindOf(m) {
-  return m.kind || (m.reply && typeof m.reply === "object" ? m.reply.kind : undefined);
-}
-
-function ticketNumber(m) {
-  const found = kindOf(m) === "ticket" && /#(\d+)/.exec(String(m.text || (m.reply && m.reply.text) || ""));
-  return found ? found[1] : null;
-}
 
 /* An agent's message, under the agent's name (`into`: the history slot, when replaying; `number`:
    the ticket it answers, when it is a kept one). */
@@ -72,7 +62,7 @@ function watcher(conv, kept, onEnd) {
   w.schedule = () => {
     if (w.active && w.timer === null && !document.hidden && !w.inFlight) w.timer = setTimeout(tick, w.delay);
   };
-  w.seen = (message) => {
+  w.follow = () => {
     const c = conv();
     if (c && c.id !== w.id) {
       w.id = c.id;
@@ -80,12 +70,24 @@ function watcher(conv, kept, onEnd) {
       w.drawn.clear();
       w.stop();
     }
+  };
+  w.seen = (message) => {
+    w.follow();
     const id = Number(message.id);
     if (Number.isFinite(id) && id > w.lastId) w.lastId = id;
     if (Number.isFinite(id)) w.drawn.add(id);
-    w.number = ticketNumber(message) || w.number;
-    const kind = kindOf(message);
-    if (END_KINDS.includes(kind)) { w.stop(); onEnd(); } else if (HOLD_KINDS.includes(kind) || message.role === "agent") w.start();
+  };
+  /* The server's word on the desk's hold: listen while it holds the conversation, stop when not. */
+  w.hold = (desk) => {
+    if (!desk || typeof desk !== "object") return;
+    w.follow();
+    if (desk.held) {
+      if (desk.ticket) w.number = String(desk.ticket);
+      w.start();
+    } else if (w.active) {
+      w.stop();
+      onEnd();
+    }
   };
 
   function tick() {
@@ -95,17 +97,19 @@ function watcher(conv, kept, onEnd) {
     w.inFlight = true;
     const mine = w.generation;
     const started = Date.now();
-    const path = "/api/conversations/" + encodeURIComponent(c.id) + "/messages?after=" + w.lastId + "&wait=" + WAIT_S;
+    const path = "/api/conversations/" + encodeURIComponent(c.id) + "/messages?after=" + w.lastId + "&wait=" + WAIT_S +
+      "&include=desk";
     api("GET", path, undefined, c.token, HELD_MS)
       .then((data) => {
         if (mine !== w.generation) return;
-        const list = Array.isArray(data) ? data : [];
+        const list = data && Array.isArray(data.messages) ? data.messages : [];
         for (const m of list) {
           if (w.drawn.has(Number(m.id))) continue;
           if (m.role === "agent") renderAgent(m, undefined, kept ? w.number : null);
-          else if (m.role === "bot" && (kept ? END_KINDS.includes(kindOf(m)) : !m.in_reply_to)) render.renderBot(m);
+          else if (m.role === "bot" && !m.in_reply_to) render.renderBot(m); // the desk's notices
           w.seen(m);
         }
+        w.hold(data && data.desk);
         // Nothing, and at once: the server could not hold us (its slots were taken); ask less often.
         w.delay = list.length === 0 && Date.now() - started < WAIT_S * 500 ? POLL_MS : 0;
       }, (err) => {
@@ -127,6 +131,11 @@ let keptWatcher = null;
 /* Tell the poller about a message the frame has shown (history or a new reply). */
 export function seen(message) {
   if (message && typeof message === "object") current.seen(message);
+}
+
+/* Tell the poller what the server said of the desk's hold ({held, ticket}) for the current conversation. */
+export function hold(desk) {
+  current.hold(desk);
 }
 
 /* The ticket the current conversation has with the desk now ({number}), or null. */
@@ -163,7 +172,8 @@ export function listenKept() {
   keptWatcher = null;
   if (!saved) return;
   keptWatcher = watcher(() => kept(), saved.number, () => store.set(KEPT_KEY, null));
-  keptWatcher.seen({ id: saved.lastId, kind: "ticket" });
+  keptWatcher.seen({ id: saved.lastId });
+  keptWatcher.hold({ held: true, ticket: saved.number }); // kept while held; the server says when it ends
 }
 
 document.addEventListener("visibilitychange", () => {

@@ -18,10 +18,21 @@ export class ApiError {
   }
 }
 
+/* The frame's own words for what went wrong, in one place: only for when the server cannot say it
+   (unreachable, or an answer without its JSON error). Every other error sentence is the server's
+   (helpdesk/errors.py), shown as it comes. */
+export const TEXTS = {
+  busy: "混み合っています。少し時間をおいて再送信してください。",
+  server: "サーバーでエラーが発生しました。時間をおいて再送信してください。",
+  refused: "送信できませんでした。内容を確認してもう一度お試しください。",
+  network: "サーバーに接続できませんでした。通信状態を確認して再送信してください。",
+  history: "これまでの会話を読み込めませんでした。"
+};
+
 export function defaultMessage(status) {
-  if (status === 429) return "混み合っています。少し時間をおいて再送信してください。";
-  if (status >= 500) return "サーバーでエラーが発生しました。時間をおいて再送信してください。";
-  return "送信できませんでした。内容を確認してもう一度お試しください。";
+  if (status === 429) return TEXTS.busy;
+  if (status >= 500) return TEXTS.server;
+  return TEXTS.refused;
 }
 
 /* The staff member signed in (or null), their quick actions and the CSRF token, once known. */
@@ -64,6 +75,6 @@ export function api(method, path, body, token, timeoutMs) {
     const err = (data && data.error) || {};
     throw new ApiError(res.status, err.code || "http_" + res.status, err.message || defaultMessage(res.status));
   }), () => {
-    throw new ApiError(0, "network", "サーバーに接続できませんでした。通信状態を確認して再送信してください。");
+    throw new ApiError(0, "network", TEXTS.network);
   }).finally(() => clearTimeout(timer));
 }

@@ -23,10 +23,11 @@ let queue = [];
 let inFlight = false;
 let generation = 0; // bumped by 「新しい質問」 so late answers to the old conversation are dropped
 
-const view = { show() {}, state() {}, reply() {}, typing() {} };
+const view = { show() {}, state() {}, reply() {}, desk() {}, typing() {} };
 
 /* show(entry): a new message to draw; state(entry, state, error): 送信中 / 未送信 / sent;
-   reply(reply, message): the server's answer; typing(on): waiting for an answer. */
+   reply(reply, message): the server's answer; desk(hold): whether the desk holds the conversation
+   now ({held, ticket}, from the server); typing(on): waiting for an answer. */
 export function connect(handlers) { Object.assign(view, handlers); }
 
 export function currentConversation() { return conversation; }
@@ -141,6 +142,7 @@ function pump() {
     savePending();
     view.state(entry, "sent", null, data && data.message);
     if (data && data.reply) view.reply(data.reply);
+    if (data && data.desk) view.desk(data.desk);
   }, (err) => {
     if (gen !== generation) return;
     view.state(entry, "unsent", err && err.message);

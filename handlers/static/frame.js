@@ -12,7 +12,7 @@
  *   frame-signin.js    staff sign-in, the account bar, signing out
  */
 import { NS, $, h, params } from "./frame-util.js";
-import { api, refreshSession } from "./frame-api.js";
+import { TEXTS, api, refreshSession } from "./frame-api.js";
 import * as outbox from "./frame-outbox.js";
 import * as render from "./frame-render.js";
 import { clearComposer, hideSuggestions, isImeKey, submitText, updateCounter } from "./frame-composer.js";
@@ -70,6 +70,7 @@ outbox.connect({
   show: (entry) => render.renderPending(entry),
   state: render.setEntryState,
   reply: (reply) => { render.renderBot(reply); deskPoll.seen(reply); },
+  desk: (hold) => deskPoll.hold(hold),
   typing: render.setTyping
 });
 render.onNewReply(() => { if (!isOpen) setUnread(unread + 1); });
@@ -100,7 +101,7 @@ function loadHistory(notice) {
   const conv = outbox.currentConversation();
   if (!conv) { done(); return; }
   ui.log.setAttribute("aria-busy", "true");
-  api("GET", "/api/conversations/" + encodeURIComponent(conv.id) + "/messages", undefined, conv.token)
+  api("GET", "/api/conversations/" + encodeURIComponent(conv.id) + "/messages?include=desk", undefined, conv.token)
     .then((data) => {
       const messages = Array.isArray(data) ? data : (data && data.messages) || [];
       const seen = {};
@@ -109,14 +110,15 @@ function loadHistory(notice) {
         if (isUser(m)) render.renderUser(m, slot);
         else if (m.role === "agent") deskPoll.renderAgent(m, slot);
         else render.renderBot(m, slot);
-        deskPoll.seen(m); // replies from the desk keep coming without a reload (desk-poll.js)
+        deskPoll.seen(m);
       });
+      deskPoll.hold(data && data.desk); // replies from the desk keep coming without a reload (desk-poll.js)
       // Stored by the server before the reload, though its answer never arrived: not unsent after all.
       outbox.forgetPending(seen);
       done();
     }, (err) => {
       if ([401, 403, 404].indexOf(err.status) >= 0) outbox.forgetConversation();
-      else render.append(h("p", { className: "log-note", text: "これまでの会話を読み込めませんでした。" + err.message }), slot);
+      else render.append(h("p", { className: "log-note", text: TEXTS.history + err.message }), slot);
       done();
     });
 }
