@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
 from bot.accounts import SignInFailed
-from bot.channels import CHANNELS, PUBLIC, WEB
+from bot.channels import CHANNELS, PUBLIC
 from bot.desk import EmptyText, TextTooLong
 from bot.numbers import MAX_NUMBER
 from bot.ticket_queue import AGE_JA, QueueFilter, TicketQueue
