@@ -78,24 +78,24 @@ def rss_mb(pid: int) -> float:
 
 
 def serve_command(instance: Path, port: int, server: str, workers: int, threads: int) -> list[str]:
-    """`helpdesk serve` when the installed CLI has it, else the same command via handlers.serve_main."""
+    """`helpdesk serve` when the installed CLI has it, else the same command via handlers.server.main."""
     args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--server", server,
             "--workers", str(workers), "--threads", str(threads)]
     helpdesk = shutil.which("helpdesk", path=str(Path(sys.executable).parent))
     try:
-        from handlers.cli import cli
+        from handlers.cli.main import cli
 
         registered = "serve" in cli.commands
     except ImportError:
         registered = False
     if helpdesk and registered:
         return [helpdesk, "--instance", str(instance), *args]
-    return [sys.executable, "-m", "handlers.serve_main", "--instance", str(instance), *args]
+    return [sys.executable, "-m", "handlers.server.main", "--instance", str(instance), *args]
 
 
 def start_server(instance: Path, server: str, workers: int, threads: int):
     """`helpdesk serve` on a port it picks (port 0) and prints; returns (process, port, log)."""
-    from handlers.serve import started_url
+    from handlers.server.command import started_url
 
     log = tempfile.NamedTemporaryFile("w+", prefix="chat-bench-", suffix=".log", delete=False)
     proc = subprocess.Popen(serve_command(instance, 0, server, workers, threads), cwd=ROOT, stdout=log,

@@ -51,7 +51,7 @@ def seed(db: Path, n: int, rng: random.Random) -> None:
     from datetime import datetime, timedelta
 
     from bot import Store
-    from bot.agents import AgentAccounts
+    from bot.accounts.agents import AgentAccounts
 
     store = Store(db)
     agents = AgentAccounts(store)
@@ -97,10 +97,10 @@ def seed(db: Path, n: int, rng: random.Random) -> None:
 
 def start_server(instance: Path):
     """`helpdesk serve` on a port it picks (port 0) and prints; returns (process, base URL, log)."""
-    from handlers.serve import started_url
+    from handlers.server.command import started_url
 
     log = tempfile.NamedTemporaryFile("w+", prefix="desk-bench-", suffix=".log", delete=False)
-    cmd = [sys.executable, "-m", "handlers.serve_main", "--instance", str(instance), "serve", "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "handlers.server.main", "--instance", str(instance), "serve", "--host", "127.0.0.1",
            "--port", "0", "--server", "gunicorn", "--workers", "2", "--threads", "4"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -188,7 +188,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
     rng = random.Random(42)
-    from handlers.cli import DEFAULT_SOURCES
+    from handlers.cli.main import DEFAULT_SOURCES
     from kb.indexer import build_index
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -196,7 +196,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--capacity", type=int, default=0, help="extra held requests opened at once")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
-    from handlers.cli import DEFAULT_SOURCES
+    from handlers.cli.main import DEFAULT_SOURCES
     from kb.indexer import build_index
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,7 +207,7 @@ def main(argv=None) -> dict:
             f'NOW = "{NOW}"\nMESSAGE_RATE_LIMIT = "100000 per minute"\nCONVERSATION_RATE_LIMIT = "100000 per minute"\n'
             'SIGN_IN_RATE_LIMIT = "1000 per minute"\n', encoding="utf-8")
         from bot import Store
-        from bot.agents import AgentAccounts
+        from bot.accounts.agents import AgentAccounts
 
         store = Store(instance / "helpdesk.sqlite")
         AgentAccounts(store).add_agent("bench", "運営事務局 ベンチ", PASSWORD, NOW)

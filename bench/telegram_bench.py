@@ -1,6 +1,6 @@
 """Updates per second and latency of the Telegram bot, next to an echo-only ceiling from the same run.
 
-The real Application (handlers.telegram_app, long polling) runs in this process, answering in its
+The real Application (handlers.telegram.app, long polling) runs in this process, answering in its
 worker processes (TELEGRAM_WORKERS, default 2), against the fake Bot API server
 (tests/telegram_fake.py), which runs in a process of its own so that its work does not share our
 interpreter. The fake drives a closed loop: each of `--chats` chats sends its next question
@@ -58,7 +58,7 @@ def echo_app(config, services):
     """The same Application, with one handler that only echoes (the ceiling)."""
     from telegram.ext import MessageHandler, filters
 
-    from handlers.telegram_app import TelegramDesk, application
+    from handlers.telegram.app import TelegramDesk, application
 
     app = application(config, TelegramDesk(config, services))
 
@@ -70,8 +70,8 @@ def echo_app(config, services):
 
 
 def measure(instance_path: Path, fake_url: str, total: int, chats: int, echo: bool) -> dict:
-    from handlers.telegram_app import build_telegram_app
-    from handlers.telegram_config import TelegramConfig
+    from handlers.telegram.app import build_telegram_app
+    from handlers.telegram.config import TelegramConfig
     from helpdesk.services import build_services
     from tests.telegram_harness import InProcessBot, bot_settings
 

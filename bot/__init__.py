@@ -3,14 +3,14 @@
 It imports neither Flask nor telegram: an adapter turns its request into `Core.reply(...)` and the
 returned `Turn`/`Reply` back into its own format.
 """
-from .core import Core, JST, system_clock
-from .errors import (
+from bot.conversation.core import Core, JST, system_clock
+from bot.errors import (
     ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, IndexMissing, MessageNotFound,
     MessageTooLong, NotAReply,
 )
-from .buttons import ARTICLE_PAYLOAD, HANDOFF_PAYLOAD, Button
-from .model import Asker, Conversation, Message, NewConversation, Reply, Source, Turn
-from .store import Store
+from bot.conversation.buttons import ARTICLE_PAYLOAD, HANDOFF_PAYLOAD, Button
+from bot.model import Asker, Conversation, Message, NewConversation, Reply, Source, Turn
+from bot.store.database import Store
 
 __all__ = [
     "Core", "JST", "system_clock", "Store",

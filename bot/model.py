@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .actions import Action, action_from_dict
-from .buttons import Button
-from .choices import Choice, choice_from_dict, legacy
+from bot.conversation.actions import Action, action_from_dict
+from bot.conversation.buttons import Button
+from bot.conversation.choices import Choice, choice_from_dict, legacy
 
 ROLES = ("anonymous", "staff", "member", "desk")
 
 LEVELS = ("county", "prefecture")
-# Every kind of reply the core (and the desk's part of it, bot/handoff.py and bot/desk.py) gives.
+# Every kind of reply the core (and the desk's part of it, bot/desk/handoff.py and bot/desk/actions.py) gives.
 REPLY_KINDS = (
     "answer", "choices", "unknown", "out_of_scope", "next_step", "greeting", "thanks", "help", "handoff",
     "lookup", "lookup_choices", "lookup_prompt", "sign_in_required", "link_code",
@@ -108,7 +108,7 @@ class Reply:
     memory, stored with the reply so that the next message can be read against them (「それはいつですか」,
     a pressed choice, the number a prompt asked for); adapters ignore them.
 
-    `actions` are typed (bot/actions.py): offers, the desk's telephone, hints the channel words itself.
+    `actions` are typed (bot/conversation/actions.py): offers, the desk's telephone, hints the channel words itself.
     `table` is an optional small table shown after `text`; `full_text` is both as plain lines.
     `redacted` is the text as it may leave the asker's own view (identifiers and names masked), for
     the desk and the logs; None means masking the identifiers in `full_text` is enough. `conceal`
@@ -220,7 +220,7 @@ class Message:
 class Conversation:
     """`owner` is the account that opened it (None: anonymous); only that account may use it.
 
-    `state` is one of bot/state.py's STATES; `external_chat_id` is the messaging chat it belongs to
+    `state` is one of bot/conversation/state.py's STATES; `external_chat_id` is the messaging chat it belongs to
     (None for web conversations, which are found by their token).
     """
 

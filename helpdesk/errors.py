@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from bot.accounts import AccountError, AccountExists, InvalidAccount, SignInFailed, UnknownAccount
-from bot.desk import EmptyText, TextTooLong, TooLongForTelegram
+from bot.accounts.staff import AccountError, AccountExists, InvalidAccount, SignInFailed, UnknownAccount
+from bot.desk.actions import EmptyText, TextTooLong, TooLongForTelegram
 from bot.errors import (ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, IndexMissing,
                         MessageNotFound, MessageTooLong, NotAReply)
-from bot.linking import LinkCodeInvalid
-from bot.lookup_replies import WITHDRAWN_LINK_TEXT
-from bot.lookups import StaffOnly, WithdrawnMember
-from bot.tickets import STATE_JA, TicketStateError
+from bot.accounts.linking import LinkCodeInvalid
+from bot.lookups.replies import WITHDRAWN_LINK_TEXT
+from bot.lookups.answer import StaffOnly, WithdrawnMember
+from bot.desk.tickets import STATE_JA, TicketStateError
 from helpdesk.settings import SettingError
 from records.errors import (UNAVAILABLE_JA, CsvFormatError, DatabaseExists, DatabaseMissing, InvalidQuery,
                             RecordsError, RecordUnavailable, SyncBusy, message_ja)
@@ -66,7 +66,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bad_setting": (500, "{message}"),
     "bad_request": (400, "リクエストの形式が正しくありません。API 仕様を確認してください。"),
     "internal_error": (500, "サーバーでエラーが発生しました。時間をおいてもう一度お試しください。"),
-    # The desk console's forms (handlers/desk.py): shown above the ticket, the draft kept.
+    # The desk console's forms (handlers/desk/console.py): shown above the ticket, the draft kept.
     "desk_text_empty": (422, "本文を入力してください。"),
     "desk_text_too_long": (422, "本文は{limit}文字以内にしてください。"),
     "desk_too_long_for_telegram": (422, "Telegram に送る返信は1通{limit}文字までです（絵文字などは2文字と数えます）。"
@@ -75,14 +75,14 @@ ERRORS: dict[str, tuple[int, str]] = {
     "desk_unknown_assignee": (422, "その担当者は登録されていません。"),
     "desk_priority_required": (422, "優先度を選んでください。"),
     "desk_action_required": (422, "操作を選んでください。"),
-    # The Telegram bot (handlers/telegram_handlers.py): said in the chat.
+    # The Telegram bot (handlers/telegram/updates.py): said in the chat.
     "telegram_failed": (500, "一時的なエラーが発生しました。しばらくしてからもう一度お試しください。"),
     "telegram_rate_limited": (429, "短い時間にたくさんのメッセージが届きました。1分ほどおいてから、もう一度お送りください。"),
     "link_rate_limited": (429, "連携の試行が多すぎます。しばらくしてから、もう一度お試しください。"),
     "feedback_failed": (422, "この回答には評価を送れませんでした。"),
 }
 
-#: The browser's error pages (handlers/web.py): a title by status, and the sentence for the bare HTTP
+#: The browser's error pages (handlers/web/app.py): a title by status, and the sentence for the bare HTTP
 #: statuses, which read differently to a person at a page than to an API client.
 PAGE_TITLES = {
     400: "送信内容を確認できませんでした",

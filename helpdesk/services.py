@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Mapping
 
 from bot import JST, Asker, Core, IndexMissing, Store, system_clock
-from bot.accounts import Account, StaffAccounts
-from bot.agents import AgentAccounts
-from bot.desk import Desk, DeskOutbox
-from bot.handoff import Handoff
-from bot.hours import BusinessHours
-from bot.redaction import redact
-from bot.tickets import TicketStore
+from bot.accounts.staff import Account, StaffAccounts
+from bot.accounts.agents import AgentAccounts
+from bot.desk.actions import Desk, DeskOutbox
+from bot.desk.handoff import Handoff
+from bot.desk.hours import BusinessHours
+from bot.privacy.redaction import redact
+from bot.desk.tickets import TicketStore
 from helpdesk.instance import Instance
 from helpdesk.settings import load_settings
 

@@ -45,7 +45,7 @@ from kb.analysis import Analysis, bigrams
 CONFIDENCE_THRESHOLD = 0.5
 # A key word the article lacks keeps the answer just below the threshold (a choice, not an
 # answer); a key word no article has keeps it below half the threshold, where the core offers
-# no choices (bot.core: choices from half the threshold).
+# no choices (bot.conversation.core: choices from half the threshold).
 MISSING_HERE_CAP = 0.9 * CONFIDENCE_THRESHOLD
 MISSING_EVERYWHERE_CAP = 0.4 * CONFIDENCE_THRESHOLD
 # A compound key word counts as met when this share of its parts (by rarity) is.

@@ -4,7 +4,7 @@ One row per application, keyed by its 申請番号: who it is for, which associa
 concerns, where it stands (段階, 状態), the return reason, and the date of each step. The
 steps' dates become the application's history (`application_events`), in the order they
 happened; a difference file that moves an application to its next stage is how stage
-changes arrive (and notify subscribed doctors, see handlers/cli.py).
+changes arrive (and notify subscribed doctors, see handlers/cli/main.py).
 """
 from __future__ import annotations
 

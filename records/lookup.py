@@ -737,7 +737,7 @@ class Records:
         return FamilyDoctorReport(inst[1], inst[2], Association(inst[8], inst[9]), year, submitted,
                                   stage, state, history)
 
-    # -- recognising a name in the chat (bot/lookup_requests.py) ------------------------------------
+    # -- recognising a name in the chat (bot/lookups/requests.py) ------------------------------------
     # Read-only and not logged: it only says whether a phrase is exactly an institution's name; the
     # lookup that follows (find_institutions, institution) checks access and writes the log.
 

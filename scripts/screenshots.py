@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one list of Chromium flags)
 
 OUT = ROOT / "docs" / "screenshots"
-HELPDESK = [sys.executable, "-m", "handlers.serve_main"]
+HELPDESK = [sys.executable, "-m", "handlers.server.main"]
 QUESTION = "送付区分設定とは何ですか"
 PHONE_QUESTION = "医療機関マスタはいつ更新されますか"
 LAUNCHER = "mamis-helpdesk-widget .launcher"
@@ -47,7 +47,7 @@ def helpdesk(instance: Path, *args: str) -> str:
 @contextmanager
 def serving(instance: Path):
     """`helpdesk serve` on a port it picks (port 0) and prints, until the block ends; yields its base URL."""
-    from handlers.serve import started_url
+    from handlers.server.command import started_url
 
     log = tempfile.NamedTemporaryFile("w+")  # read by name: a second file offset, not the server's
     proc = subprocess.Popen([*HELPDESK, "--instance", str(instance), "serve", "--host", "127.0.0.1",

@@ -89,7 +89,7 @@ def transaction(conn: sqlite3.Connection, *, commit: bool = True,
     """One write transaction around the block: `start` (by default `begin`), then COMMIT when the block
     ends, ROLLBACK when it raises. With `commit=False` the block's work is rolled back too: a dry run
     that counts exactly what it would change. `start` lets a caller wait for the lock its own way
-    (bot.store.Store polls) or name a busy database in its own terms (records.importer's SyncBusy).
+    (bot.store.database.Store polls) or name a busy database in its own terms (records.importer's SyncBusy).
     `conn` must be in autocommit mode (isolation_level=None, as `connect` opens it)."""
     start(conn)
     try:

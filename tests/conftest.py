@@ -120,7 +120,7 @@ def instance(tmp_path):
 
 @pytest.fixture
 def app(instance):
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     app = create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True})
     yield app
@@ -168,12 +168,12 @@ class ServerProcess:
         """Start on a port the server picks (it binds port 0 and prints its URL, so no other process can
         take the port between choosing and binding it), or on `port` (to restart a stopped server
         where clients expect it)."""
-        from handlers.serve import started_url
+        from handlers.server.command import started_url
 
         require_mark("server")
         self.url = ""
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-serve-", suffix=".log", delete=False)
-        cmd = [sys.executable, "-m", "handlers.serve_main", "--instance", str(self.instance_path),
+        cmd = [sys.executable, "-m", "handlers.server.main", "--instance", str(self.instance_path),
                "serve", "--host", "127.0.0.1", "--port", str(port or 0), *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True, env=server_env())

@@ -11,7 +11,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def add_agents(instance) -> None:
     from bot import Store
-    from bot.agents import AgentAccounts
+    from bot.accounts.agents import AgentAccounts
 
     store = Store(instance.helpdesk_db)
     try:
@@ -53,10 +53,10 @@ def telegram_ticket(instance, chat_id: int, text: str = "会員証の再発行�
     from datetime import datetime
 
     from bot import JST, Asker, Store
-    from bot.handoff import Handoff
-    from bot.hours import BusinessHours
-    from bot.redaction import redact
-    from bot.tickets import TicketStore
+    from bot.desk.handoff import Handoff
+    from bot.desk.hours import BusinessHours
+    from bot.privacy.redaction import redact
+    from bot.desk.tickets import TicketStore
 
     store = Store(instance.helpdesk_db)
     try:

@@ -2,7 +2,7 @@
 agents in `agents`, their sign-ins in `staff_sessions` and `agent_sessions`.
 
 The schema is the migrations up to 0013 (frozen, so they are what every database of that time ran);
-the rows are written with the SQL bot/accounts.py and bot/agents.py used then (commit 51fed11),
+the rows are written with the SQL bot/accounts/staff.py and bot/accounts/agents.py used then (commit 51fed11),
 copied here literally, so that the migration is tested on what real instances hold rather than on
 what today's code would write. tests/test_accounts_migration.py opens a copy with today's code.
 
@@ -24,7 +24,7 @@ PASSWORD = {"chiyoda": "chiyoda-password-1", "tokyo": "tokyo-password-22", "yama
             "demo-osaka": "demo-osaka-4444", "desk:yamada": "desk-yamada-55555", "desk:sato": "desk-sato-666666",
             "desk:demo-desk": "desk-demo-7777777"}
 
-# Today's SQL (51fed11), literally: bot/accounts.py StaffAccounts and bot/agents.py AgentAccounts.
+# Today's SQL (51fed11), literally: bot/accounts/staff.py StaffAccounts and bot/accounts/agents.py AgentAccounts.
 STAFF_INSERT_SQL = """
     INSERT INTO staff (login_id, display_name, level, association_code, password_hash, demo, created_at)
     VALUES (:login_id, :display_name, :level, :association_code, :password_hash, :demo, :created_at)
@@ -62,8 +62,8 @@ def build(path: Path, staff_now: datetime, desk_now: datetime) -> dict:
     measures its sessions on the real clock). `tokyo`'s hash is made with weaker parameters than
     today's, as an account from an older release would have: signing in must still rehash it.
     """
-    from bot.migrations import MIGRATIONS
-    from bot.store import hash_token
+    from bot.store.migrations import MIGRATIONS
+    from bot.store.database import hash_token
 
     hasher, weak = PasswordHasher(), PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     conn = connect(path, row_factory=sqlite3.Row)

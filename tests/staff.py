@@ -36,7 +36,7 @@ def build_demo(path: Path) -> Path:
 def add_records_and_staff(instance, demo_db: Path) -> None:
     """Copy the demo records into an instance and create every STAFF account with PASSWORD."""
     from bot import Store
-    from bot.accounts import StaffAccounts
+    from bot.accounts.staff import StaffAccounts
 
     shutil.copyfile(demo_db, instance.records_db)
     store = Store(instance.helpdesk_db)

@@ -33,8 +33,8 @@ class InProcessBot:
     """The Application built by build_telegram_app, polling from a background thread."""
 
     def __init__(self, instance_path, api_url: str, services=None, **extra):
-        from handlers.telegram_app import build_telegram_app
-        from handlers.telegram_config import TelegramConfig
+        from handlers.telegram.app import build_telegram_app
+        from handlers.telegram.config import TelegramConfig
         from helpdesk.services import build_services
 
         settings = bot_settings(instance_path, api_url, **extra)
@@ -49,7 +49,7 @@ class InProcessBot:
         started = threading.Event()
 
         def main():
-            from handlers.telegram_app import new_event_loop
+            from handlers.telegram.app import new_event_loop
 
             self.loop = new_event_loop()
             asyncio.set_event_loop(self.loop)
@@ -92,7 +92,7 @@ class BotProcess:
         self.log = tempfile.NamedTemporaryFile("w+", prefix="helpdesk-telegram-", suffix=".log", delete=False)
         env = {**server_env(), "TELEGRAM_BOT_TOKEN": self.token, "TELEGRAM_API_URL": self.api_url,
                "PYTHONPATH": str(ROOT), **self.env}
-        cmd = [sys.executable, "-c", "from handlers.cli import cli; cli()", "--instance", str(self.instance_path),
+        cmd = [sys.executable, "-c", "from handlers.cli.main import cli; cli()", "--instance", str(self.instance_path),
                "telegram", *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
@@ -146,11 +146,11 @@ def wait_settled(fake, helpdesk_db, *chat_ids: int, timeout: float = 20.0) -> No
 
     After this, what `fake` received for those chats is final, so counting it checks something: a late
     duplicate is sent before this returns, where after a sleep it could arrive once the count has passed.
-    "Queued" is the outbox's own idea of due (bot.outbox.Outbox.due, at any time, claimed by anyone)."""
+    "Queued" is the outbox's own idea of due (bot.messaging.outbox.Outbox.due, at any time, claimed by anyone)."""
     import sqlite3
     from types import SimpleNamespace
 
-    from bot.outbox import Outbox
+    from bot.messaging.outbox import Outbox
     from storage.sqlite import connect
 
     wait_until(lambda: not fake.pending, timeout, "every offered update taken by the bot")

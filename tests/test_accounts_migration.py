@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot import Store
-from bot.accounts import SignInFailed, StaffAccounts, session_fingerprint
-from bot.agents import AgentAccounts
+from bot.accounts.staff import SignInFailed, StaffAccounts, session_fingerprint
+from bot.accounts.agents import AgentAccounts
 from tests.conftest import NOW
 from tests.desk_support import sign_in as desk_sign_in
 from tests.helpdesk_0013 import PASSWORD, build
@@ -126,7 +126,7 @@ def test_the_chat_and_the_desk_keep_their_signed_in_browsers(old_db, tmp_path, k
     """The real app over a migrated instance: cookies made before the migration still sign in, and the
     web and desk sign-in forms accept the old passwords."""
     from helpdesk.instance import Instance
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     path, made = old_db
     instance = Instance.at(tmp_path / "instance")
@@ -158,7 +158,7 @@ def test_the_chat_and_the_desk_keep_their_signed_in_browsers(old_db, tmp_path, k
 
 
 def test_the_cli_lists_the_migrated_accounts_as_before(old_db, tmp_path):
-    from handlers.cli import cli
+    from handlers.cli.main import cli
 
     path, _made = old_db
     (tmp_path / "inst").mkdir()

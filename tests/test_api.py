@@ -235,7 +235,7 @@ def test_widget_routes(http):
     assert http.get("/widget.js", headers={"If-None-Match": js.headers["etag"]}).status_code == 304
     frame = http.get("/widget/frame")
     assert frame.status_code == 200
-    # The frame's own embedding rule, within the strict policy every page gets (handlers/headers.py).
+    # The frame's own embedding rule, within the strict policy every page gets (handlers/web/headers.py).
     assert "frame-ancestors 'self'" in frame.headers["content-security-policy"].split("; ")
     assert http.get("/").status_code == 200
 

@@ -8,7 +8,7 @@ import pytest
 
 from click.testing import CliRunner
 
-from handlers.web import create_app
+from handlers.web.app import create_app
 from tests.conftest import UNTHROTTLED
 
 RATE_LIMITED = "短い時間に送信が集中しています。しばらく待ってからもう一度送信してください。"
@@ -91,12 +91,12 @@ def test_health(client):
 
 
 def test_serve_has_help_for_every_option():
-    from handlers.serve import serve
+    from handlers.server.command import serve
 
     assert serve.help
     for param in serve.params:
         assert param.help, param.name
-    from handlers.serve_main import cli
+    from handlers.server.main import cli
 
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0
@@ -104,7 +104,7 @@ def test_serve_has_help_for_every_option():
 
 
 def test_serve_without_an_index_says_what_to_do(tmp_path):
-    from handlers.serve_main import cli
+    from handlers.server.main import cli
 
     result = CliRunner().invoke(cli, ["--instance", str(tmp_path), "serve"])
     assert result.exit_code == 1
@@ -112,7 +112,7 @@ def test_serve_without_an_index_says_what_to_do(tmp_path):
 
 
 def test_serve_refuses_a_bad_config_file(instance):
-    from handlers.serve_main import cli
+    from handlers.server.main import cli
 
     instance.config_file.write_text(json.dumps({"ALLOWED_ORIGINS": ["not an origin"]}), encoding="utf-8")
     result = CliRunner().invoke(cli, ["--instance", str(instance.path), "serve"])

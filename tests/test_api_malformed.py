@@ -80,7 +80,7 @@ def test_405_names_the_allowed_methods(client):
 
 
 def test_openapi_has_the_idempotency_key_pattern_and_feedbacks_invalid_json(client):
-    from handlers.api import IDEMPOTENCY_KEY
+    from handlers.web.api import IDEMPOTENCY_KEY
 
     spec = client.get("/api/openapi.json").get_json()
     post = spec["paths"]["/api/conversations/{conversation_id}/messages"]["post"]

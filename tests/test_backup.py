@@ -8,10 +8,10 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from bot.store import Store
-from handlers.cli import cli
+from bot.store.database import Store
+from handlers.cli.main import cli
 from storage.backup import BackupError, restore, verify
-from handlers.health import known_migrations
+from handlers.web.health import known_migrations
 from tests.conftest import build_instance
 
 

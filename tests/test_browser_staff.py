@@ -32,7 +32,7 @@ def server(live_server_factory, tmp_path_factory):
 def remember_bot_username(instance, username):
     """What the Telegram process writes when it starts (the web process never calls Telegram)."""
     from bot import Store
-    from bot.outbox import Outbox
+    from bot.messaging.outbox import Outbox
 
     store = Store(instance.helpdesk_db)
     try:

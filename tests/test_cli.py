@@ -7,8 +7,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from handlers import cli as cli_module
-from handlers.cli import cli
+from handlers.cli import main as cli_module
+from handlers.cli.main import cli
 from tests.quality import EVAL, eval_data
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,11 +10,11 @@ from bot import (
     ARTICLE_PAYLOAD, HANDOFF_PAYLOAD, JST, Asker, Button, ConversationNotFound, Core, EmptyMessage,
     IdempotencyConflict, MessageTooLong, Reply, Source, Store,
 )
-from bot import intents
-from bot.actions import CallDesk, OfferEscalation
-from bot.choices import ArticleChoice
-from bot.migrations import MIGRATIONS
-from bot.text import plain
+from bot.conversation import intents
+from bot.conversation.actions import CallDesk, OfferEscalation
+from bot.conversation.choices import ArticleChoice
+from bot.store.migrations import MIGRATIONS
+from bot.conversation.text import plain
 
 TODAY = datetime(2026, 11, 25, 10, 0, tzinfo=JST)
 DESK_ACTION = OfferEscalation()

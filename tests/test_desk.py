@@ -213,7 +213,7 @@ def test_signing_out_of_the_console_makes_a_copied_cookie_worthless(desk_app, ag
 
 def test_agent_passwd_and_remove_end_the_agents_sessions(desk_app, agent):
     from bot import Store
-    from bot.agents import AgentAccounts
+    from bot.accounts.agents import AgentAccounts
 
     assert agent.get("/desk/").status_code == 200
     store = Store(desk_app.extensions["helpdesk"].instance.helpdesk_db)
@@ -230,12 +230,12 @@ def test_agent_passwd_and_remove_end_the_agents_sessions(desk_app, agent):
 
 def test_a_staff_session_does_not_open_the_console(tmp_path):
     """Desk agents are accounts of their own: a secretariat's staff login is not an agent."""
-    from handlers.web import create_app
+    from handlers.web.app import create_app
     from tests.staff import PASSWORD
 
     instance = build_instance(tmp_path / "i")
     from bot import Store
-    from bot.accounts import StaffAccounts
+    from bot.accounts.staff import StaffAccounts
 
     store = Store(instance.helpdesk_db)
     StaffAccounts(store).add("chiyoda", "千代田区医師会 事務局", "county", "13001", PASSWORD, "2026-11-25T09:00:00+09:00")
@@ -248,7 +248,7 @@ def test_a_staff_session_does_not_open_the_console(tmp_path):
 
 def test_an_expired_agent_session_must_sign_in_again(tmp_path):
     """DESK_SESSION_MINUTES after sign-in (5 here) the session ends; the test moves its sign-in time back."""
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     instance = build_instance(tmp_path / "i")
     add_agents(instance)
@@ -313,7 +313,7 @@ def test_an_unknown_ticket_is_a_japanese_404(agent):
 
 def test_outside_business_hours_the_user_is_told_when_and_the_free_dial(tmp_path):
     """2026-11-23 is 勤労感謝の日, a public holiday (a Monday): the desk opens on Tuesday at 9:00."""
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     instance = build_instance(tmp_path / "i", {"NOW": "2026-11-23T10:00:00+09:00"})
     app = create_app({"INSTANCE_PATH": str(instance.path), "TESTING": True})

@@ -30,7 +30,7 @@ def browser():
 def server(live_server_factory):
     def prepare(instance):
         from bot import Store
-        from bot.accounts import StaffAccounts
+        from bot.accounts.staff import StaffAccounts
 
         add_agents(instance)
         store = Store(instance.helpdesk_db)

@@ -7,9 +7,9 @@ from functools import partial
 import pytest
 from click.testing import CliRunner
 
-from bot.accounts import SignInFailed
-from bot.agents import AgentAccounts
-from handlers.cli import cli
+from bot.accounts.staff import SignInFailed
+from bot.accounts.agents import AgentAccounts
+from handlers.cli.main import cli
 from tests.conftest import sign_in
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.insights import Group, draft_article, group_questions
+from bot.desk.insights import Group, draft_article, group_questions
 from tests.desk_support import add_agents, body, conversation, sign_in
 
 
@@ -113,7 +113,7 @@ def test_look_ups_are_left_out_and_every_question_is_masked(searcher, tmp_path):
     from datetime import datetime
 
     from bot import JST, Asker, Core, Store
-    from bot.insights import Insights
+    from bot.desk.insights import Insights
     from tests.staff import staff_asker
 
     store = Store(tmp_path / "helpdesk.sqlite")

@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from bot import JST, Asker, Core, Reply, Store
-from bot.actions import CallDesk, OfferEscalation
-from bot.handoff import Handoff
-from bot.redaction import redact
-from bot.tickets import TicketStore
-from bot.hours import BusinessHours
-from bot.lookup_replies import institution_next
+from bot.conversation.actions import CallDesk, OfferEscalation
+from bot.desk.handoff import Handoff
+from bot.privacy.redaction import redact
+from bot.desk.tickets import TicketStore
+from bot.desk.hours import BusinessHours
+from bot.lookups.replies import institution_next
 from tests.telegram_harness import fake  # noqa: F401  (the fake Bot API, a fixture)
 
 LINE = {"DESK_DAYS": ["mon", "tue", "wed", "thu", "fri", "sat"], "DESK_HOURS": "09:30-18:00",

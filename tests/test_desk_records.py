@@ -17,7 +17,7 @@ from tests.staff import PASSWORD, add_records_and_staff
 
 @pytest.fixture
 def app(tmp_path, demo_db):
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     instance = build_instance(tmp_path / "instance")
     add_records_and_staff(instance, demo_db)
@@ -88,7 +88,7 @@ def test_an_anonymous_askers_ticket_allows_no_lookup(app):
 
 
 def test_agent_commands(tmp_path):
-    from handlers.cli import cli
+    from handlers.cli.main import cli
 
     runner = CliRunner()
     base = ["--instance", str(tmp_path / "i"), "agent"]
@@ -115,8 +115,8 @@ def test_agent_commands(tmp_path):
 
 def test_a_changed_password_or_removed_agent_ends_the_session(tmp_path):
     from bot import Store
-    from bot.agents import AgentAccounts
-    from handlers.web import create_app
+    from bot.accounts.agents import AgentAccounts
+    from handlers.web.app import create_app
 
     instance = build_instance(tmp_path / "i")
     add_agents(instance)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.desk import Agent
+from bot.desk.actions import Agent
 from tests.telegram_harness import bot, demo_instance, fake, wait_until  # noqa: F401 (fixtures)
 
 YAMADA = Agent("yamada", "運営事務局 山田")
@@ -85,7 +85,7 @@ def test_a_desk_row_queued_escaped_by_an_older_version_is_not_escaped_twice(bot,
     text) is escaped once, by the adapter."""
     import json
 
-    from bot.outbox import Outbox
+    from bot.messaging.outbox import Outbox
 
     number = hand_over(fake, 3004)
     conversation = desk.tickets.get(number).conversation_id

@@ -37,9 +37,9 @@ def test_every_error_sentence_is_written_once():
 
 
 def test_the_desk_console_and_the_bot_say_the_tables_sentences():
-    from bot.desk import EmptyText, TextTooLong, TooLongForTelegram
-    from bot.tickets import TicketStateError
-    from handlers import telegram_handlers
+    from bot.desk.actions import EmptyText, TextTooLong, TooLongForTelegram
+    from bot.desk.tickets import TicketStateError
+    from handlers.telegram import updates as telegram_handlers
     from helpdesk.errors import by_code, describe
 
     assert describe(EmptyText()).message == "本文を入力してください。"

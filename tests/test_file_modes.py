@@ -30,7 +30,7 @@ def modes(folder: Path) -> dict[str, str]:
 
 
 def test_an_instance_and_every_database_in_it_are_private(tmp_path):
-    from handlers.web import create_app
+    from handlers.web.app import create_app
     from records.schema import connect_writer
 
     instance = build_instance(tmp_path / "instance")
@@ -64,8 +64,8 @@ def test_an_instance_made_before_is_closed_when_it_is_next_opened(tmp_path):
 
 
 def test_a_backup_and_the_folders_it_makes_are_private(tmp_path):
-    from bot.store import Store
-    from handlers.cli import cli
+    from bot.store.database import Store
+    from handlers.cli.main import cli
 
     instance = build_instance(tmp_path / "instance")  # its config.json is written 0644
     Store(instance.helpdesk_db).close()

@@ -12,9 +12,9 @@ from datetime import datetime
 import pytest
 
 from bot import Asker
-from bot.desk import Agent
-from bot.handoff import CANCEL_BUTTON, CONFIRM_BUTTON
-from bot.hours import JST, BusinessHours, BadHours
+from bot.desk.actions import Agent
+from bot.desk.handoff import CANCEL_BUTTON, CONFIRM_BUTTON
+from bot.desk.hours import JST, BusinessHours, BadHours
 from tests.conftest import NOW, build_instance
 
 UNANSWERABLE = ("ぴよぴよほげほげ", "ふがふがもげもげ")
@@ -170,7 +170,7 @@ def test_every_state_move_and_no_loop(core, desk):
 
 def test_a_ticket_closed_while_the_desk_held_the_conversation_can_be_followed_by_a_new_one(core, desk):
     """Closing (not resolving) leaves the conversation with the desk; asking for a person again makes a
-    new ticket, and the move to waiting_desk from waiting_desk is no move at all (bot/conversations.py
+    new ticket, and the move to waiting_desk from waiting_desk is no move at all (bot/store/conversations.py
     `move_state`), not a refused one."""
     cid = open_web(core)
     offer = say(core, cid, "担当者と話したい")
@@ -206,7 +206,7 @@ def test_a_telegram_reply_goes_to_the_outbox_as_plain_text_and_a_block_shows(cor
     assert payload["format"] == "plain"
     assert payload["text"] == "【運営事務局 山田（MAMIS運営事務局）】\n<b>太字</b> & 確認します"
     assert desk.outbox.status([mid]) == {mid: "queued"}
-    from bot.outbox import Outbox
+    from bot.messaging.outbox import Outbox
 
     outbox = Outbox(core.store, "telegram")
     outbox.unreachable("777", NOW)

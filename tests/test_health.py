@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from handlers.health import IMPORTED_KINDS
-from handlers.web import create_app
+from handlers.web.health import IMPORTED_KINDS
+from handlers.web.app import create_app
 from records.schema import connect_writer, set_meta
 from tests.conftest import build_instance
 
@@ -129,7 +129,7 @@ def telegram_never_polled(instance):
 
 
 def telegram_silent(instance):
-    from handlers.health import touch_heartbeat
+    from handlers.web.health import touch_heartbeat
 
     touch_heartbeat(instance.path)
     old = time.time() - 600
@@ -152,7 +152,7 @@ def vectors_missing(instance):
                                     no_member_data, telegram_never_polled, telegram_silent, outbox_stuck,
                                     vectors_missing, no_imports, records_not_yet_migrated])
 def test_readyz_names_the_failing_part(ready, breaks, monkeypatch):
-    from handlers.health import REQUIRED
+    from handlers.web.health import REQUIRED
 
     monkeypatch.setenv("HELPDESK_VECTORS_PATH", os.environ.get("HELPDESK_VECTORS_PATH", ""))
     instance, client = ready
@@ -174,7 +174,7 @@ def test_readyz_names_the_failing_part(ready, breaks, monkeypatch):
 
 def test_member_data_and_telegram_ages_are_gauges(ready):
     instance, client = ready
-    from handlers.health import touch_heartbeat
+    from handlers.web.health import touch_heartbeat
 
     fresh_sync(instance, hours_ago=72)
     touch_heartbeat(instance.path)
@@ -187,7 +187,7 @@ def test_member_data_and_telegram_ages_are_gauges(ready):
 
 def test_readyz_recovers_when_the_part_is_fixed(ready):
     instance, client = ready
-    from handlers.health import touch_heartbeat
+    from handlers.web.health import touch_heartbeat
 
     http = client(TELEGRAM_BOT_TOKEN=TOKEN)
     assert http.get("/readyz").get_json()["degraded"] == ["telegram"]
@@ -200,10 +200,10 @@ def test_readyz_recovers_when_the_part_is_fixed(ready):
 
 
 def test_readyz_counts_the_outbox_as_the_bot_writes_it(ready):
-    """Rows queued, sent and given up on through bot/outbox.py itself, in two channels: only what still
+    """Rows queued, sent and given up on through bot/messaging/outbox.py itself, in two channels: only what still
     waits counts, and the oldest of it gives the age (the same SQL the outbox keeps, not a guess)."""
-    from bot.outbox import Outbox, backlog
-    from bot.store import Store
+    from bot.messaging.outbox import Outbox, backlog
+    from bot.store.database import Store
 
     instance, client = ready
     jst = timezone(timedelta(hours=9))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from handlers.cli import cli
+from handlers.cli.main import cli
 from kb.evaluate import evaluate, load_questions
 from kb.indexer import build_index
 from kb.search import CONFIDENCE_THRESHOLD, Searcher

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from handlers.pages import render_markdown
+from handlers.web.pages import render_markdown
 from kb.indexer import build_index
 from kb.search import Searcher
 

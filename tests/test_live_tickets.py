@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot import Message, Reply
-from bot.handoff import snapshot
+from bot.desk.handoff import snapshot
 from tests.desk_support import add_agents, conversation, csrf_of, sign_in
 
 UNANSWERABLE = "ぴよぴよほげほげ"
@@ -96,12 +96,12 @@ def test_a_new_question_during_a_ticket_is_told_to_the_desk_and_the_ticket_stays
 
 
 def test_the_ticket_page_is_told_the_state_its_label_and_whether_it_is_unfinished(desk_client):
-    """The console's script keeps no list of ticket states: the page and /live say them (bot/tickets.py),
+    """The console's script keeps no list of ticket states: the page and /live say them (bot/desk/tickets.py),
     and the reopen and close buttons show for a resolved ticket only."""
     import re
     from pathlib import Path
 
-    from bot.tickets import STATE_JA
+    from bot.desk.tickets import STATE_JA
 
     cid, auth = conversation(desk_client, UNANSWERABLE)
     number = ticket_of(desk_client, cid, auth)

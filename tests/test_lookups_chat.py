@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from bot import JST, Asker, Core, Store
-from bot.actions import RecordsNotLoaded, SignInHint
-from bot.choices import MemberChoice
-from bot.linking import LinkCodeInvalid
-from bot.lookup_replies import NEAR_TEXT, NO_DATA_TEXT, SIGN_IN_TEXT
-from bot.lookups import records_asker
+from bot.conversation.actions import RecordsNotLoaded, SignInHint
+from bot.conversation.choices import MemberChoice
+from bot.accounts.linking import LinkCodeInvalid
+from bot.lookups.replies import NEAR_TEXT, NO_DATA_TEXT, SIGN_IN_TEXT
+from bot.lookups.answer import records_asker
 from records.errors import UNAVAILABLE_JA, RecordUnavailable
 from records.lookup import Records
 from tests.staff import staff_asker
@@ -510,8 +510,8 @@ def test_a_name_shared_by_two_institutions_offers_both_own_area_first(core, demo
 def test_the_bots_own_prompts_name_nobody():
     """The look-up prompts say 「会員番号（7桁）または先生のお名前」: 「または」 is no name, so the desk's
     transcript shows the prompt as the user saw it (it read 「ま＊＊先生のお名前」)."""
-    from bot.lookup_replies import PROMPTS
-    from bot.redaction import redact
+    from bot.lookups.replies import PROMPTS
+    from bot.privacy.redaction import redact
 
     asking_names = [p for p in PROMPTS.values() if "または先生" in p]
     assert len(asking_names) == 3

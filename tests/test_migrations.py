@@ -1,10 +1,10 @@
-"""The databases' migrations (helpdesk.sqlite: bot/migrations.py; records.sqlite: records/schema.py;
+"""The databases' migrations (helpdesk.sqlite: bot/store/migrations.py; records.sqlite: records/schema.py;
 audit.sqlite: records/access.py): frozen, and agreeing with the declared states and prefectures.
 
 kb.sqlite has none: the index is disposable and rebuilt from the articles (kb/indexer.py).
 A shipped migration is never edited (the `migrations` table records only names, so an existing
 database would never run the new text), a new database and an upgraded one end with the same schema,
-and the states the schema's CHECKs allow are exactly those declared in bot/state.py and bot/tickets.py.
+and the states the schema's CHECKs allow are exactly those declared in bot/conversation/state.py and bot/desk/tickets.py.
 Adding a state therefore fails here until a new migration widens the CHECK.
 """
 from __future__ import annotations
@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-import bot.migrations
+import bot.store.migrations
 import records.schema
-from bot import state, tickets
-from bot.migrations import MIGRATIONS
+from bot.conversation import state
+from bot.desk import tickets
+from bot.store.migrations import MIGRATIONS
 from records.access import AUDIT_MIGRATIONS
 from records.associations import PREFECTURES
 from storage.sqlite import apply_migrations, connect
@@ -99,7 +100,7 @@ def test_shipped_migrations_are_unchanged(database):
     assert changed == [], "a shipped migration was edited: add a new one instead"
 
 
-@pytest.mark.parametrize("module", [bot.migrations, records.schema], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [bot.store.migrations, records.schema], ids=lambda m: m.__name__)
 def test_the_lists_are_built_from_nothing_that_can_change(module):
     """Literal SQL only: no state list, no prefecture table, no helper whose output may change after a
     database ran it (records/schema.py also opens the database, so its calls outside the lists are

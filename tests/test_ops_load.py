@@ -64,7 +64,7 @@ def telegram_chat(fake: FakeTelegram, chat: int, offered: dict) -> None:
 def test_workers_and_the_telegram_process_share_the_databases(served, tmp_path):
     """Web clients and Telegram chats at once, against 4 gunicorn workers and the real bot process,
     with a backup taken midway."""
-    from handlers.telegram_handlers import APOLOGY
+    from handlers.telegram.updates import APOLOGY
 
     instance, server = served
     chats = range(FIRST_CHAT, FIRST_CHAT + CHATS)
@@ -81,7 +81,7 @@ def test_workers_and_the_telegram_process_share_the_databases(served, tmp_path):
         # Every one of these was committed before the backup starts (the bot stores a turn before sending).
         before_backup.extend(acknowledged)
         answered_before_backup.update({chat: len(fake.sent(chat)) for chat in chats})
-        subprocess.run([sys.executable, "-m", "handlers.serve_main", "--instance", str(instance.path),
+        subprocess.run([sys.executable, "-m", "handlers.server.main", "--instance", str(instance.path),
                         "backup", str(backup_dir)], cwd=ROOT, check=True, capture_output=True)
 
     fake = FakeTelegram().start()
@@ -153,7 +153,7 @@ def test_workers_and_the_telegram_process_share_the_databases(served, tmp_path):
 def test_restore_brings_back_the_backup(served, tmp_path):
     instance, server = served
     source = tmp_path / "copy"
-    run = lambda *args: subprocess.run([sys.executable, "-m", "handlers.serve_main", "--instance",  # noqa: E731
+    run = lambda *args: subprocess.run([sys.executable, "-m", "handlers.server.main", "--instance",  # noqa: E731
                                         str(instance.path), *args], cwd=ROOT, capture_output=True, text=True)
     assert run("backup", str(source)).returncode == 0
     with sqlite3.connect(source / "helpdesk.sqlite") as conn:

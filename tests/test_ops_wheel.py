@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from handlers.serve import started_url
+from handlers.server.command import started_url
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # builds the wheel and a virtualenv

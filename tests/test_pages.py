@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from handlers.pages import render_markdown
+from handlers.web.pages import render_markdown
 
 DANGEROUS_TAGS = {"script", "iframe", "svg", "object", "embed", "style", "img", "base", "meta", "link"}
 
@@ -125,7 +125,7 @@ source: "<img src=x onerror=alert('source')>"
 def test_no_article_can_inject_script(tmp_path):
     """A hostile article file goes through the real indexer and the real page."""
     from helpdesk.instance import Instance
-    from handlers.web import create_app
+    from handlers.web.app import create_app
     from kb.indexer import build_index
 
     articles = tmp_path / "articles"
@@ -164,7 +164,7 @@ def test_render_markdown(markdown, html):
 
 
 def test_settings_precedence_and_persisted_secret(tmp_path):
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     instance = tmp_path / "instance"
     instance.mkdir()
@@ -182,14 +182,14 @@ def test_settings_precedence_and_persisted_secret(tmp_path):
 
 @pytest.mark.parametrize("origins", ["https://ok.example.jp https://bad.example/path", ["https://x.jp\r\nSet-Cookie: a=b"]])
 def test_bad_allowed_origins_are_refused(tmp_path, origins):
-    from handlers.web import BadSetting, create_app
+    from handlers.web.app import BadSetting, create_app
 
     with pytest.raises(BadSetting):
         create_app({"INSTANCE_PATH": str(tmp_path), "ALLOWED_ORIGINS": origins})
 
 
 def test_frame_may_be_embedded_by_allowed_origins(tmp_path):
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     app = create_app({"INSTANCE_PATH": str(tmp_path), "ALLOWED_ORIGINS": "https://a.example.jp, http://localhost:8080"})
     r = app.test_client().get("/widget/frame")

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from helpdesk.instance import Instance
-from handlers.records_cli import demo_data, sync_members
+from handlers.cli.records import demo_data, sync_members
 from records.member_csv import MemberRow, csv_header, write_members_csv
 from records.sync import export_members_csv
 

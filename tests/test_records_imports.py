@@ -32,7 +32,7 @@ TABLES = ("associations", "members", "member_grams", "delivery_settings", "insti
 
 
 def cli(instance: Instance, *args):
-    from handlers.cli import cli as helpdesk
+    from handlers.cli.main import cli as helpdesk
 
     return CliRunner().invoke(helpdesk, ["--instance", str(instance.path), *args])
 
@@ -73,7 +73,7 @@ def sync(instance, kind: str, mode: str, path) -> dict:
 
 @pytest.mark.parametrize("name", ["sync-institutions", "sync-applications", "sync-reports"])
 def test_every_sync_command_and_option_has_help(name):
-    from handlers.cli import cli as helpdesk
+    from handlers.cli.main import cli as helpdesk
 
     command = helpdesk.commands[name]
     assert command.help and command.help.strip()
@@ -270,7 +270,7 @@ def test_a_failure_inside_the_transaction_leaves_the_previous_data(examples_inst
 
 
 def test_readyz_reports_each_kinds_last_import(examples_instance):
-    from handlers.health import check_imports
+    from handlers.web.health import check_imports
 
     sync(examples_instance, "institutions", "full", EXAMPLES / "institutions.csv")
     parts = check_imports(examples_instance, max_days=45)
@@ -288,7 +288,7 @@ def test_wrong_csv_is_a_format_error_not_a_crash(tmp_path):
 
 
 def test_metrics_export_each_kinds_last_import(examples_instance):
-    from handlers.metrics import exposition
+    from handlers.web.metrics import exposition
 
     sync(examples_instance, "institutions", "full", EXAMPLES / "institutions.csv")
     text = exposition(examples_instance)[0].decode()

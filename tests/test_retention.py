@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.model import Reply
-from bot.store import Store
-from handlers.cli import cli
+from bot.store.database import Store
+from handlers.cli.main import cli
 from records.access import AccessLog, Asker
 from tests.conftest import NOW, build_instance
 

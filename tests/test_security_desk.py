@@ -18,7 +18,7 @@ STAFF_PASSWORD = "correct-horse-battery-13"
 def desk_app(app, instance):
     """The app of tests/conftest.py, with the agents of tests/desk_support.py and one staff account."""
     from bot import Store
-    from bot.accounts import StaffAccounts
+    from bot.accounts.staff import StaffAccounts
 
     add_agents(instance)
     store = Store(instance.helpdesk_db)
@@ -83,7 +83,7 @@ def test_an_ended_staff_session_ends_the_desk_session_beside_it(desk_app, agent)
     """A staff session ended elsewhere (`helpdesk staff signout`) empties the cookie on the next request:
     the agent's session in it is ended on the server too, not only forgotten by this browser."""
     from bot import Store
-    from bot.accounts import StaffAccounts
+    from bot.accounts.staff import StaffAccounts
 
     staff_sign_in(agent)
     assert sign_in(agent).status_code == 303
@@ -101,7 +101,7 @@ def test_an_ended_staff_session_ends_the_desk_session_beside_it(desk_app, agent)
 
 
 def test_desk_sign_in_is_limited_per_login_id_whatever_the_address(tmp_path):
-    from handlers.web import create_app
+    from handlers.web.app import create_app
     from tests.conftest import build_instance
 
     instance = build_instance(tmp_path / "i", {"SIGN_IN_ID_RATE_LIMIT": "3 per minute",
@@ -187,7 +187,7 @@ def test_a_superscript_after_is_refused_in_japanese(desk_app):
 
 @pytest.mark.parametrize("button", ["choice:²", "choice:١", "choice:99999999999999999999999"])
 def test_a_choice_that_only_looks_like_a_number_is_a_stale_button(desk_app, button):
-    from bot.phrases import STALE_BUTTON_TEXT
+    from bot.conversation.phrases import STALE_BUTTON_TEXT
 
     client = desk_app.test_client()
     cid, headers = conversation(client, "こんにちは")
@@ -238,7 +238,7 @@ def reply_form(agent, number: int, text: str, action: str = "reply"):
 
 
 def test_a_telegram_reply_over_one_message_is_refused_in_japanese_with_the_draft_kept(desk_app, agent, instance):
-    from bot.text import utf16_len
+    from bot.conversation.text import utf16_len
 
     number = telegram_ticket(instance, 3001)
     header = "【運営事務局 山田（MAMIS運営事務局）】\n"

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance, response_schema_conformance, status_code_conformance,
 )
 
-from handlers.web import create_app  # noqa: E402
+from handlers.web.app import create_app  # noqa: E402
 from tests.conftest import build_instance  # noqa: E402
 from tests.staff import add_records_and_staff, build_demo  # noqa: E402
 
@@ -52,7 +52,7 @@ def budget():
 def operation_cases() -> list[tuple[str, GenerationMode]]:
     """Every operation of the document, named as schemathesis names them (`POST /api/session`), with
     valid inputs, and with invalid ones where it takes any input at all."""
-    from handlers.openapi import openapi_spec
+    from handlers.web.openapi import openapi_spec
 
     cases = []
     for path, ops in openapi_spec()["paths"].items():

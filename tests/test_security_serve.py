@@ -153,7 +153,7 @@ def test_slow_sockets_from_one_address_do_not_stop_another_client(server_process
     """2,100 connections from one address, each part-way through a request, held more than both
     workers' 1,000 sockets; now each worker keeps 100 of them and closes the rest, and a client from
     another address is served at once."""
-    from handlers.serve_limits import CONNECTIONS_PER_ADDRESS
+    from handlers.server.limits import CONNECTIONS_PER_ADDRESS
 
     running = server_process().start()  # the default: gunicorn, 2 workers
     with ExitStack() as stack:
@@ -186,8 +186,8 @@ def limited_waitress():
     from waitress import wasyncore
     from waitress.server import create_server
 
-    from handlers.serve import WAITRESS_OPTIONS
-    from handlers.serve_limits import limit_channels
+    from handlers.server.command import WAITRESS_OPTIONS
+    from handlers.server.limits import limit_channels
 
     channels: dict = {}
     server = create_server(hello, map=channels, host="127.0.0.1", port=0, threads=1, **WAITRESS_OPTIONS)

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from handlers.web import create_app
+from handlers.web.app import create_app
 from tests.conftest import ROOT, build_instance
 from tests.staff import PASSWORD, add_records_and_staff
 
@@ -105,7 +105,7 @@ def sign_out_by_form(http: httpx.Client, _instance) -> None:
 
 
 def staff_command(instance, *args: str, input: str | None = None) -> str:
-    done = subprocess.run([sys.executable, "-m", "handlers.serve_main", "--instance", str(instance.path), "staff", *args],
+    done = subprocess.run([sys.executable, "-m", "handlers.server.main", "--instance", str(instance.path), "staff", *args],
                           cwd=ROOT, input=input, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -178,7 +178,7 @@ def test_staff_commands_name_unknown_accounts_in_japanese(tmp_path):
     instance = build_instance(tmp_path / "inst")
     for args in (("signout", "nobody"), ("passwd", "nobody", "--password", "long-enough-pw"),
                  ("remove", "nobody", "--yes")):
-        done = subprocess.run([sys.executable, "-m", "handlers.serve_main", "--instance", str(instance.path), "staff", *args],
+        done = subprocess.run([sys.executable, "-m", "handlers.server.main", "--instance", str(instance.path), "staff", *args],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 1
         assert "ログインID「nobody」の職員アカウントはありません。" in done.stderr

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from handlers.web import create_app
+from handlers.web.app import create_app
 from tests.staff import PASSWORD, add_records_and_staff
 
 

@@ -17,7 +17,7 @@ PASSWORD = "correct-horse-battery-13"
 def no_index_instance(tmp_path):
     """An instance folder with member data (empty, migrated) and one staff account, and no index."""
     from bot import Store
-    from bot.accounts import StaffAccounts
+    from bot.accounts.staff import StaffAccounts
     from helpdesk.instance import Instance
     from records.schema import connect_writer
 
@@ -59,7 +59,7 @@ def test_the_services_path_imports_no_flask():
 
 
 def test_over_http_without_an_index_sign_in_session_and_articles_work(no_index_instance):
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     app = create_app({"INSTANCE_PATH": str(no_index_instance.path), "NOW": NOW, **UNTHROTTLED})
     client = app.test_client()

@@ -95,7 +95,7 @@ def test_a_broken_config_file_is_one_line(tmp_path):
 
 
 def test_create_app_stops_on_a_wrong_setting(tmp_path):
-    from handlers.web import create_app
+    from handlers.web.app import create_app
 
     write(tmp_path, toml_text='ALLOWED_ORIGINS = ["https://ok.example.jp/path"]\n')
     with pytest.raises(SettingError, match="^設定 ALLOWED_ORIGINS の値が正しくありません（config.toml）。"):
@@ -103,7 +103,7 @@ def test_create_app_stops_on_a_wrong_setting(tmp_path):
 
 
 def test_helpdesk_config_masks_secrets_and_names_sources(tmp_path):
-    from handlers.cli import cli
+    from handlers.cli.main import cli
 
     write(tmp_path, {"WIDGET_MAX_AGE": 60}, 'SECRET_KEY = "s3cret-key-value"\nPUBLIC_URL = "https://hd.example.jp"\n')
     env = {"TELEGRAM_BOT_TOKEN": TOKEN, "HELPDESK_MAX_MESSAGE_CHARS": "900"}
@@ -126,7 +126,7 @@ def test_helpdesk_config_masks_secrets_and_names_sources(tmp_path):
 
 
 def test_helpdesk_config_toml_prints_no_secret(tmp_path):
-    from handlers.cli import cli
+    from handlers.cli.main import cli
 
     write(tmp_path, {"TELEGRAM_WEBHOOK_SECRET": "hook-s3cret-value"}, 'SECRET_KEY = "s3cret-key-value"\n')
     moved = CliRunner().invoke(cli, ["--instance", str(tmp_path), "config", "--toml"], env={})
@@ -136,7 +136,7 @@ def test_helpdesk_config_toml_prints_no_secret(tmp_path):
 
 
 def test_helpdesk_config_refuses_a_wrong_value_in_one_line(tmp_path):
-    from handlers.cli import cli
+    from handlers.cli.main import cli
 
     write(tmp_path, toml_text="PORT = 70000\n")
     result = CliRunner().invoke(cli, ["--instance", str(tmp_path), "config"], env={})
@@ -152,7 +152,7 @@ def test_docs_settings_md_is_generated_from_the_list():
 
 
 def test_cli_help_comes_from_the_list():
-    from handlers.cli import cli
+    from handlers.cli.main import cli
     from helpdesk.settings import BY_NAME
 
     result = CliRunner().invoke(cli, ["--help"], terminal_width=400)
@@ -161,7 +161,7 @@ def test_cli_help_comes_from_the_list():
 
 
 def test_serve_options_take_default_and_help_from_the_list():
-    from handlers.cli import cli
+    from handlers.cli.main import cli
     from helpdesk.settings import BY_NAME
 
     result = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=400)
@@ -191,7 +191,7 @@ def test_serve_listens_where_config_toml_says_unless_the_command_line_says_other
                                                "THREADS = 2\n", encoding="utf-8")
 
     def serve(*args) -> str:
-        proc = subprocess.Popen([sys.executable, "-m", "handlers.serve_main", "--instance", str(instance.path),
+        proc = subprocess.Popen([sys.executable, "-m", "handlers.server.main", "--instance", str(instance.path),
                                  "serve", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env=server_env(), start_new_session=True, text=True)
         try:

@@ -9,8 +9,8 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from bot.accounts import SignInFailed, StaffAccounts
-from handlers.cli import cli
+from bot.accounts.staff import SignInFailed, StaffAccounts
+from handlers.cli.main import cli
 from tests.conftest import sign_in
 
 

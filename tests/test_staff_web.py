@@ -10,7 +10,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from handlers.web import create_app
+from handlers.web.app import create_app
 from records.errors import UNAVAILABLE_JA
 from tests.browser import format_violations, launch_chromium, new_page, run_axe, serious_violations
 from tests.conftest import build_instance

@@ -8,9 +8,9 @@ import pytest
 
 from bot import Asker, Store
 from bot.errors import ConversationNotFound, NotAnAgent
-from bot.state import (BOT, CLOSED, STATES, TRANSITIONS, WAITING_DESK, WITH_AGENT, StateChanged,
+from bot.conversation.state import (BOT, CLOSED, STATES, TRANSITIONS, WAITING_DESK, WITH_AGENT, StateChanged,
                        TransitionNotAllowed)
-from bot.migrations import MIGRATIONS
+from bot.store.migrations import MIGRATIONS
 from storage.sqlite import apply_migrations, connect
 
 from tests.test_core import core, store  # noqa: F401  (the same fixtures: a real store and core)
@@ -70,11 +70,11 @@ def test_a_move_from_a_state_already_left_loses(core, store):
 def test_every_move_goes_through_the_one_move_of_the_store(core, store):
     """The core's moves and the desk's (inside their own transactions) are the store's `move_state`:
     the same checks, the same errors, and a move to the state the conversation is in changes nothing."""
-    import bot.desk
-    import bot.handoff
+    import bot.desk.actions
+    import bot.desk.handoff
 
-    assert not hasattr(bot.handoff.Handoff, "move") and not hasattr(bot.handoff.Handoff, "MOVE_SQL")
-    assert "UPDATE conversations SET state" not in open(bot.desk.__file__, encoding="utf-8").read()
+    assert not hasattr(bot.desk.handoff.Handoff, "move") and not hasattr(bot.desk.handoff.Handoff, "MOVE_SQL")
+    assert "UPDATE conversations SET state" not in open(bot.desk.actions.__file__, encoding="utf-8").read()
     cid = opened(core)
     core.move(cid, WAITING_DESK)
     assert core.move(cid, WAITING_DESK).state == WAITING_DESK

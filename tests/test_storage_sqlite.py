@@ -22,7 +22,7 @@ def _pragmas(conn: sqlite3.Connection) -> dict:
 
 
 def test_every_database_is_opened_with_the_same_pragmas(tmp_path, kb_index):
-    from bot.store import Store
+    from bot.store.database import Store
     from kb.search import Searcher
     from records.access import AccessLog
     from records.lookup import open_readonly
@@ -93,7 +93,7 @@ def test_the_help_desk_store_and_access_log_write_from_two_processes_at_once(tmp
     script = """
     import sys
     from pathlib import Path
-    from bot.store import Store
+    from bot.store.database import Store
     from records.access import AccessLog, Asker
     store, log = Store(Path(sys.argv[1]) / "helpdesk.sqlite"), AccessLog(Path(sys.argv[1]) / "audit.sqlite")
     for n in range(100):

@@ -75,7 +75,7 @@ def test_missing_dev_sets_skip_for_a_developer_and_fail_under_ci(monkeypatch, tm
 def test_the_url_serve_prints_is_read_back():
     """Servers started on port 0 (ServerProcess, the benchmarks, the screenshots) learn their port from
     this line."""
-    from handlers.serve import STARTED, started_url
+    from handlers.server.command import STARTED, started_url
 
     line = f"{STARTED}http://127.0.0.1:40123/ （gunicorn、ワーカー 2、スレッド 4。終了は Ctrl+C）\n"
     assert started_url('{"level": "WARNING"}\n' + line) == "http://127.0.0.1:40123"

@@ -312,7 +312,7 @@ def test_relinking_to_another_member_asks_first_then_starts_a_new_conversation(b
     assert bot.desk.core.links.linked_member("telegram", "1044").member_number == "1300006"
     # the chat's next message opens a new conversation; the old one, about 1300005, stays the user's
     assert bot.services.store.conversation_for_chat("telegram", "1044") is None
-    from bot.person import export
+    from bot.privacy.person import export
 
     exported = export(bot.services.instance.helpdesk_db, telegram_user="1044")
     assert [c["id"] for c in exported["conversations"]] == [first.id]

@@ -9,7 +9,7 @@ import threading
 import pytest
 from telegram.error import NetworkError, TimedOut
 
-from handlers.telegram_http import AiohttpRequest
+from handlers.telegram.bot_api import AiohttpRequest
 
 
 async def post(request: AiohttpRequest, url: str, **kwargs):

@@ -77,7 +77,7 @@ def test_a_lone_surrogate_and_an_unreadable_update_stop_nobody_and_reach_no_log(
 def test_the_heartbeat_stops_while_an_update_waits_unanswered(tmp_path, fake, monkeypatch):
     """Readiness must see a bot that hears Telegram but answers nobody: no heartbeat while an update
     has waited longer than `stuck_after`, and again once it is answered."""
-    from handlers.health import TELEGRAM_HEARTBEAT
+    from handlers.web.health import TELEGRAM_HEARTBEAT
 
     instance = build_instance(tmp_path / "instance")
     bot = InProcessBot(instance.path, fake.url, TELEGRAM_WORKERS=0).start()

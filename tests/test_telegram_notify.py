@@ -21,7 +21,7 @@ def subscribe(bot, fake, chat: int, member: str | None) -> None:
 
 
 def run_cli(demo_instance, *args):
-    from handlers.cli import cli
+    from handlers.cli.main import cli
 
     return CliRunner().invoke(cli, ["--instance", str(demo_instance.path), *args], catch_exceptions=False)
 
@@ -88,7 +88,7 @@ def test_sync_applications_stage_change_notifies_the_linked_doctor_once(bot, fak
 
 
 def test_a_new_release_note_is_announced_to_subscribers(bot, fake, demo_instance, tmp_path, monkeypatch):
-    import handlers.telegram_notify as notify
+    import handlers.telegram.notify as notify
 
     subscribe(bot, fake, 3004, None)
     before = len(fake.sent(3004))
@@ -111,8 +111,8 @@ def test_a_new_release_note_is_announced_to_subscribers(bot, fake, demo_instance
 
 
 def test_deep_link_and_qr_code_for_the_web_chat(bot, demo_instance):
-    from bot.outbox import Outbox
-    from handlers.web import create_app
+    from bot.messaging.outbox import Outbox
+    from handlers.web.app import create_app
 
     # The bot caches its name when it starts (post_init): wait for that, as the web chat would.
     wait_until(lambda: Outbox(bot.services.store, "telegram").meta("username"), what="the bot's name cached")

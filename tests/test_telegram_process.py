@@ -139,7 +139,7 @@ def test_the_running_bot_is_seen_by_readiness_logs_json_and_counts_in_the_metric
     """What an operator watches of the bot process: its heartbeat after each successful long poll
     (/readyz), one JSON object per log line, and its answers in the metrics the web workers serve.
     Ctrl-C (SIGINT to the whole process group, as under `make run`) stops it cleanly, workers too."""
-    from handlers.health import TELEGRAM_HEARTBEAT, check_telegram
+    from handlers.web.health import TELEGRAM_HEARTBEAT, check_telegram
     from helpdesk.instance import Instance
 
     instance = build_instance(tmp_path / "instance")
@@ -169,8 +169,8 @@ def test_webhook_without_a_secret_makes_one_and_forged_private_updates_get_no_re
     from datetime import datetime
 
     from bot import Store
-    from bot.linking import LinkCodes
-    from handlers.telegram_cli import WEBHOOK_SECRET_FILE
+    from bot.accounts.linking import LinkCodes
+    from handlers.cli.telegram import WEBHOOK_SECRET_FILE
     from records.demo import generate_demo
 
     instance = build_instance(tmp_path / "instance")
@@ -230,7 +230,7 @@ def test_the_webhook_url_is_spelled_one_way_and_its_variable_named_as_it_is(inst
 
     from click.testing import CliRunner
 
-    from handlers.cli import cli
+    from handlers.cli.main import cli
 
     result = CliRunner().invoke(cli, ["--instance", str(instance.path), "telegram", "--webhook"],
                                 env={"TELEGRAM_BOT_TOKEN": "123456:TEST-token", "HELPDESK_TELEGRAM_WEBHOOK_URL": ""})

@@ -1,16 +1,16 @@
-"""The bot's work as its worker processes run it (handlers/telegram_work.py), called directly."""
+"""The bot's work as its worker processes run it (handlers/telegram/work.py), called directly."""
 from __future__ import annotations
 
 import pickle
 
 import pytest
 
-from handlers.telegram_work import ChatRef, Work, WorkFailed
+from handlers.telegram.work import ChatRef, Work, WorkFailed
 
 
 @pytest.fixture
 def work(instance):
-    from handlers.telegram_config import TelegramConfig
+    from handlers.telegram.config import TelegramConfig
     from helpdesk.services import build_services
 
     services = build_services(instance.path)

@@ -26,7 +26,7 @@ import sys
 for name in ("flask", "werkzeug", "telegram", "click"):
     sys.modules[name] = None  # importing any of them now fails
 from bot import Asker
-from bot.desk import Agent
+from bot.desk.actions import Agent
 from helpdesk.services import build_services
 from helpdesk.settings import load_settings
 
@@ -149,8 +149,8 @@ def subscribed_doctor(instance, member: str, chat: int) -> None:
     from datetime import datetime
 
     from bot import Store
-    from bot.linking import LinkCodes
-    from bot.outbox import Outbox
+    from bot.accounts.linking import LinkCodes
+    from bot.messaging.outbox import Outbox
 
     store = Store(instance.helpdesk_db)
     try:
@@ -177,7 +177,7 @@ def test_a_sync_notifies_however_its_command_is_reached(tmp_path):
     too: nothing outside the command finishes it."""
     from click.testing import CliRunner
 
-    from handlers.records_cli import sync_members
+    from handlers.cli.records import sync_members
     from helpdesk.instance import Instance
     from records.demo import generate_demo
     from records.member_csv import write_members_csv
@@ -201,11 +201,11 @@ def test_a_sync_notifies_however_its_command_is_reached(tmp_path):
 def test_the_commands_that_notify_say_so_and_are_not_rewritten():
     from click.testing import CliRunner
 
-    from handlers.cli import cli
+    from handlers.cli.main import cli
 
     index = cli.commands["index"]
-    # click's pass_obj around the function of handlers/cli.py, not a wrapper put around it from elsewhere
-    assert Path(index.callback.__wrapped__.__code__.co_filename) == ROOT / "handlers" / "cli.py"
+    # click's pass_obj around the function of handlers/cli/main.py, not a wrapper put around it from elsewhere
+    assert Path(index.callback.__wrapped__.__code__.co_filename) == ROOT / "handlers" / "cli" / "main.py"
     assert "リリースノートのお知らせ" in CliRunner().invoke(cli, ["index", "--help"]).output
     for name in ("sync-members", "sync-institutions", "sync-applications", "sync-reports"):
         assert "通知を希望して" in CliRunner().invoke(cli, [name, "--help"]).output, name

@@ -11,7 +11,7 @@ const POLL_MS = 5000;
 const thread = document.getElementById("thread");
 const viewers = document.getElementById("viewers");
 const stateNotice = document.getElementById("live-state");
-// The states, their labels and which are unfinished are the server's (bot/tickets.py): /live says them.
+// The states, their labels and which are unfinished are the server's (bot/desk/tickets.py): /live says them.
 const activeAtLoad = thread.dataset.active === "true";
 let timer = null;
 let busy = false;

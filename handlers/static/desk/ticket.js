@@ -28,7 +28,7 @@ if (text && inserts) {
 
 // The reply's length, counted as its channel counts (Telegram: UTF-16 code units, which is what a
 // JavaScript string's length is; the web: characters). Over the limit, the reply button is held
-// back with a Japanese message; the server checks the same rule (bot/desk.py).
+// back with a Japanese message; the server checks the same rule (bot/desk/actions.py).
 const counter = document.getElementById("reply-count");
 
 function replyLength() {

@@ -1,0 +1,1 @@
+"""Who may sign in (staff of an association, desk agents) and how a messaging account is linked to a member."""

@@ -1,0 +1,1 @@
+"""The conversation: one message in, one reply out; states, intents, answers and what a reply offers."""

@@ -1,0 +1,1 @@
+"""The operations desk: the handoff, tickets and their queue, business hours, what agents do, insights."""

@@ -1,0 +1,1 @@
+"""Messaging channels' delivery: the outbox, and waiting for news (long polls)."""

@@ -1,0 +1,1 @@
+"""Personal data: masking, retention, and one person's export or deletion."""

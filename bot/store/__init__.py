@@ -1,0 +1,1 @@
+"""The help desk database: conversations, messages, feedback, and its migrations."""

@@ -1,0 +1,1 @@
+"""The `helpdesk` command line: one click group and its commands."""
