@@ -48,7 +48,7 @@ from pathlib import Path
 from records.access import Asker
 from records.csv_format import write_csv
 from records.errors import RecordUnavailable
-from records.demo import _Builder, institution_code
+from records.demo_material import Builder, institution_code
 from records.import_applications import STEPS, ApplicationRow
 from records.import_institutions import InstitutionRow
 from records.importer import run_import
@@ -97,7 +97,7 @@ def timed(fn, *args, **kw) -> float:
     return time.perf_counter() - start
 
 
-def make_institutions(b: _Builder, count: int) -> list[InstitutionRow]:
+def make_institutions(b: Builder, count: int) -> list[InstitutionRow]:
     names = {code: name for code, name, _p in b.counties}
     rows, used = [], set()
     while len(rows) < count:
@@ -117,7 +117,7 @@ def make_institutions(b: _Builder, count: int) -> list[InstitutionRow]:
     return rows
 
 
-def make_applications(b: _Builder, count: int) -> list[ApplicationRow]:
+def make_applications(b: Builder, count: int) -> list[ApplicationRow]:
     rows = []
     for i in range(count):
         county, county_name, _pref = b.county()
@@ -187,7 +187,7 @@ def import_kind(tmp: Path, db: Path, kind: str, rows: list, diff: tuple) -> dict
 
 def run(institutions: int, applications: int, queries: int, seed: int) -> dict:
     rng = random.Random(seed)
-    b = _Builder(seed)
+    b = Builder(seed)
     figures: dict = {}
     with tempfile.TemporaryDirectory(prefix="import-bench-") as tmp:
         tmp = Path(tmp)

@@ -25,7 +25,7 @@ import click
 from bot import Store
 from bot.outbox import Outbox
 from handlers.telegram_render import article_url, esc, render_text
-from records.lookup import KIND_JA, _where  # the lookups' own words for where an application stands
+from records.values import KIND_JA, where_label  # the lookups' own words for where an application stands
 from records.vocab import STATUS_JA
 from storage.sqlite import connect
 
@@ -94,7 +94,7 @@ def changes(before: Watched | None, after: Watched) -> list[tuple[str, str]]:
     for number, kind, stage, state, reason in after.applications:
         if old.get(number) == (number, kind, stage, state, reason) or (before is None):
             continue
-        text = STAGE_CHANGED.format(kind=KIND_JA.get(kind, kind), number=number, status=_where(stage, state))
+        text = STAGE_CHANGED.format(kind=KIND_JA.get(kind, kind), number=number, status=where_label(stage, state))
         if reason:
             text += "\n" + RETURN_REASON.format(reason=reason)
         out.append((f"application:{number}:{stage}:{state}", text))

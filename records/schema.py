@@ -162,7 +162,7 @@ _0004_IMPORTS = [
 
 _0005_GRAMS_BY_PREFECTURE = [
     # A fuzzy institution search reads the asker's prefecture in full and the rest of the country
-    # through its rarest grams only (records/lookup.py); the prefecture beside each gram lets the
+    # through its rarest grams only (records/name_search.py); the prefecture beside each gram lets the
     # index seek do both without visiting the institutions. Filled from the rows already there.
     "ALTER TABLE institution_grams ADD COLUMN prefecture_code TEXT",
     """UPDATE institution_grams SET prefecture_code =
