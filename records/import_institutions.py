@@ -18,7 +18,7 @@ from typing import Sequence
 from . import csv_format, names
 from .csv_format import (Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, month,
                          prefecture_code, text)
-from .importer import ImportKind, add_counties, unknown_counties
+from .importer import BULK_ROWS, ImportKind, add_counties, indexes_built_after, unknown_counties
 
 COLUMNS: tuple[Column, ...] = (
     Column("institution_code", "医療機関コード", False,
@@ -260,6 +260,7 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
         for statement in (_DELETE_REPORT_EVENTS, _DELETE_REPORTS, _DELETE):
             conn.execute(statement, ids)
     next_id = conn.execute(_MAX_ID).fetchone()[0] + 1
+    empty = next_id == 1  # the first load, or a full file that replaced every institution
     inserts, updates = [], []
     for row in upserts:
         prev = old.get(row.key)
@@ -274,7 +275,8 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
         _write_grams(conn, _DELETE_GRAM, before - after)
         fresh |= after - before
         conn.executemany(_UPDATE, updates)
-    conn.executemany(_INSERT, inserts)
+    with indexes_built_after(conn, "institutions", bulk=empty and len(inserts) >= BULK_ROWS):
+        conn.executemany(_INSERT, inserts)
     _write_grams(conn, _INSERT_GRAM, fresh)
 
 

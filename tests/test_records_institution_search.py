@@ -185,3 +185,40 @@ def test_an_address_change_leaves_the_grams_alone_a_renamed_institution_gets_its
         (g, 2) for g in names.institution_grams(renamed.name, renamed.kana)}
     assert [name for name, _p, _s in _search(path, tmp_path / "audit.sqlite", TOKYO, "すずらん")] == [
         "すずらん内科クリニック"]
+
+
+def _schema(conn) -> list:
+    return sorted(conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+
+
+def test_a_bulk_load_builds_the_indexes_after_the_rows_and_a_failed_one_keeps_them(tmp_path, monkeypatch):
+    """Loading an empty institutions table drops its indexes for the insert and creates them again in
+    the same transaction: the schema afterwards is exactly the migrated one, and a load that fails
+    half-way rolls the drop back too."""
+    import records.import_institutions as module
+    monkeypatch.setattr(module, "BULK_ROWS", 2)
+    rows = [_row(i, 13, f"さくら{i}内科", f"サクラ{i}ナイカ") for i in range(1, 4)]
+    path = tmp_path / "records.sqlite"
+    conn = connect_writer(path)
+    migrated = _schema(conn)
+    statements = []
+    conn.set_trace_callback(statements.append)
+    conn.execute("BEGIN")
+    write_institutions(conn, rows, [], {})
+    conn.execute("COMMIT")
+    conn.set_trace_callback(None)
+    assert any(s.startswith('DROP INDEX "institutions_by_name"') for s in statements)
+    assert _schema(conn) == migrated
+    plan = " ".join(str(r) for r in conn.execute("EXPLAIN QUERY PLAN SELECT id FROM institutions WHERE name_key = 'x'"))
+    assert "institutions_by_name" in plan
+
+    conn.execute("BEGIN")
+    conn.execute("DELETE FROM institution_grams")
+    conn.execute("DELETE FROM institutions")
+    broken = rows + [dataclasses.replace(rows[0], name="別名")]  # the same code twice: the insert fails
+    with pytest.raises(sqlite3.IntegrityError):
+        write_institutions(conn, broken, [], {})
+    conn.execute("ROLLBACK")
+    assert _schema(conn) == migrated
+    assert conn.execute("SELECT count(*) FROM institutions").fetchone()[0] == 3
+    conn.close()
