@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from . import csv_format, names
 from .csv_format import (Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, month,
@@ -232,11 +232,12 @@ def _stored_grams(conn: sqlite3.Connection, ids: list[int]) -> set[tuple[str, st
             for g in names.institution_grams(name, kana)}
 
 
-def _grams(rows: list[dict]) -> set[tuple[str, str, int]]:
-    return {(g, p["prefecture_code"], p["id"]) for p in rows for g in names.institution_grams(p["name"], p["kana"])}
+def _grams(rows: list[dict]) -> list[tuple[str, str, int]]:
+    """The (gram, prefecture, id) rows of these institutions (each institution's grams are distinct)."""
+    return [(g, p["prefecture_code"], p["id"]) for p in rows for g in names.institution_grams(p["name"], p["kana"])]
 
 
-def _write_grams(conn: sqlite3.Connection, statement: str, grams: set[tuple[str, str, int]]) -> None:
+def _write_grams(conn: sqlite3.Connection, statement: str, grams: Iterable[tuple[str, str, int]]) -> None:
     """Run `statement` for each gram row, in key order: neighbouring rows share b-tree pages, so a sorted
     batch writes each page once."""
     conn.executemany(statement, ({"gram": g, "prefecture_code": pref, "institution_id": id_}
@@ -271,9 +272,9 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
             updates.append(params(row, prev[1]))
     fresh = _grams(inserts)
     if updates:
-        before, after = _stored_grams(conn, [p["id"] for p in updates]), _grams(updates)
+        before, after = _stored_grams(conn, [p["id"] for p in updates]), set(_grams(updates))
         _write_grams(conn, _DELETE_GRAM, before - after)
-        fresh |= after - before
+        fresh += after - before
         conn.executemany(_UPDATE, updates)
     with indexes_built_after(conn, "institutions", bulk=empty and len(inserts) >= BULK_ROWS):
         conn.executemany(_INSERT, inserts)
