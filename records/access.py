@@ -228,11 +228,6 @@ VALUES (:at, :asker, :on_behalf, :action, :record, :outcome)
 """
 
 
-#: How many rows the access log appends between two checkpoints (about two WAL pages each: the table and
-#: its index), which is what SQLite's own automatic checkpoint (every 1,000 pages) came to.
-CHECKPOINT_EVERY = 500
-
-
 @dataclass
 class AccessLog:
     """Append-only log of record lookups, in its own SQLite file (WAL).
@@ -241,27 +236,15 @@ class AccessLog:
     and replaced by imports; the log must outlive both. Identifiers are masked
     before they are written. Not-found and refused are both logged as 'refused',
     exactly as the asker experienced them.
-
-    Each row is committed before the lookup answers, and a commit in WAL mode with
-    synchronous=NORMAL (storage.sqlite.connect) is one append to the -wal file, with no fsync: it
-    survives the process being killed; only a power cut or an OS crash may lose the last rows
-    (docs/security.md). The fsyncs belong to checkpoints, which copy the WAL into the database: SQLite
-    runs them inside the commit that crosses 1,000 pages, so one lookup in about 500 waited for two
-    fsyncs. Here they run on a thread of their own every CHECKPOINT_EVERY rows (a PASSIVE checkpoint
-    never blocks a writer), so no lookup waits for a disk flush.
     """
     path: Path
-    checkpoint_every: int = CHECKPOINT_EVERY
     _conn: sqlite3.Connection | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _since_checkpoint: int = field(default=0, repr=False)
-    _checkpointer: threading.Thread | None = field(default=None, repr=False)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = connect(self.path)
             apply_migrations(conn, AUDIT_MIGRATIONS)
-            conn.execute("PRAGMA wal_autocheckpoint = 0")  # _checkpoint does it, off the lookup's path
             self._conn = conn
         return self._conn
 
@@ -275,30 +258,9 @@ class AccessLog:
                 "action": action, "record": record,
                 "outcome": "allowed" if allowed else "refused",
             })
-            self._since_checkpoint += 1
-            if self._since_checkpoint >= self.checkpoint_every and not (
-                    self._checkpointer and self._checkpointer.is_alive()):
-                self._since_checkpoint = 0
-                self._checkpointer = threading.Thread(target=self._checkpoint, name="audit-checkpoint",
-                                                      daemon=True)
-                self._checkpointer.start()
-
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database on a connection of its own (PASSIVE: what no reader still
-        needs; the next one takes the rest)."""
-        conn = connect(self.path)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            pass  # a busy or failing checkpoint loses nothing: the rows are in the WAL, the next one retries
-        finally:
-            conn.close()
 
     def close(self) -> None:
         with self._lock:
-            checkpointer, self._checkpointer = self._checkpointer, None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-        if checkpointer is not None:
-            checkpointer.join()
