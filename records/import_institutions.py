@@ -13,12 +13,12 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from . import csv_format, names
 from .csv_format import (Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, month,
                          prefecture_code, text)
-from .importer import ImportKind, add_counties, unknown_counties
+from .importer import BULK_ROWS, ImportKind, add_counties, indexes_built_after, unknown_counties
 
 COLUMNS: tuple[Column, ...] = (
     Column("institution_code", "医療機関コード", False,
@@ -185,12 +185,17 @@ UPDATE institutions SET institution_code = :institution_code, name = :name, kana
 WHERE id = :id
 """
 # The grams table is keyed by gram first (that is how searches read it), so deleting an institution's
-# grams goes through its stored name and kana, not a scan for its id.
-_NAMES_OF = "SELECT id, name, kana FROM institutions WHERE id IN (SELECT value FROM json_each(:ids))"
-_DELETE_GRAM = "DELETE FROM institution_grams WHERE gram = :gram AND institution_id = :institution_id"
+# grams goes through its stored name, kana and prefecture, not a scan for its id.
+_NAMES_OF = """
+SELECT id, name, kana, prefecture_code FROM institutions WHERE id IN (SELECT value FROM json_each(:ids))
+"""
+_DELETE_GRAM = """
+DELETE FROM institution_grams
+WHERE gram = :gram AND prefecture_code = :prefecture_code AND institution_id = :institution_id
+"""
 _INSERT_GRAM = """
-INSERT OR IGNORE INTO institution_grams (gram, institution_id, prefecture_code)
-VALUES (:gram, :institution_id, :prefecture_code)
+INSERT OR IGNORE INTO institution_grams (gram, prefecture_code, institution_id)
+VALUES (:gram, :prefecture_code, :institution_id)
 """
 _DELETE_REPORT_EVENTS = """
 DELETE FROM fd_report_events WHERE report_id IN
@@ -221,27 +226,42 @@ def params(row: InstitutionRow, id_: int) -> dict:
             "closed_on": row.closed_on, "delivered_in": row.delivered_in, "row_hash": row.row_hash()}
 
 
-def _delete_grams(conn: sqlite3.Connection, ids: list[int]) -> None:
-    conn.executemany(_DELETE_GRAM, [{"gram": g, "institution_id": id_}
-                                    for id_, name, kana in conn.execute(_NAMES_OF, {"ids": json.dumps(ids)}).fetchall()
-                                    for g in names.institution_grams(name, kana)])
+def _stored_grams(conn: sqlite3.Connection, ids: list[int]) -> set[tuple[str, str, int]]:
+    """The (gram, prefecture, id) rows the grams table holds for these institutions."""
+    return {(g, pref, id_) for id_, name, kana, pref in conn.execute(_NAMES_OF, {"ids": json.dumps(ids)}).fetchall()
+            for g in names.institution_grams(name, kana)}
+
+
+def _grams(rows: list[dict]) -> list[tuple[str, str, int]]:
+    """The (gram, prefecture, id) rows of these institutions (each institution's grams are distinct)."""
+    return [(g, p["prefecture_code"], p["id"]) for p in rows for g in names.institution_grams(p["name"], p["kana"])]
+
+
+def _write_grams(conn: sqlite3.Connection, statement: str, grams: Iterable[tuple[str, str, int]]) -> None:
+    """Run `statement` for each gram row, in key order: neighbouring rows share b-tree pages, so a sorted
+    batch writes each page once."""
+    conn.executemany(statement, ({"gram": g, "prefecture_code": pref, "institution_id": id_}
+                                 for g, pref, id_ in sorted(grams)))
 
 
 def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRow], deletes: Sequence[str],
                        old: dict[str, tuple]) -> None:
     """Write institutions and their search grams; delete others with their reports.
 
-    A changed institution keeps its id (reports point at it); a new one gets the next.
-    The demo generator writes through here too, so both produce identical rows.
+    A changed institution keeps its id (reports point at it); a new one gets the next. The grams of
+    a changed one are written only where its name, kana or prefecture changed: a monthly difference
+    mostly changes addresses and statuses, and each gram row lives on its own page of a 1.2-million-row
+    b-tree. The demo generator writes through here too, so both produce identical rows.
     """
     add_counties(conn, upserts, _COUNTY_COLUMNS)
     gone = [old[k][1] for k in deletes if k in old]
     if gone:
-        _delete_grams(conn, gone)
+        _write_grams(conn, _DELETE_GRAM, _stored_grams(conn, gone))
         ids = {"ids": json.dumps(gone)}
         for statement in (_DELETE_REPORT_EVENTS, _DELETE_REPORTS, _DELETE):
             conn.execute(statement, ids)
     next_id = conn.execute(_MAX_ID).fetchone()[0] + 1
+    empty = next_id == 1  # the first load, or a full file that replaced every institution
     inserts, updates = [], []
     for row in upserts:
         prev = old.get(row.key)
@@ -250,14 +270,15 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
             next_id += 1
         else:
             updates.append(params(row, prev[1]))
+    fresh = _grams(inserts)
     if updates:
-        _delete_grams(conn, [p["id"] for p in updates])
+        before, after = _stored_grams(conn, [p["id"] for p in updates]), set(_grams(updates))
+        _write_grams(conn, _DELETE_GRAM, before - after)
+        fresh += after - before
         conn.executemany(_UPDATE, updates)
-    conn.executemany(_INSERT, inserts)
-    conn.executemany(_INSERT_GRAM, sorted(
-        ({"gram": g, "institution_id": p["id"], "prefecture_code": p["prefecture_code"]}
-         for p in updates + inserts for g in names.institution_grams(p["name"], p["kana"])),
-        key=lambda g: (g["gram"], g["institution_id"])))
+    with indexes_built_after(conn, "institutions", bulk=empty and len(inserts) >= BULK_ROWS):
+        conn.executemany(_INSERT, inserts)
+    _write_grams(conn, _INSERT_GRAM, fresh)
 
 
 INSTITUTION_IMPORT = ImportKind("institutions", "医療機関", INSTITUTIONS, "last_sync_institutions",

@@ -9,6 +9,9 @@ Every lookup follows the same shape, which is what keeps refusals uninformative:
 3. write the access log (masked identifiers), allowed or refused;
 4. return the record, or raise the kind's NotFound (AccessDenied when the asker may
    see nothing at all); the edges render all of them with one sentence.
+
+What a lookup returns is in records/values.py; how a name search picks and ranks its candidates,
+in records/name_search.py.
 """
 from __future__ import annotations
 
@@ -17,12 +20,9 @@ import os
 import re
 import sqlite3
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Callable
-
-from rapidfuzz import fuzz, process
 
 from storage.sqlite import ThreadConnections, connect
 
@@ -31,224 +31,12 @@ from .access import (Asker, Scope, mask_identifier, mask_member_number, may_look
                      search_area, AccessLog)
 from .errors import (AccessDenied, ApplicationNotFound, DatabaseMissing, InstitutionNotFound,
                      InvalidQuery, MemberNotFound, RecordUnavailable, ReportNotFound)
-from .leadtime import UpdateWindow, delivery_of_month, estimate_window
+from .leadtime import delivery_of_month, estimate_window
+from .name_search import institution_candidates, member_candidates, rank_institutions, rank_members
 from .schema import DEMO_KEY
-from .vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS, STATUS_JA
-
-# ---------------------------------------------------------------- labels (Japanese, for screens)
-
-KIND_JA = {"admission": "入会届", "transfer": "異動届"}
-LEVEL_JA = {"applicant": "申請者", "institution": "医療機関", "county": "郡市区等医師会",
-            "prefecture": "都道府県医師会", "jma": "日本医師会"}
-ACTION_JA = {"submitted": "提出", "approved": "承認", "returned": "差戻し", "resubmitted": "再提出",
-             "completed": "手続き完了", "withdrawn": "取下げ"}
-MASTER_STATUS_JA = {
-    "in_master": "医療機関マスタに掲載済み",
-    "waiting_bureau": "厚生局の登録待ち（手入力の医療機関）",
-    "unmatched": "自動更新の対象外（同一医療機関とみなされない変更）",
-}
-SOURCE_JA = {"vendor": "販売元からの納品", "manual": "手入力"}
-REPORT_STATE_JA = {"in_review": "確認中", "returned": "差戻し", "approved": "承認済み"}
-
-# Fuzzy search: how many candidates the SQL prefilter may hand to rapidfuzz, and
-# the lowest score shown (one wrong kanji in a 3-character name scores 67).
-GRAM_CANDIDATES = 300
-PREFIX_CANDIDATES = 200
-MIN_SCORE = 60.0
-# Institution name search outside the asker's prefecture (institution_candidates_sql): how many gram
-# rows of the query's rarest grams it reads, and how many of those institutions it counts in full.
-FAR_GRAM_BUDGET = 2000
-FAR_CANDIDATES = 1000
-
-
-@dataclass(frozen=True)
-class Association:
-    code: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Member:
-    member_number: str
-    name: str
-    kana: str
-    status: str
-    county: Association
-    prefecture: Association
-    workplace_code: str | None
-    workplace_name: str | None
-    joined_on: str | None
-    withdrawn_on: str | None
-    updated_on: str | None
-
-    @property
-    def status_label(self) -> str:
-        return STATUS_JA[self.status]
-
-
-@dataclass(frozen=True)
-class MemberMatch:
-    member: Member
-    score: float
-
-
-@dataclass(frozen=True)
-class StageEvent:
-    happened_on: str
-    level: str
-    action: str
-    reason: str | None
-
-    @property
-    def label(self) -> str:
-        text = f"{self.happened_on} {LEVEL_JA[self.level]} {ACTION_JA[self.action]}"
-        return f"{text}（理由: {self.reason}）" if self.reason else text
-
-
-def _where(stage: str, state: str) -> str:
-    if state == "completed":
-        return "手続き完了"
-    if state == "approved":
-        return "承認済み"
-    if state == "withdrawn":
-        return "取下げ"
-    if state == "returned":
-        return f"{LEVEL_JA[stage]}から差戻し中"
-    return f"{LEVEL_JA[stage]}で確認中"
-
-
-def _last_return(history: tuple[StageEvent, ...]) -> str | None:
-    for event in reversed(history):
-        if event.action == "returned":
-            return event.reason
-    return None
-
-
-@dataclass(frozen=True)
-class Application:
-    application_number: str
-    member_number: str
-    kind: str
-    county: Association
-    from_county: Association | None
-    submitted_on: str
-    stage: str
-    state: str
-    history: tuple[StageEvent, ...]
-
-    @property
-    def kind_label(self) -> str:
-        return KIND_JA[self.kind]
-
-    @property
-    def status_label(self) -> str:
-        """Where it stands, e.g. 「都道府県医師会で確認中」「郡市区等医師会から差戻し中」."""
-        return _where(self.stage, self.state)
-
-    @property
-    def return_reason(self) -> str | None:
-        """Reason of the current return (差戻し), if it is returned now."""
-        return _last_return(self.history) if self.state == "returned" else None
-
-
-@dataclass(frozen=True)
-class DeliverySetting:
-    publication: str
-    send: bool | None
-    destination: str | None
-
-    @property
-    def label(self) -> str:
-        title = PUBLICATION_JA[self.publication]
-        if self.send is None:
-            return f"{title}: 未設定"
-        if not self.send:
-            return f"{title}: 送付しない"
-        return f"{title}: 送付する（送付先: {DESTINATION_JA[self.destination]}）"
-
-    @property
-    def sentence(self) -> str:
-        """The same as `label`, said as a sentence (for a chat answer)."""
-        title = PUBLICATION_JA[self.publication]
-        if self.send is None:
-            return f"{title}は、まだ設定されていません（未設定）。"
-        if not self.send:
-            return f"{title}は「送付しない」設定です。"
-        return f"{title}は「送付する」設定で、送付先は{DESTINATION_JA[self.destination]}です。"
-
-
-@dataclass(frozen=True)
-class DeliverySettings:
-    member_number: str
-    name: str
-    items: tuple[DeliverySetting, ...]
-
-
-@dataclass(frozen=True)
-class Institution:
-    id: int
-    institution_code: str | None
-    name: str
-    kana: str
-    postal_code: str | None
-    address: str
-    prefecture: Association
-    county: Association
-    source: str
-    master_status: str
-    filed_on: str | None
-    registered_on: str | None
-    window: UpdateWindow | None
-    overdue: bool
-
-    @property
-    def status_label(self) -> str:
-        return MASTER_STATUS_JA[self.master_status]
-
-    @property
-    def advice(self) -> str:
-        """One Japanese sentence on what to expect or do next."""
-        if self.master_status == "in_master":
-            return f"医療機関マスタに掲載されています（反映日: {self.registered_on or '不明'}）。"
-        if self.master_status == "unmatched":
-            return ("同一の医療機関とみなされない変更のため、自動では更新されません。"
-                    "MAMIS運営事務局（0120-110-030）にお問い合わせください。")
-        if self.window is None:
-            return "厚生局への届出日が分からないため見込みを出せません。MAMIS運営事務局にお問い合わせください。"
-        w = self.window
-        text = (f"厚生局の登録待ちです。届出日 {w.filed_on} から見ると、"
-                f"{w.earliest_night}〜{w.latest_night} の週末夜間のマスタ更新で反映される見込みです（目安）。")
-        if w.latest_delivery is not None:
-            text += f"{w.latest_delivery.year}年{w.latest_delivery.month}月納品分のマスタには載っていません。"
-        if w.missed:
-            text += "その納品分までに載る見込みだったため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
-        elif self.overdue:
-            text += "見込みの時期を過ぎているため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
-        return text
-
-
-@dataclass(frozen=True)
-class FamilyDoctorReport:
-    institution_code: str | None
-    institution_name: str
-    county: Association
-    fiscal_year: int
-    submitted_on: str
-    stage: str
-    state: str
-    history: tuple[StageEvent, ...]
-
-    @property
-    def status_label(self) -> str:
-        return _where(self.stage, self.state)
-
-    @property
-    def return_reason(self) -> str | None:
-        return _last_return(self.history) if self.state == "returned" else None
-
-    @property
-    def fiscal_year_label(self) -> str:
-        return f"{self.fiscal_year}年度（令和{self.fiscal_year - 2018}年度）"
+from .values import (Application, Association, DeliverySetting, DeliverySettings, FamilyDoctorReport,
+                     Institution, Member, MemberMatch, StageEvent)
+from .vocab import PUBLICATIONS
 
 
 # ---------------------------------------------------------------- connection
@@ -359,96 +147,10 @@ _REPORT_EVENTS = """
 SELECT happened_on, stage, action, reason FROM fd_report_events WHERE report_id = :id ORDER BY seq
 """
 
-# Migration 0005 is applied by the next import (the help desk only reads); until then /readyz reports
-# it pending and an institution name search offers the names that start with the query.
-_GRAMS_BY_PREFECTURE = "SELECT 1 FROM pragma_table_info('institution_grams') WHERE name = 'prefecture_code'"
-
 # The latest master delivery imported (配信月, YYYY-MM): a waiting clinic was not in it (records/leadtime.py).
 _LATEST_DELIVERY = "SELECT max(delivered_in) FROM institutions"
 
-_COUNTIES_OF_PREFECTURE = """
-SELECT code FROM associations WHERE prefecture_code = :prefecture_code AND level = 'county'
-"""
 _META = "SELECT value FROM meta WHERE key = :key"
-
-
-def member_prefix_sql(by_kana: bool) -> str:
-    """Candidates whose name (or kana) key starts with the query, in the asker's counties.
-
-    Catches exact names typed any which way (folding makes them equal) and
-    family-name-only questions. The index begins with the county, so a county's
-    staff never touch another county's rows.
-    """
-    key = "kana_key" if by_kana else "name_key"
-    return f"""
-    SELECT member_number, {key} FROM members
-    WHERE county_code IN (SELECT value FROM json_each(:counties))
-      AND {key} >= :prefix AND {key} < :prefix_end
-    LIMIT {PREFIX_CANDIDATES}"""
-
-
-# Candidates sharing the most bigrams with the query (wrong kanji, typos), in the
-# asker's counties; only run when the prefix query found no exact match.
-_MEMBER_GRAM_CANDIDATES = f"""
-SELECT member_number, count(*) AS hits FROM member_grams
-WHERE gram IN (SELECT value FROM json_each(:grams))
-  AND county_code IN (SELECT value FROM json_each(:counties))
-GROUP BY member_number
-ORDER BY hits DESC
-LIMIT {GRAM_CANDIDATES}
-"""
-
-
-def institution_candidates_sql(with_grams: bool) -> str:
-    """The candidate query of an institution name search: the 300 sharing most bigrams, own prefecture
-    first on ties, plus the names that start with the query.
-
-    Counting every institution that shares a bigram reads tens of thousands of rows at 180,000
-    institutions (クリニック names share ヤマ, カン, イチ by the thousand). So only the asker's
-    prefecture is counted in full (the index seek on gram and prefecture is about 1/47 of it); the
-    rest of the country is read through the query's rarest grams, as many as fit FAR_GRAM_BUDGET
-    rows, and the best FAR_CANDIDATES of those are counted over all the grams. Skipping j of the k
-    grams can only miss institutions that share at most j of them, so the strongest tiers are the
-    same as counting everything; the weakest tier is drawn from the rarer grams, where counting
-    everything broke its ties arbitrarily anyway.
-    """
-    prefix = f"""
-    SELECT id FROM institutions
-    WHERE name_key >= :prefix AND name_key < :prefix_end
-    LIMIT {PREFIX_CANDIDATES}"""
-    if not with_grams:
-        return prefix
-    return f"""
-    WITH query AS MATERIALIZED (
-        SELECT value AS gram,
-               (SELECT count(*) FROM (SELECT 1 FROM institution_grams WHERE gram = value
-                                      LIMIT {FAR_GRAM_BUDGET + 1})) AS postings
-        FROM json_each(:grams)),
-    rarest AS (
-        SELECT gram FROM (SELECT gram, postings, sum(postings) OVER (ORDER BY postings, gram) - postings AS before
-                          FROM query)
-        WHERE before = 0 OR before + postings <= {FAR_GRAM_BUDGET}),
-    far AS MATERIALIZED (
-        SELECT institution_id AS id, prefecture_code FROM (
-            SELECT institution_id, prefecture_code FROM institution_grams
-            WHERE gram IN (SELECT gram FROM rarest) AND prefecture_code <> :prefecture_code
-            LIMIT {FAR_GRAM_BUDGET})
-        GROUP BY institution_id
-        ORDER BY count(*) DESC
-        LIMIT {FAR_CANDIDATES}),
-    shared AS (
-        SELECT institution_id AS id, count(*) AS hits, 1 AS near FROM institution_grams
-        WHERE gram IN (SELECT gram FROM query) AND prefecture_code = :prefecture_code
-        GROUP BY institution_id
-        UNION ALL
-        SELECT g.institution_id, count(*), 0
-        FROM far CROSS JOIN query AS q
-        JOIN institution_grams AS g
-          ON g.gram = q.gram AND g.prefecture_code = far.prefecture_code AND g.institution_id = far.id
-        GROUP BY g.institution_id)
-    SELECT * FROM ({prefix})
-    UNION
-    SELECT * FROM (SELECT id FROM shared ORDER BY hits DESC, near DESC LIMIT {GRAM_CANDIDATES})"""
 
 
 # ---------------------------------------------------------------- row → value
@@ -561,29 +263,14 @@ class Records:
         if not folded:
             raise InvalidQuery("query", query)
         conn = self.connection()
-        area = search_area(asker)
         by_kana = names.is_katakana(folded)
-        if area.member_number is not None:
-            numbers = [area.member_number]
-        elif area.nowhere:
-            numbers = []
-        else:
-            counties = ([area.county_code] if area.county_code else
-                        [r[0] for r in conn.execute(_COUNTIES_OF_PREFECTURE,
-                                                    {"prefecture_code": area.prefecture_code})])
-            params = {"counties": json.dumps(counties), "prefix": folded, "prefix_end": folded + "\U0010ffff",
-                      "grams": json.dumps(sorted(names.bigrams(folded)), ensure_ascii=False)}
-            prefixed = conn.execute(member_prefix_sql(by_kana), params).fetchall()
-            numbers = [n for n, _key in prefixed]
-            if len(folded) > 1 and not any(key == folded for _n, key in prefixed):
-                seen = set(numbers)
-                numbers += [n for n, _hits in conn.execute(_MEMBER_GRAM_CANDIDATES, params) if n not in seen]
+        numbers = member_candidates(conn, search_area(asker), folded, by_kana)
         rows = {r[0]: r for r in conn.execute(_MEMBERS_BY_NUMBERS, {"numbers": json.dumps(numbers)})}
         if not may_look_up(asker):
             self.log.write(asker, "member_search", None, False)
             raise AccessDenied()
         out = [MemberMatch(_member(rows[n]), score)
-               for n, score in _rank_members(folded, by_kana, rows.values(), limit)
+               for n, score in rank_members(folded, by_kana, rows.values(), limit)
                if may_see(asker, _member_scope(rows[n]))]
         # One log row per search (one commit), naming every member shown, masked. A search that shows
         # nobody is logged as refused: not found and refused read the same to the asker, and so here.
@@ -688,26 +375,17 @@ class Records:
             raise InvalidQuery("query", query)
         conn = self.connection()
         who = asker.effective()
-        core = names.institution_core(folded)
-        grams = sorted(names.bigrams(core) if len(core) > 1 else {core})
         prefecture = ""
         if who is not None and who.role == "staff":
             prefecture = who.association_code[:2]
         elif who is not None and who.role == "member":
             prefecture = who.member_number[:2]
-        with_grams = bool(grams) and conn.execute(_GRAMS_BY_PREFECTURE).fetchone() is not None
-        ids = [r[0] for r in conn.execute(institution_candidates_sql(with_grams), {
-            "grams": json.dumps(grams, ensure_ascii=False), "prefix": folded,
-            "prefix_end": folded + "\U0010ffff", "prefecture_code": prefecture})]
+        ids = institution_candidates(conn, folded, prefecture)
         keys = conn.execute(_INSTITUTION_KEYS_BY_IDS, {"ids": json.dumps(ids)}).fetchall()
         if not may_look_up(asker):
             self.log.write(asker, "institution_search", None, False)
             raise AccessDenied()
-        by_kana = names.is_katakana(folded)
-        choices = {i: kana_key if by_kana else name_key for i, _name, name_key, kana_key, _pref in keys}
-        scored = process.extract(folded, choices, scorer=fuzz.WRatio, score_cutoff=MIN_SCORE, limit=None)
-        place = {i: (pref != prefecture, name) for i, name, _nk, _kk, pref in keys}
-        scored.sort(key=lambda s: (-s[1], *place[s[2]]))
+        scored = rank_institutions(folded, keys, prefecture)
         out, shown = [], []
         ranked = _rows_in_order(conn, [inst_id for _key, _score, inst_id in scored], max(limit, 1))
         for _key_text, score, inst_id in scored:
@@ -763,19 +441,3 @@ def _rows_in_order(conn: sqlite3.Connection, ids: list[int], chunk: int):
         part = ids[start:start + chunk]
         rows = {r[0]: r for r in conn.execute(_INSTITUTIONS_BY_IDS, {"ids": json.dumps(part)})}
         yield from (rows[i] for i in part)
-
-
-def _rank_members(folded: str, by_kana: bool, rows, limit: int) -> list[tuple[str, float]]:
-    """Score candidates against the query with rapidfuzz: full key and family part, best wins."""
-    idx = 2 if by_kana else 1
-    full = {r[0]: names.fold(r[idx]) for r in rows}
-    family = {r[0]: names.family_part(r[idx]) for r in rows}
-    best: dict[str, float] = {}
-    for choices in (full, family):
-        for _text, score, number in process.extract(folded, choices, scorer=fuzz.ratio,
-                                                    score_cutoff=MIN_SCORE, limit=None):
-            if score > best.get(number, 0.0):
-                best[number] = score
-    kana_of = {r[0]: r[2] for r in rows}
-    ranked = sorted(best.items(), key=lambda item: (-item[1], kana_of[item[0]], item[0]))
-    return [(n, round(s, 1)) for n, s in ranked[:limit]]

@@ -162,7 +162,7 @@ _0004_IMPORTS = [
 
 _0005_GRAMS_BY_PREFECTURE = [
     # A fuzzy institution search reads the asker's prefecture in full and the rest of the country
-    # through its rarest grams only (records/lookup.py); the prefecture beside each gram lets the
+    # through its rarest grams only (records/name_search.py); the prefecture beside each gram lets the
     # index seek do both without visiting the institutions. Filled from the rows already there.
     "ALTER TABLE institution_grams ADD COLUMN prefecture_code TEXT",
     """UPDATE institution_grams SET prefecture_code =
@@ -231,6 +231,25 @@ _0001_PREFECTURES = [
 ]
 
 
+_0007_GRAMS_KEYED_BY_PREFECTURE = [
+    # The grams keyed by (gram, prefecture, institution), the order every search reads them in
+    # (records/name_search.py), instead of a table keyed by (gram, institution) plus an index carrying
+    # the same three columns: one b-tree to write instead of two, which halves what an import writes
+    # for the grams (about 6 per institution, 1.2 million rows at national scale). A gram without a
+    # prefecture belonged to no institution when 0005 filled them in, so it is not copied.
+    """CREATE TABLE institution_grams_rekeyed (
+        gram            TEXT NOT NULL,
+        prefecture_code TEXT NOT NULL,
+        institution_id  INTEGER NOT NULL,
+        PRIMARY KEY (gram, prefecture_code, institution_id)
+    ) WITHOUT ROWID""",
+    """INSERT INTO institution_grams_rekeyed (gram, prefecture_code, institution_id)
+       SELECT gram, prefecture_code, institution_id FROM institution_grams WHERE prefecture_code IS NOT NULL""",
+    "DROP TABLE institution_grams",
+    "ALTER TABLE institution_grams_rekeyed RENAME TO institution_grams",
+]
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _0001_INITIAL + _0001_PREFECTURES),
     ("0002_applications", _0002_APPLICATIONS),
@@ -238,6 +257,7 @@ MIGRATIONS: list[Migration] = [
     ("0004_imports", _0004_IMPORTS),
     ("0005_institution_grams_by_prefecture", _0005_GRAMS_BY_PREFECTURE),
     ("0006_institutions_by_delivery", _0006_DELIVERIES),
+    ("0007_institution_grams_keyed_by_prefecture", _0007_GRAMS_KEYED_BY_PREFECTURE),
 ]
 
 def connect_writer(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from storage.sqlite import connect
 
-from .lookup import KIND_JA, _where  # the lookups' own words for an application and where it stands
+from .values import KIND_JA, where_label  # the lookups' own words for an application and where it stands
 from .vocab import STATUS_JA
 
 log = logging.getLogger("helpdesk.records")
@@ -49,7 +49,7 @@ class WatchedApplication:
 
     @property
     def status_ja(self) -> str:
-        return _where(self.stage, self.state)
+        return where_label(self.stage, self.state)
 
 
 @dataclass(frozen=True)

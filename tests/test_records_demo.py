@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from records.demo import (AS_OF, WELL_KNOWN_APPLICATIONS, WELL_KNOWN_MEMBERS, generate_demo,
-                          institution_check_digit)
+from records.demo import AS_OF, generate_demo
+from records.demo_material import WELL_KNOWN_APPLICATIONS, WELL_KNOWN_MEMBERS, institution_check_digit
 from records.errors import DatabaseExists
 from records.sync import load_member_rows
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from records.demo import WELL_KNOWN_APPLICATIONS, WELL_KNOWN_MEMBERS
+from records.demo_material import WELL_KNOWN_APPLICATIONS, WELL_KNOWN_MEMBERS
 from records.schema import MIGRATIONS
 from records.kinds import KINDS
 

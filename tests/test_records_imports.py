@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from helpdesk.instance import Instance
 from records.access import Asker
 from records.csv_format import csv_header, write_csv
-from records.demo import WELL_KNOWN_MEMBERS
+from records.demo_material import WELL_KNOWN_MEMBERS
 from records.errors import CsvFormatError
 from records.importer import run_import
 from records.kinds import KINDS, export_files

@@ -16,7 +16,8 @@ def test_writer_connection_migrates_and_uses_wal(tmp_path):
     conn = connect_writer(tmp_path / "records.sqlite")
     assert [r[0] for r in conn.execute("SELECT name FROM migrations ORDER BY name")] == [
         "0001_initial", "0002_applications", "0003_institutions_and_reports", "0004_imports",
-        "0005_institution_grams_by_prefecture", "0006_institutions_by_delivery"]
+        "0005_institution_grams_by_prefecture", "0006_institutions_by_delivery",
+        "0007_institution_grams_keyed_by_prefecture"]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"meta", "associations", "members", "member_grams", "delivery_settings", "applications",
             "application_events", "institutions", "institution_grams", "fd_reports",

@@ -132,3 +132,29 @@ def test_a_transaction_holds_the_write_lock_commits_rolls_back_on_error_and_dry_
     finally:
         conn.close()
         other.close()
+
+
+def test_a_logged_lookup_survives_the_process_being_killed(tmp_path):
+    """The access log commits each row before the lookup answers, and a commit in WAL mode with
+    synchronous=NORMAL is an append to the WAL with no fsync: a row the process said it wrote is still
+    there after a SIGKILL (docs/security.md, the access log's durability)."""
+    script = """
+    import sys, time
+    from pathlib import Path
+    from records.access import AccessLog, Asker
+    log = AccessLog(Path(sys.argv[1]) / "audit.sqlite")
+    for n in range(400):
+        log.write(Asker.anonymous(), "member", f"{n:07d}", False)
+        print(n, flush=True)
+    time.sleep(60)
+    """
+    proc = _python(script, tmp_path)
+    try:
+        lines = [proc.stdout.readline().strip() for _ in range(400)]
+        assert lines[-1] == "399", (lines[-3:], proc.stderr.read())
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    with sqlite3.connect(tmp_path / "audit.sqlite") as conn:
+        assert conn.execute("SELECT count(*), max(record) FROM access_log").fetchone() == (400, "0000399")

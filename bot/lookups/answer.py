@@ -203,7 +203,7 @@ class Lookups:
         redacted = f"【{label}】\n{reply.redacted}" if reply.redacted else None
         return replace(reply, text=text, redacted=redacted)
 
-    # -- fetching (the records check access); lookup_replies words what was found
+    # -- fetching (the records check access); replies.py words what was found
 
     def _member(self, who, number: str) -> Reply:
         return say.member_reply(self.records.member(who, number), number)

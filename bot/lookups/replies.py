@@ -1,4 +1,4 @@
-"""Record lookups said in the chat: record values (records.lookup) turned into short replies.
+"""Record lookups said in the chat: record values (records.values) turned into short replies.
 
 One or two sentences and a small table per record; dates the Japanese way (2026年10月5日) wherever a
 person reads them; a status said once. Every reply carries its redacted form (names and identifiers
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from records.lookup import ACTION_JA, LEVEL_JA, SOURCE_JA
+from records.values import ACTION_JA, LEVEL_JA, SOURCE_JA
 from records.vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS
 
 from bot.conversation.buttons import CHOICE_BUTTON, Button
