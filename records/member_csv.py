@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, TextIO
 
 from . import csv_format, names
-from .csv_format import (LARGE_FILE_ROWS, OPERATIONS, Column, CsvFormat, Mode, ParsedFile, ParsedRow,  # noqa: F401
-                         Reject, Rejection, clean, code, decode_csv, day, intern, parse_csv, write_csv)
+from .csv_format import Column, CsvFormat, Mode, ParsedFile, Reject, clean, code, day, intern, parse_csv, write_csv
 from .csv_format import csv_header as _csv_header
 from .vocab import DESTINATION_JA, PUBLICATION_JA, PUBLICATIONS, STATUS_JA
 

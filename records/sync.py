@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Mapping, Sequence, TextIO
 from storage.sqlite import connect
 
 from . import names
-from .importer import ImportKind, SyncSummary, gc_paused, plan_changes, run_import  # noqa: F401
+from .importer import ImportKind, SyncSummary, run_import
 from .member_csv import MEMBERS, MemberRow, Mode, write_members_csv
 from .vocab import PUBLICATIONS
 
