@@ -170,27 +170,6 @@ class Institution:
     def status_label(self) -> str:
         return MASTER_STATUS_JA[self.master_status]
 
-    @property
-    def advice(self) -> str:
-        """One Japanese sentence on what to expect or do next."""
-        if self.master_status == "in_master":
-            return f"医療機関マスタに掲載されています（反映日: {self.registered_on or '不明'}）。"
-        if self.master_status == "unmatched":
-            return ("同一の医療機関とみなされない変更のため、自動では更新されません。"
-                    "MAMIS運営事務局（0120-110-030）にお問い合わせください。")
-        if self.window is None:
-            return "厚生局への届出日が分からないため見込みを出せません。MAMIS運営事務局にお問い合わせください。"
-        w = self.window
-        text = (f"厚生局の登録待ちです。届出日 {w.filed_on} から見ると、"
-                f"{w.earliest_night}〜{w.latest_night} の週末夜間のマスタ更新で反映される見込みです（目安）。")
-        if w.latest_delivery is not None:
-            text += f"{w.latest_delivery.year}年{w.latest_delivery.month}月納品分のマスタには載っていません。"
-        if w.missed:
-            text += "その納品分までに載る見込みだったため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
-        elif self.overdue:
-            text += "見込みの時期を過ぎているため、MAMIS運営事務局（0120-110-030）にお問い合わせください。"
-        return text
-
 
 @dataclass(frozen=True)
 class FamilyDoctorReport:

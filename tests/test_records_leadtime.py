@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.desk.hours import BusinessHours
+from bot.lookups.replies import institution_next
 from records.access import Asker
 from records.importer import run_import
 from records.kinds import KINDS
@@ -128,7 +130,7 @@ def _import_with_delivery(tmp_path, month: str | None) -> Path:
     # The December master, the last it should have been in, came without it: ask the desk now.
     ("2026-12", (date(2027, 1, 30), date(2027, 2, 14)), True,
      "2026年12月納品分のマスタには載っていません。その納品分までに載る見込みだったため、"
-     "MAMIS運営事務局（0120-110-030）にお問い合わせください。"),
+     "MAMIS運営事務局（フリーダイヤル 0120-110-030、平日9:00〜17:00）にお問い合わせください。"),
 ])
 def test_the_estimate_reads_the_latest_imported_delivery(tmp_path, month, nights, overdue, advice):
     db = _import_with_delivery(tmp_path, month)
@@ -137,4 +139,4 @@ def test_the_estimate_reads_the_latest_imported_delivery(tmp_path, month, nights
             Asker.county_staff("13001"), "神田ひだまり在宅クリニック") if found[0].name == "神田ひだまり在宅クリニック"]
     assert (clinic.window.earliest_night, clinic.window.latest_night) == nights
     assert clinic.overdue is overdue
-    assert clinic.advice.endswith(advice)
+    assert institution_next(clinic, BusinessHours().contact()).endswith(advice)

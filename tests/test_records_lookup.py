@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.desk.hours import BusinessHours
+from bot.lookups.replies import institution_next
 from records.access import Asker
 from records.demo import generate_demo
 from records.errors import (UNAVAILABLE_JA, AccessDenied, DatabaseMissing, InvalidQuery,
@@ -217,22 +219,24 @@ def test_delivery_settings(records):
 
 
 def test_institution_status_and_estimated_window(records, demo, tmp_path, codes):
+    desk = BusinessHours().contact()
     yamada = records.institution(ASKERS["county_own"], codes["yamada"])
-    assert (yamada.status_label, yamada.window, yamada.advice) == (
-        "医療機関マスタに掲載済み", None, "医療機関マスタに掲載されています（反映日: 2019-06-16）。")
+    assert (yamada.status_label, yamada.window, yamada.registered_on, institution_next(yamada, desk)) == (
+        "医療機関マスタに掲載済み", None, "2019-06-16", None)
     waiting, score = records.find_institutions(ASKERS["county_own"], "神田ひだまり在宅クリニック")[0]
     assert (waiting.name, waiting.institution_code, waiting.status_label, score) == (
         "神田ひだまり在宅クリニック", None, "厚生局の登録待ち（手入力の医療機関）", 100.0)
     assert (waiting.window.earliest_night, waiting.window.latest_night, waiting.overdue) == (
         date(2026, 11, 28), date(2027, 1, 10), False)
-    assert waiting.advice == ("厚生局の登録待ちです。届出日 2026-10-05 から見ると、2026-11-28〜2027-01-10 の"
-                              "週末夜間のマスタ更新で反映される見込みです（目安）。")
+    assert institution_next(waiting, desk) == ("2026年10月5日の厚生局への届出から見ると、2026年11月28日〜2027年1月10日の"
+                                               "週末夜間のマスタ更新で反映される見込みです（目安）。")
     with Records(demo, tmp_path / "a.sqlite", today=lambda: date(2027, 2, 1)) as later:
         late, _ = later.find_institutions(ASKERS["county_own"], "神田ひだまり在宅クリニック")[0]
-        assert late.overdue and "MAMIS運営事務局（0120-110-030）" in late.advice
+        assert late.overdue and institution_next(late, desk).endswith(
+            "見込みの時期を過ぎているため、MAMIS運営事務局（フリーダイヤル 0120-110-030、平日9:00〜17:00）にお問い合わせください。")
     moved, _ = records.find_institutions(ASKERS["pref_own"], "丸の内メディカルクリニック")[0]
     assert (moved.master_status, moved.window) == ("unmatched", None)
-    assert "自動では更新されません" in moved.advice
+    assert "自動では更新されません" in institution_next(moved, desk)
     # the doctor typed in by hand: their own (waiting) workplace is visible to them
     mine = records.find_institutions(Asker.member("1300002"), "ひだまり在宅クリニック")
     assert [i.name for i, _ in mine] == ["神田ひだまり在宅クリニック"]

@@ -157,7 +157,11 @@ def institution_next(inst, desk: str) -> str | None:
     w = inst.window
     text = (f"{japanese_date(w.filed_on)}の厚生局への届出から見ると、{japanese_date(w.earliest_night)}〜"
             f"{japanese_date(w.latest_night)}の週末夜間のマスタ更新で反映される見込みです（目安）。")
-    if inst.overdue:
+    if w.latest_delivery is not None:  # the newest master delivered (records/leadtime.py) came without it
+        text += f"{w.latest_delivery.year}年{w.latest_delivery.month}月納品分のマスタには載っていません。"
+    if w.missed:
+        text += f"その納品分までに載る見込みだったため、{desk}にお問い合わせください。"
+    elif inst.overdue:
         text += f"見込みの時期を過ぎているため、{desk}にお問い合わせください。"
     return text
 
