@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from kb.evaluate import evaluate, load_questions
 from kb.indexer import build_index
+from kb.judging import similarities
 from kb.search import CONFIDENCE_THRESHOLD, Searcher
 from tests.quality import EVAL, eval_data
 
@@ -126,7 +127,7 @@ def test_dev_set_reaches_its_bar(searcher):
 
 
 def test_similarities_in_one_call_equal_one_ratio_per_text(searcher):
-    """The batched closeness (kb.search `_similarities`, one rapidfuzz call per side) gives exactly the
+    """The batched closeness (kb.judging `similarities`, one rapidfuzz call per side) gives exactly the
     best `fuzz.ratio` of spelling or reading per group, and 0 for a group without texts."""
     from rapidfuzz import fuzz
 
@@ -135,5 +136,5 @@ def test_similarities_in_one_call_equal_one_ratio_per_text(searcher):
     groups.insert(1, [])
     expected = [max((max(fuzz.ratio(analysis.surface, s), fuzz.ratio(analysis.reading, r)) for s, r in g), default=0.0)
                 for g in groups]
-    assert Searcher._similarities(analysis, groups) == expected
-    assert Searcher._similarities(analysis, [[], []]) == [0.0, 0.0]
+    assert similarities(analysis, groups) == expected
+    assert similarities(analysis, [[], []]) == [0.0, 0.0]
