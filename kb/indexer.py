@@ -24,13 +24,14 @@ from tqdm import tqdm
 
 from kb import vectors as word_vectors
 from kb.analysis import Analyzer
+from kb.candidates import write_common_top
 from kb.index_rows import analyse_document
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
 from kb.passages import CUES_VERSION
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "13"
+SCHEMA_VERSION = "14"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -85,6 +86,9 @@ CREATE VIRTUAL TABLE fts USING fts5(
 );
 CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');
 CREATE TABLE term_df (term TEXT PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID;
+-- Per word in half the rows or more, its best rows by BM25 (kb.candidates.write_common_top).
+CREATE TABLE common_top (term TEXT NOT NULL, id INTEGER NOT NULL, score REAL NOT NULL,
+                         PRIMARY KEY (term, id)) WITHOUT ROWID;
 -- Each article's meaning as vectors (float16), and what a question needs to be compared with
 -- them (the weight of each vector row): derived from the documents' bags after every change.
 CREATE TABLE doc_vectors (id INTEGER PRIMARY KEY, head BLOB NOT NULL, body BLOB NOT NULL);
@@ -133,8 +137,8 @@ def _connect(db_path: Path, version: str) -> sqlite3.Connection:
     row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() if has_meta else None
     if row is None or row[0] != version:
         conn.execute("BEGIN")
-        for table in ("vector_space", "doc_vectors", "term_df", "fts_vocab", "fts", "sections", "documents",
-                      "files", "meta"):
+        for table in ("vector_space", "doc_vectors", "common_top", "term_df", "fts_vocab", "fts", "sections",
+                      "documents", "files", "meta"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SCHEMA.split(";"):
             if statement.strip():
@@ -317,6 +321,7 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
             # list on every lookup, which costs milliseconds per common term at query time.
             conn.execute("DELETE FROM term_df")
             conn.execute("INSERT INTO term_df (term, doc) SELECT term, doc FROM fts_vocab")
+            write_common_top(conn)
             if vectors is not None:
                 _write_vectors(conn, vectors)
         conn.execute("COMMIT")

@@ -4,7 +4,7 @@ Three stages, each cheap:
 
 1. FTS5 BM25 over the analysed terms, one row per article, with field weights (title
    and example questions above body) and kana-reading bigrams as a low-weight fallback,
-   gives up to `CANDIDATES` candidates;
+   gives up to `CANDIDATES` candidates (kb.candidates);
 2. a re-rank mixes the BM25 score with three signals FTS5 cannot see: how much of the
    question (weighted by term rarity) the article's title, tags and example questions
    cover, how close the question is to one of those (rapidfuzz, which also forgives
@@ -37,13 +37,13 @@ from rapidfuzz import fuzz
 
 from kb import vectors as word_vectors
 from kb.analysis import Analysis, Analyzer, bigrams
+from kb.candidates import fts_candidates, uses_lists
 from kb.confidence import CONFIDENCE_THRESHOLD, asks_something, unmet_unknown
 from kb.judging import judge, similarities
 from kb.passages import kind_words, question_kinds, whats_new_cues
 from kb.results import Article, SearchResult, SearchResults, Suggestion
 from storage.sqlite import connect
 
-CANDIDATES = 100
 RERANK = 30
 MAX_QUERY_TERMS = 48
 MAX_QUERY_GRAMS = 48
@@ -56,10 +56,6 @@ QUERY_TF_CAP = 2
 # COMMON_ROWS of them stays out of MATCH as well (see `_useful`).
 COMMON_SHARE = 0.3
 COMMON_ROWS = 1000
-# bm25() column weights: title, questions, body, grams. Measured on both evaluation sets:
-# title and example questions count double; the reading bigrams only help as a fallback
-# (long questions drown in their noise), see `match_expression`.
-FIELD_WEIGHTS = (2.0, 2.0, 1.0, 0.3)
 # Re-rank mix: BM25 relative to the best candidate, idf-weighted share of the question found
 # in the article's title/example questions/tags, fuzzy similarity to one of those.
 RANK_MIX = (0.6, 0.2, 0.2)
@@ -84,21 +80,6 @@ def _kinds(stored: str) -> dict[str, float]:
     values, so each is parsed once; the dict is shared: read it, never change it."""
     return json.loads(stored)
 
-
-def quote(term: str) -> str:
-    """An FTS5 string literal: the term can never be read as syntax (AND, NEAR(, *, :)."""
-    return '"' + term.replace('"', '""') + '"'
-
-
-def match_expression(terms: list[str], grams: list[str]) -> str:
-    """The MATCH string: every term and reading bigram quoted, OR-ed (repeats kept: they weigh)."""
-    return " OR ".join(quote(t) for t in terms + grams)
-
-
-CANDIDATES_SQL = """
-SELECT rowid AS id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams) AS rank
-FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :limit
-"""
 
 TERMS_SQL = "SELECT id, terms FROM documents WHERE id IN (SELECT value FROM json_each(:ids))"
 
@@ -140,6 +121,7 @@ class Searcher:
         # Document frequencies count FTS rows: one per article.
         self.total_rows = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
         self._space = self._vector_space()
+        self._lists = uses_lists(self.conn)  # the common words' stored candidates (kb.candidates)
 
     @cached_property
     def _title_words(self) -> frozenset[str]:
@@ -242,7 +224,7 @@ class Searcher:
     def _document(self, doc_id: int) -> sqlite3.Row:
         return self.conn.execute("SELECT * FROM documents WHERE id = :id", {"id": doc_id}).fetchone()
 
-    def _useful(self, df: dict[str, int], tf: Counter | None = None) -> list[str]:
+    def _useful(self, df: dict[str, int], tf: Counter | None = None, keep_rarest: bool = True) -> list[str]:
         """The terms worth matching, most informative first, a term asked twice given twice.
 
         FTS5's BM25 gives a term in half the rows or more an idf of (almost) zero, so leaving
@@ -253,7 +235,8 @@ class Searcher:
         rest, the MATCH_TERMS with the highest idf × times asked go in; FTS5 adds a phrase's
         score once per occurrence in the query, so repeating a term is how a question that
         says 生活保護 twice weighs it double (capped at QUERY_TF_CAP). If every term is that
-        common, the rarest one stays.
+        common, the rarest one stays; without `keep_rarest`, only if it has an idf at all (in
+        under half the rows).
         """
         n = self.total_rows
         tf = tf or Counter()
@@ -267,21 +250,9 @@ class Searcher:
             key=lambda x: -max(tf[x[0]], 1) * math.log(n / x[1]),
         )[:MATCH_TERMS]
         if not chosen and known:
-            chosen = [min(known, key=lambda x: x[1])]
+            rarest = min(known, key=lambda x: x[1])
+            chosen = [rarest] if keep_rarest or 2 * rarest[1] < n else []
         return [t for t, _ in chosen for _ in range(min(max(tf[t], 1), QUERY_TF_CAP))]
-
-    def _candidates(self, terms: list[str], grams: list[str]) -> dict[int, float]:
-        """Document id → BM25 (higher is better)."""
-        match = match_expression(terms, grams)
-        if not match:
-            return {}
-        params = dict(zip(("w_title", "w_questions", "w_body", "w_grams"), FIELD_WEIGHTS))
-        params.update(match=match, limit=CANDIDATES)
-        try:
-            rows = self.conn.execute(CANDIDATES_SQL, params).fetchall()
-        except sqlite3.Error:
-            return {}
-        return {r["id"]: -r["rank"] for r in rows}
 
     def _terms(self, doc_ids) -> dict[int, set[str]]:
         rows = self.conn.execute(TERMS_SQL, {"ids": json.dumps(list(doc_ids))})
@@ -330,7 +301,12 @@ class Searcher:
         fallback = len(terms) <= SHORT_QUESTION_TERMS or unknown >= UNKNOWN_SHARE_FOR_FALLBACK * len(terms)
         grams = list(dict.fromkeys(bigrams(analysis.reading)))[:MAX_QUERY_GRAMS] if fallback else []
         asked = Counter(analysis.terms)
-        candidates = self._candidates(self._useful(df, asked), self._useful(self._doc_freq(grams)) if grams else [])
+        gram_df = self._doc_freq(grams) if grams else {}
+        phrases = self._useful(df, asked)
+        # Beside the question's own words, a reading bigram in half the rows or more (イイ of カイイン) has no
+        # idf and only adds thousands of rows to score (and keeps kb.candidates from its stored lists).
+        phrases += self._useful(gram_df, keep_rarest=not phrases)
+        candidates = fts_candidates(self.conn, phrases, {**df, **gram_df}, self.total_rows, self._lists)
         lift = {}
         if cues:
             # "What is new" is answered by the newest release note, whatever words it shares.
