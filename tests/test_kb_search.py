@@ -159,8 +159,8 @@ class RecordingConnection:
 def test_a_question_of_one_common_word_reads_its_stored_candidates(tmp_path, monkeypatch):
     """A word in every shipped article (事務局, 確認) is not matched by FTS5, which would score every row
     only to order them by a word with no idf: its best rows were stored at build time (kb.candidates),
-    alone or beside the question's rarer reading bigrams, and the results, sections, scores and
-    confidences are those of matching it."""
+    alone or beside the question's rarer reading bigrams (a bigram as common as the word is left out),
+    and the results, sections, scores and confidences are those of matching it."""
     monkeypatch.setattr(kb.candidates, "LISTED_FROM", 0)  # the shipped articles are far fewer than 1,000
     db = tmp_path / "kb.sqlite"
     build_index([ROOT / "kb" / "articles", ROOT / "release_notes"], db)
@@ -169,14 +169,16 @@ def test_a_question_of_one_common_word_reads_its_stored_candidates(tmp_path, mon
     matched = Searcher(db, analyzer=listed.analyzer)
     matched._lists = False
     try:
-        for question in ("事務局", "確認", "事務局を確認"):
+        for question in ("事務局", "確認", "事務局を確認", "医師"):
             got, expected = listed.search(question, k=5), matched.search(question, k=5)
             assert [r.slug for r in got] == [r.slug for r in expected]
             assert [r.section for r in got] == [r.section for r in expected]
             for a, b in zip(got, expected):
                 assert a.score == pytest.approx(b.score, abs=1e-5)
                 assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
-        assert not any('"事務局"' in m or '"確認"' in m for m in listed.conn.matches), listed.conn.matches
+        assert not any('"事務局"' in m or '"確認"' in m or '"医師"' in m for m in listed.conn.matches), listed.conn.matches
+        # 医師's reading bigram イシ is in every article as well: beside the word it has nothing to add
+        assert not any('"イシ"' in m for m in listed.conn.matches)
         assert any('"カク"' in m for m in listed.conn.matches)  # the rarer phrases are still matched
     finally:
         listed.close()
