@@ -64,7 +64,7 @@ OPERATOR_WORDS = {
 }
 ASCII_WORD = re.compile(r"[a-z]{2,}")
 # Below this share of the question known to the best article, a question that names nothing
-# of any article title is not about what the knowledge base covers (kb.search.SearchResults).
+# of any article title is not about what the knowledge base covers (kb.results.SearchResults).
 OUT_OF_DOMAIN_COVERAGE = 0.1
 
 

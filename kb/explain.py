@@ -1,7 +1,7 @@
 """Say why a question lands where it does, in lines an article author can act on.
 
 `Searcher.search(..., explain=True)` records, per result, the signals behind its score, its
-confidence and the section it chose (kb.search `_judge`); this module only words them, for
+confidence and the section it chose (kb.judging `judge`); this module only words them, for
 `helpdesk search --explain` and `helpdesk eval --explain`. Fix the article (its example
 questions, a section's `section_questions`, a word the passage lacks), not the code.
 """

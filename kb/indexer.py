@@ -5,19 +5,17 @@ articles (and any JSON-lines corpora) and, when it already exists, re-processes 
 files whose size, modification time and content hash changed. Deleted files leave the
 index. A broken file is reported and skipped; the rest is indexed.
 
-Text is segmented by `kb.analysis` before FTS5 sees it, so the FTS5 tokenizer is plain
-`unicode61` splitting on the spaces we put between terms.
+Text is segmented by `kb.analysis` (into the rows of `kb.index_rows`) before FTS5 sees it, so the
+FTS5 tokenizer is plain `unicode61` splitting on the spaces we put between terms.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import sqlite3
 import sys
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import Iterator
 
@@ -25,13 +23,15 @@ import numpy as np
 from tqdm import tqdm
 
 from kb import vectors as word_vectors
-from kb.analysis import Analyzer, bigrams
+from kb.analysis import Analyzer
+from kb.candidates import write_common_top
+from kb.index_rows import analyse_document
 from kb.loader import BrokenArticle, Document, iter_corpus, parse_article
-from kb.passages import CUES_VERSION, section_kinds
+from kb.passages import CUES_VERSION
 from storage.sqlite import connect
 
 #: Bump when the tables below change: an older index is then rebuilt from scratch.
-SCHEMA_VERSION = "13"
+SCHEMA_VERSION = "14"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -86,6 +86,9 @@ CREATE VIRTUAL TABLE fts USING fts5(
 );
 CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');
 CREATE TABLE term_df (term TEXT PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID;
+-- Per word in half the rows or more, its best rows by BM25 (kb.candidates.write_common_top).
+CREATE TABLE common_top (term TEXT NOT NULL, id INTEGER NOT NULL, score REAL NOT NULL,
+                         PRIMARY KEY (term, id)) WITHOUT ROWID;
 -- Each article's meaning as vectors (float16), and what a question needs to be compared with
 -- them (the weight of each vector row): derived from the documents' bags after every change.
 CREATE TABLE doc_vectors (id INTEGER PRIMARY KEY, head BLOB NOT NULL, body BLOB NOT NULL);
@@ -134,8 +137,8 @@ def _connect(db_path: Path, version: str) -> sqlite3.Connection:
     row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() if has_meta else None
     if row is None or row[0] != version:
         conn.execute("BEGIN")
-        for table in ("vector_space", "doc_vectors", "term_df", "fts_vocab", "fts", "sections", "documents",
-                      "files", "meta"):
+        for table in ("vector_space", "doc_vectors", "common_top", "term_df", "fts_vocab", "fts", "sections",
+                      "documents", "files", "meta"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SCHEMA.split(";"):
             if statement.strip():
@@ -163,104 +166,6 @@ INSERT INTO documents (slug, file, title, kind, audience, tags, questions, updat
 VALUES (:slug, :file, :title, :kind, :audience, :tags, :questions, :updated, :event_date, :source, :body,
         :terms, :head_terms, :title_terms, :hedged_terms, :match_texts, :release, :head_bag, :body_bag)
 """
-
-
-# A sentence saying the source does not tell (この資料には記載がありません, 分かりません …).
-NOT_STATED = re.compile(r"記載(が|は)(ありません|ない)|(分か|わか)りません|説明されていません|触れられていません|明らかではありません")
-SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
-
-
-def split_unstated(text: str) -> tuple[str, str]:
-    """(sentences that say something, sentences that say the source does not tell)."""
-    if not NOT_STATED.search(text):
-        return text, ""  # nearly every section: one scan instead of one per sentence
-    said, unsaid = [], []
-    for sentence in SENTENCE_END.split(text):
-        (unsaid if NOT_STATED.search(sentence) else said).append(sentence)
-    return "".join(said), "".join(unsaid)
-
-
-def _analyse_document(analyzer: Analyzer, doc: Document,
-                      vectors: word_vectors.WordVectors | None = None) -> tuple[dict, list[dict], dict]:
-    """Everything the index stores for one document: its row, its sections' rows and its FTS row.
-
-    Kept apart from the writing (no database here): this is where a build spends its time.
-    Each text is segmented once; the section rows, the article's terms and the FTS body all
-    reuse that one analysis.
-    """
-    title = analyzer.analyze(doc.title)
-    # The article's own example questions first, then each section's in order.
-    questions = [analyzer.analyze(q) for q in doc.all_questions]
-    asked = iter(questions[len(doc.questions):])
-    tags = [analyzer.analyze(t) for t in doc.tags]
-    sections, hedged, stated = [], set(), set()
-    # Every section's heading, stated and "not stated" sentences in one segmenter pass.
-    parts = [text for s in doc.sections for text in (s.heading or "", *split_unstated(s.body))]
-    analysed = analyzer.analyze_many(parts, limit=None, reading=False)
-    for i, s in enumerate(doc.sections):
-        h, a, b = analysed[3 * i:3 * i + 3]
-        own = [next(asked) for _ in s.questions]
-        sections.append((s, h, h.terms + a.terms + b.terms, [h, a, *own], own))
-        stated.update(a.terms)  # a heading names a topic; it says nothing about it
-        hedged.update(b.terms)
-    head_terms = set(title.terms)
-    for a in questions + tags:
-        head_terms.update(a.terms)
-    bags = {"head_bag": b"", "body_bag": b""}
-    if vectors is not None:
-        bags["head_bag"] = vectors.bag(chain.from_iterable(a.lemmas for a in [title, *questions, *tags])).to_bytes()
-        bags["body_bag"] = vectors.bag(chain.from_iterable(a.lemmas for a in analysed)).to_bytes()
-    all_terms = set(head_terms)
-    for _, _, terms, _, _ in sections:
-        all_terms.update(terms)
-    # Words the article mentions only to say it does not know (「録画が提供されるかは
-    # この資料からは分かりません」): the search must not count them as answered.
-    hedged -= stated | head_terms
-    # Readings and character pairs of the short fields only: enough for kana questions and
-    # fragments, without multiplying the size of long bodies.
-    grams, seen = [], set()
-    for a in [title, *questions, *tags]:
-        grams.extend(bigrams(a.reading))
-        seen.update(grams)
-        grams.extend(g for g in dict.fromkeys(bigrams(a.surface)) if g not in seen)
-    document = {
-        "slug": doc.slug,
-        "title": doc.title,
-        "kind": doc.kind,
-        "audience": doc.audience,
-        "tags": json.dumps(doc.tags, ensure_ascii=False),
-        "questions": json.dumps(doc.all_questions, ensure_ascii=False),
-        "updated": doc.updated,
-        "event_date": doc.event_date,
-        "source": doc.source,
-        "body": doc.body,
-        "terms": " ".join(sorted(all_terms)),
-        "head_terms": " ".join(sorted(head_terms)),
-        "title_terms": " ".join(sorted(set(title.terms))),
-        "hedged_terms": " ".join(sorted(hedged)),
-        "match_texts": json.dumps([[a.surface, a.reading] for a in [title, *questions]], ensure_ascii=False),
-        "release": int(doc.release),
-        **bags,
-    }
-    section_rows = [
-        {"ord": i, "heading": section.heading, "body": section.body,
-         "terms": " ".join(sorted(set(terms).union(*(q.terms for q in own)))),
-         "heading_terms": " ".join(sorted(set(h.terms))),
-         "kinds": json.dumps(section_kinds(section.heading, section.body)),
-         "said_terms": " ".join(sorted(set().union(*(a.terms for a in said)))),
-         "said_rows": vectors.bag(chain.from_iterable(a.lemmas for a in said)).rows.tobytes() if vectors else b"",
-         "questions": json.dumps([[q.surface, q.reading] for q in own], ensure_ascii=False)}
-        for i, (section, h, terms, said, own) in enumerate(sections)
-    ]
-    # One FTS row per article: BM25 has to score every matching row, so rows are kept
-    # few; which section answers is decided by the re-rank from `sections.terms`.
-    fts = {
-        "title": " ".join(title.terms + tuple(t for a in tags for t in a.terms)),
-        "questions": " ".join(t for a in questions for t in a.terms),
-        "body": " ".join(chain.from_iterable(terms for _, _, terms, _, _ in sections)),
-        "grams": " ".join(grams),
-    }
-    return document, section_rows, fts
 
 
 def _write_document(conn: sqlite3.Connection, file: str, analysed: tuple[dict, list[dict], dict]) -> None:
@@ -302,7 +207,7 @@ def _analyse_in_worker(docs: list[Document]) -> list:
     if _worker_analyzer is None:
         _worker_analyzer = Analyzer()
     vectors = word_vectors.load()
-    return [_analyse_document(_worker_analyzer, doc, vectors) for doc in docs]
+    return [analyse_document(_worker_analyzer, doc, vectors) for doc in docs]
 
 
 def _analyse_all(pairs: Iterator[tuple[str, Document]], analyzer: Analyzer | None,
@@ -316,7 +221,7 @@ def _analyse_all(pairs: Iterator[tuple[str, Document]], analyzer: Analyzer | Non
     if analyzer is not None or workers < 2:
         analyzer = analyzer or Analyzer()
         for key, doc in pairs:
-            yield key, _analyse_document(analyzer, doc, vectors)
+            yield key, analyse_document(analyzer, doc, vectors)
         return
     import multiprocessing
     from collections import deque
@@ -416,6 +321,7 @@ def build_index(sources, db_path, extra=(), analyzer: Analyzer | None = None, pr
             # list on every lookup, which costs milliseconds per common term at query time.
             conn.execute("DELETE FROM term_df")
             conn.execute("INSERT INTO term_df (term, doc) SELECT term, doc FROM fts_vocab")
+            write_common_top(conn)
             if vectors is not None:
                 _write_vectors(conn, vectors)
         conn.execute("COMMIT")

@@ -4,14 +4,14 @@ Three stages, each cheap:
 
 1. FTS5 BM25 over the analysed terms, one row per article, with field weights (title
    and example questions above body) and kana-reading bigrams as a low-weight fallback,
-   gives up to `CANDIDATES` candidates;
+   gives up to `CANDIDATES` candidates (kb.candidates);
 2. a re-rank mixes the BM25 score with three signals FTS5 cannot see: how much of the
    question (weighted by term rarity) the article's title, tags and example questions
    cover, how close the question is to one of those (rapidfuzz, which also forgives
    a wrong kanji or a missing character), and how close its meaning is to the article's
    (word vectors, kb.vectors: 「仕事をやめた」 and 退職 share no word);
-3. for the results returned, the answering `##` section (kb.passages, helped by the section's
-   own example questions) and a calibrated confidence in 0..1 that judges the passage shown:
+3. for the results returned, kb.judging chooses the answering `##` section (kb.passages, helped by
+   the section's own example questions) and gives a calibrated confidence in 0..1 that judges the passage shown:
    the share of the question the article *and* that passage meet, that closeness, and a hold
    when a key word of the question is missing (kb.confidence). The conversation core compares
    it with the single threshold `CONFIDENCE_THRESHOLD` to answer, offer choices or hand over
@@ -21,7 +21,7 @@ A question about what is new (最新の情報, 今回のアップデート, 新�
 newest first, and is answered from the newest one's opening, which lists what changed.
 
 Any input is safe: every term is quoted before MATCH, the input is capped, and a
-query that still fails returns no results rather than raising.
+query that still fails returns no results rather than raising. What it returns is in kb.results.
 """
 from __future__ import annotations
 
@@ -29,22 +29,21 @@ import json
 import math
 import sqlite3
 from collections import Counter
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from kb import vectors as word_vectors
 from kb.analysis import Analysis, Analyzer, bigrams
-from kb.confidence import (CONFIDENCE_THRESHOLD, OUT_OF_DOMAIN_COVERAGE, RESCUE_BELOW, asks_something,
-                           calibrate, coverage, held_back, may_rescue, passage_coverage, rescued_coverage,
-                           unmet_unknown)
-from kb.passages import kind_words, question_kinds, section_score, whats_new_cues
+from kb.candidates import fts_candidates, uses_lists
+from kb.confidence import CONFIDENCE_THRESHOLD, asks_something, unmet_unknown
+from kb.judging import judge, similarities
+from kb.passages import kind_words, question_kinds, whats_new_cues
+from kb.results import Article, SearchResult, SearchResults, Suggestion
 from storage.sqlite import connect
 
-CANDIDATES = 100
 RERANK = 30
 MAX_QUERY_TERMS = 48
 MAX_QUERY_GRAMS = 48
@@ -57,10 +56,6 @@ QUERY_TF_CAP = 2
 # COMMON_ROWS of them stays out of MATCH as well (see `_useful`).
 COMMON_SHARE = 0.3
 COMMON_ROWS = 1000
-# bm25() column weights: title, questions, body, grams. Measured on both evaluation sets:
-# title and example questions count double; the reading bigrams only help as a fallback
-# (long questions drown in their noise), see `match_expression`.
-FIELD_WEIGHTS = (2.0, 2.0, 1.0, 0.3)
 # Re-rank mix: BM25 relative to the best candidate, idf-weighted share of the question found
 # in the article's title/example questions/tags, fuzzy similarity to one of those.
 RANK_MIX = (0.6, 0.2, 0.2)
@@ -78,88 +73,6 @@ UNKNOWN_SHARE_FOR_FALLBACK = 0.5
 # the weight of the meaning signal: it leads unless another article matches the rest plainly.
 WHATS_NEW_LIFT = 1.0
 RELEASES_LIFTED = 3
-# A section whose example question reads like the question (rapidfuzz, 0..1) gains this much per
-# point above the floor (where unrelated sentences of similar length already sit).
-SECTION_QUESTION_WEIGHT = 2.0
-SECTION_QUESTION_FLOOR = 0.5
-# A question word whose vector has at least this cosine to one of the passage's words is met by it
-# (kb.confidence.passage_coverage). High: words used alike are not always the same thing
-# (パスワード and ログイン sit at 0.75, 休会 and 入会 at 0.72).
-VECTOR_MET = 0.8
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    slug: str
-    title: str
-    kind: str
-    audience: str
-    updated: str | None
-    event_date: str | None
-    passage: str
-    section: str | None
-    score: float
-    confidence: float
-    # With search(..., explain=True): the signals behind score, confidence and section (see _judge).
-    explanation: dict | None = None
-
-    def as_dict(self) -> dict:
-        explained = {"explain": self.explanation} if self.explanation is not None else {}
-        return {
-            "slug": self.slug,
-            "title": self.title,
-            "kind": self.kind,
-            "updated": self.updated,
-            "event_date": self.event_date,
-            "passage": self.passage,
-            "score": round(self.score, 4),
-            "confidence": round(self.confidence, 4),
-            **explained,
-        }
-
-
-class SearchResults(list):
-    """The results, best first (a plain list), plus what the search learnt about the question.
-
-    `out_of_domain` is true when the question is not about what the knowledge base covers at
-    all (weather, shopping, stock prices; or symbols alone): no article holds even a third of
-    it and none is confident. The core then says what the help desk answers instead of
-    offering unrelated articles as choices. A question about MAMIS that the articles simply do
-    not answer is *not* out of domain: it gets choices and the desk.
-    """
-
-    out_of_domain: bool = True
-
-    @classmethod
-    def of(cls, results: list[SearchResult], best_coverage: float, asks: bool, names_topic: bool) -> "SearchResults":
-        found = cls(results)
-        found.out_of_domain = not asks or not results or (
-            best_coverage < OUT_OF_DOMAIN_COVERAGE and results[0].confidence < CONFIDENCE_THRESHOLD
-            and not names_topic
-        )
-        return found
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    slug: str
-    title: str
-    question: str
-
-
-@dataclass(frozen=True)
-class Article:
-    slug: str
-    title: str
-    kind: str
-    audience: str
-    tags: tuple[str, ...]
-    questions: tuple[str, ...]
-    updated: str | None
-    event_date: str | None
-    source: str | None
-    body: str
-
 
 @lru_cache(maxsize=1024)
 def _kinds(stored: str) -> dict[str, float]:
@@ -167,21 +80,6 @@ def _kinds(stored: str) -> dict[str, float]:
     values, so each is parsed once; the dict is shared: read it, never change it."""
     return json.loads(stored)
 
-
-def quote(term: str) -> str:
-    """An FTS5 string literal: the term can never be read as syntax (AND, NEAR(, *, :)."""
-    return '"' + term.replace('"', '""') + '"'
-
-
-def match_expression(terms: list[str], grams: list[str]) -> str:
-    """The MATCH string: every term and reading bigram quoted, OR-ed (repeats kept: they weigh)."""
-    return " OR ".join(quote(t) for t in terms + grams)
-
-
-CANDIDATES_SQL = """
-SELECT rowid AS id, bm25(fts, :w_title, :w_questions, :w_body, :w_grams) AS rank
-FROM fts WHERE fts MATCH :match ORDER BY rank LIMIT :limit
-"""
 
 TERMS_SQL = "SELECT id, terms FROM documents WHERE id IN (SELECT value FROM json_each(:ids))"
 
@@ -223,6 +121,7 @@ class Searcher:
         # Document frequencies count FTS rows: one per article.
         self.total_rows = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
         self._space = self._vector_space()
+        self._lists = uses_lists(self.conn)  # the common words' stored candidates (kb.candidates)
 
     @cached_property
     def _title_words(self) -> frozenset[str]:
@@ -325,7 +224,7 @@ class Searcher:
     def _document(self, doc_id: int) -> sqlite3.Row:
         return self.conn.execute("SELECT * FROM documents WHERE id = :id", {"id": doc_id}).fetchone()
 
-    def _useful(self, df: dict[str, int], tf: Counter | None = None) -> list[str]:
+    def _useful(self, df: dict[str, int], tf: Counter | None = None, keep_rarest: bool = True) -> list[str]:
         """The terms worth matching, most informative first, a term asked twice given twice.
 
         FTS5's BM25 gives a term in half the rows or more an idf of (almost) zero, so leaving
@@ -336,7 +235,8 @@ class Searcher:
         rest, the MATCH_TERMS with the highest idf × times asked go in; FTS5 adds a phrase's
         score once per occurrence in the query, so repeating a term is how a question that
         says 生活保護 twice weighs it double (capped at QUERY_TF_CAP). If every term is that
-        common, the rarest one stays.
+        common, the rarest one stays; without `keep_rarest`, only if it has an idf at all (in
+        under half the rows).
         """
         n = self.total_rows
         tf = tf or Counter()
@@ -350,21 +250,9 @@ class Searcher:
             key=lambda x: -max(tf[x[0]], 1) * math.log(n / x[1]),
         )[:MATCH_TERMS]
         if not chosen and known:
-            chosen = [min(known, key=lambda x: x[1])]
+            rarest = min(known, key=lambda x: x[1])
+            chosen = [rarest] if keep_rarest or 2 * rarest[1] < n else []
         return [t for t, _ in chosen for _ in range(min(max(tf[t], 1), QUERY_TF_CAP))]
-
-    def _candidates(self, terms: list[str], grams: list[str]) -> dict[int, float]:
-        """Document id → BM25 (higher is better)."""
-        match = match_expression(terms, grams)
-        if not match:
-            return {}
-        params = dict(zip(("w_title", "w_questions", "w_body", "w_grams"), FIELD_WEIGHTS))
-        params.update(match=match, limit=CANDIDATES)
-        try:
-            rows = self.conn.execute(CANDIDATES_SQL, params).fetchall()
-        except sqlite3.Error:
-            return {}
-        return {r["id"]: -r["rank"] for r in rows}
 
     def _terms(self, doc_ids) -> dict[int, set[str]]:
         rows = self.conn.execute(TERMS_SQL, {"ids": json.dumps(list(doc_ids))})
@@ -373,7 +261,7 @@ class Searcher:
     def _sections(self, doc_ids) -> dict[int, list[dict]]:
         """Per document, its sections in order: id, heading, term sets, kinds, what it says and its example questions.
 
-        What a section says (`said_terms`, `said_rows`) stays as stored: only the chosen one is read (`_judge`).
+        What a section says (`said_terms`, `said_rows`) stays as stored: only the chosen one is read (kb.judging).
         """
         found: dict[int, list] = {}
         for row in self.conn.execute(SECTIONS_SQL, {"ids": json.dumps(list(doc_ids))}):
@@ -413,7 +301,12 @@ class Searcher:
         fallback = len(terms) <= SHORT_QUESTION_TERMS or unknown >= UNKNOWN_SHARE_FOR_FALLBACK * len(terms)
         grams = list(dict.fromkeys(bigrams(analysis.reading)))[:MAX_QUERY_GRAMS] if fallback else []
         asked = Counter(analysis.terms)
-        candidates = self._candidates(self._useful(df, asked), self._useful(self._doc_freq(grams)) if grams else [])
+        gram_df = self._doc_freq(grams) if grams else {}
+        phrases = self._useful(df, asked)
+        # Beside the question's own words, a reading bigram in half the rows or more (イイ of カイイン) has no
+        # idf and only adds thousands of rows to score (and keeps kb.candidates from its stored lists).
+        phrases += self._useful(gram_df, keep_rarest=not phrases)
+        candidates = fts_candidates(self.conn, phrases, {**df, **gram_df}, self.total_rows, self._lists)
         lift = {}
         if cues:
             # "What is new" is answered by the newest release note, whatever words it shares.
@@ -435,7 +328,7 @@ class Searcher:
         ranked = []
         rows = self.conn.execute(DOCUMENTS_SQL, {"ids": json.dumps(list(candidates))}).fetchall()
         all_texts = [json.loads(row["match_texts"]) for row in rows]
-        for row, texts, closest in zip(rows, all_texts, self._similarities(analysis, all_texts)):
+        for row, texts, closest in zip(rows, all_texts, similarities(analysis, all_texts)):
             head_terms = set(row["head_terms"].split())
             head_coverage = sum(idf[t] for t in terms if t in head_terms) / total_idf
             similarity = closest / 100.0
@@ -452,104 +345,10 @@ class Searcher:
         wanted = (kinds, cues, kind_terms)
         unknown = unmet_unknown(analysis, df, kind_terms, self._doc_freq)
         for cand in ranked:
-            self._judge(analysis, terms, idf, df, wanted, cand, doc_terms[cand["id"]], sections[cand["id"]], explain,
-                        unknown)
+            judge(self._space, analysis, terms, idf, df, wanted, cand, doc_terms[cand["id"]], sections[cand["id"]],
+                  explain, unknown)
         return ranked
 
-    def _judge(self, analysis: Analysis, terms: list[str], idf: dict[str, float], df: dict[str, int], wanted: tuple,
-               cand: dict, doc_terms: set[str], sections: list[dict], explain: bool, unknown: list[int]) -> None:
-        """Choose the candidate's answering section and judge it: sets section_id, coverage, confidence.
-
-        `wanted` is (kinds of answer asked for, what-is-new cue terms, terms that ask for a kind of answer);
-        `unknown` the question's unknown words no article has by spelling or reading (kb.confidence.unmet_unknown).
-        """
-        kinds, cues, kind_terms = wanted
-        topic = set(cand["title_terms"].split())
-        # A release note answers "what is new" (最新, 今回, アップデート …) by being the newest one.
-        new_release = bool(cues) and cand["release"]
-        has = doc_terms - set(cand["hedged_terms"].split()) | (cues if new_release else set())
-        cand["coverage"] = signal = coverage(analysis, idf, has, kind_terms)
-        rescued = (not terms or signal < RESCUE_BELOW) and may_rescue(analysis, has)
-        # The section that best answers what is asked (kb.passages), helped by its own example
-        # questions; the first on a tie, so a question matching nothing specific gets the summary.
-        # A question about what is new is answered from a release note's opening, which lists what changed.
-        for s, closest in zip(sections, self._similarities(analysis, [s["questions"] for s in sections])):
-            asked_like = closest / 100.0
-            s["asked_like"] = asked_like
-            s["score"] = (section_score(terms, idf, kinds, s["terms"], s["heading_terms"] - topic, s["kinds"])
-                          + SECTION_QUESTION_WEIGHT * max(0.0, asked_like - SECTION_QUESTION_FLOOR))
-        chosen = sections[0] if new_release else max(sections, key=lambda s: s["score"])
-        cand["section_id"] = chosen["id"]
-        # The passage shown must meet the question's words: its own, its example questions', the
-        # title's, a release note's "what is new" for such a question, or a word near in meaning.
-        # The opening (summary) answers what the whole article is about, so the article's own example
-        # questions and tags are its questions; a release note's opening sums up the whole note.
-        said = has if new_release else set(chosen["said_terms"].split()) | topic
-        if chosen["heading"] is None:
-            said = said | set(cand["head_terms"].split())
-        near = self._near(analysis, np.frombuffer(chosen["said_rows"], dtype=np.int32), said)
-        passage, missing = passage_coverage(analysis, idf, said, near, kind_terms)
-        # A key word the passage lacks lowers the passage's share; one the whole article lacks
-        # (or says only that it does not know) holds the answer back.
-        # Meeting more words can only shrink the misses, so with none missing from the passage there is
-        # nothing to look up in the rest of the article.
-        unanswered = passage_coverage(analysis, idf, said | has, near, kind_terms)[1] if missing else []
-        lifted = False  # whether the readings raised the share (what --explain reports)
-        if rescued:
-            by_reading = 0.9 * rescued_coverage(analysis, idf, has, cand["texts"], kind_terms)
-            lifted, signal = by_reading > signal, max(signal, by_reading)
-            passage = max(passage, signal)
-        similarity = max(cand["similarity"], chosen["asked_like"])
-        meaningful = asks_something(analysis) or not terms
-        confidence = calibrate(min(signal, passage), similarity) if meaningful else 0.0
-        nowhere = [i for i in unanswered if df.get(analysis.units[i][0][0], 0) == 0]
-        nowhere += [i for i in unknown if i not in near]  # nor met by meaning here
-        cand["confidence"] = held_back(confidence, bool(unanswered), bool(nowhere))
-        if explain:
-            unit_words = ["・".join(dict.fromkeys(u[0])) for u in analysis.units]
-            cand["explain"] = {
-                "score": {**{key: round(v, 4) for key, v in cand["signals"].items()}, "total": round(cand["score"], 4)},
-                "confidence": {
-                    "article_coverage": round(cand["coverage"], 4), "rescued_by_reading": lifted,
-                    "passage_coverage": round(passage, 4), "similarity": round(similarity, 4),
-                    "before_hold": round(confidence, 4), "value": round(cand["confidence"], 4),
-                    "words_met": [w for i, w in enumerate(unit_words) if i not in missing and self._met(analysis.units[i], said)],
-                    "words_met_by_meaning": [unit_words[i] for i in sorted(near)],
-                    "key_words_not_in_passage": [unit_words[i] for i in missing],
-                    "key_words_not_in_article": [unit_words[i] for i in unanswered],
-                    "key_words_in_no_article": [unit_words[i] for i in nowhere],
-                },
-                "section": {
-                    "chosen": chosen["heading"], "why": "whats_new" if new_release else "best_score",
-                    "candidates": [{"heading": s["heading"], "score": round(s["score"], 4),
-                                    "asked_like": round(s["asked_like"], 4), "kinds": s["kinds"]} for s in sections],
-                },
-            }
-
-    @staticmethod
-    def _met(unit, said: set[str]) -> bool:
-        return any(t in said for t in unit[0])
-
-    def _near(self, analysis: Analysis, said_rows: np.ndarray, said: set[str]) -> set[int]:
-        """Indices of the question's words not in `said` whose vector is close to one of the passage's words."""
-        if self._space is None or not len(said_rows):
-            return set()
-        vectors = self._space[0]
-        todo = [(i, vectors.rows(analysis.lemmas[i])) for i, u in enumerate(analysis.units)
-                if u[0][0] not in said and i < len(analysis.lemmas)]
-        todo = [(i, rows) for i, rows in todo if rows]
-        if not todo:
-            return set()
-        # Each distinct word once (a question may repeat one), all in one product with the passage's words.
-        distinct = list(dict.fromkeys(rows for _, rows in todo))
-        closest = (vectors.unit([r for rows in distinct for r in rows]) @ vectors.unit(said_rows).T).max(axis=1)
-        near_words, at = set(), 0
-        for rows in distinct:
-            # every part of a compound the table lacks (動作環境: 動作, 環境) must be near something
-            if float(closest[at:at + len(rows)].min()) >= VECTOR_MET:
-                near_words.add(rows)
-            at += len(rows)
-        return {i for i, rows in todo if rows in near_words}
 
     def _meaning(self, analysis: Analysis, doc_ids) -> dict[int, float]:
         """Document id → cosine of the question's vector to the article's (kb.vectors), {} without vectors."""
@@ -568,24 +367,3 @@ class Searcher:
         mix = word_vectors.FIELD_MIX[0] * (head @ question) + word_vectors.FIELD_MIX[1] * (body @ question)
         mix *= min(1.0, len(bag.rows) / MEANING_FULL_AT)
         return {r["id"]: float(m) for r, m in zip(rows, mix)}
-
-    @staticmethod
-    def _similarities(analysis: Analysis, groups: list[list[list[str]]]) -> list[float]:
-        """Per group of [folded surface, reading] texts (an article's title and example questions, a
-        section's questions), the closeness (0..100) of the question to the closest one, by spelling or
-        by reading; 0 for an empty group.
-
-        All groups are scored in one `process.cdist` call per side: the same `fuzz.ratio` values as one
-        call per text, without a Python call for each of the ~200 texts of a search.
-        """
-        flat = [text for group in groups for text in group]
-        if not flat:
-            return [0.0] * len(groups)
-        best = np.maximum(
-            process.cdist([analysis.surface], [surface for surface, _ in flat], scorer=fuzz.ratio, dtype=np.float64)[0],
-            process.cdist([analysis.reading], [reading for _, reading in flat], scorer=fuzz.ratio, dtype=np.float64)[0])
-        found, at = [], 0
-        for group in groups:
-            found.append(float(best[at:at + len(group)].max()) if group else 0.0)
-            at += len(group)
-        return found

@@ -222,7 +222,7 @@ class BandSearcher:
     cannot hold still while the ranking is tuned. Everything else in this file uses the real index."""
 
     def __init__(self, confidences):
-        from kb.search import SearchResult
+        from kb.results import SearchResult
 
         self.results = [
             SearchResult(slug=f"a{i}", title=f"記事{i}", kind="faq", audience="all", updated="2026-01-15",

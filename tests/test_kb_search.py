@@ -6,8 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import kb.candidates
 from kb.evaluate import evaluate, load_questions
 from kb.indexer import build_index
+from kb.judging import similarities
 from kb.search import CONFIDENCE_THRESHOLD, Searcher
 from tests.quality import EVAL, eval_data
 
@@ -126,7 +128,7 @@ def test_dev_set_reaches_its_bar(searcher):
 
 
 def test_similarities_in_one_call_equal_one_ratio_per_text(searcher):
-    """The batched closeness (kb.search `_similarities`, one rapidfuzz call per side) gives exactly the
+    """The batched closeness (kb.judging `similarities`, one rapidfuzz call per side) gives exactly the
     best `fuzz.ratio` of spelling or reading per group, and 0 for a group without texts."""
     from rapidfuzz import fuzz
 
@@ -135,5 +137,49 @@ def test_similarities_in_one_call_equal_one_ratio_per_text(searcher):
     groups.insert(1, [])
     expected = [max((max(fuzz.ratio(analysis.surface, s), fuzz.ratio(analysis.reading, r)) for s, r in g), default=0.0)
                 for g in groups]
-    assert Searcher._similarities(analysis, groups) == expected
-    assert Searcher._similarities(analysis, [[], []]) == [0.0, 0.0]
+    assert similarities(analysis, groups) == expected
+    assert similarities(analysis, [[], []]) == [0.0, 0.0]
+
+
+class RecordingConnection:
+    """The searcher's connection, remembering every MATCH string it was asked to run."""
+
+    def __init__(self, conn):
+        self.conn, self.matches = conn, []
+
+    def execute(self, sql, params=()):
+        if isinstance(params, dict) and "match" in params:
+            self.matches.append(params["match"])
+        return self.conn.execute(sql, params)
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+
+def test_a_question_of_one_common_word_reads_its_stored_candidates(tmp_path, monkeypatch):
+    """A word in every shipped article (事務局, 確認) is not matched by FTS5, which would score every row
+    only to order them by a word with no idf: its best rows were stored at build time (kb.candidates),
+    alone or beside the question's rarer reading bigrams (a bigram as common as the word is left out),
+    and the results, sections, scores and confidences are those of matching it."""
+    monkeypatch.setattr(kb.candidates, "LISTED_FROM", 0)  # the shipped articles are far fewer than 1,000
+    db = tmp_path / "kb.sqlite"
+    build_index([ROOT / "kb" / "articles", ROOT / "release_notes"], db)
+    listed = Searcher(db)
+    listed.conn = RecordingConnection(listed.conn)
+    matched = Searcher(db, analyzer=listed.analyzer)
+    matched._lists = False
+    try:
+        for question in ("事務局", "確認", "事務局を確認", "医師"):
+            got, expected = listed.search(question, k=5), matched.search(question, k=5)
+            assert [r.slug for r in got] == [r.slug for r in expected]
+            assert [r.section for r in got] == [r.section for r in expected]
+            for a, b in zip(got, expected):
+                assert a.score == pytest.approx(b.score, abs=1e-5)
+                assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
+        assert not any('"事務局"' in m or '"確認"' in m or '"医師"' in m for m in listed.conn.matches), listed.conn.matches
+        # 医師's reading bigram イシ is in every article as well: beside the word it has nothing to add
+        assert not any('"イシ"' in m for m in listed.conn.matches)
+        assert any('"カク"' in m for m in listed.conn.matches)  # the rarer phrases are still matched
+    finally:
+        listed.close()
+        matched.close()

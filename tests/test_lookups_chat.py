@@ -401,7 +401,7 @@ class LongSearcher:
     SLUG = "a-very-long-article-slug-that-does-not-fit-into-telegram-callback-data-at-all"
 
     def __init__(self, real):
-        from kb.search import SearchResult
+        from kb.results import SearchResult
 
         self.real = real
         self.long = SearchResult(slug=self.SLUG, title="とても長い記事のタイトル" * 6, kind="faq", audience="all",

@@ -100,7 +100,7 @@ def is_follow_up(folded: str) -> bool:
 
 # Everyday topics a help desk for MAMIS never covers: the weather, shopping and eating out, money
 # markets, sport and entertainment, travel. Matched on folded text (katakana as hiragana). Only a
-# fallback for a search that gives no out-of-domain signal of its own (kb.search.SearchResults does).
+# fallback for a search that gives no out-of-domain signal of its own (kb.results.SearchResults does).
 _ELSEWHERE = re.compile(
     r"天気|天候|気温|気象|降水|雨|雪|台風|花粉情報|"
     r"買い物|かいもの|通販|せーる|安売り|ぷれぜんと|おみやげ|お土産|れすとらん|らんち|ぐるめ|らーめん|すし|寿司|"
