@@ -15,7 +15,7 @@ decides what a "term" is:
    fragments the segmenter does not know (差戻) still match.
 
 SudachiPy was chosen over fugashi+unidic-lite and Janome after measuring all three on
-our questions (see README): only its normalized forms fold 差戻し/差し戻し and
+our questions (see docs/search.md): only its normalized forms fold 差戻し/差し戻し and
 ﾏｽﾀ/マスタ/マスター, and it is fast enough (tens of microseconds per question).
 """
 from __future__ import annotations

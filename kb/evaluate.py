@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from kb.search import CONFIDENCE_THRESHOLD, Searcher
 
@@ -68,7 +67,7 @@ def ndcg_at(q: Question, ranked: list[str], k: int = 10) -> float:
 
 
 def evaluate(searcher: Searcher, questions: list[Question], k: int = 10, explain: bool = False) -> dict:
-    """Run every question and return the metrics dict (keys are a contract: see README).
+    """Run every question and return the metrics dict (keys are a contract: see docs/search.md).
 
     With `explain`, each miss also carries `explain`: for its top 3 results, the signals behind
     score, confidence and section (kb.search), so an author can see why the question went there.
