@@ -131,6 +131,10 @@ def test_a_link_code_comes_with_the_telegram_deep_link_and_its_qr_code(browser, 
         assert code in box.locator("xpath=..").inner_text()  # the same code as the one shown in words
         qr = box.get_by_role("img", name="Telegram 連携用 QR コード（先生のスマートフォンで読み取ってください）")
         expect(qr).to_be_visible()
-        assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the SVG really loaded
+        # the SVG really loaded: waited for (visible comes before loaded), and an error reads as width 0
+        width = qr.evaluate("img => img.complete ? img.naturalWidth : new Promise(done => {"
+                            " img.addEventListener('load', () => done(img.naturalWidth));"
+                            " img.addEventListener('error', () => done(0)); })")
+        assert width > 0
     finally:
         page.context.close()
