@@ -89,8 +89,26 @@ def _last_return(history: tuple[StageEvent, ...]) -> str | None:
     return None
 
 
+class Staged:
+    """What an application and a かかりつけ医機能報告 share: a stage, a state and a history of events."""
+
+    stage: str
+    state: str
+    history: tuple[StageEvent, ...]
+
+    @property
+    def status_label(self) -> str:
+        """Where it stands, e.g. 「都道府県医師会で確認中」「郡市区等医師会から差戻し中」."""
+        return where_label(self.stage, self.state)
+
+    @property
+    def return_reason(self) -> str | None:
+        """Reason of the current return (差戻し), if it is returned now."""
+        return _last_return(self.history) if self.state == "returned" else None
+
+
 @dataclass(frozen=True)
-class Application:
+class Application(Staged):
     application_number: str
     member_number: str
     kind: str
@@ -104,16 +122,6 @@ class Application:
     @property
     def kind_label(self) -> str:
         return KIND_JA[self.kind]
-
-    @property
-    def status_label(self) -> str:
-        """Where it stands, e.g. 「都道府県医師会で確認中」「郡市区等医師会から差戻し中」."""
-        return where_label(self.stage, self.state)
-
-    @property
-    def return_reason(self) -> str | None:
-        """Reason of the current return (差戻し), if it is returned now."""
-        return _last_return(self.history) if self.state == "returned" else None
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,7 @@ class Institution:
 
 
 @dataclass(frozen=True)
-class FamilyDoctorReport:
+class FamilyDoctorReport(Staged):
     institution_code: str | None
     institution_name: str
     county: Association
@@ -181,14 +189,6 @@ class FamilyDoctorReport:
     stage: str
     state: str
     history: tuple[StageEvent, ...]
-
-    @property
-    def status_label(self) -> str:
-        return where_label(self.stage, self.state)
-
-    @property
-    def return_reason(self) -> str | None:
-        return _last_return(self.history) if self.state == "returned" else None
 
     @property
     def fiscal_year_label(self) -> str:
