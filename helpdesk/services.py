@@ -4,6 +4,8 @@
 the same searcher, store, member records, staff accounts, conversation core and operations desk,
 without importing Flask. This is the one place that wires them: each part gets what it needs through
 its constructor (the core its desk and look-ups), and nothing is finished later from outside.
+`build_notices(instance_path, settings)` gives the commands that change records or articles their
+explicit notification step (bot/messaging/notices.py).
 Nothing here needs the search index to exist: staff sign-in, the session endpoint and article pages work
 before `helpdesk index` has run (articles are then read from their Markdown files); only searching
 answers IndexMissing until the index is built, and picks it up as soon as it is.
@@ -25,6 +27,7 @@ from bot.desk.handoff import Handoff
 from bot.desk.hours import BusinessHours
 from bot.privacy.redaction import redact
 from bot.desk.tickets import TicketStore
+from bot.messaging.notices import Notices
 from helpdesk.instance import Instance
 from helpdesk.settings import load_settings
 
@@ -224,6 +227,17 @@ class Services:
             self._core = self._desk = None
         self.records.close()
         self.store.close()
+
+
+def build_notices(instance_path: Path | str, settings: Mapping | None = None) -> Notices:
+    """The notices to subscribed doctors, the explicit step of `helpdesk sync-*` and `helpdesk index`
+    (bot/messaging/notices.py). Built without the rest of the services: an import opens no help desk
+    database when none exists (nobody can have subscribed yet)."""
+    instance = Instance.at(instance_path)
+    settings = load_settings(instance.path) if settings is None else settings
+    clock = fixed_clock(settings["NOW"]) if settings.get("NOW") else system_clock
+    return Notices(instance.helpdesk_db, instance.records_db, instance.kb_index, ARTICLE_SOURCES[1],
+                   settings.get("PUBLIC_URL") or None, clock)
 
 
 def build_services(instance_path: Path | str, settings: Mapping | None = None, *, search_timer=None) -> Services:

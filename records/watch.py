@@ -1,7 +1,7 @@
 """What a linked doctor is told about when their records change: each member's status and the stage of
 each of their applications, read for many members at once, in the records' own words.
 
-The notification step of an import (handlers/telegram/notify.py) reads this before and after the
+The notification step of an import (bot/messaging/notices.py) reads this before and after the
 import and tells each subscribed doctor what changed. It is the system comparing two snapshots for the
 doctor's own chat, not a person's lookup, so it is not in the access log; it reads the read-only copy
 directly with plain SQL, here beside the rest of the records' SQL.

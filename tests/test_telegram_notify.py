@@ -87,8 +87,9 @@ def test_sync_applications_stage_change_notifies_the_linked_doctor_once(bot, fak
     assert len(fake.sent(3003)) == sent_before + 3 and len(fake.sent(3005)) == other_before
 
 
-def test_a_new_release_note_is_announced_to_subscribers(bot, fake, demo_instance, tmp_path, monkeypatch):
-    import handlers.telegram.notify as notify
+def test_a_new_release_note_is_announced_to_subscribers(bot, fake, demo_instance, tmp_path):
+    from bot.messaging.notices import Notices
+    from helpdesk.services import build_notices
 
     subscribe(bot, fake, 3004, None)
     before = len(fake.sent(3004))
@@ -98,16 +99,18 @@ def test_a_new_release_note_is_announced_to_subscribers(bot, fake, demo_instance
     (notes / "2026-12-new.md").write_text(
         "---\ntitle: MAMIS 12月の更新\nkind: notice\naudience: all\ntags: [リリースノート]\nupdated: 2026-12-01\n"
         "---\n\n会員情報の画面を改善しました。\n", encoding="utf-8")
-    monkeypatch.setattr(notify, "RELEASE_NOTES", notes)
     from kb.indexer import build_index
     from tests.conftest import SOURCES
 
     build_index([*SOURCES, notes], demo_instance.kb_index)
-    assert notify.announce_release_notes(demo_instance, "https://helpdesk.example-med.or.jp") >= 1
+    built = build_notices(demo_instance.path)
+    notices = Notices(built.helpdesk_db, built.records_db, built.kb_index, notes,  # the test's own folder
+                      "https://helpdesk.example-med.or.jp", built.clock)
+    assert notices.announce_release_notes() >= 1
     note = fake.wait_for("sendMessage", 3004, before + 1, timeout=10)[-1].params["text"]
     assert "新しいリリースノートが公開されました：MAMIS 12月の更新" in note
     assert "https://helpdesk.example-med.or.jp/kb/2026-12-new" in note
-    assert notify.announce_release_notes(demo_instance, None) == 0  # once only
+    assert notices.announce_release_notes() == 0  # once only
 
 
 def test_deep_link_and_qr_code_for_the_web_chat(bot, demo_instance):

@@ -17,7 +17,8 @@ from bot.desk.hours import BusinessHours
 from helpdesk.errors import describe
 from helpdesk.instance import Instance
 from helpdesk.services import ARTICLE_SOURCES as DEFAULT_SOURCES
-from helpdesk.settings import BY_NAME, SettingError, load_settings
+from helpdesk.services import build_notices
+from helpdesk.settings import BY_NAME, SettingError, defaults, load_settings
 
 INSTANCE = BY_NAME["INSTANCE_PATH"]
 
@@ -68,14 +69,12 @@ def _use_vectors_setting(instance: Instance) -> None:
 
 def _announce_release_notes(instance: Instance) -> None:
     """The index's notification step: a release note indexed for the first time becomes one outbox
-    row per subscribed chat (handlers/telegram/notify.py); the bot process sends them."""
-    from handlers.telegram.notify import announce_release_notes
-
+    row per subscribed chat (bot/messaging/notices.py); the bot process sends them."""
     try:
-        public_url = load_settings(instance.path).get("PUBLIC_URL")
-    except SettingError:
-        public_url = None
-    queued = announce_release_notes(instance, public_url)
+        notices = build_notices(instance.path)
+    except SettingError:  # reported by the commands that need the settings; announced without PUBLIC_URL
+        notices = build_notices(instance.path, defaults())
+    queued = notices.announce_release_notes()
     if queued:
         click.echo(f"Telegram の通知 {queued} 件を送信待ちにしました。", err=True)
 

@@ -2,7 +2,8 @@
 
 They read the database path from the click context object, a `helpdesk.instance.Instance`;
 handlers/cli/main.py registers them on the `helpdesk` group. Each `sync-*` command reads its column map
-from the settings and calls the notification step itself (handlers/telegram/notify.py), so a sync
+from the settings and calls the notification step itself (bot/messaging/notices.py, built by
+helpdesk/services.py's `build_notices`), so a sync
 notifies subscribed doctors however the command is reached. Domain errors become ClickException with
 the Japanese sentence from records.errors.
 """
@@ -15,7 +16,7 @@ from typing import Mapping
 
 import click
 
-from handlers.telegram.notify import SubscriberNotices
+from helpdesk.services import build_notices
 from helpdesk.settings import load_settings
 from records.demo import DEFAULT_SEED, generate_demo
 from records.errors import RecordsError, message_ja
@@ -76,15 +77,15 @@ _SYNC_HELP = {
 }
 
 
-def column_map(instance, kind: str) -> Mapping[str, str] | None:
-    """The setting IMPORT_COLUMNS for this kind (SettingError, a ValueError, when the setting is wrong)."""
-    return load_settings(instance.path)["IMPORT_COLUMNS"].get(kind)
+def column_map(settings: Mapping, kind: str) -> Mapping[str, str] | None:
+    """The setting IMPORT_COLUMNS for this kind."""
+    return settings["IMPORT_COLUMNS"].get(kind)
 
 
 def sync_command(kind: ImportKind) -> click.Command:
     """`helpdesk sync-<kind>`: import one kind's file, then run the notification step.
 
-    The notification step (`SubscriberNotices`) reads, before the import, what subscribed doctors
+    The notification step (`Notices.watch()`) reads, before the import, what subscribed doctors
     would be told about; its `queue()` is called after a successful import and returns how many
     notices it queued in the outbox (nothing changed, nothing queued).
     """
@@ -115,10 +116,11 @@ def sync_command(kind: ImportKind) -> click.Command:
             raise click.ClickException(f"ファイルが見つかりません: {path}")
         db = _records_db(instance)
         try:
-            renames = column_map(instance, kind.name)
+            settings = load_settings(instance.path)  # SettingError (a ValueError) when a setting is wrong
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
-        notices = SubscriberNotices.open(instance)  # the notification step: before, then after the import
+        renames = column_map(settings, kind.name)
+        notices = build_notices(instance.path, settings).watch()  # the notification step: before, then after
         try:
             summary = run_import(db, path, mode, kind, column_map=renames,
                                  progress_file=sys.stderr if sys.stderr.isatty() else None)
