@@ -81,6 +81,22 @@ def demo_db(tmp_path_factory) -> Path:
     return build_demo(tmp_path_factory.mktemp("demo") / "records.sqlite")
 
 
+def member_change_file(records_db: Path, member_number: str, path: Path, **fields) -> Path:
+    """A one-row `sync-members --diff` file: the member as stored, with `fields` changed."""
+    from records.member_csv import write_members_csv
+    from records.sync import load_member_rows
+    from storage.sqlite import connect
+
+    conn = connect(records_db, readonly=True)
+    try:
+        row = next(r for r in load_member_rows(conn) if r.member_number == member_number)
+    finally:
+        conn.close()
+    write_members_csv(path, [row.__class__(**{**{f: getattr(row, f) for f in row.__slots__}, **fields})],
+                      operations=["changed"])
+    return path
+
+
 def build_instance(path: Path, config: dict | None = None, sources=SOURCES):
     """A fresh instance folder with a real index and a config.json; returns the Instance."""
     from helpdesk.instance import Instance

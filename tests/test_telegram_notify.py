@@ -27,19 +27,12 @@ def run_cli(demo_instance, *args):
 
 
 def test_sync_that_changes_a_linked_doctors_membership_notifies_once(bot, fake, demo_instance, tmp_path):
-    from records.member_csv import write_members_csv
-    from records.sync import load_member_rows
-    from storage.sqlite import connect
+    from tests.conftest import member_change_file
 
     subscribe(bot, fake, 3001, "1300002")  # 佐藤 花子: 入会手続中
     subscribe(bot, fake, 3002, None)  # subscribed, not linked: no personal notification
     sent_before = len(fake.sent(3001))
-    conn = connect(demo_instance.records_db, readonly=True)
-    row = next(r for r in load_member_rows(conn) if r.member_number == "1300002")
-    conn.close()
-    diff = tmp_path / "diff.csv"
-    write_members_csv(diff, [row.__class__(**{**{f: getattr(row, f) for f in row.__slots__}, "status": "active"})],
-                      operations=["changed"])
+    diff = member_change_file(demo_instance.records_db, "1300002", tmp_path / "diff.csv", status="active")
     result = run_cli(demo_instance, "sync-members", "--diff", str(diff), "--json")
     assert result.exit_code == 0, result.output
     note = fake.wait_for("sendMessage", 3001, sent_before + 1, timeout=10)[-1].params["text"]

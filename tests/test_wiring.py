@@ -180,19 +180,12 @@ def test_a_sync_notifies_however_its_command_is_reached(tmp_path):
     from handlers.cli.records import sync_members
     from helpdesk.instance import Instance
     from records.demo import generate_demo
-    from records.member_csv import write_members_csv
-    from records.sync import load_member_rows
-    from storage.sqlite import connect
+    from tests.conftest import member_change_file
 
     instance = Instance.at(tmp_path / "instance")
     generate_demo(instance.records_db, members=10)
     subscribed_doctor(instance, "1300002", 3001)  # 佐藤 花子: 入会手続中
-    conn = connect(instance.records_db, readonly=True)
-    row = next(r for r in load_member_rows(conn) if r.member_number == "1300002")
-    conn.close()
-    diff = tmp_path / "diff.csv"
-    write_members_csv(diff, [row.__class__(**{**{f: getattr(row, f) for f in row.__slots__}, "status": "active"})],
-                      operations=["changed"])
+    diff = member_change_file(instance.records_db, "1300002", tmp_path / "diff.csv", status="active")
     result = CliRunner().invoke(sync_members, ["--diff", str(diff)], obj=instance)
     assert result.exit_code == 0, result.output
     assert [t.split("\n")[0] for t in notification_texts(instance)] == ["会員状態が「入会手続中」から「在籍」に変わりました。"]
