@@ -88,7 +88,7 @@ WAITRESS_OPTIONS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_in
 
 def create_limited_server(app, channels: dict, threads: int, **where):
     """A waitress server for `app` on `where` (host and port, or sockets), registered in the map
-    `channels`, whose connections are limited per client address and in time (handlers/serve_limits).
+    `channels`, whose connections are limited per client address and in time (handlers/server/limits.py).
 
     Besides the `threads` that answer requests, the pool gets one thread per slot of held requests
     (LIVE_WAITS, bot/messaging/live.py): at most that many requests wait at once, so they never take the

@@ -51,7 +51,7 @@ def default_workers() -> int:
 
 def use_timedelta_durations() -> None:
     """The library's opt-in to what its next major version does anyway: durations such as a 429's
-    `retry_after` as timedelta (telegram_outbox.seconds reads either). Without it, every 429 logs a
+    `retry_after` as timedelta (handlers/telegram/outbox.py's seconds reads either). Without it, every 429 logs a
     deprecation warning from inside the library. Called by whoever talks to the Bot API (the library
     reads the variable on every use), never as a side effect of an import."""
     os.environ.setdefault("PTB_TIMEDELTA", "1")
