@@ -168,18 +168,22 @@ def test_every_state_move_and_no_loop(core, desk):
     assert rows(core, "SELECT count(*) FROM tickets") == [(1,)]
 
 
-def test_a_ticket_closed_while_the_desk_held_the_conversation_can_be_followed_by_a_new_one(core, desk):
-    """Closing (not resolving) leaves the conversation with the desk; asking for a person again makes a
-    new ticket, and the move to waiting_desk from waiting_desk is no move at all (bot/store/conversations.py
-    `move_state`), not a refused one."""
+def test_a_ticket_closed_while_the_desk_held_the_conversation_hands_it_back_to_the_bot(core, desk):
+    """Closing (not resolving) an active ticket ends the desk's hold as resolving does: the user is told,
+    their next question is the bot's, and asking for a person again makes a new ticket."""
     cid = open_web(core)
     offer = say(core, cid, "担当者と話したい")
     say(core, cid, None, button=confirm_button(offer))
     desk.close(1001, YAMADA)
-    assert (state(core, cid), rows(core, "SELECT number, state FROM tickets")) == ("waiting_desk", [(1001, "closed")])
+    assert (state(core, cid), rows(core, "SELECT number, state FROM tickets")) == ("closed", [(1001, "closed")])
+    assert rows(core, "SELECT text FROM messages WHERE role = 'bot' ORDER BY id DESC LIMIT 1")[0][0].startswith(
+        "担当者が対応を終了しました。お問い合わせ番号 #1001。")
+    fresh = say(core, cid, "会員情報の確認方法")
+    assert state(core, cid) == "bot" and fresh.reply.kind in ("answer", "choices")
     created = core.desk.create(cid, Asker(), "web", reason="api")
     assert (created.created, created.ticket.number, created.ticket.state) == (True, 1002, "new")
     assert state(core, cid) == "waiting_desk"
+    assert core.desk.create(cid, Asker(), "web", reason="api").created is False  # asked twice: the same ticket
 
 
 def test_two_agents_replying_both_kept_the_first_claims(core, desk):

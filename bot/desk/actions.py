@@ -165,21 +165,24 @@ class Desk:
 
     def resolve(self, number: int, agent: Agent) -> None:
         """Resolve the ticket and hand the conversation back to the bot, telling the user."""
+        self._end(number, agent, tickets.RESOLVED)
+
+    def close(self, number: int, agent: Agent) -> None:
+        """Close the ticket for good; a conversation the desk still held goes back to the bot as on
+        resolve (otherwise the user's later messages would wait for a desk that no longer answers)."""
+        self._end(number, agent, tickets.CLOSED)
+
+    def _end(self, number: int, agent: Agent, ticket_state: str) -> None:
         at = self.now()
         with self.store.transaction() as conn:
             ticket = self.tickets.get(number, conn)
-            self.tickets.set_state(conn, ticket, tickets.RESOLVED, agent.login_id, at)
-            current = self.store.state(ticket.conversation_id, conn)
-            if current in state.DESK_HOLDS:
+            self.tickets.set_state(conn, ticket, ticket_state, agent.login_id, at)
+            if self.store.state(ticket.conversation_id, conn) in state.DESK_HOLDS:
                 self.store.move_state(conn, ticket.conversation_id, state.CLOSED)
                 reply = Reply(RESOLVED_TEXT.format(number=number), "desk_closed")
                 mid = self.handoff.add_message(conn, ticket.conversation_id, "bot", reply.text, at, reply=reply)
                 if self.outbox is not None and ticket.channel != WEB:
                     self.outbox.enqueue_reply(conn, ticket.conversation_id, mid, reply.text, None, at)
-
-    def close(self, number: int, agent: Agent) -> None:
-        with self.store.transaction() as conn:
-            self.tickets.set_state(conn, self.tickets.get(number, conn), tickets.CLOSED, agent.login_id, self.now())
 
     def reopen(self, number: int, agent: Agent) -> None:
         """Reopen a resolved ticket: the desk holds the conversation again (unless another ticket does)."""
