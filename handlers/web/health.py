@@ -36,9 +36,11 @@ import time
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from bot.messaging import outbox
 from bot.desk.tickets import ACTIVE_STATES
+from records.schema import DEMO_KEY, get_meta
 from storage.sqlite import applied_migrations, connect
 
 TELEGRAM_HEARTBEAT = "telegram.heartbeat"
@@ -62,6 +64,18 @@ def _open(path: Path) -> sqlite3.Connection:
 def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name",
                         {"name": name}).fetchone() is not None
+
+
+T = TypeVar("T")
+
+
+def _read_table(path: Path, table: str, read: Callable[[sqlite3.Connection], T]) -> T | None:
+    """`read(conn)` on the database at `path`, opened read-only; None while the file or its `table` does
+    not exist yet (nothing has written it), so a check can tell "not yet" from a failure."""
+    if not path.exists():
+        return None
+    with closing(_open(path)) as conn:
+        return read(conn) if _table_exists(conn, table) else None
 
 
 def _applied(path: Path) -> set[str]:
@@ -169,21 +183,18 @@ def check_vectors(instance) -> dict:
     return result
 
 
-def member_data_facts(instance) -> dict | None:
-    """The member data's last sync ({"at", "mode", ...}) or its demo mark; None when never loaded."""
-    from records.schema import DEMO_KEY, get_meta
-
-    if not instance.records_db.exists():
-        return None
-    with closing(_open(instance.records_db)) as conn:
-        if not _table_exists(conn, "meta"):
-            return None
-        demo, last = get_meta(conn, DEMO_KEY), get_meta(conn, "last_sync")
+def _last_import(conn: sqlite3.Connection, key: str) -> dict | None:
+    """The import recorded under `key` in the records' meta ({"at", "mode", …}), {"demo": True} on
+    demo data, or None."""
+    last = get_meta(conn, key)
     if last:
         return json.loads(last)
-    if demo:
-        return {"demo": True}
-    return None
+    return {"demo": True} if get_meta(conn, DEMO_KEY) else None
+
+
+def member_data_facts(instance) -> dict | None:
+    """The member data's last sync ({"at", "mode", ...}) or its demo mark; None when never loaded."""
+    return _read_table(instance.records_db, "meta", lambda conn: _last_import(conn, "last_sync"))
 
 
 def check_member_data(instance, max_hours: float) -> dict:
@@ -218,19 +229,9 @@ IMPORTED_KINDS = {"institutions_data": ("institutions", "医療機関マスタ",
 
 def import_facts(instance) -> dict[str, dict | None]:
     """Each kind's last import ({"at", "mode", "added", …}), {"demo": True} on demo data, or None."""
-    from records.schema import DEMO_KEY, get_meta
-
-    out = {kind: None for kind, _label, _key in IMPORTED_KINDS.values()}
-    if not instance.records_db.exists():
-        return out
-    with closing(_open(instance.records_db)) as conn:
-        if not _table_exists(conn, "meta"):
-            return out
-        demo = get_meta(conn, DEMO_KEY)
-        for kind, _label, key in IMPORTED_KINDS.values():
-            last = get_meta(conn, key)
-            out[kind] = json.loads(last) if last else ({"demo": True} if demo else None)
-    return out
+    found = _read_table(instance.records_db, "meta", lambda conn: {
+        kind: _last_import(conn, key) for kind, _label, key in IMPORTED_KINDS.values()})
+    return found or {kind: None for kind, _label, _key in IMPORTED_KINDS.values()}
 
 
 def check_imports(instance, max_days: float) -> dict[str, dict]:
@@ -278,12 +279,10 @@ def check_telegram(instance, enabled: bool, max_seconds: float) -> dict:
 def outbox_facts(instance) -> dict | None:
     """Undelivered outbox items and the age of the oldest (bot/messaging/outbox.py `backlog`); None when there is
     no outbox yet."""
-    if not instance.helpdesk_db.exists():
+    backlog = _read_table(instance.helpdesk_db, "outbox", outbox.backlog)
+    if backlog is None:
         return None
-    with closing(_open(instance.helpdesk_db)) as conn:
-        if not _table_exists(conn, "outbox"):
-            return None
-        count, oldest = outbox.backlog(conn)
+    count, oldest = backlog
     age = None if oldest is None else max(0.0, time.time() - datetime.fromisoformat(oldest).timestamp())
     return {"backlog": count, "oldest_age_seconds": None if age is None else round(age)}
 
@@ -308,12 +307,8 @@ TICKETS_OPEN_SQL = "SELECT count(*) FROM tickets WHERE state IN (SELECT value FR
 
 def tickets_open(instance) -> int | None:
     """Tickets not yet resolved or closed; None when the desk's tables do not exist yet."""
-    if not instance.helpdesk_db.exists():
-        return None
-    with closing(_open(instance.helpdesk_db)) as conn:
-        if not _table_exists(conn, "tickets"):
-            return None
-        return conn.execute(TICKETS_OPEN_SQL, {"states": json.dumps(ACTIVE_STATES)}).fetchone()[0]
+    return _read_table(instance.helpdesk_db, "tickets", lambda conn: conn.execute(
+        TICKETS_OPEN_SQL, {"states": json.dumps(ACTIVE_STATES)}).fetchone()[0])
 
 
 def readiness(instance, config) -> dict:
