@@ -95,6 +95,20 @@ def seed(db: Path, n: int, rng: random.Random) -> None:
     conn.close()
 
 
+def prepare_instance(instance: Path) -> Path:
+    """A fresh instance folder with the shipped articles indexed, the clock fixed at NOW and rate limits
+    out of the way of the timed requests (this benchmark's and live_bench's)."""
+    from handlers.cli.main import DEFAULT_SOURCES
+    from kb.indexer import build_index
+
+    instance.mkdir()
+    build_index(list(DEFAULT_SOURCES), instance / "kb.sqlite")
+    (instance / "config.toml").write_text(
+        f'NOW = "{NOW}"\nMESSAGE_RATE_LIMIT = "100000 per minute"\nCONVERSATION_RATE_LIMIT = "100000 per minute"\n'
+        'SIGN_IN_RATE_LIMIT = "1000 per minute"\n', encoding="utf-8")
+    return instance
+
+
 def start_server(instance: Path):
     """`helpdesk serve` on a port it picks (port 0) and prints; returns (process, base URL, log)."""
     from handlers.server.command import started_url
@@ -188,16 +202,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
     rng = random.Random(42)
-    from handlers.cli.main import DEFAULT_SOURCES
-    from kb.indexer import build_index
-
     with tempfile.TemporaryDirectory() as tmp:
-        instance = Path(tmp) / "instance"
-        instance.mkdir()
-        build_index(list(DEFAULT_SOURCES), instance / "kb.sqlite")
-        (instance / "config.toml").write_text(
-            f'NOW = "{NOW}"\nMESSAGE_RATE_LIMIT = "100000 per minute"\nCONVERSATION_RATE_LIMIT = "100000 per minute"\n'
-            'SIGN_IN_RATE_LIMIT = "1000 per minute"\n', encoding="utf-8")
+        instance = prepare_instance(Path(tmp) / "instance")
         from bot import Store
 
         Store(instance / "helpdesk.sqlite").close()  # migrations

@@ -43,7 +43,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.desk_bench import NOW, PASSWORD, start_server  # noqa: E402
+from bench.desk_bench import NOW, PASSWORD, prepare_instance, start_server  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -196,16 +196,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--capacity", type=int, default=0, help="extra held requests opened at once")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
-    from handlers.cli.main import DEFAULT_SOURCES
-    from kb.indexer import build_index
-
     with tempfile.TemporaryDirectory() as tmp:
-        instance = Path(tmp) / "instance"
-        instance.mkdir()
-        build_index(list(DEFAULT_SOURCES), instance / "kb.sqlite")
-        (instance / "config.toml").write_text(
-            f'NOW = "{NOW}"\nMESSAGE_RATE_LIMIT = "100000 per minute"\nCONVERSATION_RATE_LIMIT = "100000 per minute"\n'
-            'SIGN_IN_RATE_LIMIT = "1000 per minute"\n', encoding="utf-8")
+        instance = prepare_instance(Path(tmp) / "instance")
         from bot import Store
         from bot.accounts.agents import AgentAccounts
 
