@@ -121,12 +121,18 @@ def kb_index(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def searcher(kb_index):
+def shipped_searcher(kb_index):
+    """A searcher over the shipped articles, also where a module's own `searcher` is a smaller index."""
     from kb.search import Searcher
 
     s = Searcher(kb_index)
     yield s
     s.close()
+
+
+@pytest.fixture
+def searcher(shipped_searcher):
+    return shipped_searcher
 
 
 @pytest.fixture

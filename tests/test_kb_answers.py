@@ -176,23 +176,16 @@ def test_explain_on_the_command_line(tmp_path):
     assert [e["slug"] for e in report["misses"][0]["explain"]] == report["misses"][0]["got"]
 
 
-def _shipped(tmp_path):
-    db = tmp_path / "kb.sqlite"
-    build_index([ROOT / "kb" / "articles", ROOT / "release_notes"], db)
-    return Searcher(db)
-
-
-def test_chat_dev_set_is_answered_right(tmp_path):
+def test_chat_dev_set_is_answered_right(shipped_searcher):
     path = eval_data("mamis_chat_dev.jsonl")
-    report = evaluate(_shipped(tmp_path), load_questions(path))
+    report = evaluate(shipped_searcher, load_questions(path))
     assert report["answered_right"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
 
 
-def test_unanswerable_dev_sets_together_are_abstained_on(tmp_path):
+def test_unanswerable_dev_sets_together_are_abstained_on(shipped_searcher):
     paths = eval_data("mamis_unanswerable_dev.jsonl", "mamis_unanswerable_chat_dev.jsonl")
-    searcher = _shipped(tmp_path)
     questions = [q for p in paths for q in load_questions(p)]
-    report = evaluate(searcher, questions)
+    report = evaluate(shipped_searcher, questions)
     assert report["abstained"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
 
 

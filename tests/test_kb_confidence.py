@@ -1,16 +1,12 @@
 """Confidence: no confident answer to what the knowledge base does not cover."""
 import json
-from pathlib import Path
 
 import pytest
 
 from kb.evaluate import evaluate, load_questions
-from kb.indexer import build_index
-from kb.search import CONFIDENCE_THRESHOLD, Searcher
+from kb.search import CONFIDENCE_THRESHOLD
 from tests.quality import eval_data
 from tests.test_kb_passages import searcher_over
-
-ROOT = Path(__file__).resolve().parent.parent
 
 PARKING = """---
 title: 会館駐車場の利用時間
@@ -95,19 +91,13 @@ def test_out_of_domain_signal(searcher):
     assert searcher.search("").out_of_domain and searcher.search("") == []
 
 
-def _shipped(tmp_path):
-    db = tmp_path / "kb.sqlite"
-    build_index([ROOT / "kb" / "articles", ROOT / "release_notes"], db)
-    return Searcher(db)
-
-
-def test_unanswerable_dev_set_reaches_its_bar(tmp_path):
+def test_unanswerable_dev_set_reaches_its_bar(shipped_searcher):
     path = eval_data("mamis_unanswerable_dev.jsonl")
-    report = evaluate(_shipped(tmp_path), load_questions(path))
+    report = evaluate(shipped_searcher, load_questions(path))
     assert report["abstained"] >= 0.95, json.dumps(report["misses"], ensure_ascii=False)
 
 
-def test_mamis_dev_out_of_domain_lines_abstain_and_hit_stays(tmp_path):
+def test_mamis_dev_out_of_domain_lines_abstain_and_hit_stays(shipped_searcher):
     path = eval_data("mamis_dev.jsonl")
-    report = evaluate(_shipped(tmp_path), load_questions(path))
+    report = evaluate(shipped_searcher, load_questions(path))
     assert (report["hit@1"], report["abstained"]) == (1.0, 1.0), json.dumps(report["misses"], ensure_ascii=False)
