@@ -123,6 +123,11 @@ def fixed_clock(iso: str):
     return lambda: now
 
 
+def clock_of(settings: Mapping):
+    """The settings' clock: NOW fixed (demos, tests), else the system's."""
+    return fixed_clock(settings["NOW"]) if settings.get("NOW") else system_clock
+
+
 def asker_for(account: Account | None) -> Asker:
     """The chat's asker for a signed-in staff account (anonymous without one)."""
     if account is None:
@@ -158,7 +163,7 @@ class Services:
         self.instance = instance
         self.config = settings
         self.store = Store(instance.helpdesk_db)
-        self.clock = fixed_clock(settings["NOW"]) if settings.get("NOW") else system_clock
+        self.clock = clock_of(settings)
         self.records = Records(instance.records_db, instance.audit_db,
                                today=lambda: self.clock().astimezone(JST).date())
         self._accounts = StaffAccounts(self.store, records_db=instance.records_db)
@@ -235,9 +240,8 @@ def build_notices(instance_path: Path | str, settings: Mapping | None = None) ->
     database when none exists (nobody can have subscribed yet)."""
     instance = Instance.at(instance_path)
     settings = load_settings(instance.path) if settings is None else settings
-    clock = fixed_clock(settings["NOW"]) if settings.get("NOW") else system_clock
     return Notices(instance.helpdesk_db, instance.records_db, instance.kb_index, ARTICLE_SOURCES[1],
-                   settings.get("PUBLIC_URL") or None, clock)
+                   settings.get("PUBLIC_URL") or None, clock_of(settings))
 
 
 def build_services(instance_path: Path | str, settings: Mapping | None = None, *, search_timer=None) -> Services:
