@@ -143,8 +143,6 @@ def snapshot(messages: list[tuple[Message, str | None]], redact: Callable[[str],
 class Handoff:
     """Creates tickets from conversations and handles the user's side while the desk holds one."""
 
-    LAST_MESSAGE_SQL = "SELECT MAX(id) FROM messages WHERE conversation_id = :id"
-
     def __init__(self, store, tickets: TicketStore, hours: BusinessHours, clock: Callable[[], datetime],
                  redact: Callable[[str], str]):
         self.store, self.tickets, self.hours, self.clock, self.redact = store, tickets, hours, clock, redact

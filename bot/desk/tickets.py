@@ -231,10 +231,6 @@ class TicketStore:
         SELECT id, ticket_number, at, actor, kind, detail, message_id FROM ticket_events
         WHERE ticket_number = :number ORDER BY id
     """
-    EVENT_OF_MESSAGE_SQL = """
-        SELECT id, ticket_number, at, actor, kind, detail, message_id FROM ticket_events
-        WHERE message_id = :message_id ORDER BY id LIMIT 1
-    """
     SAVED_REPLIES_SQL = "SELECT id, title, body FROM saved_replies ORDER BY id"
 
     def get(self, number: int, conn=None) -> Ticket:
@@ -259,11 +255,6 @@ class TicketStore:
 
     def events(self, number: int) -> list[Event]:
         return [self._event(r) for r in self.store.conn.execute(self.EVENTS_SQL, {"number": number})]
-
-    def event_of_message(self, message_id: int) -> Event | None:
-        """The event that wrote a message (an agent's reply names its agent there)."""
-        row = self.store.conn.execute(self.EVENT_OF_MESSAGE_SQL, {"message_id": message_id}).fetchone()
-        return self._event(row) if row else None
 
     SEEN_SQL = """
         INSERT INTO ticket_viewers (ticket_number, agent, seen_at) VALUES (:number, :agent, :now)
