@@ -178,12 +178,17 @@ INSERT INTO applications (id, application_number, member_number, kind, county_co
 VALUES (:id, :application_number, :member_number, :kind, :county_code, :from_county_code,
         :submitted_on, :stage, :state, :row_hash)
 """
-_UPDATE = """
-UPDATE applications SET member_number = :member_number, kind = :kind, county_code = :county_code,
-    from_county_code = :from_county_code, submitted_on = :submitted_on, stage = :stage, state = :state,
-    row_hash = :row_hash
+# A changed application: its plain columns, then its indexed ones only where they differ. SQLite
+# rewrites an index entry for every column a SET names, same value or not, and a difference file's
+# stage changes would otherwise rewrite applications_by_member for every row they touch.
+_UPDATE = ("""
+UPDATE applications SET kind = :kind, county_code = :county_code, from_county_code = :from_county_code,
+    stage = :stage, state = :state, row_hash = :row_hash
 WHERE id = :id
-"""
+""", """
+UPDATE applications SET member_number = :member_number, submitted_on = :submitted_on
+WHERE id = :id AND (member_number IS NOT :member_number OR submitted_on IS NOT :submitted_on)
+""")
 _DELETE_EVENTS = "DELETE FROM application_events WHERE application_id IN (SELECT value FROM json_each(:ids))"
 _DELETE = "DELETE FROM applications WHERE id IN (SELECT value FROM json_each(:ids))"
 _INSERT_EVENT = """

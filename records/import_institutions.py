@@ -176,14 +176,20 @@ VALUES (:id, :institution_code, :name, :kana, :name_key, :kana_key, :postal_code
         :prefecture_code, :county_code, :source, :master_status, :filed_on, :registered_on,
         :kind, :opened_on, :closed_on, :delivered_in, :row_hash)
 """
-_UPDATE = """
-UPDATE institutions SET institution_code = :institution_code, name = :name, kana = :kana,
-    name_key = :name_key, kana_key = :kana_key, postal_code = :postal_code, address = :address,
-    prefecture_code = :prefecture_code, county_code = :county_code, source = :source,
-    master_status = :master_status, filed_on = :filed_on, registered_on = :registered_on, kind = :kind,
-    opened_on = :opened_on, closed_on = :closed_on, delivered_in = :delivered_in, row_hash = :row_hash
+# A changed institution: its plain columns, then its indexed ones only where they differ (SQLite rewrites
+# an index entry for every column a SET names, same value or not; most changes are addresses and dates).
+_UPDATE = ("""
+UPDATE institutions SET name = :name, kana = :kana, kana_key = :kana_key, postal_code = :postal_code,
+    address = :address, prefecture_code = :prefecture_code, source = :source, master_status = :master_status,
+    filed_on = :filed_on, registered_on = :registered_on, kind = :kind, opened_on = :opened_on,
+    closed_on = :closed_on, row_hash = :row_hash
 WHERE id = :id
-"""
+""", """
+UPDATE institutions SET institution_code = :institution_code, county_code = :county_code, name_key = :name_key,
+    delivered_in = :delivered_in
+WHERE id = :id AND (institution_code IS NOT :institution_code OR county_code IS NOT :county_code
+                    OR name_key IS NOT :name_key OR delivered_in IS NOT :delivered_in)
+""")
 # The grams table is keyed by gram first (that is how searches read it), so deleting an institution's
 # grams goes through its stored name, kana and prefecture, not a scan for its id.
 _NAMES_OF = """
@@ -275,7 +281,8 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
         before, after = _stored_grams(conn, [p["id"] for p in updates]), set(_grams(updates))
         _write_grams(conn, _DELETE_GRAM, before - after)
         fresh += after - before
-        conn.executemany(_UPDATE, updates)
+        for statement in _UPDATE:
+            conn.executemany(statement, updates)
     with indexes_built_after(conn, "institutions", bulk=empty and len(inserts) >= BULK_ROWS):
         conn.executemany(_INSERT, inserts)
     _write_grams(conn, _INSERT_GRAM, fresh)

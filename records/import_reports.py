@@ -143,10 +143,10 @@ _INSERT = """
 INSERT INTO fd_reports (id, institution_id, fiscal_year, submitted_on, stage, state, row_hash)
 VALUES (:id, :institution_id, :fiscal_year, :submitted_on, :stage, :state, :row_hash)
 """
-_UPDATE = """
+_UPDATE = ("""
 UPDATE fd_reports SET submitted_on = :submitted_on, stage = :stage, state = :state, row_hash = :row_hash
 WHERE id = :id
-"""
+""",)
 _DELETE_EVENTS = "DELETE FROM fd_report_events WHERE report_id IN (SELECT value FROM json_each(:ids))"
 _DELETE = "DELETE FROM fd_reports WHERE id IN (SELECT value FROM json_each(:ids))"
 _INSERT_EVENT = """

@@ -266,12 +266,12 @@ def existing_rows(conn: sqlite3.Connection, mode: Mode, keys: list[str], all_sql
 @dataclass(frozen=True)
 class HistoryTables:
     """The statements of a kind whose rows carry a history of events (applications, reports): its
-    rows' insert, update, delete and highest id, its events' insert and delete by row id, and the
-    events' column naming their row."""
+    rows' insert, update (statements run in turn for each changed row), delete and highest id, its
+    events' insert and delete by row id, and the events' column naming their row."""
 
     max_id: str
     insert: str
-    update: str
+    update: tuple[str, ...]
     delete: str
     insert_event: str
     delete_events: str
@@ -299,6 +299,7 @@ def write_with_history(conn: sqlite3.Connection, tables: HistoryTables, upserts:
                        "reason": reason} for seq, (on, stage, action, reason) in enumerate(row.events(), start=1))
     if updates:
         conn.execute(tables.delete_events, {"ids": json.dumps([u["id"] for u in updates])})
-        conn.executemany(tables.update, updates)
+        for statement in tables.update:
+            conn.executemany(statement, updates)
     conn.executemany(tables.insert, inserts)
     conn.executemany(tables.insert_event, events)

@@ -335,3 +335,24 @@ def test_demo_data_can_also_write_the_four_files(tmp_path):
     for kind in KINDS.values():  # the demo taking the real path, in the documented order
         assert sync(real, kind.name, "full", tmp_path / "files" / kind.file_name)["rejected"] == []
     assert dump(real.records_db)["applications"] == dump(demo.records_db)["applications"]
+
+
+def test_a_changed_application_keeps_its_indexes_right(examples_instance, tmp_path):
+    """A change writes an application's indexed columns (member number, submission date) only when they
+    differ; both kinds of change must still land in the row and in its index."""
+    inst = examples_instance
+    sync(inst, "applications", "full", EXAMPLES / "applications.csv")
+    conn = connect(inst.records_db, readonly=True)
+    first = KINDS["applications"].load_rows(conn)[0]
+    conn.close()
+    other = next(m for m in WELL_KNOWN_MEMBERS if m != first.member_number)
+    moved = dataclasses.replace(first, member_number=other, dates=("2026-01-05", *first.dates[1:]))
+    diff = tmp_path / "applications_diff.csv"
+    write_csv(diff, KINDS["applications"].format, [moved], operations=["changed"])
+    assert sync(inst, "applications", "diff", diff)["changed"] == 1
+    conn = connect(inst.records_db, readonly=True)
+    by_member = "SELECT application_number, submitted_on FROM applications WHERE member_number = :m"
+    assert (first.application_number, "2026-01-05") in conn.execute(by_member, {"m": other}).fetchall()
+    assert first.application_number not in {n for n, _ in conn.execute(by_member, {"m": first.member_number})}
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
