@@ -18,10 +18,13 @@ What it does
    the project's format, every county association) and `--applications` applications, and
    writes them as our files (records/kinds.py formats).
 2. Baseline, same run: `csv.reader` over the same file into one table of TEXT columns with
-   `executemany` in one transaction (`*_baseline_s`).
-3. `run_import(..., "full")` into a fresh records database, then a 1,000-row difference
-   (400 changed, 300 added, 300 deleted) for each kind. Each is timed in wall and CPU seconds
-   (`*_cpu_*`): the bare baseline is mostly I/O, so its wall time swings with the machine's load.
+   `executemany` in one transaction (`*_baseline_s`), `--repeats` times.
+3. `run_import(..., "full")` into a fresh records database, then `--repeats` different 1,000-row
+   differences (400 changed, 300 added, 300 deleted), one after another as monthly files arrive,
+   for each kind. Each is timed in wall and CPU seconds (`*_cpu_*`): the bare baseline is mostly
+   I/O, so its wall time swings with the machine's load. The ratios compare medians (each run is
+   listed in `*_runs_s`): a single 0.2 s step on a shared machine measures its neighbours as much
+   as itself.
 4. `--queries` lookups through `Records` as county staff (the access check and the log
    included): institution by code, fuzzy institution name (a stem in hiragana), application
    by number, each with its wall and CPU time; then the same applications by number again with the
@@ -164,37 +167,66 @@ def bare_load(csv_path: Path, db_path: Path) -> None:
     conn.close()
 
 
-def diff_of(rng: random.Random, rows: list, change, add) -> tuple[list, list[str], list[dict]]:
-    """400 changed, 300 added, 300 deleted rows of a kind."""
+def diff_of(rng: random.Random, rows: list, change, add, first: int = 0) -> tuple[list, list[str], list[dict]]:
+    """400 changed, 300 added, 300 deleted rows of a kind; `add(row, i)` numbers its new keys from `first`."""
     sample = rng.sample(rows, 700)
     changed = [change(r) for r in sample[:400]]
-    added = [add(r, i) for i, r in enumerate(rng.sample(rows, 300))]
+    added = [add(r, first + i) for i, r in enumerate(rng.sample(rows, 300))]
     deleted = [{c.key: v for c, v in zip(KIND_COLUMNS[type(r)], r.to_csv())} for r in sample[400:]]
     return changed + added, ["changed"] * 400 + ["added"] * 300, deleted
 
 
+def after_diff(rows: list, diff: tuple) -> list:
+    """The rows a database holds once `diff` is applied, for drawing the next difference from."""
+    upserts, _ops, deleted = diff
+    gone = {d[_KEY[type(rows[0])]] for d in deleted}
+    by_key = {r.key: r for r in rows if r.key not in gone}
+    by_key.update((r.key, r) for r in upserts)
+    return list(by_key.values())
+
+
 KIND_COLUMNS = {InstitutionRow: KINDS["institutions"].format.columns,
                 ApplicationRow: KINDS["applications"].format.columns}
+_KEY = {InstitutionRow: "institution_code", ApplicationRow: "application_number"}
 
 
-def import_kind(tmp: Path, db: Path, kind: str, rows: list, diff: tuple) -> dict:
+def median_of(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median wall and CPU seconds of repeated runs: one run of a 0.2 s step on a shared machine
+    says more about the neighbours than about the step."""
+    return statistics.median(w for w, _c in runs), statistics.median(c for _w, c in runs)
+
+
+def import_kind(tmp: Path, db: Path, kind: str, rows: list, make_diff, repeats: int) -> dict:
+    """The bare baseline `repeats` times, the full import once, then `repeats` different 1,000-row
+    differences one after another (each drawn from the rows the previous one left): medians of each."""
     fmt = KINDS[kind].format
-    full, delta = tmp / f"{kind}.csv", tmp / f"{kind}_diff.csv"
+    full = tmp / f"{kind}.csv"
     write_csv(full, fmt, rows)
-    upserts, ops, deleted = diff
-    write_csv(delta, fmt, upserts, operations=ops, deleted=deleted)
-    baseline, baseline_cpu, _ = timed_both(bare_load, full, tmp / f"{kind}_bare.sqlite")
+    baselines = [timed_both(bare_load, full, tmp / f"{kind}_bare{i}.sqlite")[:2] for i in range(repeats)]
     full_s, full_cpu, _ = timed_both(run_import, db, full, "full", KINDS[kind])
-    diff_s, diff_cpu, summary = timed_both(run_import, db, delta, "diff", KINDS[kind])
+    diffs, counts = [], None
+    for i in range(repeats):
+        diff = make_diff(rows, i * 300)
+        delta = tmp / f"{kind}_diff{i}.csv"
+        upserts, ops, deleted = diff
+        write_csv(delta, fmt, upserts, operations=ops, deleted=deleted)
+        wall, cpu, summary = timed_both(run_import, db, delta, "diff", KINDS[kind])
+        diffs.append((wall, cpu))
+        counts = counts or [summary.added, summary.changed, summary.deleted, len(summary.rejected)]
+        rows = after_diff(rows, diff)
+    baseline, baseline_cpu = median_of(baselines)
+    diff_s, diff_cpu = median_of(diffs)
     return {"rows": len(rows), "baseline_s": round(baseline, 3), "full_s": round(full_s, 2),
             "diff_1000_s": round(diff_s, 3), "full_x_baseline": round(full_s / baseline, 1),
             "diff_x_baseline": round(diff_s / baseline, 3),
             "baseline_cpu_s": round(baseline_cpu, 3), "full_cpu_x_baseline": round(full_cpu / baseline_cpu, 1),
             "diff_cpu_x_baseline": round(diff_cpu / baseline_cpu, 3),
-            "diff_counts": [summary.added, summary.changed, summary.deleted, len(summary.rejected)]}
+            "baseline_runs_s": [round(w, 3) for w, _c in baselines],
+            "diff_runs_s": [round(w, 3) for w, _c in diffs],
+            "diff_counts": counts}
 
 
-def run(institutions: int, applications: int, queries: int, seed: int) -> dict:
+def run(institutions: int, applications: int, queries: int, seed: int, repeats: int = 3) -> dict:
     rng = random.Random(seed)
     b = Builder(seed)
     figures: dict = {}
@@ -203,14 +235,14 @@ def run(institutions: int, applications: int, queries: int, seed: int) -> dict:
         db = tmp / "records.sqlite"
         inst = make_institutions(b, institutions)
         apps = make_applications(b, applications)
-        inst_diff = diff_of(rng, inst, lambda r: dataclasses.replace(r, address=r.address + "２階"),
-                            lambda r, i: dataclasses.replace(r, institution_code=f"{r.prefecture_code}9"
-                                                             f"{i:06d}0"[:10], name=r.name + "分院"))
-        figures["institutions"] = import_kind(tmp, db, "institutions", inst, inst_diff)
-        app_diff = diff_of(rng, apps, lambda r: dataclasses.replace(r, stage="prefecture", state="in_review",
-                                                                  dates=(r.dates[0], r.dates[0], *r.dates[2:])),
-                           lambda r, i: dataclasses.replace(r, application_number=f"A2027-{i + 1:06d}"))
-        figures["applications"] = import_kind(tmp, db, "applications", apps, app_diff)
+        figures["institutions"] = import_kind(tmp, db, "institutions", inst, lambda rows, first: diff_of(
+            rng, rows, lambda r: dataclasses.replace(r, address=r.address + "２階"),
+            lambda r, i: dataclasses.replace(r, institution_code=f"{r.prefecture_code}9{i:06d}0"[:10],
+                                             name=r.name + "分院"), first), repeats)
+        figures["applications"] = import_kind(tmp, db, "applications", apps, lambda rows, first: diff_of(
+            rng, rows, lambda r: dataclasses.replace(r, stage="prefecture", state="in_review",
+                                                     dates=(r.dates[0], r.dates[0], *r.dates[2:])),
+            lambda r, i: dataclasses.replace(r, application_number=f"A2027-{i + 1:06d}"), first), repeats)
 
         by_code, fuzzy, by_number = Timings(), Timings(), Timings()
         with Records(db, tmp / "audit.sqlite") as records:
@@ -263,9 +295,11 @@ def main(argv=None) -> int:
     parser.add_argument("--applications", type=int, default=50_000, help="申請の数（既定 50000）")
     parser.add_argument("--queries", type=int, default=1_000, help="照会の回数（既定 1000）")
     parser.add_argument("--seed", type=int, default=15, help="乱数の種")
+    parser.add_argument("--repeats", type=int, default=3, help="基準と差分取り込みを測る回数（中央値を使う。既定 3）")
     parser.add_argument("--json", action="store_true", help="JSONで出力")
     args = parser.parse_args(argv)
-    f = run(args.institutions, args.applications, min(args.queries, args.institutions, args.applications), args.seed)
+    f = run(args.institutions, args.applications, min(args.queries, args.institutions, args.applications), args.seed,
+            max(1, args.repeats))
     if args.json:
         print(json.dumps(f, ensure_ascii=False))
     else:
