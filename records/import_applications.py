@@ -2,9 +2,9 @@
 
 One row per application, keyed by its 申請番号: who it is for, which associations it
 concerns, where it stands (段階, 状態), the return reason, and the date of each step. The
-steps' dates become the application's history (`application_events`), in the order they
-happened; a difference file that moves an application to its next stage is how stage
-changes arrive (and notify subscribed doctors, see handlers/cli/main.py).
+stored row keeps the steps' dates as its file does; the lookups order them into the
+application's history (records/steps.py). A difference file that moves an application to its
+next stage is how stage changes arrive (and notify subscribed doctors, see handlers/cli/main.py).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typing import Sequence
 
 from . import names
 from .csv_format import Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, required_day, text
-from .importer import HistoryTables, ImportKind, add_counties, existing_rows, unknown_counties, write_with_history
-from .steps import Step, events_from_steps, steps_from_events
+from .importer import ImportKind, RowTables, add_counties, existing_rows, unknown_counties, write_numbered_rows
+from .steps import Step, events_from_steps, step_cells
 
 COLUMNS: tuple[Column, ...] = (
     Column("application_number", "申請番号", True, "A＋西暦＋-＋6桁（A2026-000001）"),
@@ -174,28 +174,28 @@ WHERE application_number IN (SELECT value FROM json_each(:keys))
 _MAX_ID = "SELECT coalesce(max(id), 0) FROM applications"
 _INSERT = """
 INSERT INTO applications (id, application_number, member_number, kind, county_code, from_county_code,
-                          submitted_on, stage, state, row_hash)
+                          submitted_on, stage, state, row_hash, county_approved_on, prefecture_approved_on,
+                          returned_on, returned_by, return_reason, resubmitted_on, jma_completed_on, withdrawn_on)
 VALUES (:id, :application_number, :member_number, :kind, :county_code, :from_county_code,
-        :submitted_on, :stage, :state, :row_hash)
+        :submitted_on, :stage, :state, :row_hash, :county_approved_on, :prefecture_approved_on,
+        :returned_on, :returned_by, :return_reason, :resubmitted_on, :jma_completed_on, :withdrawn_on)
 """
 # A changed application: its plain columns, then its indexed ones only where they differ. SQLite
 # rewrites an index entry for every column a SET names, same value or not, and a difference file's
 # stage changes would otherwise rewrite applications_by_member for every row they touch.
 _UPDATE = ("""
 UPDATE applications SET kind = :kind, county_code = :county_code, from_county_code = :from_county_code,
-    stage = :stage, state = :state, row_hash = :row_hash
+    stage = :stage, state = :state, row_hash = :row_hash, county_approved_on = :county_approved_on,
+    prefecture_approved_on = :prefecture_approved_on, returned_on = :returned_on, returned_by = :returned_by,
+    return_reason = :return_reason, resubmitted_on = :resubmitted_on, jma_completed_on = :jma_completed_on,
+    withdrawn_on = :withdrawn_on
 WHERE id = :id
 """, """
 UPDATE applications SET member_number = :member_number, submitted_on = :submitted_on
 WHERE id = :id AND (member_number IS NOT :member_number OR submitted_on IS NOT :submitted_on)
 """)
-_DELETE_EVENTS = "DELETE FROM application_events WHERE application_id IN (SELECT value FROM json_each(:ids))"
 _DELETE = "DELETE FROM applications WHERE id IN (SELECT value FROM json_each(:ids))"
-_INSERT_EVENT = """
-INSERT INTO application_events (application_id, seq, happened_on, stage, action, reason)
-VALUES (:application_id, :seq, :happened_on, :stage, :action, :reason)
-"""
-_TABLES = HistoryTables(_MAX_ID, _INSERT, _UPDATE, _DELETE, _INSERT_EVENT, _DELETE_EVENTS, "application_id")
+_TABLES = RowTables(_MAX_ID, _INSERT, _UPDATE, _DELETE)
 
 
 def _existing(conn: sqlite3.Connection, mode: Mode, keys: list[str]) -> dict[str, tuple]:
@@ -211,12 +211,13 @@ def _check(conn: sqlite3.Connection, rows: list) -> dict[str, str]:
 
 def write_applications(conn: sqlite3.Connection, upserts: Sequence[ApplicationRow], deletes: Sequence[str],
                        old: dict[str, tuple]) -> None:
-    """Write applications and their histories; delete others. A changed one keeps its id."""
+    """Write applications with their dated steps; delete others. A changed one keeps its id."""
     add_counties(conn, upserts, _COUNTY_COLUMNS)
-    write_with_history(conn, _TABLES, upserts, deletes, old, lambda row, id_: {
+    write_numbered_rows(conn, _TABLES, upserts, deletes, old, lambda row, id_: {
         "id": id_, "application_number": row.application_number, "member_number": row.member_number,
         "kind": row.kind, "county_code": row.county_code, "from_county_code": row.from_county_code,
-        "submitted_on": row.submitted_on, "stage": row.stage, "state": row.state, "row_hash": row.row_hash()})
+        "stage": row.stage, "state": row.state, "row_hash": row.row_hash(),
+        **step_cells(STEPS, row.dates, row.returned_by, row.return_reason)})
 
 
 APPLICATION_IMPORT = ImportKind("applications", "申請", APPLICATIONS, "last_sync_applications",
@@ -227,23 +228,18 @@ APPLICATION_IMPORT = ImportKind("applications", "申請", APPLICATIONS, "last_sy
 # ---------------------------------------------------------------- reading back (exports, round trips)
 
 _ALL = """
-SELECT a.id, a.application_number, a.member_number, a.kind, a.county_code, a.from_county_code, a.stage, a.state,
-       c.name, f.name
+SELECT a.application_number, a.member_number, a.kind, a.county_code, a.from_county_code, a.stage, a.state,
+       a.submitted_on, a.county_approved_on, a.prefecture_approved_on, a.returned_on, a.resubmitted_on,
+       a.jma_completed_on, a.withdrawn_on, a.returned_by, a.return_reason, c.name, f.name
 FROM applications AS a JOIN associations AS c ON c.code = a.county_code
 LEFT JOIN associations AS f ON f.code = a.from_county_code
 ORDER BY a.id
 """
-_ALL_EVENTS = "SELECT application_id, happened_on, stage, action, reason FROM application_events ORDER BY application_id, seq"
 
 
 def load_application_rows(conn: sqlite3.Connection) -> list[ApplicationRow]:
-    """Every application of a records database, its history folded back into dated steps."""
-    history: dict[int, list[tuple]] = {}
-    for id_, on, stage, action, reason in conn.execute(_ALL_EVENTS):
-        history.setdefault(id_, []).append((on, stage, action, reason))
-    rows = []
-    for id_, number, member, kind, county, from_county, stage, state, name, from_name in conn.execute(_ALL):
-        dates, returned_by, reason = steps_from_events(STEPS, history.get(id_, []))
-        rows.append(ApplicationRow(number, member, kind, county, from_county, stage, state, dates,
-                                   returned_by, reason, name, from_name))
-    return rows
+    """Every application of a records database, as its file carries it."""
+    return [ApplicationRow(number, member, kind, county, from_county, stage, state, tuple(dates),
+                           returned_by, reason, name, from_name)
+            for number, member, kind, county, from_county, stage, state, *dates, returned_by, reason, name, from_name
+            in conn.execute(_ALL)]

@@ -203,10 +203,6 @@ _INSERT_GRAM = """
 INSERT OR IGNORE INTO institution_grams (gram, prefecture_code, institution_id)
 VALUES (:gram, :prefecture_code, :institution_id)
 """
-_DELETE_REPORT_EVENTS = """
-DELETE FROM fd_report_events WHERE report_id IN
-    (SELECT id FROM fd_reports WHERE institution_id IN (SELECT value FROM json_each(:ids)))
-"""
 _DELETE_REPORTS = "DELETE FROM fd_reports WHERE institution_id IN (SELECT value FROM json_each(:ids))"
 _DELETE = "DELETE FROM institutions WHERE id IN (SELECT value FROM json_each(:ids))"
 
@@ -264,7 +260,7 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
     if gone:
         _write_grams(conn, _DELETE_GRAM, _stored_grams(conn, gone))
         ids = {"ids": json.dumps(gone)}
-        for statement in (_DELETE_REPORT_EVENTS, _DELETE_REPORTS, _DELETE):
+        for statement in (_DELETE_REPORTS, _DELETE):
             conn.execute(statement, ids)
     next_id = conn.execute(_MAX_ID).fetchone()[0] + 1
     empty = next_id == 1  # the first load, or a full file that replaced every institution

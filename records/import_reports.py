@@ -1,8 +1,9 @@
 """The family-doctor report file (かかりつけ医機能報告): its columns, one valid row, writing the tables.
 
 One row per report, keyed by the institution's 医療機関コード and the fiscal year: where it
-stands and the date of each step, which become its history (`fd_report_events`). The
-institution must be in the master (imported first with sync-institutions).
+stands and the date of each step, which the stored row keeps as its file does (the lookups
+order them into its history, records/steps.py). The institution must be in the master
+(imported first with sync-institutions).
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .csv_format import Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, required_day, text
-from .importer import HistoryTables, ImportKind, existing_rows, write_with_history
-from .steps import Step, events_from_steps, steps_from_events
+from .importer import ImportKind, RowTables, existing_rows, write_numbered_rows
+from .steps import Step, events_from_steps, step_cells
 
 COLUMNS: tuple[Column, ...] = (
     Column("institution_code", "医療機関コード", True, "10桁の数字（医療機関マスタにあるもの）"),
@@ -140,20 +141,20 @@ SELECT institution_code, id FROM institutions WHERE institution_code IN (SELECT 
 """
 _MAX_ID = "SELECT coalesce(max(id), 0) FROM fd_reports"
 _INSERT = """
-INSERT INTO fd_reports (id, institution_id, fiscal_year, submitted_on, stage, state, row_hash)
-VALUES (:id, :institution_id, :fiscal_year, :submitted_on, :stage, :state, :row_hash)
+INSERT INTO fd_reports (id, institution_id, fiscal_year, submitted_on, stage, state, row_hash, county_approved_on,
+                        prefecture_approved_on, returned_on, returned_by, return_reason, resubmitted_on)
+VALUES (:id, :institution_id, :fiscal_year, :submitted_on, :stage, :state, :row_hash, :county_approved_on,
+        :prefecture_approved_on, :returned_on, :returned_by, :return_reason, :resubmitted_on)
 """
 _UPDATE = ("""
-UPDATE fd_reports SET submitted_on = :submitted_on, stage = :stage, state = :state, row_hash = :row_hash
+UPDATE fd_reports SET submitted_on = :submitted_on, stage = :stage, state = :state, row_hash = :row_hash,
+    county_approved_on = :county_approved_on, prefecture_approved_on = :prefecture_approved_on,
+    returned_on = :returned_on, returned_by = :returned_by, return_reason = :return_reason,
+    resubmitted_on = :resubmitted_on
 WHERE id = :id
 """,)
-_DELETE_EVENTS = "DELETE FROM fd_report_events WHERE report_id IN (SELECT value FROM json_each(:ids))"
 _DELETE = "DELETE FROM fd_reports WHERE id IN (SELECT value FROM json_each(:ids))"
-_INSERT_EVENT = """
-INSERT INTO fd_report_events (report_id, seq, happened_on, stage, action, reason)
-VALUES (:report_id, :seq, :happened_on, :stage, :action, :reason)
-"""
-_TABLES = HistoryTables(_MAX_ID, _INSERT, _UPDATE, _DELETE, _INSERT_EVENT, _DELETE_EVENTS, "report_id")
+_TABLES = RowTables(_MAX_ID, _INSERT, _UPDATE, _DELETE)
 
 
 def _existing(conn: sqlite3.Connection, mode: Mode, keys: list[str]) -> dict[str, tuple]:
@@ -174,11 +175,12 @@ def _check(conn: sqlite3.Connection, rows: list) -> dict[str, str]:
 
 def write_reports(conn: sqlite3.Connection, upserts: Sequence[ReportRow], deletes: Sequence[str],
                   old: dict[str, tuple]) -> None:
-    """Write reports and their histories; delete others. A changed one keeps its id."""
+    """Write reports with their dated steps; delete others. A changed one keeps its id."""
     institution_ids = _institution_ids(conn, (row.institution_code for row in upserts))
-    write_with_history(conn, _TABLES, upserts, deletes, old, lambda row, id_: {
+    write_numbered_rows(conn, _TABLES, upserts, deletes, old, lambda row, id_: {
         "id": id_, "institution_id": institution_ids[row.institution_code], "fiscal_year": row.fiscal_year,
-        "submitted_on": row.submitted_on, "stage": row.stage, "state": row.state, "row_hash": row.row_hash()})
+        "stage": row.stage, "state": row.state, "row_hash": row.row_hash(),
+        **step_cells(STEPS, row.dates, row.returned_by, row.return_reason)})
 
 
 REPORT_IMPORT = ImportKind("reports", "かかりつけ医機能報告", REPORTS, "last_sync_reports",
@@ -188,20 +190,14 @@ REPORT_IMPORT = ImportKind("reports", "かかりつけ医機能報告", REPORTS,
 # ---------------------------------------------------------------- reading back (exports, round trips)
 
 _ALL = """
-SELECT r.id, i.institution_code, r.fiscal_year, r.stage, r.state
+SELECT i.institution_code, r.fiscal_year, r.stage, r.state, r.submitted_on, r.county_approved_on,
+       r.prefecture_approved_on, r.returned_on, r.resubmitted_on, r.returned_by, r.return_reason
 FROM fd_reports AS r JOIN institutions AS i ON i.id = r.institution_id
 WHERE i.institution_code IS NOT NULL ORDER BY r.id
 """
-_ALL_EVENTS = "SELECT report_id, happened_on, stage, action, reason FROM fd_report_events ORDER BY report_id, seq"
 
 
 def load_report_rows(conn: sqlite3.Connection) -> list[ReportRow]:
-    """Every report of a records database (of coded institutions), history folded into dated steps."""
-    history: dict[int, list[tuple]] = {}
-    for id_, on, stage, action, reason in conn.execute(_ALL_EVENTS):
-        history.setdefault(id_, []).append((on, stage, action, reason))
-    rows = []
-    for id_, institution, year, stage, state in conn.execute(_ALL):
-        dates, returned_by, reason = steps_from_events(STEPS, history.get(id_, []))
-        rows.append(ReportRow(institution, year, stage, state, dates, returned_by, reason))
-    return rows
+    """Every report of a records database (of coded institutions), as its file carries it."""
+    return [ReportRow(institution, year, stage, state, tuple(dates), returned_by, reason)
+            for institution, year, stage, state, *dates, returned_by, reason in conn.execute(_ALL)]

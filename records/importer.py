@@ -264,42 +264,32 @@ def existing_rows(conn: sqlite3.Connection, mode: Mode, keys: list[str], all_sql
 
 
 @dataclass(frozen=True)
-class HistoryTables:
-    """The statements of a kind whose rows carry a history of events (applications, reports): its
-    rows' insert, update (statements run in turn for each changed row), delete and highest id, its
-    events' insert and delete by row id, and the events' column naming their row."""
+class RowTables:
+    """The statements of a kind whose rows the import numbers itself (applications, reports): insert,
+    update (statements run in turn for each changed row), delete by ids, and the highest id."""
 
     max_id: str
     insert: str
     update: tuple[str, ...]
     delete: str
-    insert_event: str
-    delete_events: str
-    owner: str
 
 
-def write_with_history(conn: sqlite3.Connection, tables: HistoryTables, upserts: Sequence, deletes: Sequence[str],
-                       old: dict[str, tuple], values: Callable[[object, int], dict]) -> None:
-    """Write rows and their histories, and delete the rows of `deletes` with theirs. A changed row
-    keeps its id and gets its history anew; `values(row, id)` gives a row's parameters."""
+def write_numbered_rows(conn: sqlite3.Connection, tables: RowTables, upserts: Sequence, deletes: Sequence[str],
+                        old: dict[str, tuple], values: Callable[[object, int], dict]) -> None:
+    """Write rows and delete the rows of `deletes`. A changed row keeps its id, a new one takes the next;
+    `values(row, id)` gives a row's parameters."""
     gone = [old[k][1] for k in deletes if k in old]
     if gone:
-        conn.execute(tables.delete_events, {"ids": json.dumps(gone)})
         conn.execute(tables.delete, {"ids": json.dumps(gone)})
     next_id = conn.execute(tables.max_id).fetchone()[0] + 1
-    inserts, updates, events = [], [], []
+    inserts, updates = [], []
     for row in upserts:
         prev = old.get(row.key)
         if prev is None:
-            id_, next_id = next_id, next_id + 1
+            inserts.append(values(row, next_id))
+            next_id += 1
         else:
-            id_ = prev[1]
-        (updates if prev else inserts).append(values(row, id_))
-        events.extend({tables.owner: id_, "seq": seq, "happened_on": on, "stage": stage, "action": action,
-                       "reason": reason} for seq, (on, stage, action, reason) in enumerate(row.events(), start=1))
-    if updates:
-        conn.execute(tables.delete_events, {"ids": json.dumps([u["id"] for u in updates])})
-        for statement in tables.update:
-            conn.executemany(statement, updates)
+            updates.append(values(row, prev[1]))
+    for statement in tables.update:
+        conn.executemany(statement, updates)
     conn.executemany(tables.insert, inserts)
-    conn.executemany(tables.insert_event, events)

@@ -31,9 +31,12 @@ from .access import (Asker, Scope, mask_identifier, mask_member_number, may_look
                      search_area, AccessLog)
 from .errors import (AccessDenied, ApplicationNotFound, DatabaseMissing, InstitutionNotFound,
                      InvalidQuery, MemberNotFound, RecordUnavailable, ReportNotFound)
+from .import_applications import STEPS as APPLICATION_STEPS
+from .import_reports import STEPS as REPORT_STEPS
 from .leadtime import delivery_of_month, estimate_window
 from .name_search import institution_candidates, member_candidates, rank_institutions, rank_members
-from .schema import DEMO_KEY
+from .schema import DEMO_KEY, steps_in_rows
+from .steps import Step, events_from_steps, steps_from_events
 from .values import (Application, Association, DeliverySetting, DeliverySettings, FamilyDoctorReport,
                      Institution, Member, MemberMatch, StageEvent)
 from .vocab import PUBLICATIONS
@@ -100,9 +103,15 @@ _APPLICATION_BY_NUMBER = f"""
 SELECT {_APPLICATION_COLUMNS} {_APPLICATION_FROM}
 WHERE a.application_number = :application_number
 """
+# An application's dated steps (records/steps.py orders them into its history); before migration 0008,
+# its events.
+_APPLICATION_STEPS = """
+SELECT submitted_on, county_approved_on, prefecture_approved_on, returned_on, resubmitted_on, jma_completed_on,
+       withdrawn_on, returned_by, return_reason
+FROM applications WHERE id = :id
+"""
 _APPLICATION_EVENTS = """
-SELECT happened_on, stage, action, reason FROM application_events
-WHERE application_id = :id ORDER BY seq
+SELECT happened_on, stage, action, reason FROM application_events WHERE application_id = :id ORDER BY seq
 """
 
 _DELIVERY = """
@@ -143,6 +152,11 @@ WHERE i.institution_code = :code AND (:fiscal_year IS NULL OR r.fiscal_year = :f
 ORDER BY r.fiscal_year DESC
 LIMIT 1
 """
+_REPORT_STEPS = """
+SELECT submitted_on, county_approved_on, prefecture_approved_on, returned_on, resubmitted_on, returned_by,
+       return_reason
+FROM fd_reports WHERE id = :id
+"""
 _REPORT_EVENTS = """
 SELECT happened_on, stage, action, reason FROM fd_report_events WHERE report_id = :id ORDER BY seq
 """
@@ -179,8 +193,22 @@ def _application_scope(row) -> Scope:
     return Scope(areas=frozenset(areas), people=frozenset({row[2]}))
 
 
-def _events(rows) -> tuple[StageEvent, ...]:
-    return tuple(StageEvent(d, stage, action, reason) for d, stage, action, reason in rows)
+def _history(conn, steps: tuple[Step, ...], steps_sql: str, events_sql: str, id_: int) -> tuple[StageEvent, ...]:
+    """A row's dated steps in the order they happened (from its events, before migration 0008)."""
+    if steps_in_rows(conn):
+        *dates, returned_by, reason = conn.execute(steps_sql, {"id": id_}).fetchone()
+    else:
+        dates, returned_by, reason = steps_from_events(steps, conn.execute(events_sql, {"id": id_}).fetchall())
+    return tuple(StageEvent(*event) for event in events_from_steps(steps, tuple(dates), returned_by, reason))
+
+
+def _application(conn, row) -> Application:
+    (app_id, number, member, kind, county, county_name, _pref, from_county, from_name,
+     _from_pref, submitted, stage, state) = row
+    history = _history(conn, APPLICATION_STEPS, _APPLICATION_STEPS, _APPLICATION_EVENTS, app_id)
+    return Application(number, member, kind, Association(county, county_name),
+                       Association(from_county, from_name) if from_county else None,
+                       submitted, stage, state, history)
 
 
 class Records:
@@ -295,7 +323,7 @@ class Records:
         visible = [row for row in apps if may_see(asker, _application_scope(row))]
         scope = _application_scope(visible[0]) if visible else _member_scope(member)
         self._decide(asker, scope, "applications", mask_member_number(number), MemberNotFound)
-        return [self._application(conn, row) for row in visible]
+        return [_application(conn, row) for row in visible]
 
     def application(self, asker: Asker, application_number: str) -> Application:
         """One application by its number (e.g. A2026-000001), with its stage history."""
@@ -303,15 +331,7 @@ class Records:
         conn = self.connection()
         row = conn.execute(_APPLICATION_BY_NUMBER, {"application_number": key}).fetchone()
         self._decide(asker, _application_scope(row), "application", mask_identifier(key, 3), ApplicationNotFound)
-        return self._application(conn, row)
-
-    def _application(self, conn, row) -> Application:
-        (app_id, number, member, kind, county, county_name, _pref, from_county, from_name,
-         _from_pref, submitted, stage, state) = row
-        history = _events(conn.execute(_APPLICATION_EVENTS, {"id": app_id}))
-        return Application(number, member, kind, Association(county, county_name),
-                           Association(from_county, from_name) if from_county else None,
-                           submitted, stage, state, history)
+        return _application(conn, row)
 
     # -- delivery settings
 
@@ -411,7 +431,7 @@ class Records:
         scope = Scope(areas=scope.areas, people=scope.people) if report else Scope()
         self._decide(asker, scope, "family_doctor_report", mask_identifier(code, 2), ReportNotFound)
         report_id, year, submitted, stage, state = report
-        history = _events(conn.execute(_REPORT_EVENTS, {"id": report_id}))
+        history = _history(conn, REPORT_STEPS, _REPORT_STEPS, _REPORT_EVENTS, report_id)
         return FamilyDoctorReport(inst[1], inst[2], Association(inst[8], inst[9]), year, submitted,
                                   stage, state, history)
 

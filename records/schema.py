@@ -250,6 +250,64 @@ _0007_GRAMS_KEYED_BY_PREFECTURE = [
 ]
 
 
+
+
+_0008_STEPS_IN_ROWS = [
+    # An application's and a report's history moves into dated columns of its own row, the cells its
+    # file carries (提出日, 郡市区等医師会承認日, 差戻し日, …); the lookups order them into a history
+    # (records/steps.py events_from_steps). A difference file's stage change then rewrites one row
+    # instead of a row and its events in a second b-tree, which was a third of what it wrote. Each
+    # column takes the date of the step's latest event, 差戻し元 and the reason the latest return's:
+    # exactly what steps_from_events folds, so every history written so far (always
+    # events_from_steps of such cells) reads back the same.
+    "ALTER TABLE applications ADD COLUMN county_approved_on TEXT",
+    "ALTER TABLE applications ADD COLUMN prefecture_approved_on TEXT",
+    "ALTER TABLE applications ADD COLUMN returned_on TEXT",
+    "ALTER TABLE applications ADD COLUMN returned_by TEXT CHECK (returned_by IN ('county', 'prefecture', 'jma'))",
+    "ALTER TABLE applications ADD COLUMN return_reason TEXT",
+    "ALTER TABLE applications ADD COLUMN resubmitted_on TEXT",
+    "ALTER TABLE applications ADD COLUMN jma_completed_on TEXT",
+    "ALTER TABLE applications ADD COLUMN withdrawn_on TEXT",
+    """UPDATE applications SET
+        county_approved_on = (SELECT happened_on FROM application_events WHERE application_id = applications.id
+                              AND action = 'approved' AND stage = 'county' ORDER BY seq DESC LIMIT 1),
+        prefecture_approved_on = (SELECT happened_on FROM application_events WHERE application_id = applications.id
+                                  AND action = 'approved' AND stage = 'prefecture' ORDER BY seq DESC LIMIT 1),
+        returned_on = (SELECT happened_on FROM application_events WHERE application_id = applications.id
+                       AND action = 'returned' ORDER BY seq DESC LIMIT 1),
+        returned_by = (SELECT stage FROM application_events WHERE application_id = applications.id
+                       AND action = 'returned' ORDER BY seq DESC LIMIT 1),
+        return_reason = (SELECT reason FROM application_events WHERE application_id = applications.id
+                         AND action = 'returned' ORDER BY seq DESC LIMIT 1),
+        resubmitted_on = (SELECT happened_on FROM application_events WHERE application_id = applications.id
+                          AND action = 'resubmitted' AND stage = 'applicant' ORDER BY seq DESC LIMIT 1),
+        jma_completed_on = (SELECT happened_on FROM application_events WHERE application_id = applications.id
+                            AND action = 'completed' AND stage = 'jma' ORDER BY seq DESC LIMIT 1),
+        withdrawn_on = (SELECT happened_on FROM application_events WHERE application_id = applications.id
+                        AND action = 'withdrawn' AND stage = 'applicant' ORDER BY seq DESC LIMIT 1)""",
+    "DROP TABLE application_events",
+    "ALTER TABLE fd_reports ADD COLUMN county_approved_on TEXT",
+    "ALTER TABLE fd_reports ADD COLUMN prefecture_approved_on TEXT",
+    "ALTER TABLE fd_reports ADD COLUMN returned_on TEXT",
+    "ALTER TABLE fd_reports ADD COLUMN returned_by TEXT CHECK (returned_by IN ('county', 'prefecture'))",
+    "ALTER TABLE fd_reports ADD COLUMN return_reason TEXT",
+    "ALTER TABLE fd_reports ADD COLUMN resubmitted_on TEXT",
+    """UPDATE fd_reports SET
+        county_approved_on = (SELECT happened_on FROM fd_report_events WHERE report_id = fd_reports.id
+                              AND action = 'approved' AND stage = 'county' ORDER BY seq DESC LIMIT 1),
+        prefecture_approved_on = (SELECT happened_on FROM fd_report_events WHERE report_id = fd_reports.id
+                                  AND action = 'approved' AND stage = 'prefecture' ORDER BY seq DESC LIMIT 1),
+        returned_on = (SELECT happened_on FROM fd_report_events WHERE report_id = fd_reports.id
+                       AND action = 'returned' ORDER BY seq DESC LIMIT 1),
+        returned_by = (SELECT stage FROM fd_report_events WHERE report_id = fd_reports.id
+                       AND action = 'returned' ORDER BY seq DESC LIMIT 1),
+        return_reason = (SELECT reason FROM fd_report_events WHERE report_id = fd_reports.id
+                         AND action = 'returned' ORDER BY seq DESC LIMIT 1),
+        resubmitted_on = (SELECT happened_on FROM fd_report_events WHERE report_id = fd_reports.id
+                          AND action = 'resubmitted' AND stage = 'institution' ORDER BY seq DESC LIMIT 1)""",
+    "DROP TABLE fd_report_events",
+]
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _0001_INITIAL + _0001_PREFECTURES),
     ("0002_applications", _0002_APPLICATIONS),
@@ -258,6 +316,7 @@ MIGRATIONS: list[Migration] = [
     ("0005_institution_grams_by_prefecture", _0005_GRAMS_BY_PREFECTURE),
     ("0006_institutions_by_delivery", _0006_DELIVERIES),
     ("0007_institution_grams_keyed_by_prefecture", _0007_GRAMS_KEYED_BY_PREFECTURE),
+    ("0008_steps_in_rows", _0008_STEPS_IN_ROWS),
 ]
 
 def connect_writer(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
@@ -272,6 +331,16 @@ def connect_writer(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) 
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     apply_migrations(conn, MIGRATIONS)
     return conn
+
+
+# Migration 0008 is applied by the next import (the help desk only reads this database), so an upgraded
+# help desk may meet a copy whose histories are still in application_events and fd_report_events.
+_STEPS_IN_ROWS = "SELECT 1 FROM pragma_table_info('applications') WHERE name = 'returned_on'"
+
+
+def steps_in_rows(conn: sqlite3.Connection) -> bool:
+    """Whether the applications' and reports' dated steps are columns of their rows (0008 applied)."""
+    return conn.execute(_STEPS_IN_ROWS).fetchone() is not None
 
 
 _META_GET = "SELECT value FROM meta WHERE key = :key"

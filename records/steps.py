@@ -1,9 +1,10 @@
 """A procedure's history as a row of dated steps, and back (applications and reports share it).
 
-A spreadsheet row has one cell per step (提出日, 郡市区等医師会承認日, 差戻し日, …), while the
-lookups show a history of events. `events_from_steps` orders the dated steps as they happened
-(same-day steps in the order the procedure takes them); `steps_from_events` folds a stored
-history back into the cells, keeping each step's latest date, for exports.
+A spreadsheet row has one cell per step (提出日, 郡市区等医師会承認日, 差戻し日, …), and so does
+the stored row (`step_cells`), while the lookups show a history of events. `events_from_steps`
+orders the dated steps as they happened (same-day steps in the order the procedure takes them);
+`steps_from_events` folds a history of events back into the cells, keeping each step's latest
+date (the demo generates histories as events).
 """
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ class Step:
     column: str        # the file's column key holding the step's date
     level: str | None  # who acts; None for a return, whose level is its own column (差戻し元)
     action: str
+
+
+def step_cells(steps: tuple[Step, ...], dates: tuple[str | None, ...], returned_by: str | None,
+               reason: str | None) -> dict[str, str | None]:
+    """The dated columns of a stored row, as statement parameters: one per step, 差戻し元 and the reason."""
+    return {**{step.column: on for step, on in zip(steps, dates)}, "returned_by": returned_by,
+            "return_reason": reason}
 
 
 def events_from_steps(steps: tuple[Step, ...], dates: tuple[str | None, ...], returned_by: str | None,

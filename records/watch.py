@@ -16,6 +16,7 @@ from pathlib import Path
 
 from storage.sqlite import connect
 
+from .schema import steps_in_rows
 from .values import KIND_JA, where_label  # the lookups' own words for an application and where it stands
 from .vocab import STATUS_JA
 
@@ -25,6 +26,12 @@ MEMBERS_SQL = """
     SELECT member_number, status FROM members WHERE member_number IN (SELECT value FROM json_each(:numbers))
 """
 APPLICATIONS_SQL = """
+    SELECT a.member_number, a.application_number, a.kind, a.stage, a.state, a.return_reason
+    FROM applications a WHERE a.member_number IN (SELECT value FROM json_each(:numbers))
+    ORDER BY a.application_number
+"""
+# The same before migration 0008 (records/schema.py steps_in_rows): the reason of the latest return event.
+APPLICATIONS_BEFORE_0008_SQL = """
     SELECT a.member_number, a.application_number, a.kind, a.stage, a.state,
            (SELECT e.reason FROM application_events e WHERE e.application_id = a.id AND e.action = 'returned'
             ORDER BY e.seq DESC LIMIT 1) AS reason
@@ -76,7 +83,8 @@ def watched_members(records_db: Path, numbers: list[str]) -> dict[str, WatchedMe
         status = dict(conn.execute(MEMBERS_SQL, params).fetchall())
         apps: dict[str, list[WatchedApplication]] = {}
         try:
-            for member, number, kind, stage, state, reason in conn.execute(APPLICATIONS_SQL, params):
+            sql = APPLICATIONS_SQL if steps_in_rows(conn) else APPLICATIONS_BEFORE_0008_SQL
+            for member, number, kind, stage, state, reason in conn.execute(sql, params):
                 apps.setdefault(member, []).append(
                     WatchedApplication(number, kind, stage, state, reason if state == "returned" else None))
         except sqlite3.Error as e:

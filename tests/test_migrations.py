@@ -53,6 +53,8 @@ SHIPPED = {
         "0004_imports": "2b1a84d70ac2d8d4bdf8a51f9eafffdbec695935a2f428b3753ca5f62a6f06b4",
         "0005_institution_grams_by_prefecture": "cb9498559485b9349331edd9954b5b7f4d7b5a52494c20730886166d162a16b7",
         "0006_institutions_by_delivery": "b166f417664363b4de2d37f0e8f3a9696da1072d22ce1d4bc0e9597779dbf360",
+        "0007_institution_grams_keyed_by_prefecture":
+            "3f28050dfcf688976b93d396c0a94097a11d69b283167e28db70f93820a8433a",
     },
     "audit.sqlite": {
         "0001_access_log": "c6b23c3feb7c8d2c2890be3ebaae75b9fa7393e04eb51bbcf8b73aa4c8307b76",

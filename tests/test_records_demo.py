@@ -34,8 +34,7 @@ def test_marked_as_demo_data(demo):
 def test_same_seed_same_database_other_seed_other_names(tmp_path, demo):
     again = tmp_path / "again.sqlite"
     generate_demo(again, members=500, seed=3)
-    for table in ("members", "delivery_settings", "institutions", "applications", "application_events",
-                  "fd_reports", "fd_report_events", "associations"):
+    for table in ("members", "delivery_settings", "institutions", "applications", "fd_reports", "associations"):
         assert _q(again, f"SELECT * FROM {table} ORDER BY 1, 2") == _q(demo, f"SELECT * FROM {table} ORDER BY 1, 2")
     other = tmp_path / "other.sqlite"
     generate_demo(other, members=500, seed=4)
@@ -63,9 +62,13 @@ def test_formats_are_plausible(demo):
     kana = [k for (k,) in _q(demo, "SELECT kana FROM members")]
     assert all(re.fullmatch(r"[ァ-ヴー]+　[ァ-ヴー]+", k) for k in kana)
     for table, column in [("members", "joined_on"), ("members", "updated_on"), ("members", "withdrawn_on"),
-                          ("applications", "submitted_on"), ("application_events", "happened_on"),
-                          ("institutions", "filed_on"), ("institutions", "registered_on"),
-                          ("fd_report_events", "happened_on")]:
+                          ("applications", "submitted_on"), ("applications", "county_approved_on"),
+                          ("applications", "prefecture_approved_on"), ("applications", "returned_on"),
+                          ("applications", "resubmitted_on"), ("applications", "jma_completed_on"),
+                          ("applications", "withdrawn_on"), ("institutions", "filed_on"),
+                          ("institutions", "registered_on"), ("fd_reports", "county_approved_on"),
+                          ("fd_reports", "prefecture_approved_on"), ("fd_reports", "returned_on"),
+                          ("fd_reports", "resubmitted_on")]:
         latest = _q(demo, f"SELECT max({column}) FROM {table}")[0][0]
         assert latest is None or latest <= AS_OF.isoformat(), (table, column, latest)
     statuses = dict(_q(demo, "SELECT status, count(*) FROM members GROUP BY status"))

@@ -28,7 +28,7 @@ from storage.sqlite import connect
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 TABLES = ("associations", "members", "member_grams", "delivery_settings", "institutions", "institution_grams",
-          "applications", "application_events", "fd_reports", "fd_report_events")
+          "applications", "fd_reports")
 
 
 def cli(instance: Instance, *args):
