@@ -236,7 +236,8 @@ def _stored_grams(conn: sqlite3.Connection, ids: list[int]) -> set[tuple[str, st
 
 def _grams(rows: list[dict]) -> list[tuple[str, str, int]]:
     """The (gram, prefecture, id) rows of these institutions (each institution's grams are distinct)."""
-    return [(g, p["prefecture_code"], p["id"]) for p in rows for g in names.institution_grams(p["name"], p["kana"])]
+    return [(g, p["prefecture_code"], p["id"]) for p in rows
+            for g in names.institution_key_grams(p["name_key"], p["kana_key"])]
 
 
 def _write_grams(conn: sqlite3.Connection, statement: str, grams: Iterable[tuple[str, str, int]]) -> None:

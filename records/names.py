@@ -112,8 +112,13 @@ def institution_core(folded: str) -> str:
 
 def institution_grams(name: str, kana: str) -> set[str]:
     """Bigrams of the distinctive parts of an institution's name and kana."""
+    return institution_key_grams(fold(name), fold(kana))
+
+
+def institution_key_grams(name_key: str, kana_key: str) -> set[str]:
+    """The same from the folded keys, which an import has already computed for its rows."""
     grams = set()
-    for text in (name, kana):
-        core = institution_core(fold(text))
+    for folded in (name_key, kana_key):
+        core = institution_core(folded)
         grams |= bigrams(core) if len(core) > 1 else {core}
     return grams
