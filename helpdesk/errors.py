@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from bot.accounts.staff import AccountError, AccountExists, InvalidAccount, SignInFailed, UnknownAccount
-from bot.desk.actions import EmptyText, TextTooLong, TooLongForTelegram
+from bot.desk.actions import ChatDetached, EmptyText, TextTooLong, TooLongForTelegram
 from bot.errors import (ConversationNotFound, EmptyMessage, HelpdeskError, IdempotencyConflict, IndexMissing,
                         MessageNotFound, MessageTooLong, NotAReply)
 from bot.accounts.linking import LinkCodeInvalid
@@ -72,6 +72,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "desk_too_long_for_telegram": (422, "Telegram に送る返信は1通{limit}文字までです（絵文字などは2文字と数えます）。"
                                         "いまは{units}文字です。短くするか、2通に分けて送ってください。"),
     "ticket_state": (422, "この問い合わせは「{state}」のため、その操作はできません。"),
+    "desk_chat_detached": (409, "この Telegram のアカウントは、その後別の会員として連携し直されました。別の会員の方に届いてしまうため、"
+                                "この問い合わせには返信できません。内部メモを残して、解決または終了にしてください。"),
     "desk_unknown_assignee": (422, "その担当者は登録されていません。"),
     "desk_priority_required": (422, "優先度を選んでください。"),
     "desk_action_required": (422, "操作を選んでください。"),
@@ -148,6 +150,7 @@ BY_TYPE: dict[type, tuple[str, Callable[[BaseException], dict]]] = {
     TextTooLong: ("desk_text_too_long", lambda e: {"limit": e.limit}),
     TooLongForTelegram: ("desk_too_long_for_telegram", lambda e: {"limit": e.limit, "units": e.units}),
     TicketStateError: ("ticket_state", lambda e: {"state": STATE_JA.get(e.state, e.state)}),
+    ChatDetached: ("desk_chat_detached", _nothing),
 }
 
 #: HTTP statuses an edge meets without a domain exception (routing, body size, …) → code.

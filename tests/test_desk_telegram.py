@@ -24,12 +24,13 @@ def desk(bot):
     return bot.services.desk().desk  # the bot process's own desk (helpdesk/services.py)
 
 
-def hand_over(fake, chat_id: int) -> int:
+def hand_over(fake, chat_id: int, earlier: int = 0) -> int:
+    """Ask for a person and confirm; `earlier`: how many messages the chat has been sent before."""
     fake.message(chat_id, "担当者と話したい")
-    offer = fake.wait_for("sendMessage", chat_id)[0].params
+    offer = fake.wait_for("sendMessage", chat_id, earlier + 1)[earlier].params
     assert ("担当者に問い合わせる", "handoff:yes:words") in buttons(offer) and ("やめる", "handoff:no") in buttons(offer)
     fake.press(chat_id, "handoff:yes:words", message_id=5)
-    done = fake.wait_for("sendMessage", chat_id, 2)[1].params["text"]
+    done = fake.wait_for("sendMessage", chat_id, earlier + 2)[earlier + 1].params["text"]
     assert "お問い合わせ番号 #" in done
     return int(done.split("#", 1)[1].split(" ", 1)[0])
 
@@ -57,6 +58,48 @@ def test_a_chat_that_blocked_the_bot_shows_as_undelivered(bot, fake, desk):
     fake.fail("sendMessage", 403, chat_id=3002)
     mid = desk.reply(number, YAMADA, "ご確認ください")
     wait_until(lambda: desk.outbox.status([mid]) == {mid: "unreachable"}, what="the refusal recorded")
+
+
+def test_a_ticket_whose_chat_was_linked_again_to_another_member_takes_no_reply(bot, fake, desk):
+    """Linking the account to another member detaches the chat from its conversation (one transcript never
+    mixes two members): a reply to the old ticket would reach the other member, so it is refused, said on
+    the ticket, and nothing is queued; a note and resolving still work, and send nothing."""
+    from datetime import datetime
+
+    from bot.desk.actions import ChatDetached
+    from helpdesk.errors import by_code
+    from tests.conftest import NOW
+
+    def code_for(number: str) -> str:
+        return bot.desk.core.links.issue(number, "test", datetime.fromisoformat(NOW)).code
+
+    fake.command(3005, f"/link {code_for('1300005')}")
+    fake.wait_for("sendMessage", 3005)
+    number = hand_over(fake, 3005, earlier=1)
+    ticket = desk.tickets.get(number)
+    assert not desk.channel(ticket, YAMADA).detached
+    fake.command(3005, f"/link {code_for('1300006')}")
+    asked = fake.wait_for("sendMessage", 3005, 4)[3].params
+    fake.press(3005, dict(buttons(asked))["切り替える"])
+    fake.wait_for("sendMessage", 3005, 5)
+    assert bot.desk.core.links.linked_member("telegram", "3005").member_number == "1300006"
+    sent = len(fake.sent(3005))
+
+    conn = bot.services.core().store.conn
+    queued = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert desk.channel(ticket, YAMADA).detached
+    with pytest.raises(ChatDetached):
+        desk.reply(number, YAMADA, "1300005 の先生、ご確認ください")
+    assert "別の会員として連携し直されました" in by_code("desk_chat_detached").message
+    assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == queued
+    assert conn.execute("SELECT count(*) FROM messages WHERE role = 'agent' AND conversation_id = :id",
+                        {"id": ticket.conversation_id}).fetchone()[0] == 0
+    desk.note(number, YAMADA, "再連携のため返信不可")
+    desk.resolve(number, YAMADA)
+    assert desk.tickets.get(number).state == "resolved"
+    fake.message(3005, "こんにちは")  # the chat's next message is answered in a new conversation
+    fake.wait_for("sendMessage", 3005, sent + 1)
+    assert not any("1300005 の先生" in m["text"] or "対応を終了" in m["text"] for m in fake.sent(3005)[sent:])
 
 
 def test_a_reply_over_telegrams_limit_in_the_outbox_arrives_in_parts(bot, fake, desk):

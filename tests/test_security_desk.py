@@ -275,3 +275,21 @@ def test_a_ticket_from_a_telegram_group_warns_that_the_group_reads_the_reply(des
     page = agent.get(f"/desk/tickets/{group}").text
     assert warning in page and "Telegram（グループ：返信は全員に表示されます）" in page
     assert warning not in agent.get(f"/desk/tickets/{private}").text
+
+
+def test_a_ticket_whose_chat_was_linked_again_says_so_and_refuses_a_reply_with_the_draft_kept(desk_app, agent,
+                                                                                              instance):
+    """The chat's account was linked to another member since the handover: its conversation no longer has
+    the chat (bot/conversation/core.py new_conversation_for_chat), and a reply would reach someone else."""
+    from bot import Store
+
+    number = telegram_ticket(instance, 3003)
+    warning = "この Telegram のアカウントは、その後別の会員として連携し直されました。"
+    assert warning not in agent.get(f"/desk/tickets/{number}").text
+    store = Store(instance.helpdesk_db)
+    store.detach_chat("telegram", "3003")
+    store.close()
+    assert warning in agent.get(f"/desk/tickets/{number}").text
+    refused = reply_form(agent, number, "先生、ご確認ください")
+    assert refused.status_code == 409 and warning in refused.text and "先生、ご確認ください" in refused.text
+    assert reply_form(agent, number, "再連携のため返信不可", action="note").status_code == 303

@@ -11,7 +11,10 @@ A reply to a Telegram chat must fit one Telegram message (4096 UTF-16 code units
 name line the outbox puts first): the console counts the same way as the agent types, and `reply`
 refuses a longer one, so nothing the agent sends is cut or refused by Telegram afterwards. A Telegram
 chat with a negative id is a group (Telegram gives a private chat the user's own, positive id): its
-ticket says so, since a reply is read by every member of the group.
+ticket says so, since a reply is read by every member of the group. A chat whose account was linked
+again to another member is detached from its conversation (bot/conversation/core.py,
+new_conversation_for_chat): a reply to that conversation's ticket would reach a different member, so
+`reply` refuses it (ChatDetached) and the ticket says why.
 
 A record lookup from the console runs on behalf of the ticket's asker as they are now (their account
 is looked up again), through the same access check as the chat, and is logged as the desk's, on
@@ -47,6 +50,10 @@ class TextTooLong(ValueError):
     limit = REPLY_CHARS
 
 
+class ChatDetached(ValueError):
+    """The ticket's messaging chat was linked again to another member since: nothing may reach it."""
+
+
 class TooLongForTelegram(TextTooLong):
     """Longer than one Telegram message: `units` UTF-16 code units of at most `limit`."""
 
@@ -58,14 +65,18 @@ class TooLongForTelegram(TextTooLong):
 @dataclass(frozen=True)
 class Channel:
     """Where a ticket's replies go, as the console must know it: the reply's limit, counted the way
-    that channel counts (`utf16` for Telegram), and whether a group reads it."""
+    that channel counts (`utf16` for Telegram), whether a group reads it, and whether the chat was
+    detached from the conversation (`detached`: no reply can be delivered)."""
 
     name: str
     limit: int
     utf16: bool = False
     group: bool = False
+    detached: bool = False
 
     def check(self, text: str) -> None:
+        if self.detached:
+            raise ChatDetached(self.name)
         if self.utf16 and utf16_len(text) > self.limit:
             raise TooLongForTelegram(utf16_len(text), self.limit)
 
@@ -79,7 +90,7 @@ def reply_channel(channel: str, external_chat_id: str | None, author: str | None
     if channel != TELEGRAM:
         return Channel(channel, REPLY_CHARS)
     return Channel(channel, TELEGRAM_UNITS - utf16_len(telegram_header(author)), utf16=True,
-                   group=(external_chat_id or "").startswith("-"))
+                   group=(external_chat_id or "").startswith("-"), detached=not external_chat_id)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 
 from bot.accounts.staff import SignInFailed
 from bot.channels import CHANNELS, PUBLIC
-from bot.desk.actions import EmptyText, TextTooLong
+from bot.desk.actions import ChatDetached, EmptyText, TextTooLong
 from bot.numbers import MAX_NUMBER
 from bot.desk.queue import AGE_JA, QueueFilter, TicketQueue
 from bot.desk.tickets import PRIORITIES, PRIORITY_JA, REASON_JA, STATE_JA, STATES, TicketStateError
@@ -124,12 +124,13 @@ def ticket_view(number: int, *, status: int = 200, error: str | None = None, loo
     events = ds.tickets.events(number)
     names = ds.agents.names()
     items = timeline(ticket)
+    channel = ds.desk.channel(ticket, acting_agent())
     return render("desk/ticket.html", status, ticket=ticket, items=items, events=events,
                   live=desk_live.page_state(number, items, events), previous=ds.tickets.previous(ticket),
                   names=names, EVENT_JA=EVENT_JA, REASON_JA=REASON_JA, PRIORITIES=PRIORITIES,
                   saved=ds.tickets.saved_replies(), links=kb_links(), error=error, lookup=lookup,
                   draft=draft, done=DONE_JA.get(request.args.get("done", "")), hours=ds.hours,
-                  channel=ds.desk.channel(ticket, acting_agent()),
+                  channel=channel, detached=by_code("desk_chat_detached").message if channel.detached else None,
                   undeliverable=any(i["undelivered"] for i in items))
 
 
@@ -143,8 +144,9 @@ def act(number: int, done: str, action):
     ticket_or_404(number)
     try:
         action()
-    except (EmptyText, TextTooLong, TicketStateError) as e:
-        return ticket_view(number, status=422, error=describe(e).message, draft=request.form.get("text", ""))
+    except (EmptyText, TextTooLong, TicketStateError, ChatDetached) as e:
+        found = describe(e)
+        return ticket_view(number, status=found.status, error=found.message, draft=request.form.get("text", ""))
     return redirect(url_for("desk.ticket_page", number=number, done=done) + "#done", code=303)
 
 
