@@ -17,7 +17,7 @@ from typing import Sequence
 from . import names
 from .csv_format import Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, required_day, text
 from .importer import ImportKind, RowTables, add_counties, existing_rows, unknown_counties, write_numbered_rows
-from .steps import Step, events_from_steps, step_cells
+from .steps import Step, step_cells
 
 COLUMNS: tuple[Column, ...] = (
     Column("application_number", "申請番号", True, "A＋西暦＋-＋6桁（A2026-000001）"),
@@ -86,10 +86,6 @@ class ApplicationRow:
     @property
     def submitted_on(self) -> str:
         return self.dates[0]
-
-    def events(self) -> list[tuple]:
-        """(happened_on, stage, action, reason) in the order they happened."""
-        return events_from_steps(STEPS, self.dates, self.returned_by, self.return_reason)
 
     def row_hash(self) -> str:
         parts = [self.application_number, self.member_number, self.kind, self.county_code,

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .csv_format import Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, required_day, text
 from .importer import ImportKind, RowTables, existing_rows, write_numbered_rows
-from .steps import Step, events_from_steps, step_cells
+from .steps import Step, step_cells
 
 COLUMNS: tuple[Column, ...] = (
     Column("institution_code", "医療機関コード", True, "10桁の数字（医療機関マスタにあるもの）"),
@@ -70,9 +70,6 @@ class ReportRow:
     @property
     def submitted_on(self) -> str:
         return self.dates[0]
-
-    def events(self) -> list[tuple]:
-        return events_from_steps(STEPS, self.dates, self.returned_by, self.return_reason)
 
     def row_hash(self) -> str:
         parts = [self.institution_code, str(self.fiscal_year), self.stage, self.state, self.returned_by or "",

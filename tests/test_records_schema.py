@@ -95,10 +95,11 @@ def test_histories_move_into_their_rows_unchanged(tmp_path):
     import dataclasses
 
     from records.access import Asker
-    from records.import_applications import ApplicationRow
-    from records.import_reports import ReportRow
+    from records.import_applications import STEPS as APPLICATION_STEPS, ApplicationRow
+    from records.import_reports import STEPS as REPORT_STEPS, ReportRow
     from records.kinds import KINDS
     from records.lookup import Records
+    from records.steps import events_from_steps
     from records.watch import watched_members
     from storage.sqlite import connect
 
@@ -107,6 +108,9 @@ def test_histories_move_into_their_rows_unchanged(tmp_path):
     apply_migrations(conn, [m for m in MIGRATIONS if m[0] < "0008"])
     conn.execute("INSERT INTO associations (code, level, name, prefecture_code) VALUES "
                  "('13001', 'county', '千代田区医師会', '13'), ('13002', 'county', '中央区医師会', '13')")
+    def history(steps, row) -> list[tuple]:
+        return events_from_steps(steps, row.dates, row.returned_by, row.return_reason)
+
     apps = [
         ApplicationRow("A2026-000001", "1300001", "admission", "13001", None, "county", "returned",
                        ("2026-04-01", None, None, "2026-04-03", None, None, None), "county", "写真が不鮮明です。"),
@@ -122,7 +126,7 @@ def test_histories_move_into_their_rows_unchanged(tmp_path):
                      (id_, row.application_number, row.member_number, row.kind, row.county_code,
                       row.from_county_code, row.submitted_on, row.stage, row.state, row.row_hash()))
         conn.executemany("INSERT INTO application_events VALUES (?, ?, ?, ?, ?, ?)",
-                         [(id_, seq, *event) for seq, event in enumerate(row.events(), start=1)])
+                         [(id_, seq, *event) for seq, event in enumerate(history(APPLICATION_STEPS, row), start=1)])
     # the demo's raw history: returned twice, by the county then by the prefecture
     conn.execute("INSERT INTO applications (id, application_number, member_number, kind, county_code, "
                  "submitted_on, stage, state) VALUES (4, 'A2026-000004', '1300004', 'admission', '13001', "
@@ -139,7 +143,7 @@ def test_histories_move_into_their_rows_unchanged(tmp_path):
     conn.execute("INSERT INTO fd_reports (id, institution_id, fiscal_year, submitted_on, stage, state) "
                  "VALUES (1, 1, 2025, '2025-10-01', 'prefecture', 'in_review')")
     conn.executemany("INSERT INTO fd_report_events VALUES (1, ?, ?, ?, ?, ?)",
-                     [(seq, *event) for seq, event in enumerate(report.events(), start=1)])
+                     [(seq, *event) for seq, event in enumerate(history(REPORT_STEPS, report), start=1)])
     conn.close()
 
     def shown() -> tuple:
@@ -153,7 +157,8 @@ def test_histories_move_into_their_rows_unchanged(tmp_path):
 
     # the help desk only reads: until the next import applies 0008, it reads the events tables
     before = shown()
-    assert before[0][:3] == [row.events() for row in apps] and before[1] == report.events()
+    assert before[0][:3] == [history(APPLICATION_STEPS, row) for row in apps]
+    assert before[1] == history(REPORT_STEPS, report)
     assert before[2]["1300004"].applications[0].reason == "住所の誤り"
     connect_writer(path).close()  # an import applies 0008
     assert shown() == before
