@@ -250,8 +250,6 @@ _0007_GRAMS_KEYED_BY_PREFECTURE = [
 ]
 
 
-
-
 _0008_STEPS_IN_ROWS = [
     # An application's and a report's history moves into dated columns of its own row, the cells its
     # file carries (提出日, 郡市区等医師会承認日, 差戻し日, …); the lookups order them into a history
@@ -307,6 +305,7 @@ _0008_STEPS_IN_ROWS = [
                           AND action = 'resubmitted' AND stage = 'institution' ORDER BY seq DESC LIMIT 1)""",
     "DROP TABLE fd_report_events",
 ]
+
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _0001_INITIAL + _0001_PREFECTURES),
