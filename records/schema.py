@@ -318,6 +318,7 @@ MIGRATIONS: list[Migration] = [
     ("0008_steps_in_rows", _0008_STEPS_IN_ROWS),
 ]
 
+
 def connect_writer(path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """Open the records database for its one writer (sync or demo), migrated and in WAL.
 
