@@ -95,12 +95,6 @@ class _NoLog:
         pass
 
 
-def timed(fn, *args, **kw) -> float:
-    start = time.perf_counter()
-    fn(*args, **kw)
-    return time.perf_counter() - start
-
-
 def timed_both(fn, *args, **kw) -> tuple[float, float, object]:
     """Wall and CPU seconds of one call, and its result: on a shared machine the wall ratio moves with
     the load (the bare baseline is mostly I/O), the CPU ratio much less."""

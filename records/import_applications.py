@@ -83,10 +83,6 @@ class ApplicationRow:
     def key(self) -> str:
         return self.application_number
 
-    @property
-    def submitted_on(self) -> str:
-        return self.dates[0]
-
     def row_hash(self) -> str:
         parts = [self.application_number, self.member_number, self.kind, self.county_code,
                  self.from_county_code or "", self.stage, self.state, self.returned_by or "",

@@ -67,10 +67,6 @@ class ReportRow:
     def key(self) -> str:
         return report_key(self.institution_code, self.fiscal_year)
 
-    @property
-    def submitted_on(self) -> str:
-        return self.dates[0]
-
     def row_hash(self) -> str:
         parts = [self.institution_code, str(self.fiscal_year), self.stage, self.state, self.returned_by or "",
                  self.return_reason or "", *(d or "" for d in self.dates)]

@@ -124,7 +124,7 @@ def test_histories_move_into_their_rows_unchanged(tmp_path):
         conn.execute("INSERT INTO applications (id, application_number, member_number, kind, county_code, "
                      "from_county_code, submitted_on, stage, state, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (id_, row.application_number, row.member_number, row.kind, row.county_code,
-                      row.from_county_code, row.submitted_on, row.stage, row.state, row.row_hash()))
+                      row.from_county_code, row.dates[0], row.stage, row.state, row.row_hash()))
         conn.executemany("INSERT INTO application_events VALUES (?, ?, ?, ?, ?, ?)",
                          [(id_, seq, *event) for seq, event in enumerate(history(APPLICATION_STEPS, row), start=1)])
     # the demo's raw history: returned twice, by the county then by the prefecture
