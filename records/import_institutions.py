@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 from . import csv_format, names
 from .csv_format import (Column, CsvFormat, Mode, Reject, choice, clean, code, day, intern, month,
                          prefecture_code, text)
-from .importer import BULK_ROWS, ImportKind, add_counties, indexes_built_after, unknown_counties
+from .importer import BULK_ROWS, ImportKind, add_counties, indexes_built_after, numbered, unknown_counties
 
 COLUMNS: tuple[Column, ...] = (
     Column("institution_code", "医療機関コード", False,
@@ -265,14 +265,7 @@ def write_institutions(conn: sqlite3.Connection, upserts: Sequence[InstitutionRo
             conn.execute(statement, ids)
     next_id = conn.execute(_MAX_ID).fetchone()[0] + 1
     empty = next_id == 1  # the first load, or a full file that replaced every institution
-    inserts, updates = [], []
-    for row in upserts:
-        prev = old.get(row.key)
-        if prev is None:
-            inserts.append(params(row, next_id))
-            next_id += 1
-        else:
-            updates.append(params(row, prev[1]))
+    inserts, updates = numbered(upserts, old, next_id, params)
     fresh = _grams(inserts)
     if updates:
         before, after = _stored_grams(conn, [p["id"] for p in updates]), set(_grams(updates))

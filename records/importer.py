@@ -263,6 +263,21 @@ def existing_rows(conn: sqlite3.Connection, mode: Mode, keys: list[str], all_sql
     return {key: (row_hash, id_) for key, row_hash, id_ in cur}
 
 
+def numbered(upserts: Sequence, old: dict[str, tuple], next_id: int, values: Callable[[object, int], dict]
+             ) -> tuple[list[dict], list[dict]]:
+    """The parameters (`values(row, id)`) of the new rows, numbered from `next_id` in file order, and of
+    the changed ones, which keep their stored id (`old[key][1]`): what others point at stays put."""
+    inserts, updates = [], []
+    for row in upserts:
+        prev = old.get(row.key)
+        if prev is None:
+            inserts.append(values(row, next_id))
+            next_id += 1
+        else:
+            updates.append(values(row, prev[1]))
+    return inserts, updates
+
+
 @dataclass(frozen=True)
 class RowTables:
     """The statements of a kind whose rows the import numbers itself (applications, reports): insert,
@@ -281,15 +296,7 @@ def write_numbered_rows(conn: sqlite3.Connection, tables: RowTables, upserts: Se
     gone = [old[k][1] for k in deletes if k in old]
     if gone:
         conn.execute(tables.delete, {"ids": json.dumps(gone)})
-    next_id = conn.execute(tables.max_id).fetchone()[0] + 1
-    inserts, updates = [], []
-    for row in upserts:
-        prev = old.get(row.key)
-        if prev is None:
-            inserts.append(values(row, next_id))
-            next_id += 1
-        else:
-            updates.append(values(row, prev[1]))
+    inserts, updates = numbered(upserts, old, conn.execute(tables.max_id).fetchone()[0] + 1, values)
     for statement in tables.update:
         conn.executemany(statement, updates)
     conn.executemany(tables.insert, inserts)
