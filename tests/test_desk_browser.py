@@ -125,7 +125,8 @@ def test_staff_escalates_and_the_agent_answers_with_markup_shown_as_text(browser
     agent.get_by_label("本文").fill("社内メモ: 千代田区に確認済み")
     agent.get_by_role("button", name="内部メモとして保存（利用者には送りません）").click()
     expect(agent.locator(".msg-note .msg-text")).to_have_text("社内メモ: 千代田区に確認済み")
-    assert agent.locator(".msg-note").evaluate("e => getComputedStyle(e).borderStyle") == "dashed"
+    # to_have_css waits for the stylesheet of the reloaded page (a one-shot read raced it once in CI)
+    expect(agent.locator(".msg-note")).to_have_css("border-style", "dashed")
     assert "社内メモ" not in str(poll())
 
     # Resolving hands the chat back to the bot: the widget says so, and stops asking.
