@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,27 @@ from storage.files import private_file, tighten
 #: an import's biggest transaction or a backup step; a web request never holds a write
 #: lock anywhere near this long.
 BUSY_TIMEOUT_MS = 10_000
+
+
+def while_locked(statement: Callable[[], object], wait: float = BUSY_TIMEOUT_MS / 1000) -> None:
+    """Run `statement`, trying again every fraction of a millisecond while the database is locked, for
+    at most `wait` seconds.
+
+    For the locks SQLite's busy handler does not wait for: two connections that both read a new file
+    and then want to switch it to WAL would deadlock, so SQLite refuses one of them at once ("database
+    is locked") however long its busy timeout. Polling finely also keeps the tail short where the busy
+    handler would sleep 1, 2, 5 … 100 ms between tries (bot.store.database.Store takes its write lock so).
+    """
+    delay, deadline = 0.0002, time.monotonic() + wait
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.002)
 
 #: The largest INTEGER (and rowid) SQLite stores; a larger id from a URL cannot exist (binding it would
 #: raise OverflowError).
@@ -61,7 +83,9 @@ def connect(path: Path | str, *, readonly: bool = False,
     if readonly:
         conn.execute("PRAGMA query_only = 1")
     else:
-        conn.execute("PRAGMA journal_mode = WAL")
+        # Several processes opening a new file at once (gunicorn workers and their shared rate-limit
+        # counters) race for this switch, which SQLite refuses rather than waits for.
+        while_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
         conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 

@@ -89,6 +89,34 @@ def test_a_second_process_waits_for_the_writer_instead_of_failing(tmp_path):
     assert counts == {"holder": 1, "a": 200, "b": 200}
 
 
+def test_connections_opening_a_new_file_at_once_all_switch_it_to_wal(tmp_path):
+    """Gunicorn workers open the shared rate-limit counters' new file together. Two connections that
+    both read a new file and then switch it to WAL would deadlock, so SQLite refuses one of them at once
+    ("database is locked") whatever its busy timeout: `connect` tries the switch again instead. Before
+    it did, about one round in ten failed here."""
+    import threading
+
+    for round_ in range(200):
+        path, errors = tmp_path / f"new{round_}.sqlite", []
+        start = threading.Barrier(8)
+
+        def open_it():
+            start.wait()
+            try:
+                conn = connect(path)
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                conn.close()
+            except Exception as e:  # noqa: BLE001 (collected: the assertion below names it)
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], (round_, errors)
+
+
 def test_the_help_desk_store_and_access_log_write_from_two_processes_at_once(tmp_path):
     script = """
     import sys

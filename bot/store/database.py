@@ -15,11 +15,11 @@ import json
 import secrets
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from storage.sqlite import ThreadConnections, applied_migrations, apply_migrations, begin, connect, transaction
+from storage.sqlite import (ThreadConnections, applied_migrations, apply_migrations, begin, connect, transaction,
+                            while_locked)
 
 from bot.store.conversations import ConversationStates
 from bot.errors import ConversationNotFound, IdempotencyConflict, MessageNotFound
@@ -75,23 +75,12 @@ class Store(ConversationStates, Feedback):
 
     @staticmethod
     def _begin(conn: sqlite3.Connection, wait: float = 10.0) -> None:
-        """BEGIN IMMEDIATE, retrying every fraction of a millisecond while another process writes.
-
-        SQLite's busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, so under load a writer waits
-        up to ~200 ms for a lock that is held for well under one; polling finely keeps the tail short.
-        """
+        """BEGIN IMMEDIATE, retrying every fraction of a millisecond while another process writes
+        (storage.sqlite.while_locked): SQLite's busy handler sleeps 1, 2, 5, 10 … 100 ms between tries,
+        so under load a writer would wait up to ~200 ms for a lock that is held for well under one."""
         conn.execute("PRAGMA busy_timeout = 0")
         try:
-            delay, deadline = 0.0002, time.monotonic() + wait
-            while True:
-                try:
-                    begin(conn)
-                    return
-                except sqlite3.OperationalError as e:
-                    if "locked" not in str(e) or time.monotonic() > deadline:
-                        raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.002)
+            while_locked(lambda: begin(conn), wait)
         finally:
             conn.execute("PRAGMA busy_timeout = 10000")
 
